@@ -1,0 +1,111 @@
+"""The wire format between the rpytest engine (Rust) and its Python processes.
+
+This is the only Python module that knows how bytes travel; its Rust twin is
+``src/protocol.rs``. A frame is a big-endian u32 length followed by one
+MessagePack map with a ``type`` key. Every process opens with ``hello``
+carrying ``PROTOCOL_VERSION``, so a stale worker cache or an old daemon is a
+clear error rather than a silent misread.
+
+Messages, Python -> engine:
+    hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
+    collected     {items: [{id, file, line, markers}], deselected, inventory,
+                   basetemp, errors: [{id, longrepr}], warnings: [...]}
+    ready         {}                      a worker wants more tests
+    test_done     {index, phases: [...], warnings: [...]}   one finished test
+    finished      {}                      a worker ran its last test
+    worker_exited {worker, pid, exit_code?, signal?}         (zygote)
+    sink_done     {exit_code}                                (zygote)
+    internal_error {message}
+Engine -> Python:
+    fork     {worker}                     zygote: start worker number N
+    run      {indices: [..]}              worker: more tests (collection indices)
+    no_more  {}                           worker: run what you hold, then finish
+    finish   {entries: [...], exitstatus} zygote: replay reports into a sink
+    shutdown {}
+"""
+import os
+import select
+import socket
+import struct
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 256 * 1024 * 1024
+_LEN = struct.Struct(">I")
+
+
+def _load_codec():
+    """msgpack when importable (fast, C); otherwise the pure-Python fallback."""
+    if not os.environ.get("RPYTEST_NO_MSGPACK"):
+        try:
+            import msgpack
+
+            def pack(obj):
+                return msgpack.packb(obj, use_bin_type=True)
+
+            def unpack(data):
+                return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+            return pack, unpack
+        except ImportError:
+            pass
+    from .msgpack_fallback import packb, unpackb
+
+    return packb, unpackb
+
+
+packb, unpackb = _load_codec()
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid frame."""
+
+
+class Connection:
+    """One framed MessagePack stream over a Unix socket to the engine."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self._buf = bytearray()
+
+    def send(self, msg):
+        data = packb(msg)
+        self.sock.sendall(_LEN.pack(len(data)) + data)
+
+    def poll(self):
+        """True when a frame (or end of stream) can be read without blocking."""
+        if self._complete_frame():
+            return True
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def recv(self):
+        """The next message as a dict, or None when the engine has gone."""
+        while not self._complete_frame():
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            self._buf += chunk
+        (n,) = _LEN.unpack_from(self._buf)
+        msg = unpackb(bytes(self._buf[4 : 4 + n]))
+        del self._buf[: 4 + n]
+        if not isinstance(msg, dict) or "type" not in msg:
+            raise ProtocolError("frame is not a map with a 'type' key")
+        return msg
+
+    def _complete_frame(self):
+        if len(self._buf) < 4:
+            return False
+        (n,) = _LEN.unpack_from(self._buf)
+        if n > MAX_FRAME:
+            raise ProtocolError(f"frame of {n} bytes exceeds the {MAX_FRAME} limit")
+        return len(self._buf) >= 4 + n
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+
+
+def hello(role, **fields):
+    return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": os.getpid(), **fields}

@@ -1,0 +1,30 @@
+"""The report sink: pytest's own report consumers, fed the run's reports.
+
+junitxml, the last-failed cache and third-party plugins that consume reports
+(pytest-html, json-report, ...) expect to see every report in one pytest
+session, as they do in xdist's controller. The zygote forks this sink after
+the workers are done; it replays each report through
+``pytest_runtest_logreport`` in collection order and ends the session with
+``pytest_sessionfinish``, so pytest's own code writes the junit file and the
+cache. The zygote never runs these hooks, so it stays reusable.
+"""
+from .wire_reports import crashed_report, decode_phase
+
+
+def replay(session, entries, exitstatus):
+    config = session.config
+    pm = config.pluginmanager
+    terminal = pm.get_plugin("terminalreporter")
+    if terminal is not None:
+        pm.unregister(terminal)
+    items = session.items
+    for entry in entries:
+        item = items[entry["index"]]
+        for record in entry.get("phases") or ():
+            config.hook.pytest_runtest_logreport(report=decode_phase(record, item, config))
+        if entry.get("crash") is not None:
+            config.hook.pytest_runtest_logreport(report=crashed_report(item, entry["crash"]))
+    session.exitstatus = exitstatus
+    config.hook.pytest_sessionfinish(session=session, exitstatus=exitstatus)
+    config._ensure_unconfigure()
+

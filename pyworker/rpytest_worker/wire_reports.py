@@ -1,0 +1,163 @@
+"""Turns pytest reports into protocol records, and records back into reports.
+
+A worker sends one record per test phase. Passing phases with nothing
+attached travel as a compact record (when, outcome, duration): that is most
+phases of most suites, and it keeps a 10k-test run cheap. Anything else also
+carries ``full``, pytest's own serialized report, so the sink can rebuild the
+exact report for junitxml and other plugins. The fields the Rust reporter
+renders (category, word, longrepr text, ...) are computed here, with the
+user's config, so ``--tb``, ``-vv`` and plugin ``pytest_report_teststatus``
+hooks apply exactly as under pytest.
+"""
+from _pytest.reports import TestReport
+
+
+def _encodable(value):
+    """Values msgpack can carry as they are; anything else becomes its repr."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+            return repr(value)
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: _encodable(v) for k, v in value.items()}
+    return repr(value)
+
+
+def _teststatus(report, config):
+    category, letter, word = config.hook.pytest_report_teststatus(report=report, config=config)
+    if isinstance(word, tuple):
+        word = word[0]
+    return category, letter, word
+
+
+def _crash_message(report):
+    try:
+        return str(report.longrepr.reprcrash.message)
+    except AttributeError:
+        return None
+
+
+def _longrepr_text(report, config):
+    """What pytest's terminal prints for this report (not stripped, unlike longreprtext)."""
+    from io import StringIO
+
+    from _pytest._io import TerminalWriter
+
+    out = StringIO()
+    writer = TerminalWriter(out)
+    writer.hasmarkup = getattr(config, "_rpytest_markup", False)
+    report.toterminal(writer)
+    return out.getvalue()
+
+
+def _crash_line(report):
+    """pytest's ``_getcrashline``: the one line ``--tb=line`` shows."""
+    try:
+        return str(report.longrepr.reprcrash)
+    except AttributeError:
+        return str(report.longrepr)[:50]
+
+
+def _shown_sections(report, config):
+    show = config.getoption("showcapture", "all")
+    if show == "no":
+        return []
+    return [[name, content] for name, content in report.sections if show == "all" or show in name]
+
+
+def encode_phase(report, config):
+    """One phase's record for the wire."""
+    category, letter, word = _teststatus(report, config)
+    record = {
+        "when": report.when,
+        "outcome": report.outcome,
+        "category": category,
+        "letter": letter,
+        "word": word,
+        "duration": report.duration,
+    }
+    wasxfail = getattr(report, "wasxfail", None)
+    if report.passed and not report.sections and not report.user_properties and wasxfail is None:
+        return record
+    full = config.hook.pytest_report_to_serializable(config=config, report=report)
+    record["full"] = _encodable(full)
+    record["sections"] = _shown_sections(report, config)
+    if wasxfail is not None:
+        record["wasxfail"] = str(wasxfail)
+    if report.failed:
+        record["longrepr"] = _longrepr_text(report, config)
+        record["crash"] = _crash_message(report)
+        record["crash_line"] = _crash_line(report)
+        record["head_line"] = report.head_line
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        record["skip"] = skip_key(report, config)
+    return record
+
+
+def skip_key(report, config):
+    """(path, line, reason) as pytest's short summary folds skips (``_folded_skips``)."""
+    from pathlib import Path
+
+    from _pytest.pathlib import bestrelpath
+
+    path, lineno, reason = report.longrepr
+    path = bestrelpath(config.invocation_params.dir, Path(path))
+    keywords = getattr(report, "keywords", {})
+    if report.when == "setup" and "skip" in keywords and "pytestmark" not in keywords:
+        lineno = None
+    return [path, lineno, str(reason)]
+
+
+def encode_warning(warning_message, when, nodeid, config):
+    """A warning as the terminal's warnings summary shows it."""
+    from _pytest.terminal import WarningReport
+    from _pytest.warnings import warning_record_to_str
+
+    message = warning_record_to_str(warning_message)
+    fslocation = (warning_message.filename, warning_message.lineno)
+    location = WarningReport(message=message, nodeid=nodeid, fslocation=fslocation).get_location(config)
+    return {"message": message, "location": location, "when": when}
+
+
+def _restore_tuples(report):
+    """msgpack turns tuples into lists; pytest's plugins index them as tuples."""
+    if isinstance(report.location, list):
+        report.location = tuple(report.location)
+    if isinstance(report.longrepr, list):
+        report.longrepr = tuple(report.longrepr)
+    report.user_properties = [tuple(p) if isinstance(p, list) else p for p in report.user_properties]
+    report.sections = [tuple(s) if isinstance(s, list) else s for s in report.sections]
+    return report
+
+
+def decode_phase(record, item, config):
+    """Rebuild the TestReport a phase record stands for."""
+    full = record.get("full")
+    if full is not None:
+        report = config.hook.pytest_report_from_serializable(config=config, data=full)
+        return _restore_tuples(report)
+    report = TestReport(
+        nodeid=item.nodeid,
+        location=item.location,
+        keywords={name: 1 for name in item.keywords},
+        outcome=record["outcome"],
+        longrepr=None,
+        when=record["when"],
+    )
+    report.duration = record["duration"]
+    return report
+
+
+def crashed_report(item, message):
+    """The failing report of a test whose worker died under it."""
+    report = TestReport(
+        nodeid=item.nodeid,
+        location=item.location,
+        keywords={name: 1 for name in item.keywords},
+        outcome="failed",
+        longrepr=message,
+        when="call",
+    )
+    return report

@@ -1,0 +1,147 @@
+"""A worker: runs the tests the engine sends through pytest's own protocol.
+
+A worker is forked from the zygote after collection (or spawned and
+collecting for itself). Before its first test it makes the inherited session
+its own: xdist's worker identity, no terminal output, fresh capture files, a
+basetemp of its own, clean failure counters. Then it pulls batches of test
+indices, always holding the next test when one exists, because pytest
+decides fixture teardown from ``nextitem``.
+"""
+import os
+import sys
+from collections import deque
+from pathlib import Path
+
+from .protocol import Connection, hello
+from .wire_reports import encode_phase, encode_warning
+
+# Ask for more work while this many tests are still queued, so the answer
+# arrives before the queue runs dry.
+PREFETCH_AT = 2
+
+
+def silence_reporters(config):
+    """The engine renders the terminal and the sink writes junit: not us."""
+    pm = config.pluginmanager
+    for name in ("terminalreporter",):
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            pm.unregister(plugin)
+    for plugin in list(pm.get_plugins()):
+        if type(plugin).__name__ == "LogXML":
+            pm.unregister(plugin)
+
+
+def _set_xdist_identity(config, index, count, testrunuid):
+    os.environ["PYTEST_XDIST_WORKER"] = f"gw{index}"
+    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(count)
+    config.workerinput = {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid}
+    config.workeroutput = {}
+
+
+def _reopen_capture(config):
+    """Capture temp files are shared with the zygote after fork: make new ones."""
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if capman is not None and capman._global_capturing is not None:
+        capman.stop_global_capturing()
+        capman.start_global_capturing()
+        capman.suspend_global_capture()
+
+
+def _own_basetemp(config, basetemp, index):
+    path = Path(basetemp) / f"popen-gw{index}"
+    path.mkdir(parents=True, exist_ok=True)
+    factory = config._tmp_path_factory
+    factory._basetemp = path.resolve()
+
+
+def become_worker(session, index, count, socket_path, basetemp, testrunuid, forked):
+    from .zygote import inventory_hash
+
+    config = session.config
+    _set_xdist_identity(config, index, count, testrunuid)
+    if forked:
+        silence_reporters(config)
+        _reopen_capture(config)
+    _own_basetemp(config, basetemp, index)
+    session.testsfailed = 0
+    session.shouldfail = False
+    session.shouldstop = False
+    conn = Connection(socket_path)
+    conn.send(hello("worker", worker=index, inventory=inventory_hash(session.items)))
+    WorkerLoop(session, conn).run()
+
+
+class WorkerLoop:
+    """Pulls test indices from the engine and runs them in order."""
+
+    def __init__(self, session, conn):
+        self.session = session
+        self.items = session.items
+        self.conn = conn
+        self.queue = deque()
+        self.no_more = False
+        self.asked = False
+        self.phases = []
+        self.warnings = []
+        session.config.pluginmanager.register(self, "rpytest-worker-loop")
+
+    # pytest hooks: collect what the running test reports.
+    def pytest_runtest_logreport(self, report):
+        self.phases.append(encode_phase(report, self.session.config))
+
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        self.warnings.append(encode_warning(warning_message, when, nodeid, self.session.config))
+
+    def run(self):
+        self._ask()
+        while True:
+            self._receive()
+            if not self.queue:
+                break
+            if len(self.queue) <= PREFETCH_AT:
+                self._ask()
+            index = self.queue.popleft()
+            nextitem = self.items[self.queue[0]] if self.queue else None
+            self._run_one(index, nextitem)
+        self.conn.send({"type": "finished"})
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    def _ask(self):
+        if not self.asked and not self.no_more:
+            self.conn.send({"type": "ready"})
+            self.asked = True
+
+    def _must_wait(self):
+        # One queued test is not enough: its nextitem is still unknown.
+        return not self.no_more and len(self.queue) < 2
+
+    def _receive(self):
+        while self._must_wait() or self.conn.poll():
+            self._ask()
+            msg = self.conn.recv()
+            if msg is None or msg["type"] == "shutdown":
+                self._abandon()
+            elif msg["type"] == "run":
+                self.queue.extend(msg["indices"])
+                self.asked = False
+            elif msg["type"] == "no_more":
+                self.no_more = True
+                self.asked = False
+
+    def _run_one(self, index, nextitem):
+        item = self.items[index]
+        self.phases = []
+        self.warnings = []
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings})
+
+    def _abandon(self):
+        """The engine is gone or wants us gone: tear down what is set up, leave."""
+        try:
+            self.session._setupstate.teardown_exact(None)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)

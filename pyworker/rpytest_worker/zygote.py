@@ -1,0 +1,282 @@
+"""The zygote: one pytest session that collects once and forks the workers.
+
+rpytest starts this module as ``python -c ... <pytest args>``. It runs
+``pytest.main`` with the user's arguments, so configuration, plugins,
+conftests, collection and usage errors are pytest's own. Its plugin takes
+over ``pytest_runtestloop``: it reports the inventory to the engine, then
+serves the engine's requests (fork a worker, replay reports into a sink,
+shut down) and never returns to pytest, so the zygote itself runs no test
+and no end-of-session hook.
+
+When pytest would not run tests at all (collection errors, ``--co``, nothing
+collected) the plugin steps aside and pytest finishes the session itself,
+printing its own output and choosing its own exit code.
+
+The same module starts a spawned worker (``RPYTEST_ROLE=worker``), which
+collects for itself instead of being forked.
+"""
+import hashlib
+import os
+import select
+import signal
+import sys
+import uuid
+
+EXIT_NO_PYTEST = 97
+
+
+def _die_with_parent():
+    """Ask Linux to kill us when our parent dies, so nothing outlives rpytest."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def inventory_hash(items):
+    return hashlib.sha1("\n".join(item.nodeid for item in items).encode()).hexdigest()[:16]
+
+
+def _collect_report_record(report):
+    record = {"id": report.nodeid, "outcome": report.outcome, "longrepr": report.longreprtext}
+    if report.skipped and isinstance(report.longrepr, tuple):
+        path, lineno, reason = report.longrepr
+        record["skip"] = [str(path), lineno, str(reason)]
+    return record
+
+
+def getreportopt(config):
+    from _pytest.terminal import getreportopt as pytest_getreportopt
+
+    return pytest_getreportopt(config)
+
+
+def running_on_ci():
+    return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
+
+
+def _junit_path(config):
+    path = getattr(config.option, "xmlpath", None)
+    return os.path.normpath(os.path.abspath(path)) if path else None
+
+
+class ZygotePlugin:
+    """Collects like pytest, then hands the run to the engine."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.deselected = 0
+        self.collect_reports = []
+        self.warnings = []
+        self.children = {}  # pid -> worker number
+        self.sink_pid = None
+
+    @__import__("pytest").hookimpl(tryfirst=True)
+    def pytest_configure(self, config):
+        # An `-n` from addopts would make xdist start its own controller here.
+        if getattr(config.option, "numprocesses", None):
+            config.option.numprocesses = None
+        if getattr(config.option, "dist", "no") != "no":
+            config.option.dist = "no"
+        self.config = config
+
+    def pytest_deselected(self, items):
+        self.deselected += len(items)
+
+    def pytest_collectreport(self, report):
+        if report.failed or report.skipped:
+            self.collect_reports.append(_collect_report_record(report))
+
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        from .wire_reports import encode_warning
+
+        self.warnings.append(encode_warning(warning_message, when, nodeid, self.config))
+
+    @__import__("pytest").hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        config = session.config
+        if session.testsfailed and not config.option.continue_on_collection_errors:
+            return None
+        if config.option.collectonly or not session.items:
+            return None
+        self._announce(session)
+        self._serve(session)
+
+    def _announce(self, session):
+        config = session.config
+        self.basetemp = str(config._tmp_path_factory.getbasetemp())
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
+        self.testrunuid = uuid.uuid4().hex
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.conn.send({
+            "type": "collected",
+            "items": [
+                {"id": item.nodeid, "file": item.location[0], "line": item.location[1],
+                 "markers": sorted({m.name for m in item.iter_markers()})}
+                for item in session.items
+            ],
+            "deselected": self.deselected,
+            "inventory": inventory_hash(session.items),
+            "basetemp": self.basetemp,
+            "testrunuid": self.testrunuid,
+            "collect_reports": self.collect_reports,
+            "warnings": self.warnings,
+            "rootdir": str(config.rootpath),
+            "reportchars": getreportopt(config),
+            "junitxml": _junit_path(config),
+            "verbosity": config.option.verbose,
+            "tbstyle": config.option.tbstyle,
+            "showcapture": config.option.showcapture,
+            "on_ci": running_on_ci(),
+            "no_summary": bool(getattr(config.option, "no_summary", False)),
+            "collect_failed": session.testsfailed,
+        })
+
+    def _serve(self, session):
+        """Answer the engine until it says shutdown; never return to pytest."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        while True:
+            ready, _, _ = select.select([self.conn.sock, wake_r], [], [])
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+                self._reap()
+            if self.conn.sock in ready:
+                while True:
+                    msg = self.conn.recv()
+                    if msg is None or msg["type"] == "shutdown":
+                        self._exit()
+                    self._handle(session, msg, (wake_r, wake_w))
+                    if not self.conn._complete_frame():
+                        break
+
+    def _handle(self, session, msg, wake_fds):
+        kind = msg["type"]
+        if kind == "fork":
+            self._fork(wake_fds, lambda: self._run_worker(session, msg["worker"], msg["count"]), msg["worker"])
+        elif kind == "finish":
+            self.sink_pid = self._fork(wake_fds, lambda: self._run_sink(session, msg), None)
+        else:
+            self.conn.send({"type": "internal_error", "message": f"zygote got unexpected {kind!r}"})
+
+    def _fork(self, wake_fds, child_main, worker):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in wake_fds:
+                os.close(fd)
+            self.conn.close()
+            _die_with_parent()
+            code = 3
+            try:
+                child_main()
+                code = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        if worker is not None:
+            self.children[pid] = worker
+        return pid
+
+    def _run_worker(self, session, index, count):
+        from .worker import become_worker
+
+        become_worker(session, index, count, os.environ["RPYTEST_SOCKET"], self.basetemp,
+                      self.testrunuid, forked=True)
+
+    def _run_sink(self, session, msg):
+        from .sink import replay
+
+        replay(session, msg["entries"], msg["exitstatus"])
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            if pid == self.sink_pid:
+                self.sink_pid = None
+                self.conn.send({"type": "sink_done", "exit_code": code})
+                continue
+            worker = self.children.pop(pid, None)
+            if worker is None:
+                continue
+            self.conn.send({
+                "type": "worker_exited", "worker": worker, "pid": pid,
+                "exit_code": code if code >= 0 else None,
+                "signal": -code if code < 0 else None,
+            })
+
+    def _exit(self):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+class SpawnedWorkerPlugin:
+    """A fresh interpreter that collects for itself, then works like a fork."""
+
+    def __init__(self, index, count):
+        self.index = index
+        self.count = count
+
+    @__import__("pytest").hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        from .worker import silence_reporters
+
+        silence_reporters(config)
+
+    @__import__("pytest").hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        from .protocol import Connection
+        from .worker import become_worker
+
+        if session.testsfailed:
+            conn = Connection(os.environ["RPYTEST_SOCKET"])
+            conn.send({"type": "internal_error",
+                       "message": f"spawned worker gw{self.index} failed to collect the suite"})
+            os._exit(3)
+        become_worker(session, self.index, self.count, os.environ["RPYTEST_SOCKET"],
+                      os.environ["RPYTEST_BASETEMP"], os.environ["RPYTEST_TESTRUNUID"], forked=False)
+        sys.stdout.flush()
+        os._exit(0)
+
+
+def main():
+    _die_with_parent()
+    try:
+        import pytest
+    except ImportError:
+        return EXIT_NO_PYTEST
+    from . import fixtures
+    from .protocol import Connection, hello
+
+    args = sys.argv[1:]
+    if os.environ.get("RPYTEST_ROLE") == "worker":
+        plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
+        return int(pytest.main(args, plugins=[plugin, fixtures]))
+    conn = Connection(os.environ["RPYTEST_SOCKET"])
+    conn.send(hello("zygote", pytest_version=pytest.__version__))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), fixtures]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.send({"type": "session_ended", "exit_code": code})
+    return code

@@ -1,0 +1,115 @@
+//! Reporter actor: owns the terminal while tests run.
+//!
+//! Accepts `Begin` (the inventory is known), `TestReported` (a test
+//! finished; print its progress) and `Summarize` (print pytest's closing
+//! sections and counts line). On a TTY it keeps a live progress bar under
+//! the streamed lines; elsewhere it writes plain text.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::protocol::Inventory;
+use crate::render::terminal_width;
+use crate::report::{ReportSettings, RunReport, TestResult};
+
+pub struct Reporter {
+    color: bool,
+    started: Instant,
+    report: Option<RunReport>,
+    progress: Option<ProgressBar>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Begin {
+    pub inventory: Arc<Inventory>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestReported(pub TestResult);
+
+/// Print the closing sections; `interrupted` names why the run stopped early.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Summarize {
+    pub interrupted: Option<String>,
+}
+
+impl Reporter {
+    pub fn new(color: bool, started: Instant) -> Self {
+        Reporter { color, started, report: None, progress: None }
+    }
+
+    fn emit(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl Actor for Reporter {
+    type Context = Context<Self>;
+}
+
+impl Handler<Begin> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Begin, _: &mut Context<Self>) {
+        let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
+        let total = msg.inventory.items.len() as u64;
+        let tty = console::Term::stdout().is_term() && settings.verbosity >= 0;
+        self.report = Some(RunReport::new(settings, &msg.inventory));
+        if msg.inventory.verbosity >= 0 {
+            self.emit("\n");
+        }
+        if tty {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tests")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            self.progress = Some(bar);
+        }
+    }
+}
+
+impl Handler<TestReported> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestReported, _: &mut Context<Self>) {
+        let Some(report) = self.report.as_mut() else { return };
+        let text = report.record(msg.0);
+        self.emit(&text);
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Handler<Summarize> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        let Some(report) = self.report.as_mut() else { return };
+        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.interrupted.as_deref());
+        self.emit(&text);
+    }
+}

@@ -1,0 +1,492 @@
+//! Supervisor actor: owns the Python processes.
+//!
+//! It starts the zygote, learns the inventory from it, starts the workers
+//! (forked by the zygote, or spawned), and watches each worker's two ways of
+//! ending: its connection closing and its exit status. Only when both are
+//! known (or a grace period passes) is a worker declared lost, so reports
+//! still in the socket are never mistaken for a crash. It replaces lost
+//! workers on the Scheduler's request, runs the report sink at the end, and
+//! delivers the exit code.
+//!
+//! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteExited`,
+//! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
+//! `RestartWorker`, `RunComplete`, `Interrupt`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
+
+use super::history::{Flush, History};
+use super::reporter::{Begin, Reporter, Summarize};
+use super::scheduler::{Scheduler, StartRun, WorkerLost};
+use crate::config::WorkerStart;
+use crate::engine::RunPlan;
+use crate::history::HistoryStore;
+use crate::interpreter;
+use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
+use crate::pyworker;
+
+/// How long to wait for the other half of a worker's ending.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// The zygote's exit status when it cannot import pytest.
+const EXIT_NO_PYTEST: i32 = 97;
+
+pub struct Supervisor {
+    plan: Arc<RunPlan>,
+    pyworker_dir: PathBuf,
+    socket: PathBuf,
+    scheduler: Addr<Scheduler>,
+    reporter: Addr<Reporter>,
+    history: Option<Addr<History>>,
+    done: Option<oneshot::Sender<i32>>,
+    zygote: Option<UnboundedSender<ToPython>>,
+    zygote_pid: Option<u32>,
+    inventory: Option<Arc<Inventory>>,
+    worker_count: usize,
+    slots: HashMap<usize, Slot>,
+    session_ended: Option<i32>,
+    exitstatus: Option<i32>,
+}
+
+/// What is known of one worker process's ending.
+#[derive(Default)]
+struct Slot {
+    pid: Option<u32>,
+    disconnected: bool,
+    finished: bool,
+    exit: Option<String>,
+    grace_started: bool,
+    spawned: Option<u32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ZygoteConnected {
+    pub link: UnboundedSender<ToPython>,
+    pub pytest_version: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromZygote(pub FromPython);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ZygoteExited {
+    pub code: Option<i32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerConnected {
+    pub worker: usize,
+    pub pid: u32,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerDisconnected {
+    pub worker: usize,
+    pub pid: u32,
+    pub finished: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerExitSeen(pub WorkerExit);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestartWorker {
+    pub worker: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunComplete {
+    pub entries: Vec<SinkEntry>,
+    pub exitstatus: i32,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Interrupt;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct GraceOver {
+    worker: usize,
+}
+
+impl Supervisor {
+    pub fn new(
+        plan: Arc<RunPlan>,
+        pyworker_dir: PathBuf,
+        socket: PathBuf,
+        scheduler: Addr<Scheduler>,
+        reporter: Addr<Reporter>,
+        done: oneshot::Sender<i32>,
+    ) -> Self {
+        Supervisor {
+            plan,
+            pyworker_dir,
+            socket,
+            scheduler,
+            reporter,
+            history: None,
+            done: Some(done),
+            zygote: None,
+            zygote_pid: None,
+            inventory: None,
+            worker_count: 0,
+            slots: HashMap::new(),
+            session_ended: None,
+            exitstatus: None,
+        }
+    }
+
+    fn python_command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.plan.python);
+        cmd.arg("-c")
+            .arg(pyworker::bootstrap(&self.pyworker_dir))
+            .args(&self.plan.pytest_args)
+            .env("RPYTEST_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    fn start_zygote(&mut self, ctx: &mut Context<Self>) {
+        let mut cmd = self.python_command();
+        cmd.env("RPYTEST_ROLE", "zygote").process_group(0);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                self.zygote_pid = child.id();
+                let addr = ctx.address();
+                actix::spawn(async move {
+                    let status = child.wait().await.ok();
+                    addr.do_send(ZygoteExited { code: status.and_then(|s| s.code()) });
+                });
+            }
+            Err(e) => {
+                eprintln!("rpytest: error: cannot start {}: {e}", self.plan.python.display());
+                self.finish(3);
+            }
+        }
+    }
+
+    fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
+        self.slots.insert(worker, Slot::default());
+        match self.plan.worker_start {
+            WorkerStart::Fork => {
+                if let Some(zygote) = &self.zygote {
+                    let _ = zygote.send(ToPython::Fork { worker, count: self.worker_count });
+                }
+            }
+            WorkerStart::Spawn => self.spawn_worker(worker, ctx),
+        }
+    }
+
+    fn spawn_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
+        let inventory = self.inventory.as_ref().expect("workers start after collection");
+        let mut cmd = self.python_command();
+        cmd.env("RPYTEST_ROLE", "worker")
+            .env("RPYTEST_WORKER", worker.to_string())
+            .env("RPYTEST_WORKER_COUNT", self.worker_count.to_string())
+            .env("RPYTEST_BASETEMP", &inventory.basetemp)
+            .env("RPYTEST_TESTRUNUID", &inventory.testrunuid);
+        let addr = ctx.address();
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                self.slots.entry(worker).or_default().spawned = Some(pid);
+                actix::spawn(async move {
+                    let status = child.wait().await.ok();
+                    use std::os::unix::process::ExitStatusExt;
+                    let exit = WorkerExit {
+                        worker,
+                        pid,
+                        exit_code: status.and_then(|s| s.code()),
+                        signal: status.and_then(|s| s.signal()),
+                    };
+                    addr.do_send(WorkerExitSeen(exit));
+                });
+            }
+            Err(e) => {
+                let exit = WorkerExit { worker, pid: 0, exit_code: None, signal: None };
+                eprintln!("rpytest: cannot spawn worker gw{worker}: {e}");
+                addr.do_send(WorkerExitSeen(exit));
+            }
+        }
+    }
+
+    fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
+        let inventory = Arc::new(inventory);
+        let (store, warning) = HistoryStore::open(HistoryStore::path_for(inventory.rootdir.as_ref()));
+        if let Some(warning) = warning {
+            eprintln!("rpytest: warning: {warning}");
+        }
+        let durations = inventory.items.iter().map(|item| store.expected(&item.id)).collect();
+        let history = History::new(store).start();
+        self.history = Some(history.clone());
+        self.worker_count = self.plan.workers.min(inventory.items.len()).max(1);
+        self.inventory = Some(inventory.clone());
+        self.reporter.do_send(Begin { inventory: inventory.clone() });
+        self.scheduler.do_send(StartRun {
+            inventory,
+            durations,
+            workers: self.worker_count,
+            supervisor: ctx.address(),
+            history,
+        });
+        for worker in 0..self.worker_count {
+            self.start_worker(worker, ctx);
+        }
+    }
+
+    /// Declares a worker lost once both halves of its ending are known, or
+    /// the grace period for the missing half has passed.
+    fn settle(&mut self, worker: usize, ctx: &mut Context<Self>, grace_over: bool) {
+        let Some(slot) = self.slots.get_mut(&worker) else { return };
+        let both = slot.disconnected && slot.exit.is_some();
+        if !both && !grace_over {
+            if !slot.grace_started {
+                slot.grace_started = true;
+                ctx.run_later(EXIT_GRACE, move |_, ctx| ctx.notify(GraceOver { worker }));
+            }
+            return;
+        }
+        let slot = self.slots.remove(&worker).unwrap();
+        if !slot.finished {
+            let cause = slot.exit.unwrap_or_else(|| "its connection closed unexpectedly".to_string());
+            self.scheduler.do_send(WorkerLost { worker, cause });
+        }
+    }
+
+    fn summarize(&mut self, code: i32, interrupted: Option<String>, ctx: &mut Context<Self>) {
+        if let Some(zygote) = self.zygote.take() {
+            let _ = zygote.send(ToPython::Shutdown);
+        }
+        let reporter = self.reporter.clone();
+        let history = self.history.clone();
+        async move {
+            if let Some(history) = history {
+                let _ = history.send(Flush).await;
+            }
+            let _ = reporter.send(Summarize { interrupted }).await;
+        }
+        .into_actor(self)
+        .map(move |_, act, _| act.finish(code))
+        .spawn(ctx);
+    }
+
+    fn finish(&mut self, code: i32) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(code);
+        }
+    }
+
+    fn kill_everything(&mut self) {
+        if let Some(pid) = self.zygote_pid {
+            // SAFETY: plain syscall; the zygote leads its own process group.
+            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+        }
+        for slot in self.slots.values() {
+            if let Some(pid) = slot.spawned {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// "exited with code 3" / "killed by signal 11 (SIGSEGV)".
+pub fn describe_exit(exit_code: Option<i32>, signal: Option<i32>) -> String {
+    match (exit_code, signal) {
+        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
+        (Some(code), None) => format!("exited with code {code}"),
+        (None, None) => "ended for an unknown reason".to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_zygote(ctx);
+        let addr = ctx.address();
+        actix::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                addr.do_send(Interrupt);
+            }
+        });
+    }
+}
+
+impl Handler<ZygoteConnected> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ZygoteConnected, _: &mut Context<Self>) {
+        self.zygote = Some(msg.link);
+        let _ = msg.pytest_version;
+    }
+}
+
+impl Handler<FromZygote> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromZygote, ctx: &mut Context<Self>) {
+        match msg.0 {
+            FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
+            FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
+            FromPython::SessionEnded { exit_code } => self.session_ended = Some(exit_code),
+            FromPython::SinkDone { exit_code } => {
+                if exit_code != 0 {
+                    eprintln!(
+                        "rpytest: warning: the report sink failed (exit {exit_code}); \
+                         the junit file and pytest's cache may be incomplete"
+                    );
+                }
+                let code = self.exitstatus.unwrap_or(3);
+                self.summarize(code, None, ctx);
+            }
+            FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
+            other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
+        }
+    }
+}
+
+impl Handler<ZygoteExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ZygoteExited, ctx: &mut Context<Self>) {
+        self.zygote_pid = None;
+        if self.done.is_none() || (self.exitstatus.is_some() && self.zygote.is_none()) {
+            return;
+        }
+        if msg.code == Some(EXIT_NO_PYTEST) && self.inventory.is_none() {
+            eprintln!("rpytest: error: {}", interpreter::missing_pytest(&self.plan.python));
+            return self.finish(4);
+        }
+        if let Some(code) = self.session_ended {
+            return self.finish(code);
+        }
+        if self.inventory.is_none() {
+            eprintln!(
+                "rpytest: error: the Python zygote ({}) {} before collecting",
+                self.plan.python.display(),
+                describe_exit(msg.code, None)
+            );
+            return self.finish(msg.code.filter(|c| *c != 0).unwrap_or(3));
+        }
+        eprintln!("rpytest: error: the zygote died during the run ({})", describe_exit(msg.code, None));
+        self.zygote = None;
+        self.kill_everything();
+        self.summarize(3, Some("the zygote died".to_string()), ctx);
+    }
+}
+
+impl Handler<WorkerConnected> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerConnected, _: &mut Context<Self>) {
+        self.slots.entry(msg.worker).or_default().pid = Some(msg.pid);
+    }
+}
+
+impl Handler<WorkerDisconnected> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerDisconnected, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get_mut(&msg.worker) else { return };
+        if slot.pid.is_some_and(|pid| pid != msg.pid) {
+            return;
+        }
+        slot.disconnected = true;
+        slot.finished |= msg.finished;
+        self.settle(msg.worker, ctx, false);
+    }
+}
+
+impl Handler<WorkerExitSeen> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerExitSeen, ctx: &mut Context<Self>) {
+        let exit = msg.0;
+        let Some(slot) = self.slots.get_mut(&exit.worker) else { return };
+        if slot.pid.is_some_and(|pid| pid != exit.pid) {
+            return;
+        }
+        slot.exit = Some(describe_exit(exit.exit_code, exit.signal));
+        if slot.pid.is_none() {
+            // It died before saying hello: there is no connection to wait for.
+            slot.disconnected = true;
+        }
+        self.settle(exit.worker, ctx, false);
+    }
+}
+
+impl Handler<GraceOver> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GraceOver, ctx: &mut Context<Self>) {
+        self.settle(msg.worker, ctx, true);
+    }
+}
+
+impl Handler<RestartWorker> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RestartWorker, ctx: &mut Context<Self>) {
+        self.start_worker(msg.worker, ctx);
+    }
+}
+
+impl Handler<RunComplete> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
+        self.exitstatus = Some(msg.exitstatus);
+        match &self.zygote {
+            Some(zygote) => {
+                let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
+            }
+            None => self.summarize(msg.exitstatus, None, ctx),
+        }
+    }
+}
+
+impl Handler<Interrupt> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Interrupt, ctx: &mut Context<Self>) {
+        if self.done.is_none() {
+            return;
+        }
+        self.kill_everything();
+        self.zygote = None;
+        if self.inventory.is_none() {
+            return self.finish(2);
+        }
+        self.summarize(2, Some("KeyboardInterrupt".to_string()), ctx);
+    }
+}

@@ -1,0 +1,240 @@
+//! The command line: rpytest's own flags, split from pytest's.
+//!
+//! `rpytest` takes pytest's command line plus a few flags of its own. We take
+//! ours out (validating them with clap, which also writes `--help`) and pass
+//! everything else to pytest untouched, so pytest parses and validates its
+//! own options exactly as it would alone. Flags that rpytest cannot honour
+//! yet are refused here with a reason, never accepted and ignored.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{WorkerCount, WorkerStart};
+use crate::errors::UsageError;
+
+/// rpytest's own flags. Everything else on the command line is pytest's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rpytest",
+    version,
+    about = "Run a pytest suite in parallel on warm, forked workers.",
+    after_help = "All other arguments (paths, node ids, -k, -m, -v, -q, --tb, --junitxml, ...) \
+                  are pytest's and are passed to pytest unchanged; see `python -m pytest --help`."
+)]
+pub struct OwnFlags {
+    /// Worker processes: a number or `auto` (CPUs available to this process).
+    /// Default: [tool.rpytest] default_workers in pyproject.toml, else 1.
+    #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", value_parser = WorkerCount::parse)]
+    pub workers: Option<WorkerCount>,
+
+    /// Python interpreter that runs pytest. Default: $VIRTUAL_ENV/bin/python, else python3 on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// How workers start: `fork` from the collected zygote, or `spawn` fresh interpreters.
+    #[arg(long, value_name = "MODE")]
+    pub worker_start: Option<WorkerStart>,
+
+    /// Colour: yes, no or auto (also passed on to pytest).
+    #[arg(long, value_name = "WHEN", value_parser = ["yes", "no", "auto"])]
+    pub color: Option<String>,
+}
+
+/// The command line, split.
+#[derive(Debug)]
+pub struct CommandLine {
+    pub own: OwnFlags,
+    pub pytest_args: Vec<String>,
+}
+
+/// pytest flags rpytest refuses until it can honour them across workers.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("-x", "stopping at the first failure across workers is not implemented; use `python -m pytest -x`"),
+    ("--exitfirst", "stopping at the first failure across workers is not implemented; use `python -m pytest -x`"),
+    ("--maxfail", "a failure budget across workers is not implemented; use `python -m pytest --maxfail`"),
+    ("--pdb", "the debugger needs the terminal; use `python -m pytest --pdb`"),
+    ("--trace", "the debugger needs the terminal; use `python -m pytest --trace`"),
+    ("--sw", "stepwise mode is not implemented; use `python -m pytest --sw`"),
+    ("--stepwise", "stepwise mode is not implemented; use `python -m pytest --stepwise`"),
+    ("--sw-skip", "stepwise mode is not implemented"),
+    ("--stepwise-skip", "stepwise mode is not implemented"),
+    ("--setup-show", "per-fixture output from workers is not rendered yet"),
+    ("--durations", "the slowest-durations section is not rendered yet"),
+    ("--durations-min", "the slowest-durations section is not rendered yet"),
+    ("--dist", "rpytest schedules by recorded durations; --dist modes are not implemented yet"),
+    ("-d", "xdist's remote distribution is not supported"),
+    ("--tx", "xdist's remote distribution is not supported"),
+    ("--looponfail", "xdist's loop-on-fail mode is not supported"),
+    ("-f", "xdist's loop-on-fail mode is not supported"),
+];
+
+/// pytest options whose value may follow as a separate argument.
+const TAKES_VALUE: &[&str] = &[
+    "-k", "-m", "-p", "-c", "-o", "-r", "-W", "--deselect", "--ignore", "--ignore-glob",
+    "--rootdir", "--basetemp", "--junitxml", "--junit-xml", "--junitprefix", "--junit-prefix",
+    "--tb", "--capture", "--import-mode", "--confcutdir", "--override-ini", "--show-capture",
+    "--log-level", "--log-format", "--log-date-format", "--log-cli-level", "--log-cli-format",
+    "--log-cli-date-format", "--log-file", "--log-file-level", "--log-file-format",
+    "--log-file-date-format", "--log-file-mode", "--pythonwarnings", "--inifile", "--config-file",
+    "--cache-show", "--doctest-glob", "--doctest-report", "--verbosity", "--assert",
+];
+
+/// Splits `args` (without the program name) into rpytest's flags and pytest's.
+pub fn parse(args: Vec<String>) -> Result<CommandLine, ClapOrUsage> {
+    let mut own = vec!["rpytest".to_string()];
+    let mut pytest_args = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let next = args.get(i + 1);
+        match own_flag(arg) {
+            Some(OwnKind::WithValue(inline)) => {
+                own.push(arg.clone());
+                if inline.is_none() {
+                    let value = next.ok_or_else(|| {
+                        ClapOrUsage::Usage(UsageError::BadFlag(format!("{arg} needs a value")))
+                    })?;
+                    own.push(value.clone());
+                    i += 1;
+                }
+                if arg.starts_with("--color") {
+                    pytest_args.push(arg.clone());
+                    if inline.is_none() {
+                        pytest_args.push(args[i].clone());
+                    }
+                }
+            }
+            Some(OwnKind::Flag) => own.push(arg.clone()),
+            None => {
+                reject_unsupported(arg)?;
+                pytest_args.push(arg.clone());
+                if TAKES_VALUE.contains(&arg.as_str()) {
+                    if let Some(value) = next {
+                        pytest_args.push(value.clone());
+                        i += 1;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    let own = OwnFlags::try_parse_from(own).map_err(ClapOrUsage::Clap)?;
+    Ok(CommandLine { own, pytest_args })
+}
+
+/// Either clap's own report (help, version, bad value) or our usage error.
+#[derive(Debug)]
+pub enum ClapOrUsage {
+    Clap(clap::Error),
+    Usage(UsageError),
+}
+
+enum OwnKind {
+    /// A flag with a value; `Some` when written inline (`-n4`, `--python=x`).
+    WithValue(Option<String>),
+    Flag,
+}
+
+fn own_flag(arg: &str) -> Option<OwnKind> {
+    if matches!(arg, "-h" | "--help" | "-V" | "--version") {
+        return Some(OwnKind::Flag);
+    }
+    for long in ["--numprocesses", "--python", "--worker-start", "--color"] {
+        if arg == long {
+            return Some(OwnKind::WithValue(None));
+        }
+        if let Some(value) = arg.strip_prefix(long).and_then(|rest| rest.strip_prefix('=')) {
+            return Some(OwnKind::WithValue(Some(value.to_string())));
+        }
+    }
+    if arg == "-n" {
+        return Some(OwnKind::WithValue(None));
+    }
+    if let Some(value) = arg.strip_prefix("-n") {
+        if !value.starts_with('-') {
+            return Some(OwnKind::WithValue(Some(value.trim_start_matches('=').to_string())));
+        }
+    }
+    None
+}
+
+fn reject_unsupported(arg: &str) -> Result<(), ClapOrUsage> {
+    let name = arg.split('=').next().unwrap_or(arg);
+    let bundle = short_bundle(arg);
+    let refused = UNSUPPORTED.iter().find(|(flag, _)| {
+        *flag == name || (flag.len() == 2 && bundle.contains(&flag[1..]))
+    });
+    match refused {
+        Some((flag, why)) => Err(ClapOrUsage::Usage(UsageError::Unsupported {
+            flag: flag.to_string(),
+            why: why.to_string(),
+        })),
+        None => Ok(()),
+    }
+}
+
+/// The flag letters of `-vx`-style bundles, as argparse allows them. Stops at
+/// a flag that takes a value (`-rfE` is -r with value "fE": no flags).
+fn short_bundle(arg: &str) -> String {
+    if !arg.starts_with('-') || arg.starts_with("--") || arg.len() <= 2 {
+        return String::new();
+    }
+    let letters: String = arg[1..].chars().take_while(|c| !"kmpcorWn".contains(*c)).collect();
+    if letters.chars().all(|c| "vqsxlf".contains(c)) {
+        letters
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> CommandLine {
+        match parse(args.iter().map(|s| s.to_string()).collect()) {
+            Ok(cl) => cl,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn takes_own_flags_and_passes_the_rest() {
+        let cl = split(&["tests", "-n", "4", "-k", "-n", "--python=/x/python", "-v"]);
+        assert_eq!(cl.own.workers, Some(WorkerCount::Exactly(4)));
+        assert_eq!(cl.own.python, Some(PathBuf::from("/x/python")));
+        assert_eq!(cl.pytest_args, ["tests", "-k", "-n", "-v"]);
+    }
+
+    #[test]
+    fn inline_worker_counts() {
+        assert_eq!(split(&["-n2"]).own.workers, Some(WorkerCount::Exactly(2)));
+        assert_eq!(split(&["-nauto"]).own.workers, Some(WorkerCount::Auto));
+        assert_eq!(split(&["--numprocesses=3"]).own.workers, Some(WorkerCount::Exactly(3)));
+    }
+
+    #[test]
+    fn color_is_ours_and_pytests() {
+        let cl = split(&["--color", "no"]);
+        assert_eq!(cl.own.color.as_deref(), Some("no"));
+        assert_eq!(cl.pytest_args, ["--color", "no"]);
+    }
+
+    #[test]
+    fn bad_worker_counts_are_refused() {
+        assert!(parse(vec!["-n".into(), "0".into()]).is_err());
+        assert!(parse(vec!["-n".into(), "abc".into()]).is_err());
+        assert!(parse(vec!["-n".into()]).is_err());
+    }
+
+    #[test]
+    fn unsupported_flags_are_refused_even_bundled() {
+        for args in [vec!["-x"], vec!["-vx"], vec!["--maxfail=2"], vec!["--pdb"]] {
+            let args = args.into_iter().map(String::from).collect();
+            assert!(matches!(parse(args), Err(ClapOrUsage::Usage(UsageError::Unsupported { .. }))));
+        }
+        // -rfE is -r with a value, not -f.
+        assert!(parse(vec!["-rfE".into()]).is_ok());
+    }
+}

@@ -1,0 +1,175 @@
+//! rpytest's settings file: `[tool.rpytest]` in the project's pyproject.toml.
+//!
+//! Defaults live in `config/defaults.toml` (embedded), the project file
+//! overrides them, and command-line flags override both. An unknown key or a
+//! bad value is a usage error naming the file, the key and what is accepted,
+//! because a silently ignored setting is worse than none.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::errors::UsageError;
+
+const DEFAULTS: &str = include_str!("../config/defaults.toml");
+
+/// A worker count as written by a user: a number or "auto".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerCount {
+    Auto,
+    Exactly(usize),
+}
+
+impl WorkerCount {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" | "logical" => Ok(WorkerCount::Auto),
+            _ => match text.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "invalid worker count '{text}': expected a positive whole number or 'auto'"
+                )),
+                Ok(n) => Ok(WorkerCount::Exactly(n)),
+            },
+        }
+    }
+
+    /// `auto` is the CPUs this process may use: std reads affinity and cgroup quotas.
+    pub fn resolve(self) -> usize {
+        match self {
+            WorkerCount::Exactly(n) => n,
+            WorkerCount::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStart {
+    Fork,
+    Spawn,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    default_workers: Option<toml::Value>,
+    worker_start: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_workers: WorkerCount,
+    pub worker_start: WorkerStart,
+    /// The pyproject.toml the settings came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Defaults, overridden by the nearest pyproject.toml at or above `dir`.
+    pub fn load(dir: &Path) -> Result<Settings, UsageError> {
+        let mut settings = Settings::from_toml(DEFAULTS, Path::new("<built-in defaults>"), None)?;
+        if let Some(path) = find_pyproject(dir) {
+            let text = std::fs::read_to_string(&path).map_err(|e| UsageError::Config {
+                file: path.clone(),
+                message: format!("cannot read it: {e}"),
+            })?;
+            settings = Settings::from_toml(&text, &path, Some(settings))?;
+        }
+        Ok(settings)
+    }
+
+    fn from_toml(text: &str, file: &Path, base: Option<Settings>) -> Result<Settings, UsageError> {
+        let bad = |message: String| UsageError::Config { file: file.to_path_buf(), message };
+        let doc: toml::Table = text.parse().map_err(|e| bad(format!("invalid TOML: {e}")))?;
+        let section = if base.is_some() {
+            match doc.get("tool").and_then(|t| t.get("rpytest")) {
+                Some(section) => section.clone(),
+                None => return Ok(base.unwrap()),
+            }
+        } else {
+            toml::Value::Table(doc)
+        };
+        let raw: RawSettings = section.try_into().map_err(|e| {
+            bad(format!("[tool.rpytest]: {e}; accepted keys: default_workers, worker_start"))
+        })?;
+        let mut settings = base.unwrap_or(Settings {
+            default_workers: WorkerCount::Exactly(1),
+            worker_start: WorkerStart::Fork,
+            source: None,
+        });
+        if let Some(value) = raw.default_workers {
+            let text = match &value {
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            settings.default_workers = WorkerCount::parse(&text)
+                .map_err(|e| bad(format!("[tool.rpytest] default_workers: {e}")))?;
+        }
+        if let Some(value) = raw.worker_start {
+            settings.worker_start = match value.as_str() {
+                "fork" => WorkerStart::Fork,
+                "spawn" => WorkerStart::Spawn,
+                _ => {
+                    return Err(bad(format!(
+                        "[tool.rpytest] worker_start: invalid value '{value}'; accepted: \"fork\", \"spawn\""
+                    )))
+                }
+            };
+        }
+        if base_is_project(file) {
+            settings.source = Some(file.to_path_buf());
+        }
+        Ok(settings)
+    }
+}
+
+fn base_is_project(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n == "pyproject.toml")
+}
+
+fn find_pyproject(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().map(|d| d.join("pyproject.toml")).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(text: &str) -> Result<Settings, UsageError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pyproject.toml"), text).unwrap();
+        Settings::load(dir.path())
+    }
+
+    #[test]
+    fn defaults_apply_without_a_section() {
+        let s = project("[project]\nname = 'x'\n").unwrap();
+        assert_eq!(s.default_workers, WorkerCount::Exactly(1));
+        assert_eq!(s.worker_start, WorkerStart::Fork);
+    }
+
+    #[test]
+    fn reads_default_workers_as_number_or_auto() {
+        assert_eq!(project("[tool.rpytest]\ndefault_workers = 3\n").unwrap().default_workers, WorkerCount::Exactly(3));
+        assert_eq!(project("[tool.rpytest]\ndefault_workers = \"auto\"\n").unwrap().default_workers, WorkerCount::Auto);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_file_and_key() {
+        let err = project("[tool.rpytest]\nworkers = 3\n").unwrap_err().to_string();
+        assert!(err.contains("pyproject.toml") && err.contains("workers"), "{err}");
+        let err = project("[tool.rpytest]\ndefault_workers = \"many\"\n").unwrap_err().to_string();
+        assert!(err.contains("default_workers") && err.contains("auto"), "{err}");
+        let err = project("[tool.rpytest\n").unwrap_err().to_string();
+        assert!(err.contains("invalid TOML"), "{err}");
+    }
+
+    #[test]
+    fn worker_count_parsing() {
+        assert!(WorkerCount::parse("0").is_err());
+        assert!(WorkerCount::parse("abc").is_err());
+        assert_eq!(WorkerCount::parse("4"), Ok(WorkerCount::Exactly(4)));
+        assert!(WorkerCount::Auto.resolve() >= 1);
+    }
+}

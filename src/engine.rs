@@ -1,0 +1,53 @@
+//! The engine: one actix system hosting the actors for one run.
+//!
+//! It prepares what the actors share (the worker package on disk, a private
+//! socket directory), starts the Reporter, Scheduler and Supervisor, accepts
+//! connections, and returns the exit code the Supervisor delivers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::net::UnixListener;
+use tokio::sync::oneshot;
+
+use crate::actors::connection::accept_loop;
+use crate::actors::reporter::Reporter;
+use crate::actors::scheduler::Scheduler;
+use crate::actors::supervisor::Supervisor;
+use crate::config::WorkerStart;
+use crate::errors::EngineError;
+use crate::pyworker;
+
+/// Everything one run needs, resolved from flags and settings.
+#[derive(Debug)]
+pub struct RunPlan {
+    pub python: PathBuf,
+    pub pytest_args: Vec<String>,
+    pub workers: usize,
+    pub worker_start: WorkerStart,
+    pub color: bool,
+    pub started: Instant,
+}
+
+pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
+    let pyworker_dir = pyworker::install()?;
+    // tempfile creates the directory 0700: only we can reach the socket.
+    let socket_dir = tempfile::Builder::new().prefix("rpytest-").tempdir().map_err(EngineError::Socket)?;
+    let socket = socket_dir.path().join("engine.sock");
+    let plan = Arc::new(plan);
+    let system = System::new();
+    let code = system.block_on(async move {
+        let listener = UnixListener::bind(&socket).map_err(EngineError::Socket)?;
+        let (done_tx, done_rx) = oneshot::channel();
+        let reporter = Reporter::new(plan.color, plan.started).start();
+        let scheduler = Scheduler::new(reporter.clone()).start();
+        let supervisor =
+            Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx).start();
+        actix::spawn(accept_loop(listener, supervisor, scheduler));
+        Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
+    })?;
+    drop(socket_dir);
+    Ok(code)
+}

@@ -1,0 +1,56 @@
+//! Finding the Python interpreter that runs pytest.
+//!
+//! `--python PATH`, else the active virtualenv, else `python3` on PATH. A
+//! missing interpreter is a usage error that says where we looked and how to
+//! fix it; a missing pytest is detected by the zygote itself (it exits with
+//! a reserved status) so the common path costs no extra interpreter start.
+
+use std::path::{Path, PathBuf};
+
+use crate::errors::UsageError;
+
+pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, UsageError> {
+    if let Some(path) = explicit {
+        return if is_executable(path) {
+            Ok(path.to_path_buf())
+        } else {
+            Err(UsageError::Interpreter(format!(
+                "the interpreter given by --python does not exist or is not executable: {}\n\
+                 Pass the path of a Python 3 interpreter that has pytest installed, e.g. --python .venv/bin/python",
+                path.display()
+            )))
+        };
+    }
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        let python = Path::new(&venv).join("bin").join("python");
+        if is_executable(&python) {
+            return Ok(python);
+        }
+    }
+    find_on_path("python3").ok_or_else(|| {
+        UsageError::Interpreter(
+            "no Python interpreter found: VIRTUAL_ENV is not set and python3 is not on PATH.\n\
+             Install Python 3 with pytest, activate a virtualenv, or pass --python PATH"
+                .to_string(),
+        )
+    })
+}
+
+/// The message for an interpreter that runs but cannot import pytest.
+pub fn missing_pytest(python: &Path) -> UsageError {
+    UsageError::Interpreter(format!(
+        "pytest is not installed for {py}.\nInstall it with: {py} -m pip install pytest\n\
+         (or pass --python with an interpreter that has pytest)",
+        py = python.display()
+    ))
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

@@ -1,0 +1,249 @@
+//! The wire format between the engine and its Python processes.
+//!
+//! This is the only Rust module that knows how bytes travel; its Python twin
+//! is `pyworker/rpytest_worker/protocol.py`. A frame is a big-endian u32
+//! length followed by one MessagePack map whose `type` key names the message.
+//! One enum per direction, serialized with named fields so Python sees plain
+//! dicts. A malformed or oversized frame is an error for its connection only.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bumped whenever a message changes shape; checked in every `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Large enough for a test that prints megabytes, small enough to refuse garbage.
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// Messages from the zygote and the workers.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromPython {
+    Hello(Hello),
+    Collected(Box<Inventory>),
+    Ready,
+    TestDone(TestDone),
+    Finished,
+    WorkerExited(WorkerExit),
+    SinkDone { exit_code: i32 },
+    SessionEnded { exit_code: i32 },
+    InternalError { message: String },
+}
+
+/// Messages to the zygote and the workers.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToPython {
+    /// Zygote: fork worker number `worker` of `count`.
+    Fork { worker: usize, count: usize },
+    /// Worker: more tests, as indices into the inventory.
+    Run { indices: Vec<usize> },
+    /// Worker: run what you hold (the last with `nextitem=None`), then finish.
+    NoMore,
+    /// Zygote: replay these reports, in this order, into a forked sink.
+    Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Zygote,
+    Worker,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub role: Role,
+    pub pid: u32,
+    pub worker: Option<usize>,
+    pub inventory: Option<String>,
+    pub pytest_version: Option<String>,
+}
+
+/// What the zygote collected, and the settings the reporter needs from pytest.
+#[derive(Debug, Deserialize)]
+pub struct Inventory {
+    pub items: Vec<CollectedItem>,
+    pub deselected: usize,
+    pub inventory: String,
+    pub basetemp: String,
+    pub testrunuid: String,
+    pub collect_reports: Vec<CollectReport>,
+    pub warnings: Vec<WarningRecord>,
+    pub rootdir: String,
+    pub reportchars: String,
+    pub junitxml: Option<String>,
+    pub verbosity: i32,
+    pub tbstyle: String,
+    pub showcapture: String,
+    pub on_ci: bool,
+    pub no_summary: bool,
+    /// Collection errors pytest already counted (`--continue-on-collection-errors`).
+    pub collect_failed: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CollectedItem {
+    pub id: String,
+    pub file: String,
+    pub line: Option<u32>,
+    pub markers: Vec<String>,
+}
+
+/// A collector that failed or skipped (with `--continue-on-collection-errors`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CollectReport {
+    pub id: String,
+    pub outcome: String,
+    pub longrepr: String,
+    pub skip: Option<SkipKey>,
+}
+
+/// `(path, line, reason)` as pytest folds skips in its short summary.
+pub type SkipKey = (String, Option<i64>, String);
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WarningRecord {
+    pub message: String,
+    pub location: Option<String>,
+    pub when: String,
+}
+
+/// One finished test: the record of each phase pytest reported.
+#[derive(Debug, Deserialize)]
+pub struct TestDone {
+    pub index: usize,
+    pub phases: Vec<PhaseRecord>,
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// One phase (setup, call, teardown) as the worker's pytest saw it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PhaseRecord {
+    pub when: String,
+    pub outcome: String,
+    /// `pytest_report_teststatus` category: "passed", "failed", "error", "" ...
+    pub category: String,
+    pub letter: String,
+    pub word: String,
+    pub duration: f64,
+    /// pytest's own serialized report, for the sink; absent for plain passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<rmpv::Value>,
+    #[serde(default, skip_serializing)]
+    pub sections: Vec<(String, String)>,
+    #[serde(default, skip_serializing)]
+    pub wasxfail: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub longrepr: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub crash: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub crash_line: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub head_line: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub skip: Option<SkipKey>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerExit {
+    pub worker: usize,
+    pub pid: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// A test's reports as the sink replays them; `crash` when its worker died.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkEntry {
+    pub index: usize,
+    pub phases: Vec<PhaseRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    Oversized(usize),
+    #[error("malformed message: {0}")]
+    Malformed(#[from] rmp_serde::decode::Error),
+    #[error("could not encode message: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+}
+
+/// Reads one message; `Ok(None)` at a clean end of stream.
+pub async fn read_message<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<FromPython>, ProtocolError> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(ProtocolError::Oversized(len));
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    Ok(Some(decode(&body)?))
+}
+
+pub fn decode(body: &[u8]) -> Result<FromPython, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(body)
+}
+
+/// One frame: length prefix and a named-field MessagePack map.
+pub fn encode(message: &ToPython) -> Result<Vec<u8>, ProtocolError> {
+    let body = rmp_serde::to_vec_named(message)?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+pub async fn write_message<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    message: &ToPython,
+) -> Result<(), ProtocolError> {
+    writer.write_all(&encode(message)?).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_messages_are_maps_with_a_type() {
+        let frame = encode(&ToPython::NoMore).unwrap();
+        let value: rmpv::Value = rmp_serde::from_slice(&frame[4..]).unwrap();
+        assert_eq!(value["type"].as_str(), Some("no_more"));
+    }
+
+    #[test]
+    fn decodes_a_python_style_map() {
+        let body = rmp_serde::to_vec_named(&serde_json::json!({"type": "ready"})).unwrap();
+        assert!(matches!(decode(&body).unwrap(), FromPython::Ready));
+    }
+
+    #[test]
+    fn garbage_is_a_malformed_error_not_a_panic() {
+        assert!(decode(&[0xc1, 0x00, 0xff]).is_err());
+        let not_tagged = rmp_serde::to_vec_named(&serde_json::json!({"kind": 1})).unwrap();
+        assert!(decode(&not_tagged).is_err());
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_are_refused_before_allocation() {
+        let mut data: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        let err = read_message(&mut data).await.unwrap_err();
+        assert!(matches!(err, ProtocolError::Oversized(_)));
+    }
+}

@@ -1,0 +1,106 @@
+//! The embedded Python half of rpytest.
+//!
+//! The binary carries `pyworker/rpytest_worker` and writes it, once, to a
+//! cache directory named by the hash of its contents. The Rust and Python
+//! halves therefore always match: a new binary never runs an old worker.
+//! Writes go to a temporary directory that is renamed into place, so a
+//! killed run never leaves a half-written package behind.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::errors::EngineError;
+
+const FILES: &[(&str, &str)] = &[
+    ("__init__.py", include_str!("../pyworker/rpytest_worker/__init__.py")),
+    ("protocol.py", include_str!("../pyworker/rpytest_worker/protocol.py")),
+    ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
+    ("wire_reports.py", include_str!("../pyworker/rpytest_worker/wire_reports.py")),
+    ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
+    ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
+    ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
+    ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
+];
+
+/// The `python -c` program that starts a zygote or a spawned worker.
+pub fn bootstrap(dir: &Path) -> String {
+    format!(
+        "import sys; sys.path.append({dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
+        dir = dir.display().to_string()
+    )
+}
+
+/// Makes sure the package is on disk; returns the directory to put on sys.path.
+pub fn install() -> Result<PathBuf, EngineError> {
+    let root = cache_root();
+    let dir = root.join(format!("pyworker-{}", content_hash()));
+    if dir.join("rpytest_worker").join("sink.py").is_file() {
+        return Ok(dir);
+    }
+    write_atomically(&root, &dir).map_err(|source| EngineError::PyworkerCache { dir: dir.clone(), source })?;
+    Ok(dir)
+}
+
+fn write_atomically(root: &Path, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    let staging = tempfile::Builder::new().prefix(".pyworker-").tempdir_in(root)?;
+    let package = staging.path().join("rpytest_worker");
+    std::fs::create_dir(&package)?;
+    for (name, text) in FILES {
+        std::fs::write(package.join(name), text)?;
+    }
+    match std::fs::rename(staging.path(), dir) {
+        Ok(()) => {
+            std::mem::forget(staging);
+            Ok(())
+        }
+        // Another rpytest won the race: its copy is identical.
+        Err(_) if dir.join("rpytest_worker").join("sink.py").is_file() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RPYTEST_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("rpytest")
+}
+
+fn content_hash() -> String {
+    let mut hasher = Sha256::new();
+    for (name, text) in FILES {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable_and_short() {
+        assert_eq!(content_hash(), content_hash());
+        assert_eq!(content_hash().len(), 16);
+    }
+
+    #[test]
+    fn installs_every_file_once() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("pyworker-x");
+        write_atomically(root.path(), &dir).unwrap();
+        for (name, text) in FILES {
+            assert_eq!(std::fs::read_to_string(dir.join("rpytest_worker").join(name)).unwrap(), *text);
+        }
+        write_atomically(root.path(), &dir).unwrap();
+    }
+}

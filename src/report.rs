@@ -1,0 +1,376 @@
+//! What the user sees of a run: per-test progress lines and pytest's closing
+//! sections (ERRORS, FAILURES, warnings summary, short test summary, the
+//! counts line), built from the records workers send.
+//!
+//! Failure text is formatted by pytest in the worker (so `--tb`, `-l`, `-vv`
+//! apply); this module only arranges it as pytest's terminal reporter would.
+//! Sections list tests in collection order, not completion order, so a
+//! parallel run reads the same as a serial one.
+
+use console::Style;
+
+use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
+use crate::render::{sep, session_duration, trimmed_message, Counts};
+
+/// Settings pytest resolved in the zygote, and ours.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub verbosity: i32,
+    pub reportchars: String,
+    pub tbstyle: String,
+    pub on_ci: bool,
+    pub no_summary: bool,
+    pub junitxml: Option<String>,
+    pub width: usize,
+    pub color: bool,
+}
+
+impl ReportSettings {
+    pub fn from_inventory(inv: &Inventory, width: usize, color: bool) -> Self {
+        ReportSettings {
+            verbosity: inv.verbosity,
+            reportchars: inv.reportchars.clone(),
+            tbstyle: inv.tbstyle.clone(),
+            on_ci: inv.on_ci,
+            no_summary: inv.no_summary,
+            junitxml: inv.junitxml.clone(),
+            width,
+            color,
+        }
+    }
+}
+
+/// A finished test as the reporter keeps it.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    pub index: usize,
+    pub nodeid: String,
+    pub worker: usize,
+    pub phases: Vec<PhaseRecord>,
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// The reporter's state: everything needed for the closing sections.
+pub struct RunReport {
+    settings: ReportSettings,
+    results: Vec<TestResult>,
+    collect_reports: Vec<CollectReport>,
+    collect_warnings: Vec<WarningRecord>,
+    counts: Counts,
+    column: usize,
+}
+
+impl RunReport {
+    pub fn new(settings: ReportSettings, inv: &Inventory) -> Self {
+        let mut counts = Counts::default();
+        counts.add("deselected", inv.deselected);
+        counts.add("warnings", inv.warnings.len());
+        for report in &inv.collect_reports {
+            counts.add(if report.outcome == "failed" { "error" } else { "skipped" }, 1);
+        }
+        RunReport {
+            settings,
+            results: Vec::new(),
+            collect_reports: inv.collect_reports.clone(),
+            collect_warnings: inv.warnings.clone(),
+            counts,
+            column: 0,
+        }
+    }
+
+    fn paint(&self, style: &Style, text: &str) -> String {
+        if self.settings.color {
+            style.apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Records a finished test; returns the progress text to print for it.
+    pub fn record(&mut self, result: TestResult) -> String {
+        let mut out = String::new();
+        for phase in &result.phases {
+            self.counts.add(&phase.category, 1);
+            if phase.letter.is_empty() && phase.word.is_empty() {
+                continue;
+            }
+            let style = word_style(phase);
+            if self.settings.verbosity < 0 {
+                if self.column >= self.settings.width {
+                    out.push('\n');
+                    self.column = 0;
+                }
+                out += &self.paint(&style, &phase.letter);
+                self.column += phase.letter.chars().count();
+            } else {
+                if self.settings.verbosity > 0 {
+                    out += &format!("[worker {}] ", result.worker);
+                }
+                out += &format!("{} {}\n", result.nodeid, self.paint(&style, &phase.word));
+            }
+        }
+        self.counts.add("warnings", result.warnings.len());
+        self.results.push(result);
+        out
+    }
+
+    /// Everything after the last test: pytest's closing sections and counts line.
+    pub fn summary(&mut self, elapsed: f64, interrupted: Option<&str>) -> String {
+        let mut out = String::new();
+        if self.settings.verbosity < 0 && self.column > 0 {
+            out.push('\n');
+            self.column = 0;
+        }
+        self.results.sort_by_key(|r| r.index);
+        if !self.settings.no_summary {
+            self.errors_section(&mut out);
+            self.failures_section(&mut out);
+            self.warnings_section(&mut out);
+            if let Some(path) = &self.settings.junitxml {
+                out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
+                out.push('\n');
+            }
+            self.short_summary(&mut out);
+        }
+        if let Some(reason) = interrupted {
+            out += &self.paint(&Style::new().red(), &sep('!', Some(reason), self.settings.width));
+            out.push('\n');
+        }
+        let line = format!("{} in {}", self.counts.phrase(), session_duration(elapsed));
+        let style = self.counts.main_style();
+        out += &self.paint(&style, &sep('=', Some(&line), self.settings.width));
+        out.push('\n');
+        out
+    }
+
+    fn failed_phases(&self, category: &str) -> Vec<(&TestResult, &PhaseRecord)> {
+        self.results
+            .iter()
+            .flat_map(|r| r.phases.iter().filter(|p| p.category == category).map(move |p| (r, p)))
+            .collect()
+    }
+
+    fn heading(&self, title: &str) -> String {
+        let style = Style::new().red().bold();
+        format!("{}\n", self.paint(&style, &sep('_', Some(title), self.settings.width)))
+    }
+
+    fn errors_section(&self, out: &mut String) {
+        let phases = self.failed_phases("error");
+        let collect_errors: Vec<_> = self.collect_reports.iter().filter(|c| c.outcome == "failed").collect();
+        if self.settings.tbstyle == "no" || (phases.is_empty() && collect_errors.is_empty()) {
+            return;
+        }
+        *out += &sep('=', Some("ERRORS"), self.settings.width);
+        out.push('\n');
+        for report in collect_errors {
+            *out += &self.heading(&format!("ERROR collecting {}", report.id));
+            push_text(out, &report.longrepr);
+        }
+        for (result, phase) in phases {
+            let head = head_line(result, phase);
+            *out += &self.heading(&format!("ERROR at {} of {head}", phase.when));
+            self.outrep(out, result, phase);
+        }
+    }
+
+    fn failures_section(&self, out: &mut String) {
+        let phases = self.failed_phases("failed");
+        if self.settings.tbstyle == "no" || phases.is_empty() {
+            return;
+        }
+        *out += &sep('=', Some("FAILURES"), self.settings.width);
+        out.push('\n');
+        for (result, phase) in phases {
+            if self.settings.tbstyle == "line" {
+                push_text(out, phase.crash_line.as_deref().unwrap_or(""));
+                continue;
+            }
+            *out += &self.heading(&head_line(result, phase));
+            self.outrep(out, result, phase);
+            self.teardown_sections(out, result);
+        }
+    }
+
+    /// pytest's `_outrep_summary`: the traceback, then captured output.
+    fn outrep(&self, out: &mut String, result: &TestResult, phase: &PhaseRecord) {
+        let _ = result;
+        push_text(out, phase.longrepr.as_deref().unwrap_or(""));
+        for (name, content) in &phase.sections {
+            *out += &sep('-', Some(name), self.settings.width);
+            out.push('\n');
+            push_text(out, content.strip_suffix('\n').unwrap_or(content));
+        }
+    }
+
+    /// Output a passing teardown captured, shown under the test's failure.
+    fn teardown_sections(&self, out: &mut String, result: &TestResult) {
+        for phase in result.phases.iter().filter(|p| p.when == "teardown" && p.category.is_empty()) {
+            for (name, content) in phase.sections.iter().filter(|(n, _)| n.contains("teardown")) {
+                *out += &sep('-', Some(name), self.settings.width);
+                out.push('\n');
+                push_text(out, content.strip_suffix('\n').unwrap_or(content));
+            }
+        }
+    }
+
+    fn warnings_section(&self, out: &mut String) {
+        if !self.settings.reportchars.contains('w') {
+            return;
+        }
+        let all: Vec<&WarningRecord> =
+            self.collect_warnings.iter().chain(self.results.iter().flat_map(|r| r.warnings.iter())).collect();
+        if all.is_empty() {
+            return;
+        }
+        let mut groups: Vec<(&str, Vec<&WarningRecord>)> = Vec::new();
+        for w in all {
+            match groups.iter_mut().find(|(m, _)| *m == w.message) {
+                Some((_, list)) => list.push(w),
+                None => groups.push((&w.message, vec![w])),
+            }
+        }
+        *out += &self.paint(&Style::new().yellow(), &sep('=', Some("warnings summary"), self.settings.width));
+        out.push('\n');
+        for (message, reports) in groups {
+            let locations: Vec<&str> = reports.iter().filter_map(|w| w.location.as_deref()).collect();
+            if locations.is_empty() {
+                push_text(out, message.trim_end());
+            } else {
+                push_text(out, &collapse_locations(&locations));
+                let indented: Vec<String> = message.lines().map(|l| format!("  {l}")).collect();
+                push_text(out, indented.join("\n").trim_end());
+            }
+            out.push('\n');
+        }
+        out.push_str("-- Docs: https://docs.pytest.org/en/stable/how-to/capture-warnings.html\n");
+    }
+
+    fn short_summary(&self, out: &mut String) {
+        let mut lines = Vec::new();
+        for ch in self.settings.reportchars.chars() {
+            match ch {
+                'f' => self.simple_lines(&mut lines, "failed"),
+                'E' => self.simple_lines(&mut lines, "error"),
+                'p' => self.simple_lines(&mut lines, "passed"),
+                'x' => self.xfail_lines(&mut lines, "xfailed"),
+                'X' => self.xfail_lines(&mut lines, "xpassed"),
+                's' | 'S' => self.skip_lines(&mut lines),
+                _ => {}
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let style = Style::new().cyan().bold();
+        *out += &self.paint(&style, &sep('=', Some("short test summary info"), self.settings.width));
+        out.push('\n');
+        for line in lines {
+            *out += &line;
+            out.push('\n');
+        }
+    }
+
+    /// pytest's `_get_line_with_reprcrash_message`.
+    fn simple_lines(&self, lines: &mut Vec<String>, category: &str) {
+        if category == "error" {
+            for report in self.collect_reports.iter().filter(|c| c.outcome == "failed") {
+                lines.push(format!("{} {}", self.paint(&Style::new().red(), "ERROR"), report.id));
+            }
+        }
+        for (result, phase) in self.failed_phases(category) {
+            let word = self.paint(&word_style(phase), &phase.word);
+            let mut line = format!("{} {}", word, result.nodeid);
+            if let Some(msg) = &phase.crash {
+                let plain_width = phase.word.chars().count() + 1 + result.nodeid.chars().count();
+                if self.settings.on_ci || self.settings.verbosity >= 2 {
+                    line += &format!(" - {msg}");
+                } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - plain_width as isize) {
+                    line += &m;
+                }
+            }
+            lines.push(line);
+        }
+    }
+
+    fn xfail_lines(&self, lines: &mut Vec<String>, category: &str) {
+        for (result, phase) in self.failed_phases(category) {
+            let mut line = format!("{} {}", self.paint(&word_style(phase), &phase.word), result.nodeid);
+            if let Some(reason) = phase.wasxfail.as_deref().filter(|r| !r.is_empty()) {
+                line += &format!(" - {reason}");
+            }
+            lines.push(line);
+        }
+    }
+
+    fn skip_lines(&self, lines: &mut Vec<String>) {
+        let mut folded: Vec<((String, Option<i64>, String), usize)> = Vec::new();
+        let keys = self
+            .collect_reports
+            .iter()
+            .filter_map(|c| c.skip.clone())
+            .chain(self.failed_phases("skipped").into_iter().filter_map(|(_, p)| p.skip.clone()));
+        for key in keys {
+            match folded.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => folded.push((key, 1)),
+            }
+        }
+        let word = self.paint(&Style::new().yellow(), "SKIPPED");
+        for ((path, line, reason), n) in folded {
+            let reason = reason.strip_prefix("Skipped: ").unwrap_or(&reason);
+            lines.push(match line {
+                Some(line) => format!("{word} [{n}] {path}:{line}: {reason}"),
+                None => format!("{word} [{n}] {path}: {reason}"),
+            });
+        }
+    }
+}
+
+/// pytest's colours for an outcome word.
+fn word_style(phase: &PhaseRecord) -> Style {
+    match (phase.outcome.as_str(), phase.wasxfail.is_some()) {
+        ("passed", false) => Style::new().green(),
+        ("failed", _) => Style::new().red(),
+        _ => Style::new().yellow(),
+    }
+}
+
+fn head_line(result: &TestResult, phase: &PhaseRecord) -> String {
+    phase.head_line.clone().unwrap_or_else(|| domain_of(&result.nodeid))
+}
+
+/// `tests/test_a.py::TestX::test_y[1]` -> `TestX.test_y[1]`, as pytest's head line.
+pub fn domain_of(nodeid: &str) -> String {
+    match nodeid.split_once("::") {
+        Some((_, rest)) => rest.replace("::", "."),
+        None => nodeid.to_string(),
+    }
+}
+
+/// pytest's `collapsed_location_report`: ten or more become per-file counts.
+fn collapse_locations(locations: &[&str]) -> String {
+    if locations.len() < 10 {
+        return locations.join("\n");
+    }
+    let mut files: Vec<(&str, usize)> = Vec::new();
+    for loc in locations {
+        let file = loc.split("::").next().unwrap_or(loc);
+        match files.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, n)) => *n += 1,
+            None => files.push((file, 1)),
+        }
+    }
+    files
+        .iter()
+        .map(|(f, n)| format!("{f}: {n} warning{}", if *n > 1 { "s" } else { "" }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn push_text(out: &mut String, text: &str) {
+    out.push_str(text);
+    if !text.ends_with('\n') {
+        out.push('\n');
+    }
+}
