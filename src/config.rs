@@ -33,13 +33,34 @@ impl WorkerCount {
         }
     }
 
-    /// `auto` is the CPUs this process may use: std reads affinity and cgroup quotas.
+    /// `auto` is the CPUs this process may use (std reads affinity and
+    /// cgroup quotas), capped so each worker has `MEMORY_PER_WORKER` of the
+    /// memory available now (sysinfo; cgroup limits included).
     pub fn resolve(self) -> usize {
         match self {
             WorkerCount::Exactly(n) => n,
-            WorkerCount::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            WorkerCount::Auto => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                cpus.min(memory_cap()).max(1)
+            }
         }
     }
+}
+
+/// Memory one worker is assumed to need when `-n auto` sizes the pool.
+const MEMORY_PER_WORKER: u64 = 256 * 1024 * 1024;
+
+fn memory_cap() -> usize {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let available = match system.cgroup_limits() {
+        Some(limits) => limits.free_memory.min(system.available_memory()),
+        None => system.available_memory(),
+    };
+    if available == 0 {
+        return usize::MAX; // unknown: do not cap
+    }
+    (available / MEMORY_PER_WORKER) as usize
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]

@@ -23,8 +23,6 @@ pub enum EngineError {
     PyworkerCache { dir: PathBuf, source: std::io::Error },
     #[error("cannot create the engine socket: {0}")]
     Socket(std::io::Error),
-    #[error("cannot start {python}: {source}")]
-    Spawn { python: PathBuf, source: std::io::Error },
 }
 
 impl UsageError {

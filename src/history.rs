@@ -64,6 +64,7 @@ impl HistoryStore {
         self.tests.get(nodeid).and_then(TestHistory::expected)
     }
 
+    #[cfg(test)]
     pub fn get(&self, nodeid: &str) -> Option<&TestHistory> {
         self.tests.get(nodeid)
     }

@@ -76,13 +76,15 @@ pub struct Inventory {
     pub junitxml: Option<String>,
     pub verbosity: i32,
     pub tbstyle: String,
-    pub showcapture: String,
     pub on_ci: bool,
     pub no_summary: bool,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
 }
 
+/// A collected test. `file`, `line` and `markers` feed scheduling by scope
+/// and group (`--dist loadfile|loadgroup`).
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectedItem {
     pub id: String,

@@ -8,7 +8,7 @@ clear error rather than a silent misread.
 
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
-    collected     {items: [{id, file, line, markers}], deselected, inventory,
+    collected     {items: [{id, file, line, markers}], deselected, inventory, rootdir,
                    basetemp, errors: [{id, longrepr}], warnings: [...]}
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...]}   one finished test

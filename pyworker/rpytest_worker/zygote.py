@@ -130,7 +130,6 @@ class ZygotePlugin:
             "junitxml": _junit_path(config),
             "verbosity": config.option.verbose,
             "tbstyle": config.option.tbstyle,
-            "showcapture": config.option.showcapture,
             "on_ci": running_on_ci(),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             "collect_failed": session.testsfailed,
