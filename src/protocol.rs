@@ -88,6 +88,8 @@ pub struct Inventory {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectedItem {
     pub id: String,
+    /// The id as pytest shows it: relative to the invocation directory.
+    pub shown: String,
     pub file: String,
     pub line: Option<u32>,
     pub markers: Vec<String>,

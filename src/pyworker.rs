@@ -26,7 +26,8 @@ const FILES: &[(&str, &str)] = &[
 /// The `python -c` program that starts a zygote or a spawned worker.
 pub fn bootstrap(dir: &Path) -> String {
     format!(
-        "import sys; sys.path.append({dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
+        "import sys\ntry:\n    import pytest\nexcept ImportError:\n    sys.exit(97)\n\
+         sys.path.append({dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
         dir = dir.display().to_string()
     )
 }

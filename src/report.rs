@@ -183,6 +183,8 @@ impl RunReport {
         out.push('\n');
         for (result, phase) in phases {
             if self.settings.tbstyle == "line" {
+                // pytest 9: the report as formatted, then its crash line.
+                self.outrep(out, result, phase);
                 push_text(out, phase.crash_line.as_deref().unwrap_or(""));
                 continue;
             }

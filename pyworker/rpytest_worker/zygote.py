@@ -53,6 +53,16 @@ def getreportopt(config):
     return pytest_getreportopt(config)
 
 
+def shown_nodeid(config, nodeid):
+    """A node id as pytest's terminal shows it: relative to the invocation dir."""
+    from _pytest.pathlib import bestrelpath
+
+    if config.invocation_params.dir == config.rootpath:
+        return nodeid
+    path, *rest = nodeid.split("::")
+    return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
+
+
 def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
 
@@ -115,7 +125,8 @@ class ZygotePlugin:
         self.conn.send({
             "type": "collected",
             "items": [
-                {"id": item.nodeid, "file": item.location[0], "line": item.location[1],
+                {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid),
+                 "file": item.location[0], "line": item.location[1],
                  "markers": sorted({m.name for m in item.iter_markers()})}
                 for item in session.items
             ],

@@ -95,7 +95,8 @@ impl Scheduler {
 
     fn record(&mut self, worker: usize, index: usize, phases: Vec<PhaseRecord>, warnings: Vec<crate::protocol::WarningRecord>) {
         let Some(run) = self.run.as_mut() else { return };
-        let nodeid = run.inventory.items[index].id.clone();
+        let item = &run.inventory.items[index];
+        let (nodeid, shown) = (item.id.clone(), item.shown.clone());
         run.testsfailed += phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none()).count();
         let duration = phases.iter().map(|p| p.duration).sum();
         let outcome = final_outcome(&phases);
@@ -103,7 +104,7 @@ impl Scheduler {
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash });
-        self.reporter.do_send(TestReported(TestResult { index, nodeid, worker, phases, warnings }));
+        self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, worker, phases, warnings }));
     }
 
     fn maybe_complete(&mut self) {
@@ -123,7 +124,7 @@ impl Scheduler {
     fn abandon_pending(&mut self, cause: &str) {
         let Some(run) = self.run.as_mut() else { return };
         for index in run.queue.drain_unfinished() {
-            let nodeid = self.run.as_ref().unwrap().inventory.items[index].id.clone();
+            let nodeid = self.run.as_ref().unwrap().inventory.items[index].shown.clone();
             self.record(0, index, vec![crash_phase(&nodeid, cause)], Vec::new());
         }
     }
@@ -250,7 +251,7 @@ impl Handler<WorkerLost> for Scheduler {
         let lost = run.queue.worker_lost(msg.worker);
         match lost.in_flight {
             Some(index) => {
-                let nodeid = run.inventory.items[index].id.clone();
+                let nodeid = run.inventory.items[index].shown.clone();
                 let message = format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause);
                 self.record(msg.worker, index, vec![crash_phase(&nodeid, &message)], Vec::new());
             }

@@ -186,7 +186,7 @@ impl Supervisor {
         match self.plan.worker_start {
             WorkerStart::Fork => {
                 if let Some(zygote) = &self.zygote {
-                    let _ = zygote.send(ToPython::Fork { worker, count: self.worker_count });
+                    let _ = zygote.send(ToPython::Fork { worker, count: self.plan.workers });
                 }
             }
             WorkerStart::Spawn => self.spawn_worker(worker, ctx),
@@ -198,7 +198,7 @@ impl Supervisor {
         let mut cmd = self.python_command();
         cmd.env("RPYTEST_ROLE", "worker")
             .env("RPYTEST_WORKER", worker.to_string())
-            .env("RPYTEST_WORKER_COUNT", self.worker_count.to_string())
+            .env("RPYTEST_WORKER_COUNT", self.plan.workers.to_string())
             .env("RPYTEST_BASETEMP", &inventory.basetemp)
             .env("RPYTEST_TESTRUNUID", &inventory.testrunuid);
         let addr = ctx.address();

@@ -1,0 +1,119 @@
+//! The duration history (`<rootdir>/.rpytest/history.json`, see
+//! src/history.rs) is never left corrupt, and a corrupt one never changes
+//! outcomes: it is reported and rebuilt (DESIGN.md invariant 4). Runs that
+//! overlap in the same rootdir must not tear it either.
+
+mod common;
+use common::*;
+
+fn suite() -> Suite {
+    Suite::new(&[(
+        "test_h.py",
+        r#"
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_p(i):
+            time.sleep(0.01 * i)
+            assert i != 4
+
+        def test_skip():
+            pytest.skip("s")
+        "#,
+    )])
+}
+
+fn history_path(suite: &Suite) -> std::path::PathBuf {
+    suite.join(".rpytest/history.json")
+}
+
+fn read_history(suite: &Suite) -> serde_json::Value {
+    let p = history_path(suite);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("no history at {}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("history is not valid JSON ({e}):\n{text}"))
+}
+
+/// Every file in `.rpytest/` other than history.json / .gitignore is a stray
+/// temp file from a non-atomic or interrupted write.
+fn stray_files(suite: &Suite) -> Vec<String> {
+    std::fs::read_dir(suite.join(".rpytest"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "history.json" && n != ".gitignore" && !n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn history_is_valid_json_naming_every_test_after_a_run() {
+    let suite = suite();
+    let r = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    let h = read_history(&suite);
+    let text = h.to_string();
+    for i in 0..6 {
+        assert!(text.contains(&format!("test_h.py::test_p[{i}]")), "test_p[{i}] missing from history: {text}");
+    }
+    assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
+}
+
+#[test]
+fn corrupt_history_is_reported_rebuilt_and_changes_no_outcome() {
+    let suite = suite();
+    std::fs::create_dir_all(suite.join(".rpytest")).unwrap();
+    std::fs::write(history_path(&suite), b"{\"format\": 1, \"tests\": {\"trunc").unwrap();
+    let pair = assert_same(&suite, &[], "2");
+    check(
+        &pair,
+        pair.rpytest.stderr.contains("history") || pair.rpytest.stdout.contains("history"),
+        "a corrupt history file should be reported",
+    );
+    read_history(&suite);
+}
+
+#[test]
+fn binary_garbage_history_is_rebuilt() {
+    let suite = suite();
+    std::fs::create_dir_all(suite.join(".rpytest")).unwrap();
+    std::fs::write(history_path(&suite), [0xffu8, 0x00, 0xfe, 0x13, 0x37]).unwrap();
+    assert_same(&suite, &[], "2");
+    read_history(&suite);
+}
+
+#[test]
+fn second_run_with_history_gives_same_outcomes() {
+    let suite = suite();
+    let first = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&first);
+    assert_same(&suite, &[], "2");
+}
+
+#[test]
+fn overlapping_runs_in_one_rootdir_keep_history_valid() {
+    let suite = suite();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let dir = suite.path().to_path_buf();
+            let py = python();
+            std::thread::spawn(move || {
+                let args: Vec<String> = ["--python", py.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                run_command(&rpytest_bin(), &args, &dir, &[])
+            })
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_clean_exit(&r);
+        assert_eq!(r.code, 1, "{}", r.dump());
+        assert_eq!(r.final_line.as_deref(), Some("1 failed, 5 passed, 1 skipped"), "{}", r.dump());
+    }
+    read_history(&suite);
+    assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
+}

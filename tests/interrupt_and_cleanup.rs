@@ -1,0 +1,142 @@
+//! rpytest owns every Python process it starts: after a normal run, a
+//! Ctrl-C, or a SIGTERM, none may survive (a leaked zygote or worker keeps
+//! CI jobs and pipes alive), and Ctrl-C ends the run with pytest's exit
+//! code 2 ("interrupted", DESIGN.md invariant 6) instead of hanging.
+
+mod common;
+use common::*;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn slow_suite() -> Suite {
+    Suite::new(&[(
+        "test_slow.py",
+        r#"
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_sleeps(i):
+            time.sleep(30)
+
+        def test_quick():
+            pass
+        "#,
+    )])
+}
+
+/// Start rpytest in its own process group with output going to files.
+fn start(suite: &Suite, args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let out = std::fs::File::create(logs.path().join("stdout")).unwrap();
+    let err = std::fs::File::create(logs.path().join("stderr")).unwrap();
+    let child = Command::new(rpytest_bin())
+        .arg("--python")
+        .arg(python())
+        .args(["--color=no", "-p", "no:cacheprovider"])
+        .args(args)
+        .current_dir(suite.path())
+        .env("COLUMNS", "80")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .expect("start rpytest");
+    (child, logs)
+}
+
+fn logs_text(logs: &tempfile::TempDir) -> String {
+    let read = |n: &str| std::fs::read_to_string(logs.path().join(n)).unwrap_or_default();
+    format!("---- stdout ----\n{}\n---- stderr ----\n{}", read("stdout"), read("stderr"))
+}
+
+fn signal(target: &str, sig: &str) {
+    Command::new("kill").args([sig, "--", target]).status().expect("run kill");
+}
+
+/// Wait for exit up to `limit`; on timeout kill the group and return None.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > end {
+            signal(&format!("-{}", child.id()), "-KILL");
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Give workers time to start the sleeping tests.
+fn wait_until_running(suite: &Suite) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end && processes_in_dir(suite.path()).len() < 3 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+fn kill_leftovers(left: &[(u32, String)]) {
+    for (pid, _) in left {
+        signal(&pid.to_string(), "-KILL");
+    }
+}
+
+#[test]
+fn normal_run_leaves_no_processes() {
+    let suite = Suite::new(&[("test_t.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")]);
+    let r = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(5));
+    kill_leftovers(&left);
+    assert!(left.is_empty(), "processes left after a normal run: {left:#?}\n{}", r.dump());
+}
+
+#[test]
+fn ctrl_c_exits_2_and_leaves_no_processes() {
+    let suite = slow_suite();
+    let (mut child, logs) = start(&suite, &["-n", "2"]);
+    wait_until_running(&suite);
+    // A terminal's Ctrl-C signals the whole foreground process group.
+    signal(&format!("-{}", child.id()), "-INT");
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(5));
+    kill_leftovers(&left);
+    let status = status.unwrap_or_else(|| panic!("rpytest ignored Ctrl-C for 20s\n{}", logs_text(&logs)));
+    assert_eq!(status.code(), Some(2), "Ctrl-C should exit 2 like pytest\n{}", logs_text(&logs));
+    assert!(left.is_empty(), "processes left after Ctrl-C: {left:#?}\n{}", logs_text(&logs));
+}
+
+#[test]
+fn sigterm_to_rpytest_alone_leaves_no_processes() {
+    let suite = slow_suite();
+    let (mut child, logs) = start(&suite, &["-n", "2"]);
+    wait_until_running(&suite);
+    signal(&child.id().to_string(), "-TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(10));
+    kill_leftovers(&left);
+    assert!(status.is_some(), "rpytest ignored SIGTERM for 20s\n{}", logs_text(&logs));
+    assert!(left.is_empty(), "workers outlived rpytest after SIGTERM: {left:#?}\n{}", logs_text(&logs));
+}
+
+#[test]
+fn sigkill_to_rpytest_alone_leaves_no_processes() {
+    let suite = slow_suite();
+    let (mut child, logs) = start(&suite, &["-n", "2"]);
+    wait_until_running(&suite);
+    signal(&child.id().to_string(), "-KILL");
+    let _ = child.wait();
+    // Orphaned workers must notice their engine is gone (socket EOF or
+    // parent-death signal) -- but a test sleeping 30s may finish first, so
+    // allow that long.
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(35));
+    kill_leftovers(&left);
+    assert!(left.is_empty(), "workers outlived a SIGKILLed rpytest: {left:#?}\n{}", logs_text(&logs));
+}
