@@ -58,7 +58,6 @@ pub struct Hello {
     pub pid: u32,
     pub worker: Option<usize>,
     pub inventory: Option<String>,
-    pub pytest_version: Option<String>,
 }
 
 /// What the zygote collected, and the settings the reporter needs from pytest.

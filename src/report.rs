@@ -170,7 +170,7 @@ impl RunReport {
         for (result, phase) in phases {
             let head = head_line(result, phase);
             *out += &self.heading(&format!("ERROR at {} of {head}", phase.when));
-            self.outrep(out, result, phase);
+            self.outrep(out, phase);
         }
     }
 
@@ -184,19 +184,18 @@ impl RunReport {
         for (result, phase) in phases {
             if self.settings.tbstyle == "line" {
                 // pytest 9: the report as formatted, then its crash line.
-                self.outrep(out, result, phase);
+                self.outrep(out, phase);
                 push_text(out, phase.crash_line.as_deref().unwrap_or(""));
                 continue;
             }
             *out += &self.heading(&head_line(result, phase));
-            self.outrep(out, result, phase);
+            self.outrep(out, phase);
             self.teardown_sections(out, result);
         }
     }
 
     /// pytest's `_outrep_summary`: the traceback, then captured output.
-    fn outrep(&self, out: &mut String, result: &TestResult, phase: &PhaseRecord) {
-        let _ = result;
+    fn outrep(&self, out: &mut String, phase: &PhaseRecord) {
         push_text(out, phase.longrepr.as_deref().unwrap_or(""));
         for (name, content) in &phase.sections {
             *out += &sep('-', Some(name), self.settings.width);

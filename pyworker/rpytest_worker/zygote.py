@@ -12,6 +12,9 @@ When pytest would not run tests at all (collection errors, ``--co``, nothing
 collected) the plugin steps aside and pytest finishes the session itself,
 printing its own output and choosing its own exit code.
 
+The bootstrap (``src/pyworker.rs``) exits 97 before importing this module
+when pytest is missing, so rpytest can say how to install it.
+
 The same module starts a spawned worker (``RPYTEST_ROLE=worker``), which
 collects for itself instead of being forked.
 """
@@ -22,8 +25,7 @@ import signal
 import sys
 import uuid
 
-EXIT_NO_PYTEST = 97
-
+import pytest
 
 def _die_with_parent():
     """Ask Linux to kill us when our parent dies, so nothing outlives rpytest."""
@@ -83,7 +85,7 @@ class ZygotePlugin:
         self.children = {}  # pid -> worker number
         self.sink_pid = None
 
-    @__import__("pytest").hookimpl(tryfirst=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
         # An `-n` from addopts would make xdist start its own controller here.
         if getattr(config.option, "numprocesses", None):
@@ -104,7 +106,7 @@ class ZygotePlugin:
 
         self.warnings.append(encode_warning(warning_message, when, nodeid, self.config))
 
-    @__import__("pytest").hookimpl(tryfirst=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         config = session.config
         if session.testsfailed and not config.option.continue_on_collection_errors:
@@ -248,13 +250,13 @@ class SpawnedWorkerPlugin:
         self.index = index
         self.count = count
 
-    @__import__("pytest").hookimpl(trylast=True)
+    @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
         from .worker import silence_reporters
 
         silence_reporters(config)
 
-    @__import__("pytest").hookimpl(tryfirst=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         from .protocol import Connection
         from .worker import become_worker
@@ -272,10 +274,6 @@ class SpawnedWorkerPlugin:
 
 def main():
     _die_with_parent()
-    try:
-        import pytest
-    except ImportError:
-        return EXIT_NO_PYTEST
     from . import fixtures
     from .protocol import Connection, hello
 
@@ -284,7 +282,7 @@ def main():
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
         return int(pytest.main(args, plugins=[plugin, fixtures]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
-    conn.send(hello("zygote", pytest_version=pytest.__version__))
+    conn.send(hello("zygote"))
     code = int(pytest.main(args, plugins=[ZygotePlugin(conn), fixtures]))
     sys.stdout.flush()
     sys.stderr.flush()

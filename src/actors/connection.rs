@@ -74,11 +74,11 @@ fn spawn_writer(mut write: tokio::net::unix::OwnedWriteHalf) -> UnboundedSender<
 
 async fn serve_zygote(
     mut reader: BufReader<OwnedReadHalf>,
-    hello: Hello,
+    _hello: Hello,
     link: UnboundedSender<ToPython>,
     supervisor: Addr<Supervisor>,
 ) {
-    supervisor.do_send(ZygoteConnected { link, pytest_version: hello.pytest_version });
+    supervisor.do_send(ZygoteConnected { link });
     loop {
         match read_message(&mut reader).await {
             Ok(Some(message)) => supervisor.do_send(FromZygote(message)),

@@ -69,7 +69,6 @@ struct Slot {
 #[rtype(result = "()")]
 pub struct ZygoteConnected {
     pub link: UnboundedSender<ToPython>,
-    pub pytest_version: Option<String>,
 }
 
 #[derive(Message)]
@@ -347,7 +346,6 @@ impl Handler<ZygoteConnected> for Supervisor {
 
     fn handle(&mut self, msg: ZygoteConnected, _: &mut Context<Self>) {
         self.zygote = Some(msg.link);
-        let _ = msg.pytest_version;
     }
 }
 
