@@ -22,6 +22,10 @@ pub enum FromPython {
     Collected(Box<Inventory>),
     Ready,
     TestDone(TestDone),
+    /// A test raised KeyboardInterrupt or `pytest.exit()`: the session ends.
+    Interrupted(Interruption),
+    /// The worker's session set `shouldfail`/`shouldstop` (-x, a plugin).
+    StopRequested { reason: String },
     Finished,
     WorkerExited(WorkerExit),
     SinkDone { exit_code: i32 },
@@ -39,6 +43,8 @@ pub enum ToPython {
     Run { indices: Vec<usize> },
     /// Worker: run what you hold (the last with `nextitem=None`), then finish.
     NoMore,
+    /// Worker: start nothing more (the run is stopping), then finish.
+    Stop,
     /// Zygote: replay these reports, in this order, into a forked sink.
     Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
     Shutdown,
@@ -79,6 +85,13 @@ pub struct Inventory {
     pub no_summary: bool,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
+    /// pytest's `--maxfail` (`-x` is 1); 0 means no limit.
+    #[serde(default)]
+    pub maxfail: usize,
+    /// `--durations` (0 = all) and the resolved `--durations-min`.
+    pub durations: Option<usize>,
+    pub durations_min: f64,
+    pub durations_hint: bool,
 }
 
 /// A collected test. `file`, `line` and `markers` feed scheduling by scope
@@ -111,6 +124,21 @@ pub struct WarningRecord {
     pub message: String,
     pub location: Option<String>,
     pub when: String,
+}
+
+/// The test that ended the session, and what pytest prints about it.
+#[derive(Debug, Deserialize)]
+pub struct Interruption {
+    pub index: usize,
+    /// The phases reported before the interruption (usually setup).
+    pub phases: Vec<PhaseRecord>,
+    pub warnings: Vec<WarningRecord>,
+    /// The `!!! ... !!!` banner text, e.g. `KeyboardInterrupt`.
+    pub message: String,
+    /// Lines under the banner (where a KeyboardInterrupt came from).
+    pub detail: Vec<String>,
+    /// `pytest.exit(returncode=...)`; None means pytest's "interrupted" (2).
+    pub returncode: Option<i32>,
 }
 
 /// One finished test: the record of each phase pytest reported.
@@ -186,7 +214,11 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        // A reset is how a peer that exits with our last frame unread
+        // (a worker told to stop) closes: an ending, not a broken frame.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) => {
+            return Ok(None)
+        }
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(len) as usize;

@@ -21,6 +21,11 @@ pub struct ReportSettings {
     pub on_ci: bool,
     pub no_summary: bool,
     pub junitxml: Option<String>,
+    /// `--durations=N` (0: all); `None` without the flag.
+    pub durations: Option<usize>,
+    pub durations_min: f64,
+    /// Whether pytest adds "Use -vv to show these durations." to the hidden note.
+    pub durations_hint: bool,
     pub width: usize,
     pub color: bool,
 }
@@ -34,6 +39,9 @@ impl ReportSettings {
             on_ci: inv.on_ci,
             no_summary: inv.no_summary,
             junitxml: inv.junitxml.clone(),
+            durations: inv.durations,
+            durations_min: inv.durations_min,
+            durations_hint: inv.durations_hint,
             width,
             color,
         }
@@ -44,10 +52,34 @@ impl ReportSettings {
 #[derive(Debug, Clone)]
 pub struct TestResult {
     pub index: usize,
+    /// The id pytest shows (relative to the invocation directory).
     pub nodeid: String,
+    /// The rootdir-relative node id, as in pytest's report objects.
+    pub id: String,
     pub worker: usize,
     pub phases: Vec<PhaseRecord>,
     pub warnings: Vec<WarningRecord>,
+}
+
+/// Why a run ended before every test ran, and how pytest words it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    /// The `!!! ... !!!` banner: "stopping after 1 failures", "KeyboardInterrupt".
+    pub banner: String,
+    /// Lines under the banner (where a KeyboardInterrupt was raised).
+    pub detail: Vec<String>,
+    /// pytest prints the banner after the counts line when `pytest.exit()`
+    /// chose an exit code other than "interrupted".
+    pub after_counts: bool,
+    /// pytest skips its summary sections for exit codes outside 0-2, 4, 5.
+    pub sections: bool,
+}
+
+impl Stopped {
+    /// A stop that pytest reports before its counts line, with sections.
+    pub fn plain(banner: impl Into<String>) -> Self {
+        Stopped { banner: banner.into(), detail: Vec::new(), after_counts: false, sections: true }
+    }
 }
 
 /// The reporter's state: everything needed for the closing sections.
@@ -115,14 +147,17 @@ impl RunReport {
     }
 
     /// Everything after the last test: pytest's closing sections and counts line.
-    pub fn summary(&mut self, elapsed: f64, interrupted: Option<&str>) -> String {
+    pub fn summary(&mut self, elapsed: f64, stopped: Option<&Stopped>) -> String {
         let mut out = String::new();
         if self.settings.verbosity < 0 && self.column > 0 {
             out.push('\n');
             self.column = 0;
+        } else if self.settings.verbosity >= 0 {
+            // pytest leaves a blank line between the progress and the sections.
+            out.push('\n');
         }
         self.results.sort_by_key(|r| r.index);
-        if !self.settings.no_summary {
+        if !self.settings.no_summary && stopped.map_or(true, |s| s.sections) {
             self.errors_section(&mut out);
             self.failures_section(&mut out);
             self.warnings_section(&mut out);
@@ -130,17 +165,69 @@ impl RunReport {
                 out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
                 out.push('\n');
             }
+            self.durations_section(&mut out);
             self.short_summary(&mut out);
         }
-        if let Some(reason) = interrupted {
-            out += &self.paint(&Style::new().red(), &sep('!', Some(reason), self.settings.width));
-            out.push('\n');
+        let stopped = stopped.filter(|s| !s.banner.is_empty());
+        if let Some(stopped) = stopped.filter(|s| !s.after_counts) {
+            self.banner(&mut out, stopped);
         }
+        self.counts_line(&mut out, elapsed);
+        if let Some(stopped) = stopped.filter(|s| s.after_counts) {
+            self.banner(&mut out, stopped);
+        }
+        out
+    }
+
+    /// pytest's final line: `=`-framed, bare under `-q`, absent under `-qq`.
+    fn counts_line(&self, out: &mut String, elapsed: f64) {
         let line = format!("{} in {}", self.counts.phrase(), session_duration(elapsed));
         let style = self.counts.main_style();
-        out += &self.paint(&style, &sep('=', Some(&line), self.settings.width));
+        match self.settings.verbosity {
+            v if v < -1 => return,
+            -1 => out.push_str(&self.paint(&style, &line)),
+            _ => out.push_str(&self.paint(&style, &sep('=', Some(&line), self.settings.width))),
+        }
         out.push('\n');
-        out
+    }
+
+    /// pytest's `--durations` section: every phase, slowest first; those
+    /// under `--durations-min` are counted, not listed.
+    fn durations_section(&self, out: &mut String) {
+        let Some(limit) = self.settings.durations else { return };
+        let mut phases: Vec<(&str, &PhaseRecord)> = self
+            .results
+            .iter()
+            .flat_map(|r| r.phases.iter().filter(|p| p.when != "crash").map(move |p| (r.id.as_str(), p)))
+            .collect();
+        if phases.is_empty() {
+            return;
+        }
+        phases.sort_by(|a, b| b.1.duration.total_cmp(&a.1.duration));
+        let title = if limit == 0 { "slowest durations".to_string() } else { format!("slowest {limit} durations") };
+        if limit > 0 {
+            phases.truncate(limit);
+        }
+        out.push_str(&sep('=', Some(&title), self.settings.width));
+        out.push('\n');
+        let min = self.settings.durations_min;
+        for (i, (nodeid, phase)) in phases.iter().enumerate() {
+            if phase.duration < min {
+                let hint = if self.settings.durations_hint { "  Use -vv to show these durations." } else { "" };
+                out.push_str(&format!("\n({} durations < {}s hidden.{hint})\n", phases.len() - i, format_g(min)));
+                break;
+            }
+            out.push_str(&format!("{:.2}s {:<8} {nodeid}\n", phase.duration, phase.when));
+        }
+    }
+
+    fn banner(&self, out: &mut String, stopped: &Stopped) {
+        out.push_str(&self.paint(&Style::new().red(), &sep('!', Some(&stopped.banner), self.settings.width)));
+        out.push('\n');
+        for line in &stopped.detail {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
 
     fn failed_phases(&self, category: &str) -> Vec<(&TestResult, &PhaseRecord)> {
@@ -342,6 +429,15 @@ fn head_line(result: &TestResult, phase: &PhaseRecord) -> String {
 }
 
 /// `tests/test_a.py::TestX::test_y[1]` -> `TestX.test_y[1]`, as pytest's head line.
+/// Python's `format(x, "g")` for the small values `--durations-min` takes.
+fn format_g(x: f64) -> String {
+    let text = format!("{x}");
+    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e16) {
+        return format!("{x:e}");
+    }
+    text
+}
+
 pub fn domain_of(nodeid: &str) -> String {
     match nodeid.split_once("::") {
         Some((_, rest)) => rest.replace("::", "."),

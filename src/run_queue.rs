@@ -20,7 +20,8 @@ pub struct RunQueue {
     held: Vec<VecDeque<usize>>,
     durations: Vec<Option<f64>>,
     done: Vec<bool>,
-    finished: usize,
+    /// Set by `stop`: nothing more is handed out or requeued.
+    stopped: bool,
 }
 
 /// What a lost worker leaves behind.
@@ -35,13 +36,15 @@ pub struct Lost {
 impl RunQueue {
     /// `durations[i]` is test i's recorded duration, if any.
     pub fn new(durations: Vec<Option<f64>>, workers: usize) -> Self {
-        let order = lpt_order(&durations);
+        // One worker gains nothing from reordering; pytest's order keeps
+        // module fixtures warm and -x stopping where pytest would.
+        let order = if workers > 1 { lpt_order(&durations) } else { (0..durations.len()).collect() };
         RunQueue {
             pending: order.into(),
             held: vec![VecDeque::new(); workers],
             done: vec![false; durations.len()],
             durations,
-            finished: 0,
+            stopped: false,
         }
     }
 
@@ -49,8 +52,27 @@ impl RunQueue {
         self.done.len()
     }
 
+    /// Nothing pending and nothing held: every test ran, crashed, or was
+    /// left unstarted by a stop.
     pub fn is_finished(&self) -> bool {
-        self.finished == self.done.len()
+        self.pending.is_empty() && self.held.iter().all(VecDeque::is_empty)
+    }
+
+    /// The run is stopping (-x, --maxfail, an interrupt): pending tests will
+    /// not start. Returns how many were dropped.
+    pub fn stop(&mut self) -> usize {
+        self.stopped = true;
+        let dropped = self.pending.len();
+        self.pending.clear();
+        dropped
+    }
+
+    /// A worker finished after a stop: the tests it still held never started.
+    pub fn release(&mut self, worker: usize) -> Vec<usize> {
+        if !self.stopped {
+            return Vec::new();
+        }
+        self.held[worker].drain(..).collect()
     }
 
     pub fn has_pending(&self) -> bool {
@@ -86,18 +108,14 @@ impl RunQueue {
     }
 
     fn finish(&mut self, index: usize) -> bool {
-        if std::mem::replace(&mut self.done[index], true) {
-            return false;
-        }
-        self.finished += 1;
-        true
+        !std::mem::replace(&mut self.done[index], true)
     }
 
     /// `worker` died: its first held test is the one it was running.
     pub fn worker_lost(&mut self, worker: usize) -> Lost {
         let mut held = std::mem::take(&mut self.held[worker]);
         let in_flight = held.pop_front().filter(|&i| self.finish(i));
-        let requeued: Vec<usize> = held.into_iter().collect();
+        let requeued: Vec<usize> = if self.stopped { Vec::new() } else { held.into_iter().collect() };
         for &i in requeued.iter().rev() {
             self.pending.push_front(i);
         }
@@ -168,10 +186,24 @@ mod tests {
     }
 
     #[test]
+    fn one_worker_keeps_collection_order() {
+        let mut q = RunQueue::new(vec![Some(0.01), Some(5.0), None], 1);
+        let mut order = Vec::new();
+        loop {
+            let b = q.next_batch(0);
+            if b.is_empty() {
+                break;
+            }
+            order.extend(b);
+        }
+        assert_eq!(order, vec![0, 1, 2]);
+    }
+
+    #[test]
     fn long_tests_travel_alone() {
         let mut d = vec![Some(0.001); 50];
         d[0] = Some(2.0);
-        let mut q = RunQueue::new(d, 1);
+        let mut q = RunQueue::new(d, 2);
         assert_eq!(q.next_batch(0), vec![0]);
         assert!(q.next_batch(0).len() > 1);
     }
@@ -204,6 +236,30 @@ mod tests {
         q.complete(0, b[0]);
         assert_eq!(q.drain_unfinished().len(), 9);
         assert!(q.is_finished());
+    }
+
+    #[test]
+    fn a_stop_drops_pending_and_releases_held_tests() {
+        let mut q = RunQueue::new(vec![None; 100], 2);
+        let a = q.next_batch(0);
+        let b = q.next_batch(1);
+        assert!(q.complete(0, a[0]));
+        assert_eq!(q.stop(), 100 - a.len() - b.len());
+        assert!(q.next_batch(0).is_empty());
+        assert_eq!(q.release(0), a[1..].to_vec());
+        assert!(!q.is_finished(), "worker 1 still holds tests");
+        let lost = q.worker_lost(1);
+        assert_eq!(lost.in_flight, Some(b[0]));
+        assert!(lost.requeued.is_empty(), "a stopped run requeues nothing");
+        assert!(q.is_finished());
+    }
+
+    #[test]
+    fn release_without_a_stop_keeps_held_tests() {
+        let mut q = RunQueue::new(vec![None; 10], 1);
+        let a = q.next_batch(0);
+        assert!(q.release(0).is_empty());
+        assert!(q.complete(0, a[0]));
     }
 
     #[test]

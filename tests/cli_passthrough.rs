@@ -88,13 +88,12 @@ fn p_no_plugin_with_separate_value() {
 }
 
 #[test]
-fn unsupported_exitfirst_is_refused_with_exit_4() {
-    // rpytest refuses -x rather than silently ignoring it (src/cli.rs).
-    // If it is implemented one day, this should become an assert_same.
-    let r = run_rpytest(&suite(), &["-n", "2", "-x"]);
+fn unsupported_looponfail_is_refused_with_exit_4() {
+    // rpytest refuses xdist's -f rather than silently ignoring it (src/cli.rs).
+    let r = run_rpytest(&suite(), &["-n", "2", "-f"]);
     assert_clean_exit(&r);
     assert_eq!(r.code, 4, "{}", r.dump());
-    assert!(r.stderr.contains("-x"), "{}", r.dump());
+    assert!(r.stderr.contains("-f"), "{}", r.dump());
 }
 
 #[test]

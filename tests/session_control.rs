@@ -9,7 +9,7 @@ mod common;
 use common::*;
 
 fn exit_codes_match(suite: &Suite, workers: &str) -> Pair {
-    let pytest = run_pytest(suite, &[]);
+    let pytest = run_pytest(suite, &["-v"]);
     let rpytest = run_rpytest(suite, &["-n", workers]);
     let pair = Pair { pytest, rpytest };
     assert_clean_exit(&pair.rpytest);
@@ -52,7 +52,6 @@ fn usage_error_from_pytest_configure_exits_4() {
 }
 
 #[test]
-#[ignore = "known gap: the worker treats pytest.exit/KeyboardInterrupt in a test as a crash; it must stop the whole run with pytest's exit code"]
 fn pytest_exit_inside_a_test_uses_its_returncode() {
     let suite = Suite::new(&[(
         "test_exit.py",
@@ -69,12 +68,32 @@ fn pytest_exit_inside_a_test_uses_its_returncode() {
             pass
         "#,
     )]);
-    let pair = exit_codes_match(&suite, "1");
-    check(&pair, pair.rpytest.code == 3, "pytest.exit(returncode=3) should end the run with 3");
+    for workers in ["1", "2"] {
+        let pair = exit_codes_match(&suite, workers);
+        check(&pair, pair.rpytest.code == 3, "pytest.exit(returncode=3) should end the run with 3");
+        check(&pair, pair.rpytest.words("test_exit.py::test_calls_exit").is_empty(), "the exiting test has no outcome");
+        check(&pair, pair.rpytest.words("test_exit.py::test_after").is_empty() || workers != "1", "test_after ran");
+        check(&pair, last_line(&pair.rpytest) == last_line(&pair.pytest), "pytest prints the banner after the counts");
+    }
+}
+
+/// The last non-empty line of stdout.
+fn last_line(r: &RunResult) -> String {
+    r.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string()
+}
+
+/// What pytest prints under its `!!! KeyboardInterrupt !!!` banner, with the
+/// temp dir's path (different per suite) reduced to the file name.
+fn interrupt_lines(r: &RunResult) -> Vec<String> {
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let Some(at) = lines.iter().position(|l| l.starts_with("!!!")) else { return Vec::new() };
+    lines[at..(at + 3).min(lines.len())]
+        .iter()
+        .map(|l| l.rsplit('/').next().unwrap_or(l).to_string())
+        .collect()
 }
 
 #[test]
-#[ignore = "known gap: the worker treats pytest.exit/KeyboardInterrupt in a test as a crash; it must stop the whole run with pytest's exit code"]
 fn keyboard_interrupt_inside_a_test_exits_2() {
     let suite = Suite::new(&[(
         "test_kbd.py",
@@ -89,8 +108,14 @@ fn keyboard_interrupt_inside_a_test_exits_2() {
             pass
         "#,
     )]);
-    let pair = exit_codes_match(&suite, "1");
-    check(&pair, pair.rpytest.code == 2, "KeyboardInterrupt in a test should end the run with 2");
+    for workers in ["1", "2"] {
+        let pair = exit_codes_match(&suite, workers);
+        check(&pair, pair.rpytest.code == 2, "KeyboardInterrupt in a test should end the run with 2");
+        check(&pair, interrupt_lines(&pair.rpytest) == interrupt_lines(&pair.pytest), "the interrupt banner differs");
+        if workers == "1" {
+            assert_pair_same(&pair);
+        }
+    }
 }
 
 /// Run without `-p no:cacheprovider` so the cache plugin is active.

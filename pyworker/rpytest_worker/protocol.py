@@ -9,9 +9,14 @@ clear error rather than a silent misread.
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
     collected     {items: [{id, file, line, markers}], deselected, inventory, rootdir,
-                   basetemp, errors: [{id, longrepr}], warnings: [...]}
+                   basetemp, errors: [{id, longrepr}], warnings: [...], maxfail, ...}
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...]}   one finished test
+    interrupted   {index, phases, warnings, message, detail: [str], returncode?}
+                                          a test raised KeyboardInterrupt or
+                                          pytest.exit(): the session ends
+    stop_requested {reason}               session.shouldfail/shouldstop was set
+                                          (-x, --maxfail, stepwise, a plugin)
     finished      {}                      a worker ran its last test
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     sink_done     {exit_code}                                (zygote)
@@ -20,6 +25,7 @@ Engine -> Python:
     fork     {worker}                     zygote: start worker number N
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
+    stop     {}                           worker: start nothing more, then finish
     finish   {entries: [...], exitstatus} zygote: replay reports into a sink
     shutdown {}
 """

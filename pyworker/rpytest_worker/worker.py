@@ -12,6 +12,8 @@ import sys
 from collections import deque
 from pathlib import Path
 
+import pytest
+
 from .protocol import Connection, hello
 from .wire_reports import encode_phase, encode_warning
 
@@ -103,10 +105,9 @@ class WorkerLoop:
                 self._ask()
             index = self.queue.popleft()
             nextitem = self.items[self.queue[0]] if self.queue else None
-            self._run_one(index, nextitem)
-        self.conn.send({"type": "finished"})
-        sys.stdout.flush()
-        sys.stderr.flush()
+            if not self._run_one(index, nextitem):
+                break
+        self._finish()
 
     def _ask(self):
         if not self.asked and not self.no_more:
@@ -129,13 +130,40 @@ class WorkerLoop:
             elif msg["type"] == "no_more":
                 self.no_more = True
                 self.asked = False
+            elif msg["type"] == "stop":
+                # Another worker hit -x/--maxfail or an interrupt: start nothing more.
+                self.queue.clear()
+                self.no_more = True
 
     def _run_one(self, index, nextitem):
+        """Runs one test; False when the session must stop after it."""
         item = self.items[index]
         self.phases = []
         self.warnings = []
-        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        try:
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        except (KeyboardInterrupt, pytest.exit.Exception):
+            # pytest lets these escape the runtest protocol to end the session.
+            self.conn.send(interruption(index, self.phases, self.warnings, item.config))
+            return False
         self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings})
+        reason = self.session.shouldfail or self.session.shouldstop
+        if reason:
+            # -x/--maxfail counted here, or a plugin (stepwise) asked to stop.
+            self.conn.send({"type": "stop_requested", "reason": str(reason)})
+            return False
+        return True
+
+    def _finish(self):
+        """Tears down what the last test left set up (a stop skips the
+        nextitem=None teardown), then tells the engine."""
+        try:
+            self.session._setupstate.teardown_exact(None)
+        except Exception as e:  # pytest, too, reports nothing for these at session end
+            sys.stderr.write(f"rpytest: teardown after stopping failed: {e!r}\n")
+        self.conn.send({"type": "finished"})
+        sys.stdout.flush()
+        sys.stderr.flush()
 
     def _abandon(self):
         """The engine is gone or wants us gone: tear down what is set up, leave."""
@@ -145,3 +173,22 @@ class WorkerLoop:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+
+
+def interruption(index, phases, warnings, config):
+    """The message for a test that raised KeyboardInterrupt or pytest.exit():
+    what pytest's terminal would print about it, and the exit code."""
+    excinfo = pytest.ExceptionInfo.from_current()
+    excrepr = excinfo.getrepr(funcargs=True)
+    message = excrepr.reprcrash.message
+    detail = []
+    if "KeyboardInterrupt" in message:
+        if config.option.fulltrace:
+            detail = str(excrepr).splitlines()
+        else:
+            crash = excrepr.reprcrash
+            detail = [f"{crash.path}:{crash.lineno}: {crash.message}",
+                      "(to show a full traceback on KeyboardInterrupt use --full-trace)"]
+    returncode = getattr(excinfo.value, "returncode", None) if isinstance(excinfo.value, pytest.exit.Exception) else None
+    return {"type": "interrupted", "index": index, "phases": phases, "warnings": warnings,
+            "message": message, "detail": detail, "returncode": returncode}

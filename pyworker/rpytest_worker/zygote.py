@@ -146,6 +146,8 @@ class ZygotePlugin:
             "on_ci": running_on_ci(),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             "collect_failed": session.testsfailed,
+            "maxfail": config.option.maxfail or 0,
+            **_durations_settings(config),
         })
 
     def _serve(self, session):
@@ -241,6 +243,17 @@ class ZygotePlugin:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _durations_settings(config):
+    """--durations as pytest's runner plugin resolves it for its summary."""
+    durations_min = config.option.durations_min
+    verbose = config.get_verbosity()
+    return {
+        "durations": config.option.durations,
+        "durations_min": (0.005 if verbose < 2 else 0.0) if durations_min is None else durations_min,
+        "durations_hint": durations_min is None,
+    }
 
 
 class SpawnedWorkerPlugin:

@@ -13,8 +13,12 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use super::scheduler::{Scheduler, TestFinished, WorkRequest, WorkerFinished, WorkerJoined};
-use super::supervisor::{FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteConnected};
+use super::scheduler::{
+    Scheduler, StopRequested, TestFinished, TestInterrupted, WorkRequest, WorkerFinished, WorkerJoined,
+};
+use super::supervisor::{
+    FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteBroken, ZygoteConnected,
+};
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,7 +88,9 @@ async fn serve_zygote(
             Ok(Some(message)) => supervisor.do_send(FromZygote(message)),
             Ok(None) => break,
             Err(e) => {
-                eprintln!("rpytest: error on the zygote connection: {e}; closing it");
+                // Without the zygote the run cannot go on: the Supervisor
+                // stops it, and its exit ends the run with an error.
+                supervisor.do_send(ZygoteBroken { error: e.to_string() });
                 break;
             }
         }
@@ -109,6 +115,10 @@ async fn serve_worker(
         match read_message(&mut reader).await {
             Ok(Some(FromPython::Ready)) => scheduler.do_send(WorkRequest { worker }),
             Ok(Some(FromPython::TestDone(done))) => scheduler.do_send(TestFinished { worker, done }),
+            Ok(Some(FromPython::Interrupted(interruption))) => {
+                scheduler.do_send(TestInterrupted { worker, interruption })
+            }
+            Ok(Some(FromPython::StopRequested { reason })) => scheduler.do_send(StopRequested { reason }),
             Ok(Some(FromPython::Finished)) => {
                 finished = true;
                 scheduler.do_send(WorkerFinished { worker });

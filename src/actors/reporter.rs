@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::protocol::Inventory;
 use crate::render::terminal_width;
-use crate::report::{ReportSettings, RunReport, TestResult};
+use crate::report::{ReportSettings, RunReport, Stopped, TestResult};
 
 pub struct Reporter {
     color: bool,
@@ -33,11 +33,11 @@ pub struct Begin {
 #[rtype(result = "()")]
 pub struct TestReported(pub TestResult);
 
-/// Print the closing sections; `interrupted` names why the run stopped early.
+/// Print the closing sections; `stopped` says why the run ended early.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Summarize {
-    pub interrupted: Option<String>,
+    pub stopped: Option<Stopped>,
 }
 
 impl Reporter {
@@ -109,7 +109,7 @@ impl Handler<Summarize> for Reporter {
             bar.finish_and_clear();
         }
         let Some(report) = self.report.as_mut() else { return };
-        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.interrupted.as_deref());
+        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.stopped.as_ref());
         self.emit(&text);
     }
 }

@@ -2,10 +2,13 @@
 //! events for the Reporter and History.
 //!
 //! Accepts `StartRun` (inventory and durations known), `WorkerJoined`,
-//! `WorkRequest` (a worker wants more), `TestFinished`, `WorkerFinished` and
+//! `WorkRequest` (a worker wants more), `TestFinished`, `TestInterrupted`
+//! (KeyboardInterrupt or `pytest.exit()` in a test), `StopRequested` (a
+//! worker's session set shouldfail/shouldstop), `WorkerFinished` and
 //! `WorkerLost` (from the Supervisor, once a worker's death is certain).
 //! The queue logic lives in `RunQueue`; this shell routes messages, turns a
-//! lost worker's running test into a crash report, and tells the Supervisor
+//! lost worker's running test into a crash report, stops dispatch on every
+//! worker at once for -x/--maxfail and interrupts, and tells the Supervisor
 //! to replace workers and when the run is complete.
 
 use std::collections::{HashMap, HashSet};
@@ -17,8 +20,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::history::{History, Observe};
 use super::reporter::{Reporter, TestReported};
 use super::supervisor::{RestartWorker, RunComplete, Supervisor};
-use crate::protocol::{Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
-use crate::report::{domain_of, TestResult};
+use crate::protocol::{Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
+use crate::report::{domain_of, Stopped, TestResult};
 use crate::run_queue::RunQueue;
 
 /// A worker that dies this many times without running a test means the
@@ -41,6 +44,10 @@ struct Run {
     supervisor: Addr<Supervisor>,
     history: Addr<History>,
     completed: bool,
+    /// Set by the first stop; later ones change nothing.
+    stopped: Option<Stopped>,
+    /// The exit code a `pytest.exit()` or KeyboardInterrupt decided.
+    exit_override: Option<i32>,
 }
 
 #[derive(Message)]
@@ -80,6 +87,19 @@ pub struct WorkerFinished {
     pub worker: usize,
 }
 
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestInterrupted {
+    pub worker: usize,
+    pub interruption: Interruption,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopRequested {
+    pub reason: String,
+}
+
 /// A worker is gone for good without finishing; `cause` says how it ended.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -98,13 +118,19 @@ impl Scheduler {
         let item = &run.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
         run.testsfailed += phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none()).count();
+        let maxfail = run.inventory.maxfail;
+        if maxfail > 0 && run.testsfailed >= maxfail {
+            let banner = format!("stopping after {} failures", run.testsfailed);
+            self.stop(Stopped::plain(banner), None);
+        }
+        let Some(run) = self.run.as_mut() else { return };
         let duration = phases.iter().map(|p| p.duration).sum();
         let outcome = final_outcome(&phases);
         run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome });
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash });
-        self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, worker, phases, warnings }));
+        self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings }));
     }
 
     fn maybe_complete(&mut self) {
@@ -116,8 +142,23 @@ impl Scheduler {
         run.completed = true;
         let entries = run.entries.iter_mut().filter_map(Option::take).collect();
         let failed = run.testsfailed + run.inventory.collect_failed;
-        let exitstatus = if failed > 0 { 1 } else { 0 };
-        run.supervisor.do_send(RunComplete { entries, exitstatus });
+        let exitstatus = run.exit_override.unwrap_or(if failed > 0 { 1 } else { 0 });
+        run.supervisor.do_send(RunComplete { entries, exitstatus, stopped: run.stopped.clone() });
+    }
+
+    /// Stops dispatch on every worker at once: queued tests never start.
+    /// pytest-xdist, by contrast, lets workers run what they prefetched.
+    fn stop(&mut self, stopped: Stopped, exit_override: Option<i32>) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped.is_some() {
+            return;
+        }
+        run.queue.stop();
+        run.stopped = Some(stopped);
+        run.exit_override = exit_override;
+        for link in run.links.values() {
+            let _ = link.send(ToPython::Stop);
+        }
     }
 
     /// Ends every test that can no longer run (workers cannot start).
@@ -179,6 +220,8 @@ impl Handler<StartRun> for Scheduler {
             supervisor: msg.supervisor,
             history: msg.history,
             completed: false,
+            stopped: None,
+            exit_override: None,
         });
     }
 }
@@ -236,7 +279,44 @@ impl Handler<WorkerFinished> for Scheduler {
     fn handle(&mut self, msg: WorkerFinished, _: &mut Context<Self>) {
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
+            run.queue.release(msg.worker);
         }
+        self.maybe_complete();
+    }
+}
+
+impl Handler<TestInterrupted> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestInterrupted, _: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let i = msg.interruption;
+        if i.index >= run.queue.total() || !run.queue.complete(msg.worker, i.index) {
+            return eprintln!("rpytest: warning: ignoring a stray interruption from gw{}", msg.worker);
+        }
+        if !i.phases.is_empty() {
+            self.record(msg.worker, i.index, i.phases, i.warnings);
+        }
+        // pytest: Exit.returncode when given, else "interrupted" (2); the
+        // banner goes after the counts line, and the summary sections only
+        // print, for the codes pytest summarizes.
+        let exitstatus = i.returncode.unwrap_or(2);
+        let stopped = Stopped {
+            banner: i.message,
+            detail: i.detail,
+            after_counts: exitstatus != 2,
+            sections: matches!(exitstatus, 0 | 1 | 2 | 4 | 5),
+        };
+        self.stop(stopped, Some(exitstatus));
+        self.maybe_complete();
+    }
+}
+
+impl Handler<StopRequested> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopRequested, _: &mut Context<Self>) {
+        self.stop(Stopped::plain(msg.reason), None);
         self.maybe_complete();
     }
 }

@@ -8,7 +8,7 @@
 //! workers on the Scheduler's request, runs the report sink at the end, and
 //! delivers the exit code.
 //!
-//! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteExited`,
+//! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
 //! `RestartWorker`, `RunComplete`, `Interrupt`.
 
@@ -31,6 +31,7 @@ use crate::history::HistoryStore;
 use crate::interpreter;
 use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
 use crate::pyworker;
+use crate::report::Stopped;
 
 /// How long to wait for the other half of a worker's ending.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -52,6 +53,8 @@ pub struct Supervisor {
     slots: HashMap<usize, Slot>,
     session_ended: Option<i32>,
     exitstatus: Option<i32>,
+    /// Why the run stopped early, kept for the summary after the sink.
+    stopped: Option<Stopped>,
 }
 
 /// What is known of one worker process's ending.
@@ -74,6 +77,13 @@ pub struct ZygoteConnected {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FromZygote(pub FromPython);
+
+/// The zygote's connection failed (a malformed frame, an I/O error).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ZygoteBroken {
+    pub error: String,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -111,6 +121,7 @@ pub struct RestartWorker {
 pub struct RunComplete {
     pub entries: Vec<SinkEntry>,
     pub exitstatus: i32,
+    pub stopped: Option<Stopped>,
 }
 
 #[derive(Message)]
@@ -147,6 +158,7 @@ impl Supervisor {
             slots: HashMap::new(),
             session_ended: None,
             exitstatus: None,
+            stopped: None,
         }
     }
 
@@ -268,7 +280,7 @@ impl Supervisor {
         }
     }
 
-    fn summarize(&mut self, code: i32, interrupted: Option<String>, ctx: &mut Context<Self>) {
+    fn summarize(&mut self, code: i32, stopped: Option<Stopped>, ctx: &mut Context<Self>) {
         if let Some(zygote) = self.zygote.take() {
             let _ = zygote.send(ToPython::Shutdown);
         }
@@ -278,7 +290,7 @@ impl Supervisor {
             if let Some(history) = history {
                 let _ = history.send(Flush).await;
             }
-            let _ = reporter.send(Summarize { interrupted }).await;
+            let _ = reporter.send(Summarize { stopped }).await;
         }
         .into_actor(self)
         .map(move |_, act, _| act.finish(code))
@@ -365,10 +377,23 @@ impl Handler<FromZygote> for Supervisor {
                     );
                 }
                 let code = self.exitstatus.unwrap_or(3);
-                self.summarize(code, None, ctx);
+                let stopped = self.stopped.take();
+                self.summarize(code, stopped, ctx);
             }
             FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
             other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
+        }
+    }
+}
+
+impl Handler<ZygoteBroken> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ZygoteBroken, _: &mut Context<Self>) {
+        eprintln!("rpytest: error: bad message from the zygote ({}); stopping it", msg.error);
+        if let Some(pid) = self.zygote_pid {
+            // SAFETY: plain syscall; the zygote leads its own process group.
+            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
         }
     }
 }
@@ -399,7 +424,7 @@ impl Handler<ZygoteExited> for Supervisor {
         eprintln!("rpytest: error: the zygote died during the run ({})", describe_exit(msg.code, None));
         self.zygote = None;
         self.kill_everything();
-        self.summarize(3, Some("the zygote died".to_string()), ctx);
+        self.summarize(3, Some(Stopped::plain("the zygote died")), ctx);
     }
 }
 
@@ -466,9 +491,10 @@ impl Handler<RunComplete> for Supervisor {
         self.exitstatus = Some(msg.exitstatus);
         match &self.zygote {
             Some(zygote) => {
+                self.stopped = msg.stopped;
                 let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
             }
-            None => self.summarize(msg.exitstatus, None, ctx),
+            None => self.summarize(msg.exitstatus, msg.stopped, ctx),
         }
     }
 }
@@ -485,6 +511,6 @@ impl Handler<Interrupt> for Supervisor {
         if self.inventory.is_none() {
             return self.finish(2);
         }
-        self.summarize(2, Some("KeyboardInterrupt".to_string()), ctx);
+        self.summarize(2, Some(Stopped::plain("KeyboardInterrupt")), ctx);
     }
 }
