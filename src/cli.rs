@@ -17,7 +17,7 @@ use crate::errors::UsageError;
 #[derive(Debug, Parser)]
 #[command(
     name = "rpytest",
-    version,
+    disable_version_flag = true,
     about = "Run a pytest suite in parallel on warm, forked workers.",
     after_help = "All other arguments (paths, node ids, -k, -m, -v, -q, --tb, --junitxml, ...) \
                   are pytest's and are passed to pytest unchanged; see `python -m pytest --help`."
@@ -36,6 +36,10 @@ pub struct OwnFlags {
     #[arg(long, value_name = "MODE")]
     pub worker_start: Option<WorkerStart>,
 
+    /// Print rpytest's version and the version of pytest it would run.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+
     /// Colour: yes, no or auto (also passed on to pytest).
     #[arg(long, value_name = "WHEN", value_parser = ["yes", "no", "auto"])]
     pub color: Option<String>,
@@ -50,12 +54,6 @@ pub struct CommandLine {
 
 /// pytest flags rpytest refuses until it can honour them across workers.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("--pdb", "the debugger needs the terminal; use `python -m pytest --pdb`"),
-    ("--trace", "the debugger needs the terminal; use `python -m pytest --trace`"),
-    ("--sw", "stepwise mode is not implemented; use `python -m pytest --sw`"),
-    ("--stepwise", "stepwise mode is not implemented; use `python -m pytest --stepwise`"),
-    ("--sw-skip", "stepwise mode is not implemented"),
-    ("--stepwise-skip", "stepwise mode is not implemented"),
     ("--setup-show", "per-fixture output from workers is not rendered yet"),
     ("--dist", "rpytest schedules by recorded durations; --dist modes are not implemented yet"),
     ("-d", "xdist's remote distribution is not supported"),
@@ -225,7 +223,7 @@ mod tests {
 
     #[test]
     fn unsupported_flags_are_refused_even_bundled() {
-        for args in [vec!["--pdb"], vec!["-vf"], vec!["--sw"]] {
+        for args in [vec!["--looponfail"], vec!["-vf"], vec!["--tx=popen"]] {
             let args = args.into_iter().map(String::from).collect();
             assert!(matches!(parse(args), Err(ClapOrUsage::Usage(UsageError::Unsupported { .. }))));
         }

@@ -1,7 +1,8 @@
 //! rpytest's settings file: `[tool.rpytest]` in the project's pyproject.toml.
 //!
 //! Defaults live in `config/defaults.toml` (embedded), the project file
-//! overrides them, and command-line flags override both. An unknown key or a
+//! overrides them, `RPYTEST_<KEY>` environment variables override that, and
+//! command-line flags override everything. An unknown key or a
 //! bad value is a usage error naming the file, the key and what is accepted,
 //! because a silently ignored setting is worse than none.
 
@@ -111,7 +112,7 @@ impl Settings {
             toml::Value::Table(doc)
         };
         let raw: RawSettings = section.try_into().map_err(|e| {
-            bad(format!("[tool.rpytest]: {e}; accepted keys: default_workers, worker_start"))
+            bad(format!("[tool.rpytest]: {e}; accepted keys: {}", KEYS.join(", ")))
         })?;
         let mut settings = base.unwrap_or(Settings {
             default_workers: WorkerCount::Exactly(1),
@@ -120,23 +121,13 @@ impl Settings {
         });
         if let Some(value) = raw.default_workers {
             let text = match &value {
-                toml::Value::Integer(n) => n.to_string(),
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            settings.default_workers = WorkerCount::parse(&text)
-                .map_err(|e| bad(format!("[tool.rpytest] default_workers: {e}")))?;
+            settings.set("default_workers", &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.worker_start {
-            settings.worker_start = match value.as_str() {
-                "fork" => WorkerStart::Fork,
-                "spawn" => WorkerStart::Spawn,
-                _ => {
-                    return Err(bad(format!(
-                        "[tool.rpytest] worker_start: invalid value '{value}'; accepted: \"fork\", \"spawn\""
-                    )))
-                }
-            };
+            settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if base_is_project(file) {
             settings.source = Some(file.to_path_buf());
@@ -144,6 +135,44 @@ impl Settings {
         Ok(settings)
     }
 }
+
+impl Settings {
+    /// Applies `RPYTEST_<KEY>` environment overrides (`RPYTEST_DEFAULT_WORKERS=4`),
+    /// which sit between pyproject.toml and the command line.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), UsageError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("RPYTEST_").map(str::to_ascii_lowercase) else { continue };
+            if !KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            self.set(&key, &value).map_err(|message| UsageError::Env { name: name.clone(), message })?;
+        }
+        Ok(())
+    }
+
+    /// Sets one setting from its text form; the error names the key and
+    /// what it accepts.
+    fn set(&mut self, key: &str, text: &str) -> Result<(), String> {
+        match key {
+            "default_workers" => {
+                self.default_workers = WorkerCount::parse(text).map_err(|e| format!("default_workers: {e}"))?;
+            }
+            "worker_start" => {
+                self.worker_start = match text {
+                    "fork" => WorkerStart::Fork,
+                    "spawn" => WorkerStart::Spawn,
+                    _ => return Err(format!("worker_start: invalid value '{text}'; accepted: \"fork\", \"spawn\"")),
+                };
+            }
+            _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
+        }
+        Ok(())
+    }
+}
+
+/// Every setting, as written in pyproject.toml (and, upper-cased after
+/// `RPYTEST_`, in the environment).
+pub const KEYS: &[&str] = &["default_workers", "worker_start"];
 
 fn base_is_project(file: &Path) -> bool {
     file.file_name().is_some_and(|n| n == "pyproject.toml")
@@ -184,6 +213,26 @@ mod tests {
         assert!(err.contains("default_workers") && err.contains("auto"), "{err}");
         let err = project("[tool.rpytest\n").unwrap_err().to_string();
         assert!(err.contains("invalid TOML"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_project_file() {
+        let mut s = project("[tool.rpytest]\ndefault_workers = 3\n").unwrap();
+        let env = [("RPYTEST_DEFAULT_WORKERS".to_string(), "5".to_string()), ("HOME".into(), "/x".into())];
+        s.apply_env(env).unwrap();
+        assert_eq!(s.default_workers, WorkerCount::Exactly(5));
+        s.apply_env([("RPYTEST_WORKER_START".to_string(), "spawn".to_string())]).unwrap();
+        assert_eq!(s.worker_start, WorkerStart::Spawn);
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let mut s = project("").unwrap();
+        let err = s.apply_env([("RPYTEST_WORKER_START".to_string(), "clone".to_string())]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("RPYTEST_WORKER_START") && text.contains("fork"), "{text}");
+        // Variables rpytest sets for its own processes are not settings.
+        s.apply_env([("RPYTEST_SOCKET".to_string(), "/tmp/x".to_string())]).unwrap();
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct RunPlan {
     pub workers: usize,
     pub worker_start: WorkerStart,
     pub color: bool,
+    /// `--pdb`/`--trace`: one worker, reading this process's terminal.
+    pub interactive: bool,
     pub started: Instant,
 }
 
@@ -41,7 +43,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     let code = system.block_on(async move {
         let listener = UnixListener::bind(&socket).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
-        let reporter = Reporter::new(plan.color, plan.started).start();
+        let reporter = Reporter::new(plan.color, plan.started, !plan.interactive).start();
         let scheduler = Scheduler::new(reporter.clone()).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx).start();

@@ -12,6 +12,8 @@ pub enum UsageError {
     Unsupported { flag: String, why: String },
     #[error("{file}: {message}")]
     Config { file: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
     #[error("{0}")]
     Interpreter(String),
 }

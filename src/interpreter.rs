@@ -54,3 +54,21 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// "pytest 9.2.0 (Python 3.11.7 at /venv/bin/python)", for `--version`.
+pub fn pytest_version(python: &Path) -> Result<String, String> {
+    const PROBE: &str = "import sys, pytest; print(pytest.__version__, sys.version.split()[0])";
+    let output = std::process::Command::new(python)
+        .args(["-c", PROBE])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !output.status.success() {
+        return Err(missing_pytest(python).to_string());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [pytest, py] => Ok(format!("pytest {pytest} (Python {py} at {})", python.display())),
+        _ => Err(format!("{} printed an unexpected version line: {text}", python.display())),
+    }
+}

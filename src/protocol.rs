@@ -24,8 +24,9 @@ pub enum FromPython {
     TestDone(TestDone),
     /// A test raised KeyboardInterrupt or `pytest.exit()`: the session ends.
     Interrupted(Interruption),
-    /// The worker's session set `shouldfail`/`shouldstop` (-x, a plugin).
-    StopRequested { reason: String },
+    /// The worker's session set `shouldfail` (-x, --maxfail) or, with
+    /// `interrupted`, `shouldstop` (--sw, a plugin).
+    StopRequested { reason: String, interrupted: bool },
     Finished,
     WorkerExited(WorkerExit),
     SinkDone { exit_code: i32 },

@@ -175,3 +175,46 @@ fn help_exits_0_and_mentions_own_options() {
         assert!(r.stdout.contains(opt), "--help lacks {opt}\n{}", r.dump());
     }
 }
+
+#[test]
+fn version_prints_rpytest_and_pytest_versions() {
+    let suite = tiny_suite();
+    let py = python();
+    let r = run_rpytest_raw(suite.path(), &["--version", "--python", py.to_str().unwrap()]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let probe = std::process::Command::new(&py).args(["-c", "import pytest; print(pytest.__version__)"]).output().unwrap();
+    let pytest_version = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    assert!(r.stdout.contains(&format!("rpytest {}", env!("CARGO_PKG_VERSION"))), "{}", r.dump());
+    assert!(r.stdout.contains(&format!("pytest {pytest_version}")), "{}", r.dump());
+}
+
+#[test]
+fn version_with_a_python_without_pytest_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python_without_pytest(dir.path());
+    let r = run_rpytest_raw(dir.path(), &["-V", "--python", py.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(r.stdout.contains("rpytest "), "{}", r.dump());
+    assert!(r.stderr.contains("pip install pytest"), "{}", r.dump());
+}
+
+#[test]
+fn environment_sets_the_worker_count_between_pyproject_and_flags() {
+    let suite = Suite::new(&[
+        ("pyproject.toml", "[tool.rpytest]\ndefault_workers = 1\n"),
+        ("test_w.py", "import os\n\ndef test_count():\n    print(os.environ['PYTEST_XDIST_WORKER_COUNT'])\n    assert os.environ['PYTEST_XDIST_WORKER_COUNT'] == os.environ['EXPECTED']\n"),
+    ]);
+    let r = run_rpytest_env(&suite, &[], &[("RPYTEST_DEFAULT_WORKERS", "2"), ("EXPECTED", "2")]);
+    assert_eq!(r.code, 0, "the environment should override pyproject.toml\n{}", r.dump());
+    let r = run_rpytest_env(&suite, &["-n", "3"], &[("RPYTEST_DEFAULT_WORKERS", "2"), ("EXPECTED", "3")]);
+    assert_eq!(r.code, 0, "-n should override the environment\n{}", r.dump());
+}
+
+#[test]
+fn bad_environment_setting_exits_4_and_names_the_variable() {
+    let suite = tiny_suite();
+    let r = run_rpytest_env(&suite, &[], &[("RPYTEST_WORKER_START", "clone")]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(r.stderr.contains("RPYTEST_WORKER_START") && r.stderr.contains("spawn"), "{}", r.dump());
+}

@@ -169,3 +169,51 @@ fn lastfailed_cache_and_lf_rerun_match_pytest() {
     let r2 = run_with_cache(&rpytest_bin(), &rpytest_pre, &["--lf"], &b);
     assert_pair_same(&Pair { pytest: p2, rpytest: r2 });
 }
+
+fn stepwise_suite() -> Suite {
+    Suite::new(&[(
+        "test_sw.py",
+        r#"
+        def test_1():
+            pass
+
+        def test_2():
+            assert 0
+
+        def test_3():
+            pass
+
+        def test_4():
+            assert 0
+
+        def test_5():
+            pass
+        "#,
+    )])
+}
+
+/// `--sw` twice in a row: the first run stops at test_2, the second
+/// skips test_1 and stops at test_4, from the cache either tool wrote.
+#[test]
+fn stepwise_runs_match_pytest_run_after_run() {
+    let (a, b) = (stepwise_suite(), stepwise_suite());
+    let py = python();
+    let py_s = py.to_str().unwrap();
+    for round in 0..2 {
+        let pytest = run_with_cache(&py, &["-m", "pytest", "-v"], &["--sw"], &a);
+        let rpytest = run_with_cache(&rpytest_bin(), &["--python", py_s, "--color=no", "-n", "2"], &["--sw"], &b);
+        assert_clean_exit(&rpytest);
+        let pair = Pair { pytest, rpytest };
+        assert_pair_same(&pair);
+        check(&pair, pair.pytest.code == 2, &format!("baseline round {round}: pytest --sw exits 2"));
+        let banner = |r: &RunResult| r.stdout.lines().find(|l| l.starts_with("!!!")).map(str::to_string);
+        check(&pair, banner(&pair.pytest) == banner(&pair.rpytest), "the Interrupted banner differs");
+        // Edit the failure away so the next round moves on.
+        if round == 0 {
+            for suite in [&a, &b] {
+                let text = std::fs::read_to_string(suite.join("test_sw.py")).unwrap();
+                suite.write("test_sw.py", &text.replacen("assert 0", "assert 1", 1));
+            }
+        }
+    }
+}

@@ -15,8 +15,8 @@ Messages, Python -> engine:
     interrupted   {index, phases, warnings, message, detail: [str], returncode?}
                                           a test raised KeyboardInterrupt or
                                           pytest.exit(): the session ends
-    stop_requested {reason}               session.shouldfail/shouldstop was set
-                                          (-x, --maxfail, stepwise, a plugin)
+    stop_requested {reason, interrupted}  session.shouldfail (-x, --maxfail) or,
+                                          interrupted, shouldstop (--sw, a plugin)
     finished      {}                      a worker ran its last test
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     sink_done     {exit_code}                                (zygote)

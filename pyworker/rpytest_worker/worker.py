@@ -22,6 +22,17 @@ from .wire_reports import encode_phase, encode_warning
 PREFETCH_AT = 2
 
 
+class _DebuggerTerminal:
+    """pytest's debugger prints its tracebacks through
+    ``terminalreporter._tw``; a worker has no terminal reporter, so under
+    --pdb it gets this writer on the worker's own stdout (the terminal)."""
+
+    def __init__(self, config):
+        from _pytest.config import create_terminal_writer
+
+        self._tw = create_terminal_writer(config)
+
+
 def silence_reporters(config):
     """The engine renders the terminal and the sink writes junit: not us."""
     pm = config.pluginmanager
@@ -29,6 +40,8 @@ def silence_reporters(config):
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
+    if config.getoption("usepdb", False):
+        pm.register(_DebuggerTerminal(config), "terminalreporter")
     for plugin in list(pm.get_plugins()):
         if type(plugin).__name__ == "LogXML":
             pm.unregister(plugin)
@@ -69,6 +82,10 @@ def become_worker(session, index, count, socket_path, basetemp, testrunuid, fork
     session.testsfailed = 0
     session.shouldfail = False
     session.shouldstop = False
+    if config.getoption("capture", "fd") == "no":
+        # -s: output must reach the terminal as it is printed, even when
+        # our stdout is a pipe (CI logs), not when a buffer fills.
+        sys.stdout.reconfigure(line_buffering=True)
     conn = Connection(socket_path)
     conn.send(hello("worker", worker=index, inventory=inventory_hash(session.items)))
     WorkerLoop(session, conn).run()
@@ -147,10 +164,13 @@ class WorkerLoop:
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
         self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings})
-        reason = self.session.shouldfail or self.session.shouldstop
-        if reason:
-            # -x/--maxfail counted here, or a plugin (stepwise) asked to stop.
-            self.conn.send({"type": "stop_requested", "reason": str(reason)})
+        # -x/--maxfail counted here (shouldfail), or a plugin such as
+        # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").
+        if self.session.shouldfail:
+            self.conn.send({"type": "stop_requested", "reason": str(self.session.shouldfail), "interrupted": False})
+            return False
+        if self.session.shouldstop:
+            self.conn.send({"type": "stop_requested", "reason": str(self.session.shouldstop), "interrupted": True})
             return False
         return True
 

@@ -18,6 +18,7 @@ when pytest is missing, so rpytest can say how to install it.
 The same module starts a spawned worker (``RPYTEST_ROLE=worker``), which
 collects for itself instead of being forked.
 """
+import atexit
 import hashlib
 import os
 import select
@@ -240,6 +241,11 @@ class ZygotePlugin:
             })
 
     def _exit(self):
+        # The zygote is the run's main process: its exit handlers run once,
+        # as in a plain pytest process. Among them pytest's removal of the
+        # basetemp's .lock; without it /tmp/pytest-of-<user>/pytest-N would
+        # stay locked (undeletable) for three days after every run.
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

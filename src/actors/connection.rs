@@ -118,7 +118,9 @@ async fn serve_worker(
             Ok(Some(FromPython::Interrupted(interruption))) => {
                 scheduler.do_send(TestInterrupted { worker, interruption })
             }
-            Ok(Some(FromPython::StopRequested { reason })) => scheduler.do_send(StopRequested { reason }),
+            Ok(Some(FromPython::StopRequested { reason, interrupted })) => {
+                scheduler.do_send(StopRequested { reason, interrupted })
+            }
             Ok(Some(FromPython::Finished)) => {
                 finished = true;
                 scheduler.do_send(WorkerFinished { worker });

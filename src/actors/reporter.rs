@@ -18,6 +18,8 @@ use crate::report::{ReportSettings, RunReport, Stopped, TestResult};
 
 pub struct Reporter {
     color: bool,
+    /// A progress bar would draw over a debugger's prompt.
+    progress_bar: bool,
     started: Instant,
     report: Option<RunReport>,
     progress: Option<ProgressBar>,
@@ -41,8 +43,8 @@ pub struct Summarize {
 }
 
 impl Reporter {
-    pub fn new(color: bool, started: Instant) -> Self {
-        Reporter { color, started, report: None, progress: None }
+    pub fn new(color: bool, started: Instant, progress_bar: bool) -> Self {
+        Reporter { color, progress_bar, started, report: None, progress: None }
     }
 
     fn emit(&self, text: &str) {
@@ -71,7 +73,7 @@ impl Handler<Begin> for Reporter {
     fn handle(&mut self, msg: Begin, _: &mut Context<Self>) {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
-        let tty = console::Term::stdout().is_term() && settings.verbosity >= 0;
+        let tty = self.progress_bar && console::Term::stdout().is_term() && settings.verbosity >= 0;
         self.report = Some(RunReport::new(settings, &msg.inventory));
         if msg.inventory.verbosity >= 0 {
             self.emit("\n");

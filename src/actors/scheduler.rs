@@ -98,6 +98,8 @@ pub struct TestInterrupted {
 #[rtype(result = "()")]
 pub struct StopRequested {
     pub reason: String,
+    /// pytest's `session.shouldstop`: an interruption (exit 2), not a failure budget.
+    pub interrupted: bool,
 }
 
 /// A worker is gone for good without finishing; `cause` says how it ended.
@@ -230,6 +232,7 @@ impl Handler<WorkerJoined> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerJoined, _: &mut Context<Self>) {
+        crate::trace::event(|| format!("worker gw{} said hello", msg.worker));
         let Some(run) = self.run.as_mut() else { return };
         if let Some(seen) = &msg.inventory {
             if *seen != run.inventory.inventory {
@@ -277,6 +280,7 @@ impl Handler<WorkerFinished> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerFinished, _: &mut Context<Self>) {
+        crate::trace::event(|| format!("worker gw{} finished", msg.worker));
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
             run.queue.release(msg.worker);
@@ -316,7 +320,11 @@ impl Handler<StopRequested> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: StopRequested, _: &mut Context<Self>) {
-        self.stop(Stopped::plain(msg.reason), None);
+        if msg.interrupted {
+            self.stop(Stopped::plain(format!("Interrupted: {}", msg.reason)), Some(2));
+        } else {
+            self.stop(Stopped::plain(msg.reason), None);
+        }
         self.maybe_complete();
     }
 }

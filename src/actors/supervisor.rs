@@ -35,6 +35,8 @@ use crate::report::Stopped;
 
 /// How long to wait for the other half of a worker's ending.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long the zygote may take to exit after `shutdown`.
+const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
 /// The zygote's exit status when it cannot import pytest.
 const EXIT_NO_PYTEST: i32 = 97;
 
@@ -55,6 +57,8 @@ pub struct Supervisor {
     exitstatus: Option<i32>,
     /// Why the run stopped early, kept for the summary after the sink.
     stopped: Option<Stopped>,
+    /// The exit code, once only the zygote's own exit is awaited.
+    exit_after_zygote: Option<i32>,
 }
 
 /// What is known of one worker process's ending.
@@ -159,6 +163,7 @@ impl Supervisor {
             session_ended: None,
             exitstatus: None,
             stopped: None,
+            exit_after_zygote: None,
         }
     }
 
@@ -168,14 +173,20 @@ impl Supervisor {
             .arg(pyworker::bootstrap(&self.pyworker_dir))
             .args(&self.plan.pytest_args)
             .env("RPYTEST_SOCKET", &self.socket)
-            .stdin(Stdio::null())
+            .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         cmd
     }
 
     fn start_zygote(&mut self, ctx: &mut Context<Self>) {
+        crate::trace::event(|| "starting the zygote".into());
         let mut cmd = self.python_command();
-        cmd.env("RPYTEST_ROLE", "zygote").process_group(0);
+        cmd.env("RPYTEST_ROLE", "zygote");
+        if !self.plan.interactive {
+            // Its own group, so one signal ends it and every worker. A
+            // debugger instead needs the terminal's foreground group.
+            cmd.process_group(0);
+        }
         match cmd.spawn() {
             Ok(mut child) => {
                 self.zygote_pid = child.id();
@@ -238,6 +249,7 @@ impl Supervisor {
     }
 
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
+        crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
         let inventory = Arc::new(inventory);
         let (store, warning) = HistoryStore::open(HistoryStore::path_for(inventory.rootdir.as_ref()));
         if let Some(warning) = warning {
@@ -293,11 +305,22 @@ impl Supervisor {
             let _ = reporter.send(Summarize { stopped }).await;
         }
         .into_actor(self)
-        .map(move |_, act, _| act.finish(code))
+        .map(move |_, act, ctx| act.finish_when_zygote_gone(code, ctx))
         .spawn(ctx);
     }
 
+    /// The zygote runs the session's exit handlers after `shutdown` (pytest
+    /// removes its basetemp lock there); give it a moment before we exit.
+    fn finish_when_zygote_gone(&mut self, code: i32, ctx: &mut Context<Self>) {
+        if self.zygote_pid.is_none() {
+            return self.finish(code);
+        }
+        self.exit_after_zygote = Some(code);
+        ctx.run_later(ZYGOTE_EXIT_GRACE, move |act, _| act.finish(code));
+    }
+
     fn finish(&mut self, code: i32) {
+        crate::trace::event(|| format!("done, exit code {code}"));
         if let Some(done) = self.done.take() {
             let _ = done.send(code);
         }
@@ -357,6 +380,7 @@ impl Handler<ZygoteConnected> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ZygoteConnected, _: &mut Context<Self>) {
+        crate::trace::event(|| "zygote said hello".into());
         self.zygote = Some(msg.link);
     }
 }
@@ -370,6 +394,7 @@ impl Handler<FromZygote> for Supervisor {
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
             FromPython::SessionEnded { exit_code } => self.session_ended = Some(exit_code),
             FromPython::SinkDone { exit_code } => {
+                crate::trace::event(|| "report sink done".into());
                 if exit_code != 0 {
                     eprintln!(
                         "rpytest: warning: the report sink failed (exit {exit_code}); \
@@ -403,6 +428,9 @@ impl Handler<ZygoteExited> for Supervisor {
 
     fn handle(&mut self, msg: ZygoteExited, ctx: &mut Context<Self>) {
         self.zygote_pid = None;
+        if let Some(code) = self.exit_after_zygote.take() {
+            return self.finish(code);
+        }
         if self.done.is_none() || (self.exitstatus.is_some() && self.zygote.is_none()) {
             return;
         }
@@ -488,6 +516,7 @@ impl Handler<RunComplete> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
+        crate::trace::event(|| "every test finished; starting the report sink".into());
         self.exitstatus = Some(msg.exitstatus);
         match &self.zygote {
             Some(zygote) => {
