@@ -148,6 +148,9 @@ pub struct TestDone {
     pub index: usize,
     pub phases: Vec<PhaseRecord>,
     pub warnings: Vec<WarningRecord>,
+    /// junitxml extras recorded outside the reports, passed to the sink as is.
+    #[serde(default)]
+    pub junit: Option<rmpv::Value>,
 }
 
 /// One phase (setup, call, teardown) as the worker's pytest saw it.
@@ -194,6 +197,8 @@ pub struct SinkEntry {
     pub phases: Vec<PhaseRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub junit: Option<rmpv::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,8 @@ Messages, Python -> engine:
     collected     {items: [{id, file, line, markers}], deselected, inventory, rootdir,
                    basetemp, errors: [{id, longrepr}], warnings: [...], maxfail, ...}
     ready         {}                      a worker wants more tests
-    test_done     {index, phases: [...], warnings: [...]}   one finished test
+    test_done     {index, phases: [...], warnings: [...], junit?: {attrs, properties}}
+                                          one finished test
     interrupted   {index, phases, warnings, message, detail: [str], returncode?}
                                           a test raised KeyboardInterrupt or
                                           pytest.exit(): the session ends

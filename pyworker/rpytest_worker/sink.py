@@ -20,6 +20,8 @@ def replay(session, entries, exitstatus):
     items = session.items
     for entry in entries:
         item = items[entry["index"]]
+        if entry.get("junit"):
+            _restore_junit_extras(config, item, entry["junit"])
         for record in entry.get("phases") or ():
             config.hook.pytest_runtest_logreport(report=decode_phase(record, item, config))
         if entry.get("crash") is not None:
@@ -28,3 +30,19 @@ def replay(session, entries, exitstatus):
     config.hook.pytest_sessionfinish(session=session, exitstatus=exitstatus)
     config._ensure_unconfigure()
 
+
+
+def _restore_junit_extras(config, item, junit):
+    """Gives junitxml what the worker's test recorded outside its reports."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    if junit.get("attrs"):
+        # record_testcase_requirements keeps attributes already present.
+        xml.node_reporter(item.nodeid).attrs.update(junit["attrs"])
+    for name, value in junit.get("properties") or ():
+        # A session fixture records once per worker; pytest records once.
+        if (name, value) not in xml.global_properties:
+            xml.global_properties.append((name, value))

@@ -163,7 +163,11 @@ class WorkerLoop:
             # pytest lets these escape the runtest protocol to end the session.
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
-        self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings})
+        done = {"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings}
+        junit = junit_extras(item.config)
+        if junit:
+            done["junit"] = junit
+        self.conn.send(done)
         # -x/--maxfail counted here (shouldfail), or a plugin such as
         # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").
         if self.session.shouldfail:
@@ -193,6 +197,27 @@ class WorkerLoop:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+
+
+def junit_extras(config):
+    """What the test gave junitxml outside its reports: attributes from
+    ``record_xml_attribute`` and properties from ``record_testsuite_property``.
+    They land in this worker's (silent) LogXML; the sink, which writes the
+    file, gets them from here. pytest-xdist drops both."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return None
+    attrs = {}
+    for reporter in xml.node_reporters.values():
+        attrs.update(reporter.attrs)
+    xml.node_reporters.clear()
+    xml.node_reporters_ordered.clear()
+    properties, xml.global_properties = xml.global_properties, []
+    if not attrs and not properties:
+        return None
+    return {"attrs": attrs, "properties": [list(p) for p in properties]}
 
 
 def interruption(index, phases, warnings, config):

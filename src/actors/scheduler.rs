@@ -115,7 +115,8 @@ impl Scheduler {
         Scheduler { reporter, run: None }
     }
 
-    fn record(&mut self, worker: usize, index: usize, phases: Vec<PhaseRecord>, warnings: Vec<crate::protocol::WarningRecord>) {
+    fn record(&mut self, worker: usize, done: TestDone) {
+        let TestDone { index, phases, warnings, junit } = done;
         let Some(run) = self.run.as_mut() else { return };
         let item = &run.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
@@ -131,7 +132,7 @@ impl Scheduler {
         run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome });
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
-        run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash });
+        run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash, junit });
         self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings }));
     }
 
@@ -168,9 +169,14 @@ impl Scheduler {
         let Some(run) = self.run.as_mut() else { return };
         for index in run.queue.drain_unfinished() {
             let nodeid = self.run.as_ref().unwrap().inventory.items[index].shown.clone();
-            self.record(0, index, vec![crash_phase(&nodeid, cause)], Vec::new());
+            self.record(0, crashed(index, &nodeid, cause));
         }
     }
+}
+
+/// The record of a test whose worker died under it.
+fn crashed(index: usize, nodeid: &str, message: &str) -> TestDone {
+    TestDone { index, phases: vec![crash_phase(nodeid, message)], warnings: Vec::new(), junit: None }
 }
 
 /// The failing phase that stands for a test whose worker died under it.
@@ -271,7 +277,7 @@ impl Handler<TestFinished> for Scheduler {
             return;
         }
         run.startup_failures = 0;
-        self.record(msg.worker, msg.done.index, msg.done.phases, msg.done.warnings);
+        self.record(msg.worker, msg.done);
         self.maybe_complete();
     }
 }
@@ -299,7 +305,8 @@ impl Handler<TestInterrupted> for Scheduler {
             return eprintln!("rpytest: warning: ignoring a stray interruption from gw{}", msg.worker);
         }
         if !i.phases.is_empty() {
-            self.record(msg.worker, i.index, i.phases, i.warnings);
+            let done = TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None };
+            self.record(msg.worker, done);
         }
         // pytest: Exit.returncode when given, else "interrupted" (2); the
         // banner goes after the counts line, and the summary sections only
@@ -341,7 +348,7 @@ impl Handler<WorkerLost> for Scheduler {
             Some(index) => {
                 let nodeid = run.inventory.items[index].shown.clone();
                 let message = format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause);
-                self.record(msg.worker, index, vec![crash_phase(&nodeid, &message)], Vec::new());
+                self.record(msg.worker, crashed(index, &nodeid, &message));
             }
             None => run.startup_failures += 1,
         }
