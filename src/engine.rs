@@ -26,6 +26,9 @@ pub struct RunPlan {
     pub python: PathBuf,
     pub pytest_args: Vec<String>,
     pub workers: usize,
+    /// The count came from `-n` (or a serial-only flag), so an `-n` in
+    /// pytest's addopts does not override it.
+    pub workers_fixed: bool,
     pub worker_start: WorkerStart,
     pub color: bool,
     /// `--pdb`/`--trace`: one worker, reading this process's terminal.

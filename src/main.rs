@@ -95,15 +95,20 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let mut workers = own.workers.unwrap_or(settings.default_workers).resolve();
+    let mut workers_fixed = own.workers.is_some();
     let interactive = command_line.pytest_args.iter().any(|a| a == "--pdb" || a == "--trace");
-    if let Some(why) = serial_reason(&command_line.pytest_args).filter(|_| workers > 1) {
-        eprintln!("rpytest: {why}");
+    if let Some(why) = serial_reason(&command_line.pytest_args) {
+        if workers > 1 || !workers_fixed {
+            eprintln!("rpytest: {why}");
+        }
         workers = 1;
+        workers_fixed = true;
     }
     Ok(engine::RunPlan {
         python,
         pytest_args: command_line.pytest_args,
         workers,
+        workers_fixed,
         interactive,
         worker_start: own.worker_start.unwrap_or(settings.worker_start),
         color,

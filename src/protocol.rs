@@ -89,6 +89,9 @@ pub struct Inventory {
     /// pytest's `--maxfail` (`-x` is 1); 0 means no limit.
     #[serde(default)]
     pub maxfail: usize,
+    /// An `-n` found in pytest's addopts (ini file or PYTEST_ADDOPTS).
+    #[serde(default)]
+    pub numprocesses: Option<String>,
     /// `--durations` (0 = all) and the resolved `--durations-min`.
     pub durations: Option<usize>,
     pub durations_min: f64,

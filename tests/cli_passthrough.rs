@@ -157,3 +157,23 @@ fn running_from_a_subdirectory_uses_the_same_rootdir() {
     let rpytest = run_command(&rpytest_bin(), &rargs, &sub, &[]);
     assert_pair_same(&Pair { pytest, rpytest });
 }
+
+/// xdist users keep `-n` in addopts: rpytest takes it as its worker count,
+/// and `-n` on the command line still wins.
+#[test]
+fn n_in_addopts_is_the_worker_count() {
+    let s = Suite::new(&[
+        ("pytest.ini", "[pytest]\naddopts = -n 3\n"),
+        (
+            "test_n.py",
+            "import os, pytest\n\n@pytest.mark.parametrize('i', range(6))\ndef test_count(i):\n    assert os.environ['PYTEST_XDIST_WORKER_COUNT'] == os.environ['EXPECTED']\n",
+        ),
+    ]);
+    let r = run_rpytest_env(&s, &["-v"], &[("EXPECTED", "3")]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 0, "addopts -n 3 should give 3 workers\n{}", r.dump());
+    let r = run_rpytest_env(&s, &["-n", "2"], &[("EXPECTED", "2")]);
+    assert_eq!(r.code, 0, "-n on the command line should win over addopts\n{}", r.dump());
+    let r = run_rpytest_env(&s, &["--worker-start=spawn"], &[("EXPECTED", "3")]);
+    assert_eq!(r.code, 0, "spawned workers must not start xdist from addopts\n{}", r.dump());
+}

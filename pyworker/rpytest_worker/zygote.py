@@ -19,7 +19,9 @@ The same module starts a spawned worker (``RPYTEST_ROLE=worker``), which
 collects for itself instead of being forked.
 """
 import atexit
+import gc
 import hashlib
+import importlib.util
 import os
 import select
 import signal
@@ -75,6 +77,33 @@ def _junit_path(config):
     return os.path.normpath(os.path.abspath(path)) if path else None
 
 
+class XdistWorkerCount:
+    """An `-n` in pytest's addopts (ini file or PYTEST_ADDOPTS) is rpytest's
+    worker count, as xdist users have it; the engine takes `-n` off the
+    command line itself. Registered in the zygote and in spawned workers."""
+
+    def pytest_addoption(self, parser):
+        # Without xdist installed pytest would reject the `-n`.
+        if importlib.util.find_spec("xdist") is None:
+            parser.getgroup("rpytest").addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config):
+        # Left in place, xdist would start a controller of its own here
+        # (its cmdline hook already turned `-n` into a --dist mode).
+        config._rpytest_numprocesses = getattr(config.option, "numprocesses", None)
+        if config._rpytest_numprocesses is not None:
+            config.option.numprocesses = None
+        config._rpytest_dist = getattr(config.option, "dist", "no")
+        if config._rpytest_dist != "no":
+            config.option.dist = "no"
+
+    @staticmethod
+    def found(config):
+        value = getattr(config, "_rpytest_numprocesses", None)
+        return None if value is None else str(value)
+
+
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
 
@@ -88,11 +117,6 @@ class ZygotePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
-        # An `-n` from addopts would make xdist start its own controller here.
-        if getattr(config.option, "numprocesses", None):
-            config.option.numprocesses = None
-        if getattr(config.option, "dist", "no") != "no":
-            config.option.dist = "no"
         self.config = config
 
     def pytest_deselected(self, items):
@@ -123,6 +147,10 @@ class ZygotePlugin:
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
         self.testrunuid = uuid.uuid4().hex
+        # Everything collected so far outlives the run: keep the garbage
+        # collector off it in every forked child (fewer pages copied on
+        # write, and no full collection walks the whole suite).
+        gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
         self.conn.send({
@@ -148,6 +176,7 @@ class ZygotePlugin:
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             "collect_failed": session.testsfailed,
             "maxfail": config.option.maxfail or 0,
+            "numprocesses": XdistWorkerCount.found(config),
             **_durations_settings(config),
         })
 
@@ -299,10 +328,10 @@ def main():
     args = sys.argv[1:]
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
-        return int(pytest.main(args, plugins=[plugin, fixtures]))
+        return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), fixtures]))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), XdistWorkerCount(), fixtures]))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})

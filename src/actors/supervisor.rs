@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use super::history::{Flush, History};
 use super::reporter::{Begin, Reporter, Summarize};
 use super::scheduler::{Scheduler, StartRun, WorkerLost};
-use crate::config::WorkerStart;
+use crate::config::{WorkerCount, WorkerStart};
 use crate::engine::RunPlan;
 use crate::history::HistoryStore;
 use crate::interpreter;
@@ -52,6 +52,8 @@ pub struct Supervisor {
     zygote_pid: Option<u32>,
     inventory: Option<Arc<Inventory>>,
     worker_count: usize,
+    /// The `-n` in force: `PYTEST_XDIST_WORKER_COUNT` as xdist would set it.
+    requested_workers: usize,
     slots: HashMap<usize, Slot>,
     session_ended: Option<i32>,
     exitstatus: Option<i32>,
@@ -148,6 +150,7 @@ impl Supervisor {
         done: oneshot::Sender<i32>,
     ) -> Self {
         Supervisor {
+            requested_workers: plan.workers,
             plan,
             pyworker_dir,
             socket,
@@ -208,7 +211,7 @@ impl Supervisor {
         match self.plan.worker_start {
             WorkerStart::Fork => {
                 if let Some(zygote) = &self.zygote {
-                    let _ = zygote.send(ToPython::Fork { worker, count: self.plan.workers });
+                    let _ = zygote.send(ToPython::Fork { worker, count: self.requested_workers });
                 }
             }
             WorkerStart::Spawn => self.spawn_worker(worker, ctx),
@@ -220,7 +223,7 @@ impl Supervisor {
         let mut cmd = self.python_command();
         cmd.env("RPYTEST_ROLE", "worker")
             .env("RPYTEST_WORKER", worker.to_string())
-            .env("RPYTEST_WORKER_COUNT", self.plan.workers.to_string())
+            .env("RPYTEST_WORKER_COUNT", self.requested_workers.to_string())
             .env("RPYTEST_BASETEMP", &inventory.basetemp)
             .env("RPYTEST_TESTRUNUID", &inventory.testrunuid);
         let addr = ctx.address();
@@ -258,7 +261,8 @@ impl Supervisor {
         let durations = inventory.items.iter().map(|item| store.expected(&item.id)).collect();
         let history = History::new(store).start();
         self.history = Some(history.clone());
-        self.worker_count = self.plan.workers.min(inventory.items.len()).max(1);
+        self.requested_workers = self.workers_for(&inventory);
+        self.worker_count = self.requested_workers.min(inventory.items.len()).max(1);
         self.inventory = Some(inventory.clone());
         self.reporter.do_send(Begin { inventory: inventory.clone() });
         self.scheduler.do_send(StartRun {
@@ -323,6 +327,23 @@ impl Supervisor {
         crate::trace::event(|| format!("done, exit code {code}"));
         if let Some(done) = self.done.take() {
             let _ = done.send(code);
+        }
+    }
+
+    /// `-n` on the command line wins; else an `-n` in pytest's addopts
+    /// (as xdist users have it; xdist's `-n 0` means one process); else
+    /// the settings' count.
+    fn workers_for(&self, inventory: &Inventory) -> usize {
+        match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
+            Some("0") => 1,
+            Some(text) => match WorkerCount::parse(text) {
+                Ok(count) => count.resolve(),
+                Err(e) => {
+                    eprintln!("rpytest: warning: ignoring -n from pytest's addopts: {e}");
+                    self.plan.workers
+                }
+            },
+            None => self.plan.workers,
         }
     }
 
