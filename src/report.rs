@@ -114,13 +114,15 @@ impl RunReport {
         out
     }
 
-    /// Everything after the last test: pytest's closing sections and counts line.
-    pub fn summary(&mut self, elapsed: f64, interrupted: Option<&str>) -> String {
+    /// Everything after the last test: `notes` (one line each), then
+    /// pytest's closing sections and counts line.
+    pub fn summary(&mut self, elapsed: f64, interrupted: Option<&str>, notes: &[String]) -> String {
         let mut out = String::new();
         if self.settings.verbosity < 0 && self.column > 0 {
             out.push('\n');
             self.column = 0;
         }
+        notes.iter().for_each(|note| push_text(&mut out, note));
         self.results.sort_by_key(|r| r.index);
         if !self.settings.no_summary {
             self.errors_section(&mut out);

@@ -8,15 +8,22 @@ clear error rather than a silent misread.
 
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
-    collected     {items: [{id, file, line, markers}], deselected, inventory, rootdir,
-                   basetemp, errors: [{id, longrepr}], warnings: [...]}
+    shard_request {ids: [..]}             zygote, sharding: which tests to keep?
+    collected     {items: [{id, shown, file, line, markers, group}], deselected,
+                   inventory, rootdir, basetemp, errors: [{id, longrepr}],
+                   warnings: [...], dist}
+                  group: the xdist_group name (several: sorted, joined by "_")
+                  or None; dist: xdist's --dist from pytest's config, or None
     ready         {}                      a worker wants more tests
-    test_done     {index, phases: [...], warnings: [...]}   one finished test
+    test_done     {index, phases: [...], warnings: [...], max_rss_kb}
+                  one finished test; max_rss_kb: the worker's ru_maxrss
     finished      {}                      a worker ran its last test
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     sink_done     {exit_code}                                (zygote)
     internal_error {message}
 Engine -> Python:
+    shard_plan {keep: [..], line}         zygote: keep these shard_request indices
+                                          (deselect the rest), print line
     fork     {worker}                     zygote: start worker number N
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
@@ -28,7 +35,7 @@ import select
 import socket
 import struct
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = struct.Struct(">I")
 

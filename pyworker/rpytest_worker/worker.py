@@ -8,6 +8,7 @@ indices, always holding the next test when one exists, because pytest
 decides fixture teardown from ``nextitem``.
 """
 import os
+import resource
 import sys
 from collections import deque
 from pathlib import Path
@@ -135,7 +136,8 @@ class WorkerLoop:
         self.phases = []
         self.warnings = []
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings})
+        self.conn.send({"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings,
+                        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
 
     def _abandon(self):
         """The engine is gone or wants us gone: tear down what is set up, leave."""

@@ -65,6 +65,41 @@ def shown_nodeid(config, nodeid):
     return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
 
 
+def xdist_group(item):
+    """The item's ``xdist_group`` name as xdist computes it, or None."""
+    names = set()
+    for mark in item.iter_markers("xdist_group"):
+        names.add(str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")))
+    return "_".join(sorted(names)) or None
+
+
+def shard_selection(conn, config, items):
+    """Ask the engine which items this shard keeps; deselect the rest, as
+    pytest-split does, so pytest's header and counts say "N deselected"."""
+    sys.stdout.flush()
+    conn.send({"type": "shard_request", "ids": [item.nodeid for item in items]})
+    msg = conn.recv()
+    if msg is None or msg["type"] != "shard_plan":
+        os._exit(3)
+    keep = set(msg["keep"])
+    _print_header_line(config, msg["line"])
+    dropped = [item for i, item in enumerate(items) if i not in keep]
+    items[:] = [item for i, item in enumerate(items) if i in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+
+
+def _print_header_line(config, line):
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is None:
+        print(line, flush=True)
+    elif terminal.isatty:
+        terminal.rewrite(line, erase=True)
+        terminal.write("\n")
+    else:
+        terminal.write_line(line)
+
+
 def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
 
@@ -84,15 +119,22 @@ class ZygotePlugin:
         self.warnings = []
         self.children = {}  # pid -> worker number
         self.sink_pid = None
+        self.dist = "no"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
         # An `-n` from addopts would make xdist start its own controller here.
         if getattr(config.option, "numprocesses", None):
             config.option.numprocesses = None
-        if getattr(config.option, "dist", "no") != "no":
+        self.dist = getattr(config.option, "dist", "no")
+        if self.dist != "no":
             config.option.dist = "no"
         self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        if os.environ.get("RPYTEST_SHARDING"):
+            shard_selection(self.conn, config, items)
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
@@ -129,7 +171,8 @@ class ZygotePlugin:
             "items": [
                 {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid),
                  "file": item.location[0], "line": item.location[1],
-                 "markers": sorted({m.name for m in item.iter_markers()})}
+                 "markers": sorted({m.name for m in item.iter_markers()}),
+                 "group": xdist_group(item)}
                 for item in session.items
             ],
             "deselected": self.deselected,
@@ -146,6 +189,7 @@ class ZygotePlugin:
             "on_ci": running_on_ci(),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             "collect_failed": session.testsfailed,
+            "dist": None if self.dist == "no" else self.dist,
         })
 
     def _serve(self, session):
@@ -255,6 +299,17 @@ class SpawnedWorkerPlugin:
         from .worker import silence_reporters
 
         silence_reporters(config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        """Keep the zygote's shard selection (indices in a JSON file)."""
+        path = os.environ.get("RPYTEST_SHARD_KEEP")
+        if path:
+            import json
+
+            with open(path) as f:
+                keep = set(json.load(f))
+            items[:] = [item for i, item in enumerate(items) if i in keep]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):

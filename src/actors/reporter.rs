@@ -38,6 +38,8 @@ pub struct TestReported(pub TestResult);
 #[rtype(result = "()")]
 pub struct Summarize {
     pub interrupted: Option<String>,
+    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
+    pub notes: Vec<String>,
 }
 
 impl Reporter {
@@ -109,7 +111,7 @@ impl Handler<Summarize> for Reporter {
             bar.finish_and_clear();
         }
         let Some(report) = self.report.as_mut() else { return };
-        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.interrupted.as_deref());
+        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.interrupted.as_deref(), &msg.notes);
         self.emit(&text);
     }
 }

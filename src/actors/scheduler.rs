@@ -47,8 +47,8 @@ struct Run {
 #[rtype(result = "()")]
 pub struct StartRun {
     pub inventory: Arc<Inventory>,
-    pub durations: Vec<Option<f64>>,
-    pub workers: usize,
+    /// The ordered queue, built from the inventory, history and `--dist`.
+    pub queue: RunQueue,
     pub supervisor: Addr<Supervisor>,
     pub history: Addr<History>,
 }
@@ -93,15 +93,16 @@ impl Scheduler {
         Scheduler { reporter, run: None }
     }
 
-    fn record(&mut self, worker: usize, index: usize, phases: Vec<PhaseRecord>, warnings: Vec<crate::protocol::WarningRecord>) {
+    fn record(&mut self, worker: usize, done: TestDone) {
         let Some(run) = self.run.as_mut() else { return };
+        let TestDone { index, phases, warnings, max_rss_kb } = done;
         let item = &run.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
         run.testsfailed += phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none()).count();
-        let duration = phases.iter().map(|p| p.duration).sum();
-        let outcome = final_outcome(&phases);
-        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome });
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
+        let duration = crash.is_none().then(|| phases.iter().map(|p| p.duration).sum());
+        let outcome = final_outcome(&phases);
+        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb });
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash });
         self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, worker, phases, warnings }));
@@ -125,9 +126,13 @@ impl Scheduler {
         let Some(run) = self.run.as_mut() else { return };
         for index in run.queue.drain_unfinished() {
             let nodeid = self.run.as_ref().unwrap().inventory.items[index].shown.clone();
-            self.record(0, index, vec![crash_phase(&nodeid, cause)], Vec::new());
+            self.record(0, crashed(index, crash_phase(&nodeid, cause)));
         }
     }
+}
+
+fn crashed(index: usize, phase: PhaseRecord) -> TestDone {
+    TestDone { index, phases: vec![phase], warnings: Vec::new(), max_rss_kb: None }
 }
 
 /// The failing phase that stands for a test whose worker died under it.
@@ -169,7 +174,7 @@ impl Handler<StartRun> for Scheduler {
     fn handle(&mut self, msg: StartRun, _: &mut Context<Self>) {
         let total = msg.inventory.items.len();
         self.run = Some(Run {
-            queue: RunQueue::new(msg.durations, msg.workers),
+            queue: msg.queue,
             inventory: msg.inventory,
             links: HashMap::new(),
             finished_workers: HashSet::new(),
@@ -225,7 +230,7 @@ impl Handler<TestFinished> for Scheduler {
             return;
         }
         run.startup_failures = 0;
-        self.record(msg.worker, msg.done.index, msg.done.phases, msg.done.warnings);
+        self.record(msg.worker, msg.done);
         self.maybe_complete();
     }
 }
@@ -253,7 +258,7 @@ impl Handler<WorkerLost> for Scheduler {
             Some(index) => {
                 let nodeid = run.inventory.items[index].shown.clone();
                 let message = format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause);
-                self.record(msg.worker, index, vec![crash_phase(&nodeid, &message)], Vec::new());
+                self.record(msg.worker, crashed(index, crash_phase(&nodeid, &message)));
             }
             None => run.startup_failures += 1,
         }
