@@ -75,29 +75,19 @@ def xdist_group(item):
 
 def shard_selection(conn, config, items):
     """Ask the engine which items this shard keeps; deselect the rest, as
-    pytest-split does, so pytest's header and counts say "N deselected"."""
+    pytest-split does, so pytest's header and counts say "N deselected".
+    Returns the line to show under pytest's "collected" line."""
     sys.stdout.flush()
     conn.send({"type": "shard_request", "ids": [item.nodeid for item in items]})
     msg = conn.recv()
     if msg is None or msg["type"] != "shard_plan":
         os._exit(3)
     keep = set(msg["keep"])
-    _print_header_line(config, msg["line"])
     dropped = [item for i, item in enumerate(items) if i not in keep]
     items[:] = [item for i, item in enumerate(items) if i in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-
-
-def _print_header_line(config, line):
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is None:
-        print(line, flush=True)
-    elif terminal.isatty:
-        terminal.rewrite(line, erase=True)
-        terminal.write("\n")
-    else:
-        terminal.write_line(line)
+    return msg["line"]
 
 
 def running_on_ci():
@@ -120,6 +110,7 @@ class ZygotePlugin:
         self.children = {}  # pid -> worker number
         self.sink_pid = None
         self.dist = "no"
+        self.shard_line = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
@@ -134,7 +125,10 @@ class ZygotePlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         if os.environ.get("RPYTEST_SHARDING"):
-            shard_selection(self.conn, config, items)
+            self.shard_line = shard_selection(self.conn, config, items)
+
+    def pytest_report_collectionfinish(self, config, start_path, items):
+        return [self.shard_line] if self.shard_line else []
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
