@@ -145,7 +145,8 @@ impl HistoryStore {
         }
         let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests: self.tests().into_iter().collect() };
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, &file)?;
+        // One write: serializing straight into the file is a syscall per token.
+        std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }

@@ -9,7 +9,10 @@
 //!
 //! The order is LPT in pull form: units sorted by summed duration, longest
 //! first, each to whichever worker asks next (the least-loaded one, since a
-//! worker asks when it runs dry). A test without history counts as the mean
+//! worker asks when it runs dry). Workers also ask before they run dry
+//! (pytest needs the next test to plan fixture teardown, and prefetching
+//! hides the round trip), so while long units lead the queue, an asker gets
+//! the unit an LPT plan from every worker's held work assigns to it. A test without history counts as the mean
 //! known duration, so a new test is neither starved nor assumed huge; when
 //! nothing is known the order is collection order, handed out in small
 //! batches to whoever asks: round-robin in effect. With one worker, or
@@ -37,7 +40,10 @@ pub enum Order {
 #[derive(Debug, Clone, PartialEq)]
 struct Unit {
     tests: Vec<usize>,
+    /// Known durations add up to `LONG_UNIT` or more.
     long: bool,
+    /// Expected seconds: known durations, unknown tests at the mean.
+    weight: f64,
 }
 
 #[derive(Debug)]
@@ -49,7 +55,15 @@ pub struct RunQueue {
     /// The unit each test was dispatched in, to requeue a lost worker's
     /// tests without splitting or merging units.
     unit_of: Vec<usize>,
+    /// Per test: recorded seconds (0 when unknown), and expected seconds
+    /// (unknown at the mean recorded duration).
     known: Vec<f64>,
+    weight: Vec<f64>,
+    order: Order,
+    /// Seconds since the run started, as last told by `tick`, and when
+    /// each worker started the test it holds first (its running test).
+    now: f64,
+    started: Vec<f64>,
     done: Vec<bool>,
     finished: usize,
 }
@@ -72,17 +86,22 @@ impl RunQueue {
             tests.iter().for_each(|&t| unit_of[t] = u);
         }
         let known: Vec<f64> = durations.iter().map(|d| d.unwrap_or(0.0)).collect();
+        let weight = expected(&durations);
         let ordered = match order {
             Order::Longest => lpt_order(&durations, &units),
             Order::Collection => (0..units.len()).collect(),
         };
-        let pending = ordered.into_iter().map(|u| make_unit(units[u].clone(), &known)).collect();
+        let pending = ordered.into_iter().map(|u| make_unit(units[u].clone(), &known, &weight)).collect();
         RunQueue {
             pending,
             pending_tests: durations.len(),
             held: vec![VecDeque::new(); workers],
             unit_of,
             known,
+            weight,
+            order,
+            now: 0.0,
+            started: vec![0.0; workers],
             done: vec![false; durations.len()],
             finished: 0,
         }
@@ -123,8 +142,52 @@ impl RunQueue {
     }
 
     /// The next batch for `worker`: whole units, about pending/(4·workers)
-    /// tests, a long unit alone. Empty when nothing is left to hand out.
+    /// tests; while long units lead the queue, the one unit LPT plans for
+    /// this worker. Empty when nothing is left to hand out.
     pub fn next_batch(&mut self, worker: usize) -> Vec<usize> {
+        if self.held[worker].is_empty() {
+            self.started[worker] = self.now;
+        }
+        let long_ahead = self.pending.front().is_some_and(|unit| unit.long);
+        let batch = if self.order == Order::Longest && long_ahead { self.planned_unit(worker) } else { self.front_batch() };
+        self.pending_tests -= batch.len();
+        self.held[worker].extend(&batch);
+        batch
+    }
+
+    /// Pull-form LPT gives the next longest unit to the worker that will be
+    /// free first. But a worker also asks while it still holds work (to learn
+    /// pytest's `nextitem`, or to prefetch), so the asker is not always that
+    /// worker. Plan forward from what every worker holds: pending units in
+    /// order, each to the least-loaded worker (the asker on ties); the asker
+    /// gets the first unit planned for it. If the plan never reaches it,
+    /// the shortest unit (it still needs a next test).
+    fn planned_unit(&mut self, worker: usize) -> Vec<usize> {
+        let mut loads: Vec<f64> = (0..self.held.len()).map(|w| self.remaining(w)).collect();
+        for position in 0..self.pending.len() {
+            let least = (0..loads.len()).min_by(|&a, &b| loads[a].total_cmp(&loads[b])).unwrap_or(worker);
+            if loads[worker] <= loads[least] {
+                return self.pending.remove(position).map_or_else(Vec::new, |unit| unit.tests);
+            }
+            loads[least] += self.pending[position].weight;
+        }
+        self.pending.pop_back().map_or_else(Vec::new, |unit| unit.tests)
+    }
+
+    /// Expected seconds of work `worker` still holds: its running test
+    /// counts only what is left of it.
+    fn remaining(&self, worker: usize) -> f64 {
+        let held: f64 = self.held[worker].iter().map(|&t| self.weight[t]).sum();
+        let running = self.held[worker].front().map_or(0.0, |&t| self.weight[t]);
+        held - (self.now - self.started[worker]).clamp(0.0, running)
+    }
+
+    /// Sets the clock: seconds since the run started.
+    pub fn tick(&mut self, now: f64) {
+        self.now = now;
+    }
+
+    fn front_batch(&mut self) -> Vec<usize> {
         let workers = self.held.len().max(1);
         let size = (self.pending_tests / (workers * 4)).clamp(1, MAX_BATCH);
         let mut batch = Vec::new();
@@ -139,8 +202,6 @@ impl RunQueue {
                 break;
             }
         }
-        self.pending_tests -= batch.len();
-        self.held[worker].extend(&batch);
         batch
     }
 
@@ -149,6 +210,7 @@ impl RunQueue {
     pub fn complete(&mut self, worker: usize, index: usize) -> bool {
         let Some(pos) = self.held[worker].iter().position(|&i| i == index) else { return false };
         self.held[worker].remove(pos);
+        self.started[worker] = self.now;
         self.finish(index)
     }
 
@@ -174,7 +236,7 @@ impl RunQueue {
             }
         }
         for piece in pieces.into_iter().rev() {
-            self.pending.push_front(make_unit(piece, &self.known));
+            self.pending.push_front(make_unit(piece, &self.known, &self.weight));
         }
         self.pending_tests += requeued.len();
         Lost { in_flight, requeued }
@@ -195,22 +257,30 @@ impl RunQueue {
     }
 }
 
-fn make_unit(tests: Vec<usize>, known: &[f64]) -> Unit {
+fn make_unit(tests: Vec<usize>, known: &[f64], weight: &[f64]) -> Unit {
     let long = tests.iter().map(|&t| known[t]).sum::<f64>() >= LONG_UNIT;
-    Unit { tests, long }
+    let weight = tests.iter().map(|&t| weight[t]).sum();
+    Unit { tests, long, weight }
+}
+
+/// Expected seconds per test: recorded, else the mean recorded duration
+/// (0 when nothing is recorded).
+fn expected(durations: &[Option<f64>]) -> Vec<f64> {
+    let known: Vec<f64> = durations.iter().flatten().copied().collect();
+    let mean = if known.is_empty() { 0.0 } else { known.iter().sum::<f64>() / known.len() as f64 };
+    durations.iter().map(|d| d.unwrap_or(mean)).collect()
 }
 
 /// Unit indices, longest summed duration first; unknown tests count as the
 /// mean known duration; ties keep collection order (stable sort). Without
 /// any history: collection order.
 pub fn lpt_order(durations: &[Option<f64>], units: &[Vec<usize>]) -> Vec<usize> {
-    let known: Vec<f64> = durations.iter().flatten().copied().collect();
     let mut order: Vec<usize> = (0..units.len()).collect();
-    if known.is_empty() {
+    if durations.iter().all(Option::is_none) {
         return order;
     }
-    let mean = known.iter().sum::<f64>() / known.len() as f64;
-    let weight: Vec<f64> = units.iter().map(|u| u.iter().map(|&t| durations[t].unwrap_or(mean)).sum()).collect();
+    let expected = expected(durations);
+    let weight: Vec<f64> = units.iter().map(|u| u.iter().map(|&t| expected[t]).sum()).collect();
     order.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]));
     order
 }
@@ -221,21 +291,6 @@ mod tests {
 
     fn singles(n: usize) -> Vec<Vec<usize>> {
         (0..n).map(|i| vec![i]).collect()
-    }
-
-    /// Runs the queue to the end with workers asking in turn; returns what
-    /// each worker got, in order.
-    fn drain(q: &mut RunQueue, workers: usize) -> Vec<Vec<usize>> {
-        let mut got = vec![Vec::new(); workers];
-        for w in (0..workers).cycle() {
-            if !q.has_pending() {
-                break;
-            }
-            let batch = q.next_batch(w);
-            batch.iter().for_each(|&t| assert!(q.complete(w, t)));
-            got[w].extend(batch);
-        }
-        got
     }
 
     #[test]
@@ -275,6 +330,7 @@ mod tests {
         d[0] = Some(2.0);
         let mut q = RunQueue::per_test(d, 1);
         assert_eq!(q.next_batch(0), vec![0]);
+        assert!(q.complete(0, 0));
         assert!(q.next_batch(0).len() > 1);
     }
 
@@ -324,15 +380,24 @@ mod tests {
 
     #[test]
     fn lpt_in_pull_form_on_a_known_input() {
-        // 4 long tests and 8 short ones, 2 workers asking alternately: the
-        // long ones go out first, one at a time, then the short ones batched.
+        // 4 long tests and 8 short ones, 2 workers asking in turn without
+        // finishing anything: the LPT plan from what each holds decides
+        // (3 + 1 | 2 + 2), not the order of asking.
         let mut d = vec![Some(0.01); 8];
         d.extend([Some(1.0), Some(3.0), Some(2.0), Some(2.0)]);
         let mut q = RunQueue::per_test(d, 2);
-        let got = drain(&mut q, 2);
-        assert_eq!(got[0][..2], [9, 11]);
-        assert_eq!(got[1][..2], [10, 8]);
-        assert!(q.is_finished());
+        assert_eq!(q.next_batch(0), vec![9]);
+        assert_eq!(q.next_batch(1), vec![10]);
+        assert_eq!(q.next_batch(0), vec![8]);
+        assert!(q.complete(0, 9) && q.complete(0, 8));
+        assert_eq!(q.next_batch(0), vec![11]);
+    }
+
+    #[test]
+    fn without_history_the_front_is_served_in_batches() {
+        let mut q = RunQueue::per_test(vec![None; 40], 2);
+        assert_eq!(q.next_batch(0), (0..5).collect::<Vec<_>>());
+        assert_eq!(q.next_batch(0), (5..9).collect::<Vec<_>>());
     }
 
     #[test]
@@ -402,5 +467,61 @@ mod tests {
         assert_eq!(RunQueue::for_run(&tests, d.clone(), DistMode::LoadFile, 4).workers(), 2);
         let mut q = RunQueue::for_run(&tests, d, DistMode::Load, 1);
         assert_eq!(q.next_batch(0), vec![0]);
+    }
+
+    fn fill(q: &mut RunQueue, local: &mut VecDeque<usize>, worker: usize) {
+        while local.len() < 2 && q.has_pending() {
+            local.extend(q.next_batch(worker));
+        }
+    }
+
+    /// Simulates real workers: each holds two tests before it runs one
+    /// (pytest's nextitem) and asks for more while it holds two or fewer;
+    /// they start one after another. Returns the makespan.
+    fn simulate_prefetching(durations: &[f64], workers: usize) -> f64 {
+        let mut q = RunQueue::per_test(durations.iter().map(|d| Some(*d)).collect(), workers);
+        let mut local = vec![VecDeque::new(); workers];
+        let mut running: Vec<Option<usize>> = vec![None; workers];
+        let mut free_at = vec![0.0f64; workers];
+        (0..workers).for_each(|w| fill(&mut q, &mut local[w], w));
+        let active = |running: &[Option<usize>], local: &[VecDeque<usize>], w: usize| running[w].is_some() || !local[w].is_empty();
+        while let Some(w) = (0..workers).filter(|&w| active(&running, &local, w)).min_by(|&a, &b| free_at[a].total_cmp(&free_at[b])) {
+            q.tick(free_at[w]);
+            if let Some(done) = running[w].take() {
+                assert!(q.complete(w, done));
+            }
+            if local[w].len() <= 2 && q.has_pending() {
+                local[w].extend(q.next_batch(w));
+            }
+            fill(&mut q, &mut local[w], w);
+            if let Some(test) = local[w].pop_front() {
+                running[w] = Some(test);
+                free_at[w] += durations[test];
+            }
+        }
+        assert!(q.is_finished());
+        free_at.into_iter().fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn prefetching_workers_still_finish_near_the_lpt_bound() {
+        // The bench's skewed shape: 494 short tests, six long ones mid-suite.
+        let mut d: Vec<f64> = (0..494).map(|i| 0.002 + (i % 7) as f64 * 0.001).collect();
+        for (at, long) in [(40, 1.2), (90, 1.0), (200, 0.9), (260, 0.8), (300, 0.6), (480, 0.5)] {
+            d.insert(at, long);
+        }
+        let bound = crate::lpt::lower_bound(&d, 4);
+        let makespan = simulate_prefetching(&d, 4);
+        assert!(makespan <= 1.05 * bound, "makespan {makespan:.3} vs bound {bound:.3}");
+    }
+
+    #[test]
+    fn prefetching_workers_balance_a_suite_of_medium_long_tests() {
+        // 40 tests from 0.1 to 2.05 s: every asker holds a long test.
+        let d: Vec<f64> = (0..40).map(|i| 0.1 + (i * 37 % 40) as f64 * 0.05).collect();
+        let order = crate::lpt::heaviest_first(&d, |i| i);
+        let greedy = crate::lpt::assign(&order, &d, 4).1.into_iter().fold(0.0, f64::max);
+        let makespan = simulate_prefetching(&d, 4);
+        assert!(makespan <= 1.05 * greedy, "makespan {makespan:.3} vs greedy LPT {greedy:.3}");
     }
 }

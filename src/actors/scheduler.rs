@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
@@ -33,6 +34,8 @@ pub struct Scheduler {
 struct Run {
     inventory: Arc<Inventory>,
     queue: RunQueue,
+    /// The queue's clock: it plans from how long running tests have run.
+    started: Instant,
     links: HashMap<usize, UnboundedSender<ToPython>>,
     finished_workers: HashSet<usize>,
     entries: Vec<Option<SinkEntry>>,
@@ -175,6 +178,7 @@ impl Handler<StartRun> for Scheduler {
         let total = msg.inventory.items.len();
         self.run = Some(Run {
             queue: msg.queue,
+            started: Instant::now(),
             inventory: msg.inventory,
             links: HashMap::new(),
             finished_workers: HashSet::new(),
@@ -215,6 +219,7 @@ impl Handler<WorkRequest> for Scheduler {
     fn handle(&mut self, msg: WorkRequest, _: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let Some(link) = run.links.get(&msg.worker) else { return };
+        run.queue.tick(run.started.elapsed().as_secs_f64());
         let batch = run.queue.next_batch(msg.worker);
         let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
     }
@@ -225,6 +230,7 @@ impl Handler<TestFinished> for Scheduler {
 
     fn handle(&mut self, msg: TestFinished, _: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
+        run.queue.tick(run.started.elapsed().as_secs_f64());
         if msg.done.index >= run.queue.total() || !run.queue.complete(msg.worker, msg.done.index) {
             eprintln!("rpytest: warning: ignoring a stray report for test #{} from gw{}", msg.done.index, msg.worker);
             return;
