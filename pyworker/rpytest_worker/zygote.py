@@ -124,7 +124,7 @@ class ZygotePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        if os.environ.get("RPYTEST_SHARDING"):
+        if os.environ.pop("RPYTEST_SHARDING", None):
             self.shard_line = shard_selection(self.conn, config, items)
 
     def pytest_report_collectionfinish(self, config, start_path, items):
@@ -297,7 +297,7 @@ class SpawnedWorkerPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         """Keep the zygote's shard selection (indices in a JSON file)."""
-        path = os.environ.get("RPYTEST_SHARD_KEEP")
+        path = os.environ.pop("RPYTEST_SHARD_KEEP", None)
         if path:
             import json
 

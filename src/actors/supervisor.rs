@@ -162,6 +162,9 @@ impl Supervisor {
             .arg(pyworker::bootstrap(&self.pyworker_dir))
             .args(&self.plan.pytest_args)
             .env("RPYTEST_SOCKET", &self.socket)
+            // Set below when this run shards; never inherited from a parent run.
+            .env_remove("RPYTEST_SHARDING")
+            .env_remove("RPYTEST_SHARD_KEEP")
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
@@ -290,10 +293,14 @@ impl Supervisor {
 
     /// The zygote collected with sharding on: tell it which tests to keep.
     fn on_shard_request(&mut self, ids: Vec<String>) {
-        let Some(input) = &self.plan.shard else { return };
-        let partition = shard::partition(&ids, input.durations.as_ref().map(|(_, d)| d), input.spec.total);
-        let keep = partition.members(input.spec.index);
-        let line = partition.describe(input);
+        let (keep, line) = match &self.plan.shard {
+            Some(input) => {
+                let partition = shard::partition(&ids, input.durations.as_ref().map(|(_, d)| d), input.spec.total);
+                (partition.members(input.spec.index), partition.describe(input))
+            }
+            // Not sharding: keep everything (the zygote waits for an answer).
+            None => ((0..ids.len()).collect(), String::new()),
+        };
         self.shard_keep = Some(keep.clone());
         if let Some(zygote) = &self.zygote {
             let _ = zygote.send(ToPython::ShardPlan { keep, line });
