@@ -12,12 +12,14 @@
 //! worker asks when it runs dry). Workers also ask before they run dry
 //! (pytest needs the next test to plan fixture teardown, and prefetching
 //! hides the round trip), so while long units lead the queue, an asker gets
-//! the unit an LPT plan from every worker's held work assigns to it. A test without history counts as the mean
-//! known duration, so a new test is neither starved nor assumed huge; when
-//! nothing is known the order is collection order, handed out in small
-//! batches to whoever asks: round-robin in effect. With one worker, or
-//! `--dist no`, the order is always collection order: LPT gains nothing
-//! there, and pytest's order sets each module fixture up once.
+//! the unit an LPT plan from every worker's held work assigns to it.
+//!
+//! A test without history counts as the mean known duration, so a new test
+//! is neither starved nor assumed huge; when nothing is known the order is
+//! collection order, handed out in small batches to whoever asks:
+//! round-robin in effect. With one worker, or `--dist no`, the order is
+//! always collection order: LPT gains nothing there, and pytest's order
+//! sets each module fixture up once.
 
 use std::collections::VecDeque;
 
