@@ -8,6 +8,13 @@ in alternating rounds (rpytest, xdist, pytest, rpytest, xdist, pytest, ...):
   PY -m pytest -n W -q -p no:cacheprovider        (pytest-xdist)
   PY -m pytest -q -p no:cacheprovider             (plain pytest)
 
+With --history, rpytest is timed twice per round, side by side: a first
+run with its history removed (.rpytest/), then a second run that schedules
+from the durations the first one recorded. For suites that record their
+sleeps (--kind skewed) the LPT lower bound max(total/W, longest test) is
+printed with the ratio of each tool to it, and whether rpytest's second run
+is within 10% (+0.6 s start-up) of it.
+
 Each command runs in the suite directory with its output captured. Exit code
 1 (some tests failed, expected for --kind fixtures) counts as a normal run;
 any other nonzero code aborts and shows the command's output. One untimed
@@ -15,11 +22,15 @@ warm-up round (--warmup) runs first so .pyc writing is not charged to
 whichever tool happens to go first.
 
 Usage:
-  python bench/bench.py [--kind trivial|mixed|fixtures] [--tests 500]
-                        [--files 20] [--workers 2] [--runs 7]
+  python bench/bench.py [--kind trivial|mixed|skewed|fixtures] [--tests 500]
+                        [--files 20] [--workers 2] [--runs 7] [--history]
                         [--python PY] [--rpytest PATH] [--skip-rpytest]
-                        [--markdown]
+                        [--skip-pytest] [--markdown]
+
+The scheduling benchmark of the README:
+  python bench/bench.py --kind skewed --workers 4 --history
 """
+import json
 import argparse
 import os
 import shutil
@@ -76,17 +87,62 @@ def table(rows, ratios, markdown):
             for name, value in ratios:
                 lines.append(f"| {name} | {value:.2f}x |")
     else:
-        lines.append(f"{'tool':<10} {'median':>8} {'min':>8} {'max':>8}   (seconds)")
+        lines.append(f"{'tool':<14} {'median':>8} {'min':>8} {'max':>8}   (seconds)")
         for name, med, lo, hi in rows:
-            lines.append(f"{name:<10} {med:>8.3f} {lo:>8.3f} {hi:>8.3f}")
+            lines.append(f"{name:<14} {med:>8.3f} {lo:>8.3f} {hi:>8.3f}")
         for name, value in ratios:
-            lines.append(f"{name:<16} {value:.2f}x")
+            lines.append(f"{name:<22} {value:.2f}x")
     return "\n".join(lines)
+
+
+def lpt_bounds(suite, workers):
+    """LPT lower bounds max(total/W, longest) as (label, bound, total,
+    longest): from the sleeps the suite records, and from the durations
+    pytest measured (setup + call + teardown) in rpytest's history."""
+    bounds = []
+    for label, path, value in [
+        ("sleeps", ".bench_sleeps.json", lambda v: v),
+        ("measured durations", os.path.join(".rpytest", "history.json"),
+         lambda t: sum(t["durations"]) / len(t["durations"]) if t["durations"] else 0.0),
+    ]:
+        path = os.path.join(suite, path)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            data = json.load(f)
+        seconds = [value(v) for v in data.get("tests", data).values()]
+        total, longest = sum(seconds), max(seconds)
+        bounds.append((label, max(total / workers, longest), total, longest))
+    return bounds
+
+
+def bound_report(bounds, med, workers):
+    """Lines comparing each median with each LPT lower bound."""
+    lines = []
+    for label, lb, total, longest in bounds:
+        lines.append(f"LPT lower bound from {label}: max({total:.3f}/{workers}, {longest:.3f}) = {lb:.3f}s")
+        lines += [f"  {name:<14} {value:.3f}s = {value / lb:.2f}x bound" for name, value in med.items()]
+        if "rpytest 2nd" in med:
+            target = 1.1 * lb + 0.6
+            verdict = "met" if med["rpytest 2nd"] <= target else "NOT met"
+            lines.append(f"  rpytest with history <= 1.1 x bound + 0.6s = {target:.3f}s: {verdict}")
+    return "\n".join(lines)
+
+
+def rounds(tools, suite, a, times):
+    """Runs each tool per round; "rpytest 1st" starts without history."""
+    for i in range(a.runs):
+        for name, cmd in tools:
+            if name == "rpytest 1st":
+                shutil.rmtree(os.path.join(suite, ".rpytest"), ignore_errors=True)
+            times[name].append(run(cmd, suite))
+        print(f"round {i + 1}/{a.runs}: "
+              + ", ".join(f"{n} {times[n][-1]:.3f}s" for n, _ in tools), file=sys.stderr)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kind", choices=["trivial", "mixed", "fixtures"], default="trivial")
+    p.add_argument("--kind", choices=["trivial", "mixed", "skewed", "fixtures"], default="trivial")
     p.add_argument("--tests", type=int, default=500)
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
@@ -95,6 +151,9 @@ def main():
     p.add_argument("--python", default=None, help="interpreter with pytest + pytest-xdist")
     p.add_argument("--rpytest", default=os.path.join(REPO, "target", "release", "rpytest"))
     p.add_argument("--skip-rpytest", action="store_true", help="time only xdist and pytest")
+    p.add_argument("--skip-pytest", action="store_true", help="do not time plain pytest")
+    p.add_argument("--history", action="store_true",
+                   help="time rpytest's first run (no history) and second run (with history)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     a = p.parse_args()
 
@@ -106,9 +165,11 @@ def main():
         rpytest = resolve(a.rpytest)
         if not (os.path.isfile(rpytest) and os.access(rpytest, os.X_OK)):
             p.error(f"no rpytest binary at {rpytest} (cargo build --release, or --skip-rpytest)")
-        tools.append(("rpytest", [rpytest, "-n", str(a.workers), "-q", "-p", "no:cacheprovider", "--python", python]))
+        cmd = [rpytest, "-n", str(a.workers), "-q", "-p", "no:cacheprovider", "--python", python]
+        tools += [("rpytest 1st", cmd), ("rpytest 2nd", cmd)] if a.history else [("rpytest", cmd)]
     tools.append(("xdist", [python, "-m", "pytest", "-n", str(a.workers), "-q", "-p", "no:cacheprovider"]))
-    tools.append(("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
+    if not a.skip_pytest:
+        tools.append(("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
 
     times = {name: [] for name, _ in tools}
     with tempfile.TemporaryDirectory(prefix="rpytest-bench-") as tmp:
@@ -121,23 +182,20 @@ def main():
         for _ in range(a.warmup):
             for name, cmd in tools:
                 run(cmd, suite)
-        for i in range(a.runs):
-            for name, cmd in tools:
-                times[name].append(run(cmd, suite))
-            print(f"round {i + 1}/{a.runs}: "
-                  + ", ".join(f"{n} {times[n][-1]:.3f}s" for n, _ in tools), file=sys.stderr)
+        rounds(tools, suite, a, times)
+        bounds = lpt_bounds(suite, a.workers)
 
     rows = [(n, statistics.median(t), min(t), max(t)) for n, t in times.items()]
     med = {n: m for n, m, _, _ in rows}
-    ratios = []
-    if "rpytest" in med:
-        ratios = [("rpytest/xdist", med["rpytest"] / med["xdist"]),
-                  ("rpytest/pytest", med["rpytest"] / med["pytest"])]
+    ratios = [(f"{n}/{base}", med[n] / med[base])
+              for n in med if n.startswith("rpytest") for base in ("xdist", "pytest") if base in med]
     size = f"{a.files} files" if a.kind == "fixtures" else f"{a.tests} tests in {a.files} files"
     header = (f"{a.kind} suite: {size}, -n {a.workers}, "
               f"{a.runs} alternating runs, {os.cpu_count()} CPUs, python {python}")
     print(("**" + header + "**\n") if a.markdown else header)
     print(table(rows, ratios, a.markdown))
+    if bounds:
+        print(bound_report(bounds, med, a.workers))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::config::{WorkerCount, WorkerStart};
+use crate::dist::DistMode;
 use crate::errors::UsageError;
 
 /// rpytest's own flags. Everything else on the command line is pytest's.
@@ -43,6 +44,36 @@ pub struct OwnFlags {
     /// Colour: yes, no or auto (also passed on to pytest).
     #[arg(long, value_name = "WHEN", value_parser = ["yes", "no", "auto"])]
     pub color: Option<String>,
+
+    /// What must run together on one worker: load (default; each test
+    /// alone, longest first), loadscope (module or class), loadfile,
+    /// loadgroup (@pytest.mark.xdist_group), worksteal (= load), no (one
+    /// worker, collection order).
+    #[arg(long, value_name = "MODE", value_parser = DistMode::parse)]
+    pub dist: Option<DistMode>,
+
+    /// Run only shard K (0-based) of --total-shards N. Also RPYTEST_SHARD.
+    #[arg(long, value_name = "K")]
+    pub shard: Option<usize>,
+
+    /// How many shards the selection is split into. Also RPYTEST_TOTAL_SHARDS.
+    #[arg(long, value_name = "N")]
+    pub total_shards: Option<usize>,
+
+    /// After the run, merge each test's duration into the durations file
+    /// (pytest-split's format) that shards balance from.
+    #[arg(long)]
+    pub store_durations: bool,
+
+    /// The durations file shards read and --store-durations writes.
+    /// Default: .test_durations in the current directory.
+    #[arg(long, value_name = "PATH")]
+    pub durations_path: Option<PathBuf>,
+
+    /// Print what the duration history knows (with -v: every test, slowest
+    /// first) and the planned load per worker, then exit.
+    #[arg(long)]
+    pub inventory_status: bool,
 }
 
 /// The command line, split.
@@ -55,7 +86,6 @@ pub struct CommandLine {
 /// pytest flags rpytest refuses until it can honour them across workers.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("--setup-show", "per-fixture output from workers is not rendered yet"),
-    ("--dist", "rpytest schedules by recorded durations; --dist modes are not implemented yet"),
     ("-d", "xdist's remote distribution is not supported"),
     ("--tx", "xdist's remote distribution is not supported"),
     ("--looponfail", "xdist's loop-on-fail mode is not supported"),
@@ -130,10 +160,14 @@ enum OwnKind {
 }
 
 fn own_flag(arg: &str) -> Option<OwnKind> {
-    if matches!(arg, "-h" | "--help" | "-V" | "--version") {
+    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status") {
         return Some(OwnKind::Flag);
     }
-    for long in ["--numprocesses", "--python", "--worker-start", "--color"] {
+    const WITH_VALUE: [&str; 8] = [
+        "--numprocesses", "--python", "--worker-start", "--color", "--dist", "--shard", "--total-shards",
+        "--durations-path",
+    ];
+    for long in WITH_VALUE {
         if arg == long {
             return Some(OwnKind::WithValue(None));
         }
@@ -229,5 +263,26 @@ mod tests {
         }
         // -rfE is -r with a value, not -f.
         assert!(parse(vec!["-rfE".into()]).is_ok());
+    }
+
+    #[test]
+    fn scheduling_flags_are_ours() {
+        let cl = split(&["--dist", "loadfile", "--shard=1", "--total-shards", "4", "--store-durations", "-v"]);
+        assert_eq!(cl.own.dist, Some(DistMode::LoadFile));
+        assert_eq!((cl.own.shard, cl.own.total_shards), (Some(1), Some(4)));
+        assert!(cl.own.store_durations);
+        assert_eq!(cl.pytest_args, ["-v"]);
+        let cl = split(&["--durations-path=d.json", "--inventory-status", "--dist=worksteal"]);
+        assert_eq!(cl.own.durations_path, Some(PathBuf::from("d.json")));
+        assert!(cl.own.inventory_status);
+        assert_eq!(cl.own.dist, Some(DistMode::Load));
+    }
+
+    #[test]
+    fn bad_dist_modes_are_refused() {
+        for mode in ["each", "roundrobin"] {
+            assert!(matches!(parse(vec!["--dist".into(), mode.into()]), Err(ClapOrUsage::Clap(_))));
+        }
+        assert!(parse(vec!["--shard".into(), "-1".into()]).is_err());
     }
 }

@@ -17,8 +17,10 @@ use crate::actors::reporter::Reporter;
 use crate::actors::scheduler::Scheduler;
 use crate::actors::supervisor::Supervisor;
 use crate::config::WorkerStart;
+use crate::dist::DistMode;
 use crate::errors::EngineError;
 use crate::pyworker;
+use crate::shard::ShardInput;
 
 /// Everything one run needs, resolved from flags and settings.
 #[derive(Debug)]
@@ -34,6 +36,12 @@ pub struct RunPlan {
     /// `--pdb`/`--trace`: one worker, reading this process's terminal.
     pub interactive: bool,
     pub started: Instant,
+    /// `--dist`; `None` defers to pytest's configuration, then `load`.
+    pub dist: Option<DistMode>,
+    /// `--shard K --total-shards N` and what the partition is computed from.
+    pub shard: Option<ShardInput>,
+    /// `--store-durations`: the durations file to merge this run into.
+    pub store_durations: Option<PathBuf>,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

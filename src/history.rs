@@ -1,13 +1,22 @@
-//! The record of past runs: per test, its recent durations and last outcome.
+//! The record of past runs: per test, its recent durations (setup + call +
+//! teardown), last outcome and the peak memory of the worker that ran it;
+//! and a line about the last run.
 //!
 //! Stored as JSON at `<rootdir>/.rpytest/history.json`, written to a temp
 //! file and renamed, so a killed run never leaves it half-written. A file
 //! that cannot be read is reported and rebuilt, never trusted: a schedule
-//! from garbage is worse than no schedule.
+//! from garbage is worse than no schedule. Durations that are not finite
+//! and non-negative are dropped on load for the same reason.
+//!
+//! The tests live in a `DashMap` behind an `Arc`: the History actor is the
+//! only writer (it owns the `HistoryStore`), and anyone may read cheaply
+//! through a `HistoryView` without a round trip to the actor.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 /// Durations kept per test; the schedule uses their mean.
@@ -18,6 +27,9 @@ const FORMAT: u32 = 1;
 pub struct TestHistory {
     pub durations: Vec<f64>,
     pub last_outcome: String,
+    /// The worker's peak resident memory (KiB) when this test last finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
 }
 
 impl TestHistory {
@@ -26,16 +38,42 @@ impl TestHistory {
     }
 }
 
+/// Facts about the most recent run that wrote the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastRun {
+    /// Unix time (seconds) the run ended.
+    pub finished_at: u64,
+    pub tests: usize,
+    pub workers: usize,
+    /// Wall-clock seconds of the whole run.
+    pub wall: f64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct HistoryFile {
     format: u32,
-    tests: HashMap<String, TestHistory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_run: Option<LastRun>,
+    tests: BTreeMap<String, TestHistory>,
+}
+
+/// Read access to the history, shared with its one writer.
+#[derive(Debug, Clone)]
+pub struct HistoryView {
+    tests: Arc<DashMap<String, TestHistory>>,
+}
+
+impl HistoryView {
+    pub fn expected(&self, nodeid: &str) -> Option<f64> {
+        self.tests.get(nodeid).and_then(|t| t.expected())
+    }
 }
 
 #[derive(Debug)]
 pub struct HistoryStore {
     path: PathBuf,
-    tests: HashMap<String, TestHistory>,
+    tests: Arc<DashMap<String, TestHistory>>,
+    last_run: Option<LastRun>,
 }
 
 impl HistoryStore {
@@ -46,36 +84,55 @@ impl HistoryStore {
     /// Loads the history; a missing file is empty, a corrupt one is reported
     /// (the returned warning) and starts empty.
     pub fn open(path: PathBuf) -> (HistoryStore, Option<String>) {
-        let (tests, warning) = match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), None),
-            Err(e) => (HashMap::new(), Some(format!("cannot read {}: {e}; starting a new history", path.display()))),
-            Ok(bytes) => match serde_json::from_slice::<HistoryFile>(&bytes) {
-                Ok(file) if file.format == FORMAT => (file.tests, None),
-                Ok(file) => (HashMap::new(), Some(format!(
-                    "{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format))),
-                Err(e) => (HashMap::new(), Some(format!(
-                    "{} is corrupt ({e}); it will be rebuilt from this run", path.display()))),
-            },
+        let (file, warning) = match load(&path) {
+            Ok(file) => (file, None),
+            Err(warning) => (None, Some(warning)),
         };
-        (HistoryStore { path, tests }, warning)
+        let (tests, last_run) = file.map_or_else(Default::default, |f| (f.tests, f.last_run));
+        let tests: DashMap<String, TestHistory> = tests.into_iter().map(sanitized).collect();
+        (HistoryStore { path, tests: Arc::new(tests), last_run }, warning)
     }
 
-    pub fn expected(&self, nodeid: &str) -> Option<f64> {
-        self.tests.get(nodeid).and_then(TestHistory::expected)
+    pub fn view(&self) -> HistoryView {
+        HistoryView { tests: self.tests.clone() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn last_run(&self) -> Option<&LastRun> {
+        self.last_run.as_ref()
+    }
+
+    /// Every test with what is known of it, sorted by node id.
+    pub fn tests(&self) -> Vec<(String, TestHistory)> {
+        let mut all: Vec<_> = self.tests.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     #[cfg(test)]
-    pub fn get(&self, nodeid: &str) -> Option<&TestHistory> {
-        self.tests.get(nodeid)
+    pub fn get(&self, nodeid: &str) -> Option<TestHistory> {
+        self.tests.get(nodeid).map(|t| t.clone())
     }
 
-    pub fn record(&mut self, nodeid: &str, duration: f64, outcome: &str) {
-        let entry = self.tests.entry(nodeid.to_string()).or_default();
-        entry.durations.push(duration);
+    /// Records one finished test; `duration` is `None` when it did not run
+    /// to the end (a crash), which teaches nothing about its length.
+    pub fn record(&mut self, nodeid: &str, duration: Option<f64>, outcome: &str, peak_rss_kb: Option<u64>) {
+        let mut entry = self.tests.entry(nodeid.to_string()).or_default();
+        if let Some(d) = duration.filter(|d| d.is_finite() && *d >= 0.0) {
+            entry.durations.push(d);
+        }
         if entry.durations.len() > KEEP {
             entry.durations.remove(0);
         }
         entry.last_outcome = outcome.to_string();
+        entry.peak_rss_kb = peak_rss_kb.or(entry.peak_rss_kb);
+    }
+
+    pub fn set_last_run(&mut self, run: LastRun) {
+        self.last_run = Some(run);
     }
 
     /// Atomic write: temp file in the same directory, then rename.
@@ -86,12 +143,38 @@ impl HistoryStore {
         if !ignore.exists() {
             std::fs::write(&ignore, "# Created by rpytest.\n*\n")?;
         }
-        let file = HistoryFile { format: FORMAT, tests: self.tests.clone() };
+        let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests: self.tests().into_iter().collect() };
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, &file)?;
+        // One write: serializing straight into the file is a syscall per token.
+        std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// The file's contents; `Ok(None)` when there is none, `Err` with the warning
+/// to show when it cannot be trusted.
+fn load(path: &Path) -> Result<Option<HistoryFile>, String> {
+    let bytes = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}; starting a new history", path.display())),
+        Ok(bytes) => bytes,
+    };
+    match serde_json::from_slice::<HistoryFile>(&bytes) {
+        Ok(file) if file.format == FORMAT => Ok(Some(file)),
+        Ok(file) => Err(format!("{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format)),
+        Err(e) => Err(format!("{} is corrupt ({e}); it will be rebuilt from this run", path.display())),
+    }
+}
+
+fn sanitized((nodeid, mut test): (String, TestHistory)) -> (String, TestHistory) {
+    test.durations.retain(|d| d.is_finite() && *d >= 0.0);
+    (nodeid, test)
+}
+
+/// Unix time now, in whole seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -105,12 +188,26 @@ mod tests {
         let (mut store, warning) = HistoryStore::open(path.clone());
         assert!(warning.is_none());
         for d in 1..=7 {
-            store.record("t::a", d as f64, "passed");
+            store.record("t::a", Some(d as f64), "passed", Some(1000 + d));
         }
+        store.set_last_run(LastRun { finished_at: 1, tests: 1, workers: 2, wall: 3.5 });
         store.save().unwrap();
         let (store, _) = HistoryStore::open(path);
-        assert_eq!(store.get("t::a").unwrap().durations, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
-        assert_eq!(store.expected("t::a"), Some(5.0));
+        let a = store.get("t::a").unwrap();
+        assert_eq!(a.durations, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(a.peak_rss_kb, Some(1007));
+        assert_eq!(store.view().expected("t::a"), Some(5.0));
+        assert_eq!(store.last_run().unwrap().wall, 3.5);
+    }
+
+    #[test]
+    fn a_view_sees_what_the_writer_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
+        let view = store.view();
+        assert_eq!(view.expected("t::x"), None);
+        store.record("t::x", Some(2.0), "passed", None);
+        assert_eq!(view.expected("t::x"), Some(2.0));
     }
 
     #[test]
@@ -121,8 +218,34 @@ mod tests {
         std::fs::write(&path, b"{not json").unwrap();
         let (mut store, warning) = HistoryStore::open(path.clone());
         assert!(warning.unwrap().contains("corrupt"));
-        store.record("t::b", 0.5, "failed");
+        store.record("t::b", Some(0.5), "failed", None);
+        store.record("t::b", None, "failed", None);
         store.save().unwrap();
         assert!(HistoryStore::open(path).1.is_none());
+    }
+
+    #[test]
+    fn garbage_durations_never_reach_the_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HistoryStore::path_for(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = r#"{"format": 1, "tests": {"t::neg": {"durations": [-5.0], "last_outcome": "passed"},
+                       "t::ok": {"durations": [-1.0, 2.0], "last_outcome": "passed"}}}"#;
+        std::fs::write(&path, text).unwrap();
+        let (store, warning) = HistoryStore::open(path);
+        assert!(warning.is_none());
+        assert_eq!(store.view().expected("t::neg"), None);
+        assert_eq!(store.view().expected("t::ok"), Some(2.0));
+    }
+
+    #[test]
+    fn files_from_before_memory_and_last_run_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HistoryStore::path_for(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, r#"{"format": 1, "tests": {"t::a": {"durations": [1.0], "last_outcome": "passed"}}}"#).unwrap();
+        let (store, warning) = HistoryStore::open(path);
+        assert!(warning.is_none() && store.last_run().is_none());
+        assert_eq!(store.view().expected("t::a"), Some(1.0));
     }
 }

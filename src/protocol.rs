@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -19,6 +19,8 @@ pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromPython {
     Hello(Hello),
+    /// Zygote, while collecting with sharding on: which of these to keep?
+    ShardRequest { ids: Vec<String> },
     Collected(Box<Inventory>),
     Ready,
     TestDone(TestDone),
@@ -46,6 +48,9 @@ pub enum ToPython {
     NoMore,
     /// Worker: start nothing more (the run is stopping), then finish.
     Stop,
+    /// Zygote: keep these indices of the `shard_request` ids (deselect the
+    /// rest, as pytest-split does) and print `line` in the header.
+    ShardPlan { keep: Vec<usize>, line: String },
     /// Zygote: replay these reports, in this order, into a forked sink.
     Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
     Shutdown,
@@ -96,10 +101,13 @@ pub struct Inventory {
     pub durations: Option<usize>,
     pub durations_min: f64,
     pub durations_hint: bool,
+    /// xdist's `--dist` from pytest's own configuration (addopts), if any.
+    #[serde(default)]
+    pub dist: Option<String>,
 }
 
-/// A collected test. `file`, `line` and `markers` feed scheduling by scope
-/// and group (`--dist loadfile|loadgroup`).
+/// A collected test. `id` and `group` decide its dispatch unit under
+/// `--dist loadscope|loadfile|loadgroup` (see `dist.rs`).
 #[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectedItem {
@@ -109,6 +117,10 @@ pub struct CollectedItem {
     pub file: String,
     pub line: Option<u32>,
     pub markers: Vec<String>,
+    /// The `xdist_group` name (several marks: sorted names joined by `_`,
+    /// as xdist does); `None` when unmarked.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// A collector that failed or skipped (with `--continue-on-collection-errors`).
@@ -154,6 +166,9 @@ pub struct TestDone {
     /// junitxml extras recorded outside the reports, passed to the sink as is.
     #[serde(default)]
     pub junit: Option<rmpv::Value>,
+    /// The worker's peak resident memory so far (getrusage ru_maxrss, KiB).
+    #[serde(default)]
+    pub max_rss_kb: Option<u64>,
 }
 
 /// One phase (setup, call, teardown) as the worker's pytest saw it.

@@ -146,8 +146,9 @@ impl RunReport {
         out
     }
 
-    /// Everything after the last test: pytest's closing sections and counts line.
-    pub fn summary(&mut self, elapsed: f64, stopped: Option<&Stopped>) -> String {
+    /// Everything after the last test: `notes` (one line each), then
+    /// pytest's closing sections and counts line.
+    pub fn summary(&mut self, elapsed: f64, stopped: Option<&Stopped>, notes: &[String]) -> String {
         let mut out = String::new();
         if self.settings.verbosity < 0 && self.column > 0 {
             out.push('\n');
@@ -156,6 +157,7 @@ impl RunReport {
             // pytest leaves a blank line between the progress and the sections.
             out.push('\n');
         }
+        notes.iter().for_each(|note| push_text(&mut out, note));
         self.results.sort_by_key(|r| r.index);
         if !self.settings.no_summary && stopped.map_or(true, |s| s.sections) {
             self.errors_section(&mut out);

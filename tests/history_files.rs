@@ -117,3 +117,34 @@ fn overlapping_runs_in_one_rootdir_keep_history_valid() {
     read_history(&suite);
     assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
 }
+
+#[test]
+fn a_killed_run_keeps_a_valid_history_of_what_finished() {
+    let suite = Suite::new(&[(
+        "test_k.py",
+        r#"
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("i", range(5))
+        def test_quick(i):
+            pass
+
+        def test_zz_hangs():
+            time.sleep(60)
+        "#,
+    )]);
+    let py = python();
+    let args: Vec<String> = ["--python", py.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // Killed (SIGKILL) after 8 s: the history is saved every 5 s while running.
+    let r = run_command_timeout(&rpytest_bin(), &args, suite.path(), &[], std::time::Duration::from_secs(8));
+    assert!(r.timed_out, "the run should have been killed\n{}", r.dump());
+    let text = read_history(&suite).to_string();
+    for i in 0..5 {
+        assert!(text.contains(&format!("test_k.py::test_quick[{i}]")), "test_quick[{i}] missing: {text}");
+    }
+    assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
+}

@@ -8,11 +8,19 @@ clear error rather than a silent misread.
 
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
-    collected     {items: [{id, file, line, markers}], deselected, inventory, rootdir,
-                   basetemp, errors: [{id, longrepr}], warnings: [...], maxfail, ...}
+    shard_request {ids: [..]}             zygote, sharding: which tests to keep?
+    collected     {items: [{id, shown, file, line, markers, group}], deselected,
+                   inventory, rootdir, basetemp, errors: [{id, longrepr}],
+                   warnings: [...], dist, numprocesses, maxfail, durations...}
+                  group: the xdist_group name (several: sorted, joined by "_")
+                  or None; dist, numprocesses: xdist's --dist and -n from
+                  pytest's config (addopts), or None
     ready         {}                      a worker wants more tests
-    test_done     {index, phases: [...], warnings: [...], junit?: {attrs, properties}}
-                                          one finished test
+    test_done     {index, phases: [...], warnings: [...], max_rss_kb,
+                   junit?: {attrs, properties}}
+                  one finished test; max_rss_kb: the worker's ru_maxrss;
+                  junit: what record_xml_attribute/record_testsuite_property
+                  recorded outside the reports
     interrupted   {index, phases, warnings, message, detail: [str], returncode?}
                                           a test raised KeyboardInterrupt or
                                           pytest.exit(): the session ends
@@ -23,6 +31,8 @@ Messages, Python -> engine:
     sink_done     {exit_code}                                (zygote)
     internal_error {message}
 Engine -> Python:
+    shard_plan {keep: [..], line}         zygote: keep these shard_request indices
+                                          (deselect the rest), print line
     fork     {worker}                     zygote: start worker number N
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
@@ -35,7 +45,7 @@ import select
 import socket
 import struct
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = struct.Struct(">I")
 

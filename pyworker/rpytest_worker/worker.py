@@ -8,6 +8,7 @@ indices, always holding the next test when one exists, because pytest
 decides fixture teardown from ``nextitem``.
 """
 import os
+import resource
 import sys
 from collections import deque
 from pathlib import Path
@@ -163,7 +164,8 @@ class WorkerLoop:
             # pytest lets these escape the runtest protocol to end the session.
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
-        done = {"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings}
+        done = {"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings,
+                "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
         junit = junit_extras(item.config)
         if junit:
             done["junit"] = junit

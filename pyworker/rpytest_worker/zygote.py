@@ -68,6 +68,31 @@ def shown_nodeid(config, nodeid):
     return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
 
 
+def xdist_group(item):
+    """The item's ``xdist_group`` name as xdist computes it, or None."""
+    names = set()
+    for mark in item.iter_markers("xdist_group"):
+        names.add(str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")))
+    return "_".join(sorted(names)) or None
+
+
+def shard_selection(conn, config, items):
+    """Ask the engine which items this shard keeps; deselect the rest, as
+    pytest-split does, so pytest's header and counts say "N deselected".
+    Returns the line to show under pytest's "collected" line."""
+    sys.stdout.flush()
+    conn.send({"type": "shard_request", "ids": [item.nodeid for item in items]})
+    msg = conn.recv()
+    if msg is None or msg["type"] != "shard_plan":
+        os._exit(3)
+    keep = set(msg["keep"])
+    dropped = [item for i, item in enumerate(items) if i not in keep]
+    items[:] = [item for i, item in enumerate(items) if i in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    return msg["line"]
+
+
 def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
 
@@ -103,6 +128,12 @@ class XdistWorkerCount:
         value = getattr(config, "_rpytest_numprocesses", None)
         return None if value is None else str(value)
 
+    @staticmethod
+    def dist(config):
+        """xdist's --dist from pytest's configuration, for the engine."""
+        value = getattr(config, "_rpytest_dist", "no")
+        return None if value == "no" else value
+
 
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
@@ -114,10 +145,19 @@ class ZygotePlugin:
         self.warnings = []
         self.children = {}  # pid -> worker number
         self.sink_pid = None
+        self.shard_line = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
         self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        if os.environ.pop("RPYTEST_SHARDING", None):
+            self.shard_line = shard_selection(self.conn, config, items)
+
+    def pytest_report_collectionfinish(self, config, start_path, items):
+        return [self.shard_line] if self.shard_line else []
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
@@ -158,7 +198,8 @@ class ZygotePlugin:
             "items": [
                 {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid),
                  "file": item.location[0], "line": item.location[1],
-                 "markers": sorted({m.name for m in item.iter_markers()})}
+                 "markers": sorted({m.name for m in item.iter_markers()}),
+                 "group": xdist_group(item)}
                 for item in session.items
             ],
             "deselected": self.deselected,
@@ -178,6 +219,7 @@ class ZygotePlugin:
             "maxfail": config.option.maxfail or 0,
             "numprocesses": XdistWorkerCount.found(config),
             **_durations_settings(config),
+            "dist": XdistWorkerCount.dist(config),
         })
 
     def _serve(self, session):
@@ -303,6 +345,17 @@ class SpawnedWorkerPlugin:
         from .worker import silence_reporters
 
         silence_reporters(config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        """Keep the zygote's shard selection (indices in a JSON file)."""
+        path = os.environ.pop("RPYTEST_SHARD_KEEP", None)
+        if path:
+            import json
+
+            with open(path) as f:
+                keep = set(json.load(f))
+            items[:] = [item for i, item in enumerate(items) if i in keep]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):

@@ -1,54 +1,106 @@
-//! History actor: the only writer of the durations/outcomes file.
+//! History actor: the only writer of the history file and of the committed
+//! durations file (`--store-durations`).
 //!
-//! Accepts `Observe` (a test finished: its total duration and outcome) and
-//! `Flush` (write the file atomically; sent once, at the end of the run).
-//! The scheduler reads durations once, before dispatch, from the store
-//! handed over when the run starts.
+//! Accepts `Observe` (a test finished: its total duration, outcome and the
+//! worker's peak memory) and `Flush` (write the files atomically; sent at the
+//! end of the run, answered with a note for the terminal). While a run goes
+//! on it also saves the history every few seconds, so a run that is killed
+//! keeps most of what it learnt. Readers use the store's `HistoryView`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::history::HistoryStore;
+use crate::durations_file;
+use crate::history::{HistoryStore, LastRun};
+
+/// How often a running test run saves what it has learnt so far.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
 
 pub struct History {
     store: HistoryStore,
+    dirty: bool,
+    /// `--store-durations`: where to merge this run's durations.
+    durations_file: Option<PathBuf>,
+    this_run: HashMap<String, f64>,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Observe {
     pub nodeid: String,
-    pub duration: f64,
+    /// `None` when the test did not run to the end (its worker crashed).
+    pub duration: Option<f64>,
     pub outcome: String,
+    pub peak_rss_kb: Option<u64>,
 }
 
+/// Save everything; `run` describes the run that just ended. Answers with
+/// a line for the terminal, if there is one to show.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct Flush;
+#[rtype(result = "Option<String>")]
+pub struct Flush {
+    pub run: Option<LastRun>,
+}
 
 impl History {
-    pub fn new(store: HistoryStore) -> Self {
-        History { store }
+    pub fn new(store: HistoryStore, durations_file: Option<PathBuf>) -> Self {
+        History { store, dirty: false, durations_file, this_run: HashMap::new() }
+    }
+
+    fn save_history(&mut self) {
+        if let Err(e) = self.store.save() {
+            eprintln!("rpytest: warning: could not save test history to {}: {e}", self.store.path().display());
+        }
+        self.dirty = false;
+    }
+
+    fn save_durations(&self) -> Option<String> {
+        let path = self.durations_file.as_ref()?;
+        match durations_file::merge_and_save(path, &self.this_run) {
+            Ok(_) => Some(format!("Stored test durations in {}", path.display())),
+            Err(e) => {
+                eprintln!("rpytest: warning: could not write the durations file {}: {e}", path.display());
+                None
+            }
+        }
     }
 }
 
 impl Actor for History {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SAVE_EVERY, |act, _| {
+            if act.dirty {
+                act.save_history();
+            }
+        });
+    }
 }
 
 impl Handler<Observe> for History {
     type Result = ();
 
     fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
-        self.store.record(&msg.nodeid, msg.duration, &msg.outcome);
+        self.store.record(&msg.nodeid, msg.duration, &msg.outcome, msg.peak_rss_kb);
+        if let (Some(_), Some(duration)) = (&self.durations_file, msg.duration) {
+            self.this_run.insert(msg.nodeid, duration);
+        }
+        self.dirty = true;
     }
 }
 
 impl Handler<Flush> for History {
-    type Result = ();
+    type Result = Option<String>;
 
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
-        if let Err(e) = self.store.save() {
-            eprintln!("rpytest: warning: could not save test history: {e}");
+    fn handle(&mut self, msg: Flush, _: &mut Context<Self>) -> Option<String> {
+        if let Some(run) = msg.run {
+            self.store.set_last_run(run);
         }
+        self.save_history();
+        self.save_durations()
     }
 }

@@ -40,6 +40,8 @@ pub struct TestReported(pub TestResult);
 #[rtype(result = "()")]
 pub struct Summarize {
     pub stopped: Option<Stopped>,
+    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
+    pub notes: Vec<String>,
 }
 
 impl Reporter {
@@ -111,7 +113,7 @@ impl Handler<Summarize> for Reporter {
             bar.finish_and_clear();
         }
         let Some(report) = self.report.as_mut() else { return };
-        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.stopped.as_ref());
+        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.stopped.as_ref(), &msg.notes);
         self.emit(&text);
     }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,6 +37,8 @@ pub struct Scheduler {
 struct Run {
     inventory: Arc<Inventory>,
     queue: RunQueue,
+    /// The queue's clock: it plans from how long running tests have run.
+    started: Instant,
     links: HashMap<usize, UnboundedSender<ToPython>>,
     finished_workers: HashSet<usize>,
     entries: Vec<Option<SinkEntry>>,
@@ -54,8 +57,8 @@ struct Run {
 #[rtype(result = "()")]
 pub struct StartRun {
     pub inventory: Arc<Inventory>,
-    pub durations: Vec<Option<f64>>,
-    pub workers: usize,
+    /// The ordered queue, built from the inventory, history and `--dist`.
+    pub queue: RunQueue,
     pub supervisor: Addr<Supervisor>,
     pub history: Addr<History>,
 }
@@ -116,8 +119,8 @@ impl Scheduler {
     }
 
     fn record(&mut self, worker: usize, done: TestDone) {
-        let TestDone { index, phases, warnings, junit } = done;
         let Some(run) = self.run.as_mut() else { return };
+        let TestDone { index, phases, warnings, junit, max_rss_kb } = done;
         let item = &run.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
         run.testsfailed += phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none()).count();
@@ -127,10 +130,10 @@ impl Scheduler {
             self.stop(Stopped::plain(banner), None);
         }
         let Some(run) = self.run.as_mut() else { return };
-        let duration = phases.iter().map(|p| p.duration).sum();
-        let outcome = final_outcome(&phases);
-        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome });
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
+        let duration = crash.is_none().then(|| phases.iter().map(|p| p.duration).sum());
+        let outcome = final_outcome(&phases);
+        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb });
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash, junit });
         self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings }));
@@ -176,7 +179,8 @@ impl Scheduler {
 
 /// The record of a test whose worker died under it.
 fn crashed(index: usize, nodeid: &str, message: &str) -> TestDone {
-    TestDone { index, phases: vec![crash_phase(nodeid, message)], warnings: Vec::new(), junit: None }
+    let phases = vec![crash_phase(nodeid, message)];
+    TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None }
 }
 
 /// The failing phase that stands for a test whose worker died under it.
@@ -218,7 +222,8 @@ impl Handler<StartRun> for Scheduler {
     fn handle(&mut self, msg: StartRun, _: &mut Context<Self>) {
         let total = msg.inventory.items.len();
         self.run = Some(Run {
-            queue: RunQueue::new(msg.durations, msg.workers),
+            queue: msg.queue,
+            started: Instant::now(),
             inventory: msg.inventory,
             links: HashMap::new(),
             finished_workers: HashSet::new(),
@@ -262,6 +267,7 @@ impl Handler<WorkRequest> for Scheduler {
     fn handle(&mut self, msg: WorkRequest, _: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let Some(link) = run.links.get(&msg.worker) else { return };
+        run.queue.tick(run.started.elapsed().as_secs_f64());
         let batch = run.queue.next_batch(msg.worker);
         let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
     }
@@ -272,6 +278,7 @@ impl Handler<TestFinished> for Scheduler {
 
     fn handle(&mut self, msg: TestFinished, _: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
+        run.queue.tick(run.started.elapsed().as_secs_f64());
         if msg.done.index >= run.queue.total() || !run.queue.complete(msg.worker, msg.done.index) {
             eprintln!("rpytest: warning: ignoring a stray report for test #{} from gw{}", msg.done.index, msg.worker);
             return;
@@ -305,7 +312,7 @@ impl Handler<TestInterrupted> for Scheduler {
             return eprintln!("rpytest: warning: ignoring a stray interruption from gw{}", msg.worker);
         }
         if !i.phases.is_empty() {
-            let done = TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None };
+            let done = TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None, max_rss_kb: None };
             self.record(msg.worker, done);
         }
         // pytest: Exit.returncode when given, else "interrupted" (2); the

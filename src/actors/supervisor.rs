@@ -26,12 +26,15 @@ use super::history::{Flush, History};
 use super::reporter::{Begin, Reporter, Summarize};
 use super::scheduler::{Scheduler, StartRun, WorkerLost};
 use crate::config::{WorkerCount, WorkerStart};
+use crate::dist::DistMode;
 use crate::engine::RunPlan;
-use crate::history::HistoryStore;
+use crate::history::{unix_now, HistoryStore, LastRun};
 use crate::interpreter;
 use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
 use crate::pyworker;
 use crate::report::Stopped;
+use crate::run_queue::RunQueue;
+use crate::shard;
 
 /// How long to wait for the other half of a worker's ending.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -61,6 +64,8 @@ pub struct Supervisor {
     stopped: Option<Stopped>,
     /// The exit code, once only the zygote's own exit is awaited.
     exit_after_zygote: Option<i32>,
+    /// This shard's selection, for spawned workers to apply to their own collection.
+    shard_keep: Option<Vec<usize>>,
 }
 
 /// What is known of one worker process's ending.
@@ -167,6 +172,7 @@ impl Supervisor {
             exitstatus: None,
             stopped: None,
             exit_after_zygote: None,
+            shard_keep: None,
         }
     }
 
@@ -176,6 +182,9 @@ impl Supervisor {
             .arg(pyworker::bootstrap(&self.pyworker_dir))
             .args(&self.plan.pytest_args)
             .env("RPYTEST_SOCKET", &self.socket)
+            // Set below when this run shards; never inherited from a parent run.
+            .env_remove("RPYTEST_SHARDING")
+            .env_remove("RPYTEST_SHARD_KEEP")
             .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         cmd
@@ -189,6 +198,9 @@ impl Supervisor {
             // Its own group, so one signal ends it and every worker. A
             // debugger instead needs the terminal's foreground group.
             cmd.process_group(0);
+        }
+        if self.plan.shard.is_some() {
+            cmd.env("RPYTEST_SHARDING", "1");
         }
         match cmd.spawn() {
             Ok(mut child) => {
@@ -226,6 +238,15 @@ impl Supervisor {
             .env("RPYTEST_WORKER_COUNT", self.requested_workers.to_string())
             .env("RPYTEST_BASETEMP", &inventory.basetemp)
             .env("RPYTEST_TESTRUNUID", &inventory.testrunuid);
+        if let Some(keep) = &self.shard_keep {
+            match self.write_shard_keep(keep) {
+                Ok(path) => cmd.env("RPYTEST_SHARD_KEEP", path),
+                Err(e) => {
+                    eprintln!("rpytest: error: cannot pass the shard selection to a spawned worker: {e}");
+                    return ctx.notify(WorkerExitSeen(WorkerExit { worker, pid: 0, exit_code: None, signal: None }));
+                }
+            };
+        }
         let addr = ctx.address();
         match cmd.spawn() {
             Ok(mut child) => {
@@ -251,6 +272,13 @@ impl Supervisor {
         }
     }
 
+    /// The shard selection as a JSON file next to the socket (0700 dir).
+    fn write_shard_keep(&self, keep: &[usize]) -> std::io::Result<PathBuf> {
+        let path = self.socket.with_file_name("shard-keep.json");
+        std::fs::write(&path, serde_json::to_vec(keep)?)?;
+        Ok(path)
+    }
+
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
         crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
         let inventory = Arc::new(inventory);
@@ -258,22 +286,52 @@ impl Supervisor {
         if let Some(warning) = warning {
             eprintln!("rpytest: warning: {warning}");
         }
-        let durations = inventory.items.iter().map(|item| store.expected(&item.id)).collect();
-        let history = History::new(store).start();
-        self.history = Some(history.clone());
+        let view = store.view();
+        let tests: Vec<(&str, Option<&str>)> =
+            inventory.items.iter().map(|item| (item.id.as_str(), item.group.as_deref())).collect();
+        let durations = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
         self.requested_workers = self.workers_for(&inventory);
-        self.worker_count = self.requested_workers.min(inventory.items.len()).max(1);
+        let queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        let history = History::new(store, self.plan.store_durations.clone()).start();
+        self.history = Some(history.clone());
+        self.worker_count = queue.workers();
         self.inventory = Some(inventory.clone());
         self.reporter.do_send(Begin { inventory: inventory.clone() });
-        self.scheduler.do_send(StartRun {
-            inventory,
-            durations,
-            workers: self.worker_count,
-            supervisor: ctx.address(),
-            history,
-        });
+        self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history });
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
+        }
+    }
+
+    /// `--dist` from the command line, else from pytest's configuration
+    /// (an xdist user's addopts), else `load`.
+    fn dist_mode(&self, inventory: &Inventory) -> DistMode {
+        if let Some(mode) = self.plan.dist {
+            return mode;
+        }
+        match inventory.dist.as_deref().map(DistMode::parse) {
+            Some(Ok(mode)) => mode,
+            Some(Err(why)) => {
+                eprintln!("rpytest: warning: --dist in the pytest configuration: {why}; using load");
+                DistMode::Load
+            }
+            None => DistMode::Load,
+        }
+    }
+
+    /// The zygote collected with sharding on: tell it which tests to keep.
+    fn on_shard_request(&mut self, ids: Vec<String>) {
+        let (keep, line) = match &self.plan.shard {
+            Some(input) => {
+                let partition = shard::partition(&ids, input.durations.as_ref().map(|(_, d)| d), input.spec.total);
+                (partition.members(input.spec.index), partition.describe(input))
+            }
+            // Not sharding: keep everything (the zygote waits for an answer).
+            None => ((0..ids.len()).collect(), String::new()),
+        };
+        self.shard_keep = Some(keep.clone());
+        if let Some(zygote) = &self.zygote {
+            let _ = zygote.send(ToPython::ShardPlan { keep, line });
         }
     }
 
@@ -302,11 +360,18 @@ impl Supervisor {
         }
         let reporter = self.reporter.clone();
         let history = self.history.clone();
+        let run = LastRun {
+            finished_at: unix_now(),
+            tests: self.inventory.as_ref().map_or(0, |i| i.items.len()),
+            workers: self.worker_count,
+            wall: self.plan.started.elapsed().as_secs_f64(),
+        };
         async move {
+            let mut notes = Vec::new();
             if let Some(history) = history {
-                let _ = history.send(Flush).await;
+                notes.extend(history.send(Flush { run: Some(run) }).await.ok().flatten());
             }
-            let _ = reporter.send(Summarize { stopped }).await;
+            let _ = reporter.send(Summarize { stopped, notes }).await;
         }
         .into_actor(self)
         .map(move |_, act, ctx| act.finish_when_zygote_gone(code, ctx))
@@ -411,6 +476,7 @@ impl Handler<FromZygote> for Supervisor {
 
     fn handle(&mut self, msg: FromZygote, ctx: &mut Context<Self>) {
         match msg.0 {
+            FromPython::ShardRequest { ids } => self.on_shard_request(ids),
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
             FromPython::SessionEnded { exit_code } => self.session_ended = Some(exit_code),

@@ -1,0 +1,129 @@
+//! The committed durations file: the shared input CI shards balance from.
+//!
+//! Shards run on different machines, so they cannot balance from each
+//! machine's own history (see `shard.rs`). Instead a durations file is
+//! written on purpose (`--store-durations`), committed, and read by every
+//! shard (`--durations-path`, default `.test_durations` in the current
+//! directory). The format is pytest-split's, so its users can keep theirs:
+//! a JSON object `{"node id": seconds}`, keys sorted, 4-space indent. The
+//! older pytest-split form, a list of `[node id, seconds]` pairs, is read
+//! too. A file that cannot be trusted is a usage error that says how to fix
+//! it: a partition computed from garbage would silently skip tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// pytest-split's default file name, looked for in the current directory.
+pub const DEFAULT_NAME: &str = ".test_durations";
+
+/// Seconds per node id, sorted by node id.
+pub type Durations = BTreeMap<String, f64>;
+
+/// Where the durations file is: `--durations-path`, else `./.test_durations`.
+pub fn resolve_path(flag: Option<&Path>, cwd: &Path) -> PathBuf {
+    cwd.join(flag.unwrap_or(Path::new(DEFAULT_NAME)))
+}
+
+/// Reads and validates a durations file; the error says what is wrong.
+pub fn read(path: &Path) -> Result<Durations, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read the durations file {}: {e}; create it with `rpytest --store-durations` on a full run, \
+             or leave out --durations-path to split by node-id hash",
+            path.display()
+        )
+    })?;
+    parse(&bytes).map_err(|problem| {
+        format!(
+            "the durations file {} is not usable: {problem}; regenerate it with \
+             `rpytest --store-durations --durations-path {}` on a full run, or delete it to split by node-id hash",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+/// Parses either pytest-split form; every duration must be a finite number >= 0.
+pub fn parse(bytes: &[u8]) -> Result<Durations, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON ({e})"))?;
+    let pairs: Vec<(String, &serde_json::Value)> = match &value {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        serde_json::Value::Array(list) => list.iter().map(pair).collect::<Result<_, _>>()?,
+        _ => return Err("expected a JSON object {\"node id\": seconds}".to_string()),
+    };
+    let mut durations = Durations::new();
+    for (id, seconds) in pairs {
+        match seconds.as_f64() {
+            Some(s) if s.is_finite() && s >= 0.0 => durations.insert(id, s),
+            _ => return Err(format!("the duration of '{id}' is {seconds}, not a number of seconds >= 0")),
+        };
+    }
+    Ok(durations)
+}
+
+fn pair(entry: &serde_json::Value) -> Result<(String, &serde_json::Value), String> {
+    match entry.as_array().map(Vec::as_slice) {
+        Some([serde_json::Value::String(id), seconds]) => Ok((id.clone(), seconds)),
+        _ => Err(format!("expected [\"node id\", seconds] pairs, found {entry}")),
+    }
+}
+
+/// Merges this run's durations into the file (this run wins) and writes it
+/// atomically. An existing file that no longer parses is replaced.
+pub fn merge_and_save(path: &Path, run: &HashMap<String, f64>) -> std::io::Result<usize> {
+    let mut durations = std::fs::read(path).ok().and_then(|b| parse(&b).ok()).unwrap_or_default();
+    durations.extend(run.iter().map(|(id, s)| (id.clone(), *s)));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut text = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
+    serde::Serialize::serialize(&durations, &mut serializer)?;
+    text.push(b'\n');
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, &text)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(durations.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_pytest_split_forms() {
+        let dict = parse(br#"{"a.py::t": 1.5, "b.py::u": 0}"#).unwrap();
+        assert_eq!(dict["a.py::t"], 1.5);
+        let list = parse(br#"[["a.py::t", 1.5], ["b.py::u", 2]]"#).unwrap();
+        assert_eq!(list["b.py::u"], 2.0);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_trust() {
+        assert!(parse(b"{truncated").unwrap_err().contains("invalid JSON"));
+        assert!(parse(b"42").unwrap_err().contains("JSON object"));
+        assert!(parse(br#"{"a": -1}"#).unwrap_err().contains("'a'"));
+        assert!(parse(br#"{"a": "slow"}"#).is_err());
+        assert!(parse(br#"[["a"]]"#).is_err());
+    }
+
+    #[test]
+    fn read_errors_say_how_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".test_durations");
+        std::fs::write(&path, b"[1, 2").unwrap();
+        let err = read(&path).unwrap_err();
+        assert!(err.contains("--store-durations") && err.contains("delete it"), "{err}");
+        assert!(read(&dir.path().join("missing")).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn merge_keeps_other_tests_and_writes_sorted_pretty_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(".test_durations");
+        merge_and_save(&path, &HashMap::from([("b::t".to_string(), 1.0), ("a::t".to_string(), 2.0)])).unwrap();
+        merge_and_save(&path, &HashMap::from([("b::t".to_string(), 3.0)])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\n    \"a::t\": 2.0,\n    \"b::t\": 3.0\n}\n");
+    }
+}
