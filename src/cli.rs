@@ -86,7 +86,6 @@ pub struct CommandLine {
 /// pytest flags rpytest refuses until it can honour them across workers.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("--setup-show", "per-fixture output from workers is not rendered yet"),
-    ("-d", "xdist's remote distribution is not supported"),
     ("--tx", "xdist's remote distribution is not supported"),
     ("--looponfail", "xdist's loop-on-fail mode is not supported"),
     ("-f", "xdist's loop-on-fail mode is not supported"),
@@ -129,6 +128,8 @@ pub fn parse(args: Vec<String>) -> Result<CommandLine, ClapOrUsage> {
                 }
             }
             Some(OwnKind::Flag) => own.push(arg.clone()),
+            // xdist's `-d` is its shortcut for `--dist=load`.
+            None if arg == "-d" => own.push("--dist=load".to_string()),
             None => {
                 reject_unsupported(arg)?;
                 pytest_args.push(arg.clone());
@@ -276,6 +277,11 @@ mod tests {
         assert_eq!(cl.own.durations_path, Some(PathBuf::from("d.json")));
         assert!(cl.own.inventory_status);
         assert_eq!(cl.own.dist, Some(DistMode::Load));
+    }
+
+    #[test]
+    fn xdist_d_is_dist_load() {
+        assert_eq!(split(&["-d", "-v"]).own.dist, Some(DistMode::Load));
     }
 
     #[test]
