@@ -101,9 +101,17 @@ pub struct Inventory {
     pub durations: Option<usize>,
     pub durations_min: f64,
     pub durations_hint: bool,
+    /// Whether any plugin needs the report sink (junitxml, the cache, a
+    /// conftest's sessionfinish...); without one the sink is skipped.
+    #[serde(default = "yes")]
+    pub needs_sink: bool,
     /// xdist's `--dist` from pytest's own configuration (addopts), if any.
     #[serde(default)]
     pub dist: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A collected test. `id` and `group` decide its dispatch unit under

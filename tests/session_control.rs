@@ -217,3 +217,40 @@ fn stepwise_runs_match_pytest_run_after_run() {
         }
     }
 }
+
+/// A conftest's own sessionfinish hook runs once per run, as under pytest,
+/// whether or not anything else needs the report sink.
+#[test]
+fn conftest_sessionfinish_runs_once() {
+    let suite = Suite::new(&[
+        (
+            "conftest.py",
+            r#"
+            import os
+
+            def pytest_sessionfinish(session, exitstatus):
+                if not hasattr(session.config, "workerinput"):
+                    with open(os.path.join(str(session.config.rootpath), "finished.log"), "a") as f:
+                        f.write(f"exit {int(exitstatus)}\n")
+            "#,
+        ),
+        ("test_a.py", "def test_a():\n    pass\n\ndef test_b():\n    assert 0\n"),
+    ]);
+    let r = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&r);
+    let log = std::fs::read_to_string(suite.join("finished.log")).unwrap_or_default();
+    assert_eq!(log, "exit 1\n", "sessionfinish should run once with pytest's exit status\n{}", r.dump());
+}
+
+/// With nothing listening for reports (no junitxml, no cache, no plugin),
+/// the sink is skipped; with --junitxml it runs.
+#[test]
+fn the_sink_runs_only_when_something_needs_it() {
+    let suite = Suite::new(&[("test_a.py", "def test_a():\n    pass\n")]);
+    let r = run_rpytest_env(&suite, &["-n", "2"], &[("RPYTEST_TRACE", "1")]);
+    assert_clean_exit(&r);
+    assert!(!r.stderr.contains("report sink done"), "no plugin needed the sink\n{}", r.dump());
+    let r = run_rpytest_env(&suite, &["-n", "2", "--junitxml=j.xml"], &[("RPYTEST_TRACE", "1")]);
+    assert!(r.stderr.contains("report sink done"), "junitxml needs the sink\n{}", r.dump());
+    assert!(suite.join("j.xml").exists(), "{}", r.dump());
+}

@@ -10,6 +10,32 @@ cache. The zygote never runs these hooks, so it stays reusable.
 """
 from .wire_reports import crashed_report, decode_phase
 
+# The hooks the sink fires, and the built-in plugins whose implementations
+# of them do nothing the engine has not already done (counting, terminal
+# output, closing log handlers, resetting state). A run where only these
+# listen needs no sink (DESIGN.md: "skip the sink when nothing needs it").
+_SINK_HOOKS = ("pytest_runtest_logreport", "pytest_sessionfinish", "pytest_unconfigure")
+_INERT_PLUGINS = frozenset({
+    "session", "terminalreporter", "logging-plugin", "runner", "tmpdir", "assertion",
+    "warnings", "mark", "junitxml", "doctest", "unraisableexception", "threadexception",
+    "faulthandler", "capturemanager", "python", "fixtures", "skipping", "main", "pastebin",
+})
+
+
+def needed(config):
+    """True unless every listener of the sink's hooks is inert: any other
+    plugin or conftest (junitxml's writer, the cache, pytest-html, a
+    pytest_sessionfinish of the user's) gets its sink."""
+    pm = config.pluginmanager
+    factory = getattr(config, "_tmp_path_factory", None)
+    if getattr(factory, "_retention_policy", "all") != "all":
+        return True  # tmpdir's sessionfinish deletes per the policy
+    for hook in _SINK_HOOKS:
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if pm.get_name(impl.plugin) not in _INERT_PLUGINS:
+                return True
+    return False
+
 
 def replay(session, entries, exitstatus):
     config = session.config

@@ -30,6 +30,9 @@ import uuid
 
 import pytest
 
+from . import sink
+
+
 def _die_with_parent():
     """Ask Linux to kill us when our parent dies, so nothing outlives rpytest."""
     try:
@@ -220,6 +223,7 @@ class ZygotePlugin:
             "numprocesses": XdistWorkerCount.found(config),
             **_durations_settings(config),
             "dist": XdistWorkerCount.dist(config),
+            "needs_sink": sink.needed(config),
         })
 
     def _serve(self, session):
@@ -285,9 +289,7 @@ class ZygotePlugin:
                       self.testrunuid, forked=True)
 
     def _run_sink(self, session, msg):
-        from .sink import replay
-
-        replay(session, msg["entries"], msg["exitstatus"])
+        sink.replay(session, msg["entries"], msg["exitstatus"])
 
     def _reap(self):
         while True:

@@ -603,14 +603,15 @@ impl Handler<RunComplete> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
-        crate::trace::event(|| "every test finished; starting the report sink".into());
+        crate::trace::event(|| "every test finished".into());
         self.exitstatus = Some(msg.exitstatus);
+        let needs_sink = self.inventory.as_ref().is_some_and(|i| i.needs_sink);
         match &self.zygote {
-            Some(zygote) => {
+            Some(zygote) if needs_sink => {
                 self.stopped = msg.stopped;
                 let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
             }
-            None => self.summarize(msg.exitstatus, msg.stopped, ctx),
+            _ => self.summarize(msg.exitstatus, msg.stopped, ctx),
         }
     }
 }
