@@ -79,6 +79,8 @@ pub struct Inventory {
     pub no_summary: bool,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
+    /// pytest's (major, minor): the reporter follows that version's wording.
+    pub pytest_version: (u32, u32),
 }
 
 /// A collected test. `file`, `line` and `markers` feed scheduling by scope

@@ -23,6 +23,8 @@ pub struct ReportSettings {
     pub junitxml: Option<String>,
     pub width: usize,
     pub color: bool,
+    /// pytest's (major, minor), for output that changed between versions.
+    pub pytest_version: (u32, u32),
 }
 
 impl ReportSettings {
@@ -36,6 +38,7 @@ impl ReportSettings {
             junitxml: inv.junitxml.clone(),
             width,
             color,
+            pytest_version: inv.pytest_version,
         }
     }
 }
@@ -183,8 +186,11 @@ impl RunReport {
         out.push('\n');
         for (result, phase) in phases {
             if self.settings.tbstyle == "line" {
-                // pytest 9: the report as formatted, then its crash line.
-                self.outrep(out, phase);
+                // pytest 9: the report as formatted, then its crash line;
+                // pytest<9: the crash line alone.
+                if self.settings.pytest_version >= (9, 0) {
+                    self.outrep(out, phase);
+                }
                 push_text(out, phase.crash_line.as_deref().unwrap_or(""));
                 continue;
             }

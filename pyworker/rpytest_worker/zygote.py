@@ -65,6 +65,12 @@ def shown_nodeid(config, nodeid):
     return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
 
 
+def pytest_version():
+    """(major, minor): the terminal output the engine renders changed across pytest versions."""
+    major, minor = pytest.__version__.split(".")[:2]
+    return [int(major), int("".join(c for c in minor if c.isdigit()) or 0)]
+
+
 def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
 
@@ -146,6 +152,7 @@ class ZygotePlugin:
             "on_ci": running_on_ci(),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             "collect_failed": session.testsfailed,
+            "pytest_version": pytest_version(),
         })
 
     def _serve(self, session):

@@ -78,6 +78,35 @@ fn find_python() -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The test Python's pytest version as (major, minor), for the few checks
+/// whose expected output or feature depends on it (the project supports
+/// pytest 7.4, 8.x and 9.x; `scripts/matrix.sh` runs the battery on each).
+pub fn pytest_version() -> (u32, u32) {
+    static VERSION: OnceLock<(u32, u32)> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new(python())
+            .args(["-c", "import pytest; print(pytest.__version__)"])
+            .output()
+            .expect("run the test Python");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.trim().split('.').map(|p| {
+            p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<u32>().unwrap_or(0)
+        });
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    })
+}
+
+/// Skip (return true, with a note on stderr) when the test Python's pytest
+/// is older than `min`: for tests of features that pytest version lacks.
+pub fn skip_unless_pytest(min: (u32, u32), what: &str) -> bool {
+    let have = pytest_version();
+    if have < min {
+        eprintln!("skipped: {what} needs pytest>={}.{}, the test Python has {}.{}", min.0, min.1, have.0, have.1);
+        return true;
+    }
+    false
+}
+
 /// Path of the rpytest binary under test.
 pub fn rpytest_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rpytest"))
