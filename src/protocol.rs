@@ -75,8 +75,16 @@ pub struct Inventory {
     pub junitxml: Option<String>,
     pub verbosity: i32,
     pub tbstyle: String,
-    pub on_ci: bool,
+    /// The short summary shows whole crash messages (CI, `-vv`; pytest's rule
+    /// for its version, `--force-short-summary` included).
+    pub summary_untrimmed: bool,
     pub no_summary: bool,
+    /// False with `--no-fold-skipped`: one short-summary line per skip.
+    pub fold_skipped: bool,
+    /// `--xfail-tb`: an XFAILURES section with the xfails' tracebacks.
+    pub xfail_tb: bool,
+    /// `--max-warnings` / `max_warnings` (pytest>=9.1): exit 6 past it.
+    pub max_warnings: Option<usize>,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
     /// pytest's (major, minor): the reporter follows that version's wording.

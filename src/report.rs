@@ -18,8 +18,11 @@ pub struct ReportSettings {
     pub verbosity: i32,
     pub reportchars: String,
     pub tbstyle: String,
-    pub on_ci: bool,
+    pub summary_untrimmed: bool,
     pub no_summary: bool,
+    pub fold_skipped: bool,
+    pub xfail_tb: bool,
+    pub max_warnings: Option<usize>,
     pub junitxml: Option<String>,
     pub width: usize,
     pub color: bool,
@@ -33,8 +36,11 @@ impl ReportSettings {
             verbosity: inv.verbosity,
             reportchars: inv.reportchars.clone(),
             tbstyle: inv.tbstyle.clone(),
-            on_ci: inv.on_ci,
+            summary_untrimmed: inv.summary_untrimmed,
             no_summary: inv.no_summary,
+            fold_skipped: inv.fold_skipped,
+            xfail_tb: inv.xfail_tb,
+            max_warnings: inv.max_warnings,
             junitxml: inv.junitxml.clone(),
             width,
             color,
@@ -125,25 +131,55 @@ impl RunReport {
             self.column = 0;
         }
         self.results.sort_by_key(|r| r.index);
+        let since_8 = self.settings.pytest_version >= (8, 0);
         if !self.settings.no_summary {
             self.errors_section(&mut out);
-            self.failures_section(&mut out);
+            self.failures_section(&mut out, "failed", "FAILURES");
+            if since_8 && self.settings.xfail_tb {
+                self.failures_section(&mut out, "xfailed", "XFAILURES");
+            }
             self.warnings_section(&mut out);
+            if self.settings.reportchars.contains('P') {
+                self.passes_section(&mut out, "passed", "PASSES");
+            }
+            if since_8 && self.settings.reportchars.contains('X') {
+                self.passes_section(&mut out, "xpassed", "XPASSES");
+            }
             if let Some(path) = &self.settings.junitxml {
                 out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
                 out.push('\n');
             }
             self.short_summary(&mut out);
         }
+        if self.max_warnings_exceeded(interrupted.is_some()) {
+            let (count, max) = (self.counts.get("warnings"), self.settings.max_warnings.unwrap_or(0));
+            let line = format!("Tests pass, but maximum allowed warnings exceeded: {count} > {max}");
+            out += &self.paint(&Style::new().red(), &line);
+            out.push('\n');
+        }
         if let Some(reason) = interrupted {
             out += &self.paint(&Style::new().red(), &sep('!', Some(reason), self.settings.width));
             out.push('\n');
         }
+        // pytest's summary_stats: none at -qq, no `=` rule at -q.
+        if self.settings.verbosity < -1 {
+            return out;
+        }
         let line = format!("{} in {}", self.counts.phrase(), session_duration(elapsed));
         let style = self.counts.main_style();
-        out += &self.paint(&style, &sep('=', Some(&line), self.settings.width));
+        if self.settings.verbosity < 0 {
+            out += &self.paint(&style, &line);
+        } else {
+            out += &self.paint(&style, &sep('=', Some(&line), self.settings.width));
+        }
         out.push('\n');
         out
+    }
+
+    /// pytest's `--max-warnings` check: everything passed, too many warnings.
+    pub fn max_warnings_exceeded(&self, interrupted: bool) -> bool {
+        let passed = !interrupted && self.counts.get("failed") == 0 && self.counts.get("error") == 0;
+        passed && self.settings.max_warnings.is_some_and(|max| self.counts.get("warnings") > max)
     }
 
     fn failed_phases(&self, category: &str) -> Vec<(&TestResult, &PhaseRecord)> {
@@ -154,7 +190,10 @@ impl RunReport {
     }
 
     fn heading(&self, title: &str) -> String {
-        let style = Style::new().red().bold();
+        self.heading_in(Style::new().red().bold(), title)
+    }
+
+    fn heading_in(&self, style: Style, title: &str) -> String {
         format!("{}\n", self.paint(&style, &sep('_', Some(title), self.settings.width)))
     }
 
@@ -177,14 +216,21 @@ impl RunReport {
         }
     }
 
-    fn failures_section(&self, out: &mut String) {
-        let phases = self.failed_phases("failed");
+    /// The phases of `category` after a `== title ==` rule; none, and no rule,
+    /// when there are none or `--tb=no` hides such sections.
+    fn section_phases(&self, out: &mut String, category: &str, title: &str) -> Vec<(&TestResult, &PhaseRecord)> {
+        let phases = self.failed_phases(category);
         if self.settings.tbstyle == "no" || phases.is_empty() {
-            return;
+            return Vec::new();
         }
-        *out += &sep('=', Some("FAILURES"), self.settings.width);
+        *out += &sep('=', Some(title), self.settings.width);
         out.push('\n');
-        for (result, phase) in phases {
+        phases
+    }
+
+    /// pytest's `summary_failures_combined`: FAILURES, or XFAILURES (`--xfail-tb`).
+    fn failures_section(&self, out: &mut String, category: &str, title: &str) {
+        for (result, phase) in self.section_phases(out, category, title) {
             if self.settings.tbstyle == "line" {
                 // pytest 9: the report as formatted, then its crash line;
                 // pytest<9: the crash line alone.
@@ -200,9 +246,23 @@ impl RunReport {
         }
     }
 
+    /// pytest's `summary_passes_combined`: PASSES (`-rP`) or XPASSES (`-rX`,
+    /// pytest>=8), the captured output of tests that passed.
+    fn passes_section(&self, out: &mut String, category: &str, title: &str) {
+        for (result, phase) in self.section_phases(out, category, title) {
+            if !phase.sections.is_empty() {
+                *out += &self.heading_in(Style::new().green().bold(), &head_line(result, phase));
+                self.outrep(out, phase);
+            }
+            self.teardown_sections(out, result);
+        }
+    }
+
     /// pytest's `_outrep_summary`: the traceback, then captured output.
     fn outrep(&self, out: &mut String, phase: &PhaseRecord) {
-        push_text(out, phase.longrepr.as_deref().unwrap_or(""));
+        if let Some(text) = &phase.longrepr {
+            push_text(out, text);
+        }
         for (name, content) in &phase.sections {
             *out += &sep('-', Some(name), self.settings.width);
             out.push('\n');
@@ -290,7 +350,7 @@ impl RunReport {
             let mut line = format!("{} {}", word, result.nodeid);
             if let Some(msg) = &phase.crash {
                 let plain_width = phase.word.chars().count() + 1 + result.nodeid.chars().count();
-                if self.settings.on_ci || self.settings.verbosity >= 2 {
+                if self.settings.summary_untrimmed {
                     line += &format!(" - {msg}");
                 } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - plain_width as isize) {
                     line += &m;
@@ -301,9 +361,17 @@ impl RunReport {
     }
 
     fn xfail_lines(&self, lines: &mut Vec<String>, category: &str) {
+        let version = self.settings.pytest_version;
         for (result, phase) in self.failed_phases(category) {
-            let mut line = format!("{} {}", self.paint(&word_style(phase), &phase.word), result.nodeid);
-            if let Some(reason) = phase.wasxfail.as_deref().filter(|r| !r.is_empty()) {
+            let mut line = self.paint(&word_style(phase), &phase.word);
+            if category == "xfailed" && phase.when != "call" && version >= (9, 0) {
+                line += &format!(" at {} of", phase.when);
+            }
+            line += &format!(" {}", result.nodeid);
+            let reason = phase.wasxfail.as_deref().unwrap_or("");
+            if category == "xpassed" && version < (8, 0) {
+                line += &format!(" {reason}"); // pytest<8: no dash, even without a reason
+            } else if !reason.is_empty() {
                 line += &format!(" - {reason}");
             }
             lines.push(line);
@@ -311,6 +379,21 @@ impl RunReport {
     }
 
     fn skip_lines(&self, lines: &mut Vec<String>) {
+        let word = self.paint(&Style::new().yellow(), "SKIPPED");
+        if !self.settings.fold_skipped {
+            // --no-fold-skipped: one line per skip, the reason as it was given.
+            let collected = self.collect_reports.iter().filter_map(|c| Some((c.id.as_str(), c.skip.as_ref()?)));
+            let phases = self.failed_phases("skipped");
+            let ran = phases.iter().filter_map(|(r, p)| Some((r.nodeid.as_str(), p.skip.as_ref()?)));
+            for (nodeid, (_, _, reason)) in collected.chain(ran) {
+                let mut line = format!("{word} {nodeid}");
+                if !reason.is_empty() {
+                    line += &format!(" - {reason}");
+                }
+                lines.push(line);
+            }
+            return;
+        }
         let mut folded: Vec<((String, Option<i64>, String), usize)> = Vec::new();
         let keys = self
             .collect_reports
@@ -323,7 +406,6 @@ impl RunReport {
                 None => folded.push((key, 1)),
             }
         }
-        let word = self.paint(&Style::new().yellow(), "SKIPPED");
         for ((path, line, reason), n) in folded {
             let reason = reason.strip_prefix("Skipped: ").unwrap_or(&reason);
             lines.push(match line {

@@ -9,7 +9,14 @@ renders (category, word, longrepr text, ...) are computed here, with the
 user's config, so ``--tb``, ``-vv`` and plugin ``pytest_report_teststatus``
 hooks apply exactly as under pytest.
 """
+import pytest
 from _pytest.reports import TestReport
+
+
+def pytest_version():
+    """(major, minor) of the running pytest: its terminal output changed across versions."""
+    major, minor = pytest.__version__.split(".")[:2]
+    return (int(major), int("".join(c for c in minor if c.isdigit()) or 0))
 
 
 def _encodable(value):
@@ -33,6 +40,10 @@ def _teststatus(report, config):
 
 
 def _crash_message(report):
+    # pytest>=9 shows a plain-string longrepr (a strict XPASS) as the short
+    # summary's message; older versions show no message for it.
+    if isinstance(report.longrepr, str):
+        return report.longrepr if pytest_version() >= (9, 0) else None
     try:
         return str(report.longrepr.reprcrash.message)
     except AttributeError:
@@ -84,13 +95,15 @@ def encode_phase(report, config):
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
     record["full"] = _encodable(full)
     record["sections"] = _shown_sections(report, config)
+    record["head_line"] = report.head_line
     if wasxfail is not None:
         record["wasxfail"] = str(wasxfail)
-    if report.failed:
+    # An xfail's traceback is shown (XFAILURES) with --xfail-tb (pytest>=8).
+    xfail_tb = wasxfail is not None and report.skipped and getattr(config.option, "xfail_tb", False)
+    if report.failed or (xfail_tb and not isinstance(report.longrepr, tuple)):
         record["longrepr"] = _longrepr_text(report, config)
         record["crash"] = _crash_message(report)
         record["crash_line"] = _crash_line(report)
-        record["head_line"] = report.head_line
     elif report.skipped and isinstance(report.longrepr, tuple):
         record["skip"] = skip_key(report, config)
     return record

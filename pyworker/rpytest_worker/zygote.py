@@ -65,14 +65,24 @@ def shown_nodeid(config, nodeid):
     return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
 
 
-def pytest_version():
-    """(major, minor): the terminal output the engine renders changed across pytest versions."""
-    major, minor = pytest.__version__.split(".")[:2]
-    return [int(major), int("".join(c for c in minor if c.isdigit()) or 0)]
-
-
 def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
+
+
+def summary_untrimmed(config):
+    """Whether the short summary shows whole crash messages, as this pytest decides."""
+    from .wire_reports import pytest_version
+
+    if pytest_version() < (8, 0):
+        return running_on_ci()  # pytest<8: only on CI
+    forced_short = getattr(config.option, "force_short_summary", False)
+    return (running_on_ci() or config.option.verbose >= 2) and not forced_short
+
+
+def _max_warnings(terminal):
+    """--max-warnings / max_warnings (pytest>=9.1), enforced by pytest's terminal reporter."""
+    get = getattr(terminal, "_get_max_warnings", None)
+    return get() if get is not None else None
 
 
 def _junit_path(config):
@@ -108,9 +118,9 @@ class ZygotePlugin:
             self.collect_reports.append(_collect_report_record(report))
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
-        from .wire_reports import encode_warning
-
-        self.warnings.append(encode_warning(warning_message, when, nodeid, self.config))
+        # Config-time warnings (e.g. pytest 7.4's deprecated --strict) come
+        # before pytest_configure, so they are encoded later, in _announce.
+        self.warnings.append((warning_message, when, nodeid))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
@@ -123,11 +133,14 @@ class ZygotePlugin:
         self._serve(session)
 
     def _announce(self, session):
+        from .wire_reports import encode_warning, pytest_version
+
         config = session.config
         self.basetemp = str(config._tmp_path_factory.getbasetemp())
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
-        self.testrunuid = uuid.uuid4().hex
+        # xdist's --testrunuid fixes the testrun_uid fixture's value, else a new one per run.
+        self.testrunuid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         sys.stdout.flush()
         sys.stderr.flush()
         self.conn.send({
@@ -143,14 +156,18 @@ class ZygotePlugin:
             "basetemp": self.basetemp,
             "testrunuid": self.testrunuid,
             "collect_reports": self.collect_reports,
-            "warnings": self.warnings,
+            "warnings": [encode_warning(*warning, config) for warning in self.warnings],
             "rootdir": str(config.rootpath),
             "reportchars": getreportopt(config),
             "junitxml": _junit_path(config),
             "verbosity": config.option.verbose,
             "tbstyle": config.option.tbstyle,
-            "on_ci": running_on_ci(),
+            "summary_untrimmed": summary_untrimmed(config),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
+            # --no-fold-skipped and --xfail-tb exist from pytest 8 on.
+            "fold_skipped": bool(getattr(config.option, "fold_skipped", True)),
+            "xfail_tb": bool(getattr(config.option, "xfail_tb", False)),
+            "max_warnings": _max_warnings(terminal),
             "collect_failed": session.testsfailed,
             "pytest_version": pytest_version(),
         })

@@ -34,8 +34,9 @@ pub struct Begin {
 pub struct TestReported(pub TestResult);
 
 /// Print the closing sections; `interrupted` names why the run stopped early.
+/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Summarize {
     pub interrupted: Option<String>,
 }
@@ -102,14 +103,17 @@ impl Handler<TestReported> for Reporter {
 }
 
 impl Handler<Summarize> for Reporter {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) -> bool {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        let Some(report) = self.report.as_mut() else { return };
-        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.interrupted.as_deref());
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let Some(report) = self.report.as_mut() else { return false };
+        let text = report.summary(elapsed, msg.interrupted.as_deref());
+        let too_many_warnings = report.max_warnings_exceeded(msg.interrupted.is_some());
         self.emit(&text);
+        too_many_warnings
     }
 }

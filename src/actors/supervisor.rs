@@ -278,10 +278,11 @@ impl Supervisor {
             if let Some(history) = history {
                 let _ = history.send(Flush).await;
             }
-            let _ = reporter.send(Summarize { interrupted }).await;
+            reporter.send(Summarize { interrupted }).await.unwrap_or(false)
         }
         .into_actor(self)
-        .map(move |_, act, _| act.finish(code))
+        // pytest's ExitCode.MAX_WARNINGS_ERROR: all passed, too many warnings.
+        .map(move |too_many_warnings, act, _| act.finish(if too_many_warnings && code == 0 { 6 } else { code }))
         .spawn(ctx);
     }
 
