@@ -71,6 +71,8 @@ pub struct Inventory {
     pub collect_reports: Vec<CollectReport>,
     pub warnings: Vec<WarningRecord>,
     pub rootdir: String,
+    /// False with `-p no:terminal`: pytest would print nothing, so do we.
+    pub terminal: bool,
     pub reportchars: String,
     pub junitxml: Option<String>,
     pub verbosity: i32,

@@ -7,10 +7,8 @@
 //! Sections list tests in collection order, not completion order, so a
 //! parallel run reads the same as a serial one.
 
-use console::Style;
-
 use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
-use crate::render::{sep, session_duration, trimmed_message, Counts};
+use crate::render::{markup, sep, session_duration, trimmed_message, Counts, Mark};
 
 /// Settings pytest resolved in the zygote, and ours.
 #[derive(Debug, Clone)]
@@ -87,11 +85,19 @@ impl RunReport {
         }
     }
 
-    fn paint(&self, style: &Style, text: &str) -> String {
+    fn paint(&self, marks: &[Mark], text: &str) -> String {
         if self.settings.color {
-            style.apply_to(text).to_string()
+            markup(text, marks)
         } else {
             text.to_string()
+        }
+    }
+
+    /// pytest's `_get_node_id_with_markup`: the part after the file in bold.
+    fn nodeid(&self, nodeid: &str) -> String {
+        match nodeid.split_once("::") {
+            Some((path, rest)) => format!("{path}::{}", self.paint(&[Mark::Bold], rest)),
+            None => nodeid.to_string(),
         }
     }
 
@@ -104,18 +110,19 @@ impl RunReport {
                 continue;
             }
             let style = word_style(phase);
+            let style = &[style];
             if self.settings.verbosity < 0 {
                 if self.column >= self.settings.width {
                     out.push('\n');
                     self.column = 0;
                 }
-                out += &self.paint(&style, &phase.letter);
+                out += &self.paint(style, &phase.letter);
                 self.column += phase.letter.chars().count();
             } else {
                 if self.settings.verbosity > 0 {
                     out += &format!("[worker {}] ", result.worker);
                 }
-                out += &format!("{} {}\n", result.nodeid, self.paint(&style, &phase.word));
+                out += &format!("{} {}\n", result.nodeid, self.paint(style, &phase.word));
             }
         }
         self.counts.add("warnings", result.warnings.len());
@@ -154,23 +161,24 @@ impl RunReport {
         if self.max_warnings_exceeded(interrupted.is_some()) {
             let (count, max) = (self.counts.get("warnings"), self.settings.max_warnings.unwrap_or(0));
             let line = format!("Tests pass, but maximum allowed warnings exceeded: {count} > {max}");
-            out += &self.paint(&Style::new().red(), &line);
+            out += &self.paint(&[Mark::Red], &line);
             out.push('\n');
         }
         if let Some(reason) = interrupted {
-            out += &self.paint(&Style::new().red(), &sep('!', Some(reason), self.settings.width));
+            out += &self.paint(&[Mark::Red], &sep('!', Some(reason), self.settings.width));
             out.push('\n');
         }
         // pytest's summary_stats: none at -qq, no `=` rule at -q.
         if self.settings.verbosity < -1 {
             return out;
         }
-        let line = format!("{} in {}", self.counts.phrase(), session_duration(elapsed));
-        let style = self.counts.main_style();
-        if self.settings.verbosity < 0 {
-            out += &self.paint(&style, &line);
+        let duration = session_duration(elapsed);
+        let width = (self.settings.verbosity >= 0).then_some(self.settings.width);
+        if self.settings.color {
+            out += &self.counts.colored_line(&duration, width);
         } else {
-            out += &self.paint(&style, &sep('=', Some(&line), self.settings.width));
+            let line = format!("{} in {duration}", self.counts.phrase());
+            out += &width.map_or(line.clone(), |width| sep('=', Some(&line), width));
         }
         out.push('\n');
         out
@@ -190,11 +198,11 @@ impl RunReport {
     }
 
     fn heading(&self, title: &str) -> String {
-        self.heading_in(Style::new().red().bold(), title)
+        self.heading_in(&[Mark::Red, Mark::Bold], title)
     }
 
-    fn heading_in(&self, style: Style, title: &str) -> String {
-        format!("{}\n", self.paint(&style, &sep('_', Some(title), self.settings.width)))
+    fn heading_in(&self, marks: &[Mark], title: &str) -> String {
+        format!("{}\n", self.paint(marks, &sep('_', Some(title), self.settings.width)))
     }
 
     fn errors_section(&self, out: &mut String) {
@@ -251,7 +259,7 @@ impl RunReport {
     fn passes_section(&self, out: &mut String, category: &str, title: &str) {
         for (result, phase) in self.section_phases(out, category, title) {
             if !phase.sections.is_empty() {
-                *out += &self.heading_in(Style::new().green().bold(), &head_line(result, phase));
+                *out += &self.heading_in(&[Mark::Green, Mark::Bold], &head_line(result, phase));
                 self.outrep(out, phase);
             }
             self.teardown_sections(out, result);
@@ -297,7 +305,7 @@ impl RunReport {
                 None => groups.push((&w.message, vec![w])),
             }
         }
-        *out += &self.paint(&Style::new().yellow(), &sep('=', Some("warnings summary"), self.settings.width));
+        *out += &self.paint(&[Mark::Yellow], &sep('=', Some("warnings summary"), self.settings.width));
         out.push('\n');
         for (message, reports) in groups {
             let locations: Vec<&str> = reports.iter().filter_map(|w| w.location.as_deref()).collect();
@@ -329,8 +337,8 @@ impl RunReport {
         if lines.is_empty() {
             return;
         }
-        let style = Style::new().cyan().bold();
-        *out += &self.paint(&style, &sep('=', Some("short test summary info"), self.settings.width));
+        let title = sep('=', Some("short test summary info"), self.settings.width);
+        *out += &self.paint(&[Mark::Cyan, Mark::Bold], &title);
         out.push('\n');
         for line in lines {
             *out += &line;
@@ -342,17 +350,23 @@ impl RunReport {
     fn simple_lines(&self, lines: &mut Vec<String>, category: &str) {
         if category == "error" {
             for report in self.collect_reports.iter().filter(|c| c.outcome == "failed") {
-                lines.push(format!("{} {}", self.paint(&Style::new().red(), "ERROR"), report.id));
+                lines.push(format!("{} {}", self.paint(&[Mark::Red], "ERROR"), self.nodeid(&report.id)));
             }
         }
         for (result, phase) in self.failed_phases(category) {
-            let word = self.paint(&word_style(phase), &phase.word);
-            let mut line = format!("{} {}", word, result.nodeid);
+            let word = self.paint(&[word_style(phase)], &phase.word);
+            let mut line = format!("{} {}", word, self.nodeid(&result.nodeid));
             if let Some(msg) = &phase.crash {
-                let plain_width = phase.word.chars().count() + 1 + result.nodeid.chars().count();
+                // pytest measures the line with wcswidth, which is -1 when the
+                // line holds escape sequences: colour leaves one column more.
+                let used = if self.settings.color {
+                    -1
+                } else {
+                    (phase.word.chars().count() + 1 + result.nodeid.chars().count()) as isize
+                };
                 if self.settings.summary_untrimmed {
                     line += &format!(" - {msg}");
-                } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - plain_width as isize) {
+                } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - used) {
                     line += &m;
                 }
             }
@@ -363,11 +377,11 @@ impl RunReport {
     fn xfail_lines(&self, lines: &mut Vec<String>, category: &str) {
         let version = self.settings.pytest_version;
         for (result, phase) in self.failed_phases(category) {
-            let mut line = self.paint(&word_style(phase), &phase.word);
+            let mut line = self.paint(&[Mark::Yellow], &phase.word);
             if category == "xfailed" && phase.when != "call" && version >= (9, 0) {
                 line += &format!(" at {} of", phase.when);
             }
-            line += &format!(" {}", result.nodeid);
+            line += &format!(" {}", self.nodeid(&result.nodeid));
             let reason = phase.wasxfail.as_deref().unwrap_or("");
             if category == "xpassed" && version < (8, 0) {
                 line += &format!(" {reason}"); // pytest<8: no dash, even without a reason
@@ -379,14 +393,14 @@ impl RunReport {
     }
 
     fn skip_lines(&self, lines: &mut Vec<String>) {
-        let word = self.paint(&Style::new().yellow(), "SKIPPED");
+        let word = self.paint(&[Mark::Yellow], "SKIPPED");
         if !self.settings.fold_skipped {
             // --no-fold-skipped: one line per skip, the reason as it was given.
             let collected = self.collect_reports.iter().filter_map(|c| Some((c.id.as_str(), c.skip.as_ref()?)));
             let phases = self.failed_phases("skipped");
             let ran = phases.iter().filter_map(|(r, p)| Some((r.nodeid.as_str(), p.skip.as_ref()?)));
             for (nodeid, (_, _, reason)) in collected.chain(ran) {
-                let mut line = format!("{word} {nodeid}");
+                let mut line = format!("{word} {}", self.nodeid(nodeid));
                 if !reason.is_empty() {
                     line += &format!(" - {reason}");
                 }
@@ -417,11 +431,11 @@ impl RunReport {
 }
 
 /// pytest's colours for an outcome word.
-fn word_style(phase: &PhaseRecord) -> Style {
+fn word_style(phase: &PhaseRecord) -> Mark {
     match (phase.outcome.as_str(), phase.wasxfail.is_some()) {
-        ("passed", false) => Style::new().green(),
-        ("failed", _) => Style::new().red(),
-        _ => Style::new().yellow(),
+        ("passed", false) => Mark::Green,
+        ("failed", _) => Mark::Red,
+        _ => Mark::Yellow,
     }
 }
 

@@ -33,7 +33,15 @@ def _encodable(value):
 
 
 def _teststatus(report, config):
-    category, letter, word = config.hook.pytest_report_teststatus(report=report, config=config)
+    status = config.hook.pytest_report_teststatus(report=report, config=config)
+    if status is None:
+        # pytest<8 keeps the default implementation in the terminal plugin, so
+        # with -p no:terminal nobody answers; nothing is displayed then anyway.
+        outcome = report.outcome
+        if report.when != "call" and outcome == "failed":
+            outcome = "error"
+        return outcome, "", ""
+    category, letter, word = status
     if isinstance(word, tuple):
         word = word[0]
     return category, letter, word
@@ -59,6 +67,7 @@ def _longrepr_text(report, config):
     out = StringIO()
     writer = TerminalWriter(out)
     writer.hasmarkup = getattr(config, "_rpytest_markup", False)
+    writer.code_highlight = getattr(config, "_rpytest_code_highlight", True)  # --code-highlight
     report.toterminal(writer)
     return out.getvalue()
 

@@ -76,7 +76,7 @@ def summary_untrimmed(config):
     if pytest_version() < (8, 0):
         return running_on_ci()  # pytest<8: only on CI
     forced_short = getattr(config.option, "force_short_summary", False)
-    return (running_on_ci() or config.option.verbose >= 2) and not forced_short
+    return (running_on_ci() or getattr(config.option, "verbose", 0) >= 2) and not forced_short
 
 
 def _max_warnings(terminal):
@@ -139,6 +139,7 @@ class ZygotePlugin:
         self.basetemp = str(config._tmp_path_factory.getbasetemp())
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
+        config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
         # xdist's --testrunuid fixes the testrun_uid fixture's value, else a new one per run.
         self.testrunuid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         sys.stdout.flush()
@@ -158,10 +159,13 @@ class ZygotePlugin:
             "collect_reports": self.collect_reports,
             "warnings": [encode_warning(*warning, config) for warning in self.warnings],
             "rootdir": str(config.rootpath),
-            "reportchars": getreportopt(config),
+            # With -p no:terminal pytest prints nothing, and the terminal's
+            # options (-r, -v, --tb, ...) are not even defined.
+            "terminal": terminal is not None,
+            "reportchars": getreportopt(config) if terminal is not None else "",
             "junitxml": _junit_path(config),
-            "verbosity": config.option.verbose,
-            "tbstyle": config.option.tbstyle,
+            "verbosity": getattr(config.option, "verbose", 0),
+            "tbstyle": getattr(config.option, "tbstyle", "auto"),
             "summary_untrimmed": summary_untrimmed(config),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
             # --no-fold-skipped and --xfail-tb exist from pytest 8 on.

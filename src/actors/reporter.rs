@@ -21,6 +21,8 @@ pub struct Reporter {
     started: Instant,
     report: Option<RunReport>,
     progress: Option<ProgressBar>,
+    /// `-p no:terminal`: pytest prints nothing, so neither do we.
+    silent: bool,
 }
 
 #[derive(Message)]
@@ -43,11 +45,11 @@ pub struct Summarize {
 
 impl Reporter {
     pub fn new(color: bool, started: Instant) -> Self {
-        Reporter { color, started, report: None, progress: None }
+        Reporter { color, started, report: None, progress: None, silent: false }
     }
 
     fn emit(&self, text: &str) {
-        if text.is_empty() {
+        if text.is_empty() || self.silent {
             return;
         }
         let write = || {
@@ -72,7 +74,8 @@ impl Handler<Begin> for Reporter {
     fn handle(&mut self, msg: Begin, _: &mut Context<Self>) {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
-        let tty = console::Term::stdout().is_term() && settings.verbosity >= 0;
+        self.silent = !msg.inventory.terminal;
+        let tty = console::Term::stdout().is_term() && settings.verbosity >= 0 && !self.silent;
         self.report = Some(RunReport::new(settings, &msg.inventory));
         if msg.inventory.verbosity >= 0 {
             self.emit("\n");
