@@ -87,6 +87,8 @@ pub struct Inventory {
     pub xfail_tb: bool,
     /// `--max-warnings` / `max_warnings` (pytest>=9.1): exit 6 past it.
     pub max_warnings: Option<usize>,
+    /// `--show-capture`: which captured sections the closing text shows.
+    pub show_capture: String,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
     /// pytest's (major, minor): the reporter follows that version's wording.

@@ -21,6 +21,7 @@ pub struct ReportSettings {
     pub fold_skipped: bool,
     pub xfail_tb: bool,
     pub max_warnings: Option<usize>,
+    pub show_capture: String,
     pub junitxml: Option<String>,
     pub width: usize,
     pub color: bool,
@@ -39,6 +40,7 @@ impl ReportSettings {
             fold_skipped: inv.fold_skipped,
             xfail_tb: inv.xfail_tb,
             max_warnings: inv.max_warnings,
+            show_capture: inv.show_capture.clone(),
             junitxml: inv.junitxml.clone(),
             width,
             color,
@@ -152,7 +154,9 @@ impl RunReport {
             if since_8 && self.settings.reportchars.contains('X') {
                 self.passes_section(&mut out, "xpassed", "XPASSES");
             }
-            if let Some(path) = &self.settings.junitxml {
+            // pytest 9 leaves this line out at -q; older versions print it always.
+            let junit_line = self.settings.verbosity >= 0 || self.settings.pytest_version < (9, 0);
+            if let Some(path) = self.settings.junitxml.as_ref().filter(|_| junit_line) {
                 out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
                 out.push('\n');
             }
@@ -271,17 +275,24 @@ impl RunReport {
         if let Some(text) = &phase.longrepr {
             push_text(out, text);
         }
-        for (name, content) in &phase.sections {
-            *out += &sep('-', Some(name), self.settings.width);
-            out.push('\n');
-            push_text(out, content.strip_suffix('\n').unwrap_or(content));
-        }
+        self.captured(out, phase, |_| true);
     }
 
     /// Output a passing teardown captured, shown under the test's failure.
     fn teardown_sections(&self, out: &mut String, result: &TestResult) {
         for phase in result.phases.iter().filter(|p| p.when == "teardown" && p.category.is_empty()) {
-            for (name, content) in phase.sections.iter().filter(|(n, _)| n.contains("teardown")) {
+            self.captured(out, phase, |name| name.contains("teardown"));
+        }
+    }
+
+    /// The captured-output sections `--show-capture` lets through.
+    fn captured(&self, out: &mut String, phase: &PhaseRecord, wanted: impl Fn(&str) -> bool) {
+        let show = self.settings.show_capture.as_str();
+        if show == "no" {
+            return;
+        }
+        for (name, content) in &phase.sections {
+            if (show == "all" || name.contains(show)) && wanted(name) {
                 *out += &sep('-', Some(name), self.settings.width);
                 out.push('\n');
                 push_text(out, content.strip_suffix('\n').unwrap_or(content));

@@ -80,13 +80,6 @@ def _crash_line(report):
         return str(report.longrepr)[:50]
 
 
-def _shown_sections(report, config):
-    show = config.getoption("showcapture", "all")
-    if show == "no":
-        return []
-    return [[name, content] for name, content in report.sections if show == "all" or show in name]
-
-
 def encode_phase(report, config):
     """One phase's record for the wire."""
     category, letter, word = _teststatus(report, config)
@@ -103,7 +96,9 @@ def encode_phase(report, config):
         return record
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
     record["full"] = _encodable(full)
-    record["sections"] = _shown_sections(report, config)
+    # All of them: --show-capture is applied when rendering (pytest still
+    # heads a PASSES entry that has sections it does not show).
+    record["sections"] = [[name, content] for name, content in report.sections]
     record["head_line"] = report.head_line
     if wasxfail is not None:
         record["wasxfail"] = str(wasxfail)

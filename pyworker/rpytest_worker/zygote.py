@@ -172,6 +172,7 @@ class ZygotePlugin:
             "fold_skipped": bool(getattr(config.option, "fold_skipped", True)),
             "xfail_tb": bool(getattr(config.option, "xfail_tb", False)),
             "max_warnings": _max_warnings(terminal),
+            "show_capture": getattr(config.option, "showcapture", "all"),
             "collect_failed": session.testsfailed,
             "pytest_version": pytest_version(),
         })
@@ -308,10 +309,10 @@ def main():
     args = sys.argv[1:]
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
-        return int(pytest.main(args, plugins=[plugin, fixtures]))
+        return int(pytest.main(args, plugins=[plugin, fixtures.RegisterUnlessXdist()]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), fixtures]))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), fixtures.RegisterUnlessXdist()]))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})

@@ -107,6 +107,34 @@ pub fn skip_unless_pytest(min: (u32, u32), what: &str) -> bool {
     false
 }
 
+/// Whether the test Python's pytest (with its plugins) has this command-line
+/// option, from `python -m pytest --help`: options come and go between the
+/// pytest versions the project supports (`--xfail-tb` is 8+, `--max-warnings` 9+).
+pub fn pytest_has_option(flag: &str) -> bool {
+    static HELP: OnceLock<String> = OnceLock::new();
+    let help = HELP.get_or_init(|| {
+        let out = Command::new(python())
+            .args(["-m", "pytest", "-p", "no:cacheprovider", "--help"])
+            .env("COLUMNS", "200")
+            .output()
+            .expect("run the test Python");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    help.split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+        .any(|word| word == flag)
+}
+
+/// Skip (return true, with a note on stderr) when the test Python's pytest
+/// lacks `flag`: for tests of options that pytest version does not have.
+pub fn skip_without_option(flag: &str) -> bool {
+    if !pytest_has_option(flag) {
+        let (major, minor) = pytest_version();
+        eprintln!("skipped: pytest {major}.{minor} has no {flag} option");
+        return true;
+    }
+    false
+}
+
 /// Path of the rpytest binary under test.
 pub fn rpytest_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rpytest"))
