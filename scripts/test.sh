@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests (which run the real
 # binary against generated suites and compare with `python -m pytest`), the
-# Python side's own tests, and real third-party suites from PyPI.
-# Set RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
+# same comparisons reduced to what depends on pytest's version against
+# pytest 8.x and 7.4 (scripts/matrix.sh), the Python side's own tests, and
+# real third-party suites from PyPI.
+# Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions, and
+# RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(scripts/venv.sh)
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 cargo test --release
+if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
+  bash scripts/matrix.sh
+fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
 if [ "${RPYTEST_SKIP_THIRDPARTY:-0}" != 1 ]; then
   "$python" tests/thirdparty/run_thirdparty.py --python "$python" --rpytest target/release/rpytest

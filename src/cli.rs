@@ -29,6 +29,10 @@ pub struct OwnFlags {
     #[arg(short = 'n', long = "numprocesses", value_name = "N|auto", value_parser = WorkerCount::parse)]
     pub workers: Option<WorkerCount>,
 
+    /// As in pytest-xdist: the most workers `-n auto` may start.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub maxprocesses: Option<u32>,
+
     /// Python interpreter that runs pytest. Default: $VIRTUAL_ENV/bin/python, else python3 on PATH.
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -85,10 +89,20 @@ pub struct CommandLine {
 
 /// pytest flags rpytest refuses until it can honour them across workers.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("--setup-show", "per-fixture output from workers is not rendered yet"),
+    ("--setup-show", "per-fixture output from workers is not rendered yet; use `python -m pytest --setup-show`"),
+    ("--setup-only", "per-fixture output from workers is not rendered yet; use `python -m pytest --setup-only`"),
+    ("--setup-plan", "per-fixture output from workers is not rendered yet; use `python -m pytest --setup-plan`"),
+    ("--pastebin", "pytest sends to the pastebin from its terminal summary, which rpytest renders itself"),
     ("--tx", "xdist's remote distribution is not supported"),
+    ("--px", "xdist's remote distribution is not supported"),
+    ("--rsyncdir", "xdist's remote distribution is not supported"),
+    ("--rsyncignore", "xdist's remote distribution is not supported"),
     ("--looponfail", "xdist's loop-on-fail mode is not supported"),
     ("-f", "xdist's loop-on-fail mode is not supported"),
+    ("--max-worker-restart", "rpytest replaces every crashed worker (it stops only when workers die before running any test)"),
+    ("--maxschedchunk", "rpytest sizes its batches from the queue and recorded durations; see docs/architecture.md"),
+    ("--loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
+    ("--no-loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
 ];
 
 /// pytest options whose value may follow as a separate argument.
@@ -164,9 +178,9 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
     if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status") {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 8] = [
+    const WITH_VALUE: [&str; 9] = [
         "--numprocesses", "--python", "--worker-start", "--color", "--dist", "--shard", "--total-shards",
-        "--durations-path",
+        "--durations-path", "--maxprocesses",
     ];
     for long in WITH_VALUE {
         if arg == long {

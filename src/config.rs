@@ -34,6 +34,14 @@ impl WorkerCount {
         }
     }
 
+    /// Like `resolve`, with `auto` capped at `max` (xdist's `--maxprocesses`).
+    pub fn resolve_capped(self, max: Option<u32>) -> usize {
+        match (self, max) {
+            (WorkerCount::Auto, Some(max)) => self.resolve().min(max as usize),
+            _ => self.resolve(),
+        }
+    }
+
     /// `auto` is the CPUs this process may use (std reads affinity and
     /// cgroup quotas), capped so each worker has `MEMORY_PER_WORKER` of the
     /// memory available now (sysinfo; cgroup limits included).
@@ -241,5 +249,12 @@ mod tests {
         assert!(WorkerCount::parse("abc").is_err());
         assert_eq!(WorkerCount::parse("4"), Ok(WorkerCount::Exactly(4)));
         assert!(WorkerCount::Auto.resolve() >= 1);
+    }
+
+    #[test]
+    fn maxprocesses_caps_auto_only() {
+        assert_eq!(WorkerCount::Auto.resolve_capped(Some(1)), 1);
+        assert_eq!(WorkerCount::Exactly(3).resolve_capped(Some(1)), 3);
+        assert_eq!(WorkerCount::Auto.resolve_capped(None), WorkerCount::Auto.resolve());
     }
 }

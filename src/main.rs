@@ -128,11 +128,12 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         Some("no") => false,
         _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    let resolve = |n: config::WorkerCount| n.resolve_capped(own.maxprocesses);
     let (mut workers, dist) = match (own.dist, own.workers) {
         // As in xdist: `--dist no` is a plain run, unless -n asks for workers.
         (Some(DistMode::No), None) => (1, Some(DistMode::No)),
-        (Some(DistMode::No), Some(n)) => (n.resolve(), Some(DistMode::Load)),
-        (dist, n) => (n.unwrap_or(settings.default_workers).resolve(), dist),
+        (Some(DistMode::No), Some(n)) => (resolve(n), Some(DistMode::Load)),
+        (dist, n) => (resolve(n.unwrap_or(settings.default_workers)), dist),
     };
     let mut workers_fixed = own.workers.is_some() || dist == Some(DistMode::No);
     let interactive = command_line.pytest_args.iter().any(|a| a == "--pdb" || a == "--trace");

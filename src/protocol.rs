@@ -83,12 +83,24 @@ pub struct Inventory {
     pub collect_reports: Vec<CollectReport>,
     pub warnings: Vec<WarningRecord>,
     pub rootdir: String,
+    /// False with `-p no:terminal`: pytest would print nothing, so do we.
+    pub terminal: bool,
     pub reportchars: String,
     pub junitxml: Option<String>,
     pub verbosity: i32,
     pub tbstyle: String,
-    pub on_ci: bool,
+    /// The short summary shows whole crash messages (CI, `-vv`; pytest's rule
+    /// for its version, `--force-short-summary` included).
+    pub summary_untrimmed: bool,
     pub no_summary: bool,
+    /// False with `--no-fold-skipped`: one short-summary line per skip.
+    pub fold_skipped: bool,
+    /// `--xfail-tb`: an XFAILURES section with the xfails' tracebacks.
+    pub xfail_tb: bool,
+    /// `--max-warnings` / `max_warnings` (pytest>=9.1): exit 6 past it.
+    pub max_warnings: Option<usize>,
+    /// `--show-capture`: which captured sections the closing text shows.
+    pub show_capture: String,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
     /// pytest's `--maxfail` (`-x` is 1); 0 means no limit.
@@ -108,6 +120,8 @@ pub struct Inventory {
     /// xdist's `--dist` from pytest's own configuration (addopts), if any.
     #[serde(default)]
     pub dist: Option<String>,
+    /// pytest's (major, minor): the reporter follows that version's wording.
+    pub pytest_version: (u32, u32),
 }
 
 fn yes() -> bool {

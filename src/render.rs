@@ -1,7 +1,49 @@
 //! Terminal text in pytest's forms: separator lines, durations, the final
 //! counts line. Pure functions, so the exact wording is unit-tested.
 
-use console::Style;
+/// A text attribute as pytest's `TerminalWriter.markup` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Red,
+    Green,
+    Yellow,
+    Cyan,
+    Bold,
+}
+
+impl Mark {
+    fn code(self) -> u8 {
+        match self {
+            Mark::Red => 31,
+            Mark::Green => 32,
+            Mark::Yellow => 33,
+            Mark::Cyan => 36,
+            Mark::Bold => 1,
+        }
+    }
+}
+
+/// pytest's `TerminalWriter.markup`: one escape per attribute, in order, the
+/// text, one reset. Written by hand, not with `console::Style`, which drops
+/// colours when stdout is not a terminal (`--color=yes` into a pipe).
+pub fn markup(text: &str, marks: &[Mark]) -> String {
+    if marks.is_empty() {
+        return text.to_string();
+    }
+    let mut out: String = marks.iter().map(|m| format!("\x1b[{}m", m.code())).collect();
+    out.push_str(text);
+    out.push_str("\x1b[0m");
+    out
+}
+
+/// pytest's `_color_for_type`.
+fn color_for(category: &str) -> Mark {
+    match category {
+        "failed" | "error" | "subtests failed" => Mark::Red,
+        "passed" | "subtests passed" => Mark::Green,
+        _ => Mark::Yellow,
+    }
+}
 
 /// pytest's `get_terminal_width`: COLUMNS, else the terminal, else 80; never under 40.
 pub fn terminal_width() -> usize {
@@ -52,7 +94,20 @@ pub struct Counts {
     entries: Vec<(String, usize)>,
 }
 
-const KNOWN: &[&str] = &["failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings", "error"];
+/// pytest's `KNOWN_TYPES`: their order in the counts line.
+const KNOWN: &[&str] = &[
+    "failed",
+    "passed",
+    "skipped",
+    "deselected",
+    "xfailed",
+    "xpassed",
+    "warnings",
+    "error",
+    "subtests passed",
+    "subtests failed",
+    "subtests skipped",
+];
 
 impl Counts {
     pub fn add(&mut self, category: &str, n: usize) {
@@ -76,18 +131,45 @@ impl Counts {
         out
     }
 
-    /// pytest's main colour: red on failures or errors, yellow on warnings,
-    /// skips and the like, green when only passes.
-    pub fn main_style(&self) -> Style {
-        let red = ["failed", "error"].iter().any(|k| self.get(k) > 0);
-        let yellow = self.ordered().iter().any(|(k, _)| !matches!(*k, "passed" | "failed" | "error"));
-        if red {
-            Style::new().red().bold()
-        } else if yellow || self.get("passed") == 0 {
-            Style::new().yellow().bold()
+    /// pytest's `_determine_main_color`: red on failures or errors; yellow on
+    /// warnings, xpasses or a category pytest does not know; green when
+    /// something passed (skips and xfails do not change that); else yellow.
+    pub fn main_color(&self) -> Mark {
+        let unknown = self.entries.iter().any(|(c, _)| !KNOWN.contains(&c.as_str()));
+        if self.get("failed") > 0 || self.get("error") > 0 {
+            Mark::Red
+        } else if self.get("warnings") > 0 || self.get("xpassed") > 0 || unknown {
+            Mark::Yellow
+        } else if self.get("passed") > 0 {
+            Mark::Green
         } else {
-            Style::new().green().bold()
+            Mark::Yellow
         }
+    }
+
+    /// pytest's `summary_stats` line, coloured as pytest colours it: each
+    /// count in its own colour (bold when that is the main colour), the
+    /// duration and the `=` rule (absent with `-q`) in the main colour.
+    pub fn colored_line(&self, duration: &str, width: Option<usize>) -> String {
+        let main = self.main_color();
+        let mut parts: Vec<String> = self
+            .ordered()
+            .into_iter()
+            .map(|(key, n)| {
+                let color = color_for(key);
+                let marks: &[Mark] = if color == main { &[color, Mark::Bold] } else { &[color] };
+                markup(&format!("{n} {}", plural(key, n)), marks)
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push(markup("no tests ran", &[Mark::Yellow]));
+        }
+        let mut msg = parts.join(", ") + &markup(&format!(" in {duration}"), &[main]);
+        let Some(width) = width else { return markup(&msg, &[main]) };
+        msg += &format!("\x1b[{}m", main.code());
+        let plain = format!("{} in {duration}", self.phrase());
+        let rule = sep('=', Some(&plain), width).replacen(&plain, &msg, 1);
+        markup(&rule, &[main])
     }
 
     /// `1 failed, 9 passed, 2 warnings, 1 error`, or `no tests ran`.
@@ -162,6 +244,41 @@ mod tests {
         c.add("skipped", 1);
         assert_eq!(c.phrase(), "1 failed, 9 passed, 1 skipped, 1 warning, 2 errors");
         assert_eq!(Counts::default().phrase(), "no tests ran");
+    }
+
+    #[test]
+    fn colored_counts_line_is_pytests_bytes() {
+        let mut c = Counts::default();
+        c.add("passed", 3);
+        c.add("warnings", 2);
+        // Copied from `pytest --color=yes` (COLUMNS=80).
+        assert_eq!(
+            c.colored_line("0.01s", Some(80)),
+            "\x1b[33m======================== \x1b[32m3 passed\x1b[0m, \x1b[33m\x1b[1m2 warnings\x1b[0m\
+             \x1b[33m in 0.01s\x1b[0m\x1b[33m =========================\x1b[0m"
+        );
+        // -q: no rule, the whole line wrapped in the main colour.
+        assert_eq!(
+            c.colored_line("0.01s", None),
+            "\x1b[33m\x1b[32m3 passed\x1b[0m, \x1b[33m\x1b[1m2 warnings\x1b[0m\x1b[33m in 0.01s\x1b[0m\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn main_color_follows_pytest() {
+        let of = |cats: &[&str]| {
+            let mut c = Counts::default();
+            for cat in cats {
+                c.add(cat, 1);
+            }
+            c.main_color()
+        };
+        assert_eq!(of(&["passed", "skipped", "xfailed", "deselected"]), Mark::Green);
+        assert_eq!(of(&["passed", "xpassed"]), Mark::Yellow);
+        assert_eq!(of(&["passed", "warnings"]), Mark::Yellow);
+        assert_eq!(of(&["passed", "something new"]), Mark::Yellow);
+        assert_eq!(of(&["skipped"]), Mark::Yellow);
+        assert_eq!(of(&["passed", "error"]), Mark::Red);
     }
 
     #[test]

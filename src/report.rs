@@ -7,10 +7,8 @@
 //! Sections list tests in collection order, not completion order, so a
 //! parallel run reads the same as a serial one.
 
-use console::Style;
-
 use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
-use crate::render::{sep, session_duration, trimmed_message, Counts};
+use crate::render::{markup, sep, session_duration, trimmed_message, Counts, Mark};
 
 /// Settings pytest resolved in the zygote, and ours.
 #[derive(Debug, Clone)]
@@ -18,8 +16,12 @@ pub struct ReportSettings {
     pub verbosity: i32,
     pub reportchars: String,
     pub tbstyle: String,
-    pub on_ci: bool,
+    pub summary_untrimmed: bool,
     pub no_summary: bool,
+    pub fold_skipped: bool,
+    pub xfail_tb: bool,
+    pub max_warnings: Option<usize>,
+    pub show_capture: String,
     pub junitxml: Option<String>,
     /// `--durations=N` (0: all); `None` without the flag.
     pub durations: Option<usize>,
@@ -28,6 +30,8 @@ pub struct ReportSettings {
     pub durations_hint: bool,
     pub width: usize,
     pub color: bool,
+    /// pytest's (major, minor), for output that changed between versions.
+    pub pytest_version: (u32, u32),
 }
 
 impl ReportSettings {
@@ -36,14 +40,19 @@ impl ReportSettings {
             verbosity: inv.verbosity,
             reportchars: inv.reportchars.clone(),
             tbstyle: inv.tbstyle.clone(),
-            on_ci: inv.on_ci,
+            summary_untrimmed: inv.summary_untrimmed,
             no_summary: inv.no_summary,
+            fold_skipped: inv.fold_skipped,
+            xfail_tb: inv.xfail_tb,
+            max_warnings: inv.max_warnings,
+            show_capture: inv.show_capture.clone(),
             junitxml: inv.junitxml.clone(),
             durations: inv.durations,
             durations_min: inv.durations_min,
             durations_hint: inv.durations_hint,
             width,
             color,
+            pytest_version: inv.pytest_version,
         }
     }
 }
@@ -110,11 +119,19 @@ impl RunReport {
         }
     }
 
-    fn paint(&self, style: &Style, text: &str) -> String {
+    fn paint(&self, marks: &[Mark], text: &str) -> String {
         if self.settings.color {
-            style.apply_to(text).to_string()
+            markup(text, marks)
         } else {
             text.to_string()
+        }
+    }
+
+    /// pytest's `_get_node_id_with_markup`: the part after the file in bold.
+    fn nodeid(&self, nodeid: &str) -> String {
+        match nodeid.split_once("::") {
+            Some((path, rest)) => format!("{path}::{}", self.paint(&[Mark::Bold], rest)),
+            None => nodeid.to_string(),
         }
     }
 
@@ -127,18 +144,19 @@ impl RunReport {
                 continue;
             }
             let style = word_style(phase);
+            let style = &[style];
             if self.settings.verbosity < 0 {
                 if self.column >= self.settings.width {
                     out.push('\n');
                     self.column = 0;
                 }
-                out += &self.paint(&style, &phase.letter);
+                out += &self.paint(style, &phase.letter);
                 self.column += phase.letter.chars().count();
             } else {
                 if self.settings.verbosity > 0 {
                     out += &format!("[worker {}] ", result.worker);
                 }
-                out += &format!("{} {}\n", result.nodeid, self.paint(&style, &phase.word));
+                out += &format!("{} {}\n", result.nodeid, self.paint(style, &phase.word));
             }
         }
         self.counts.add("warnings", result.warnings.len());
@@ -159,11 +177,23 @@ impl RunReport {
         }
         notes.iter().for_each(|note| push_text(&mut out, note));
         self.results.sort_by_key(|r| r.index);
+        let since_8 = self.settings.pytest_version >= (8, 0);
         if !self.settings.no_summary && stopped.map_or(true, |s| s.sections) {
             self.errors_section(&mut out);
-            self.failures_section(&mut out);
+            self.failures_section(&mut out, "failed", "FAILURES");
+            if since_8 && self.settings.xfail_tb {
+                self.failures_section(&mut out, "xfailed", "XFAILURES");
+            }
             self.warnings_section(&mut out);
-            if let Some(path) = &self.settings.junitxml {
+            if self.settings.reportchars.contains('P') {
+                self.passes_section(&mut out, "passed", "PASSES");
+            }
+            if since_8 && self.settings.reportchars.contains('X') {
+                self.passes_section(&mut out, "xpassed", "XPASSES");
+            }
+            // pytest 9 leaves this line out at -q; older versions print it always.
+            let junit_line = self.settings.verbosity >= 0 || self.settings.pytest_version < (9, 0);
+            if let Some(path) = self.settings.junitxml.as_ref().filter(|_| junit_line) {
                 out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
                 out.push('\n');
             }
@@ -171,6 +201,12 @@ impl RunReport {
             self.short_summary(&mut out);
         }
         let stopped = stopped.filter(|s| !s.banner.is_empty());
+        if self.max_warnings_exceeded(stopped.is_some()) {
+            let (count, max) = (self.counts.get("warnings"), self.settings.max_warnings.unwrap_or(0));
+            let line = format!("Tests pass, but maximum allowed warnings exceeded: {count} > {max}");
+            out += &self.paint(&[Mark::Red], &line);
+            out.push('\n');
+        }
         if let Some(stopped) = stopped.filter(|s| !s.after_counts) {
             self.banner(&mut out, stopped);
         }
@@ -181,14 +217,18 @@ impl RunReport {
         out
     }
 
-    /// pytest's final line: `=`-framed, bare under `-q`, absent under `-qq`.
+    /// pytest's summary_stats: `=`-framed, bare under `-q`, absent under `-qq`.
     fn counts_line(&self, out: &mut String, elapsed: f64) {
-        let line = format!("{} in {}", self.counts.phrase(), session_duration(elapsed));
-        let style = self.counts.main_style();
-        match self.settings.verbosity {
-            v if v < -1 => return,
-            -1 => out.push_str(&self.paint(&style, &line)),
-            _ => out.push_str(&self.paint(&style, &sep('=', Some(&line), self.settings.width))),
+        if self.settings.verbosity < -1 {
+            return;
+        }
+        let duration = session_duration(elapsed);
+        let width = (self.settings.verbosity >= 0).then_some(self.settings.width);
+        if self.settings.color {
+            *out += &self.counts.colored_line(&duration, width);
+        } else {
+            let line = format!("{} in {duration}", self.counts.phrase());
+            *out += &width.map_or(line.clone(), |width| sep('=', Some(&line), width));
         }
         out.push('\n');
     }
@@ -224,12 +264,18 @@ impl RunReport {
     }
 
     fn banner(&self, out: &mut String, stopped: &Stopped) {
-        out.push_str(&self.paint(&Style::new().red(), &sep('!', Some(&stopped.banner), self.settings.width)));
+        out.push_str(&self.paint(&[Mark::Red], &sep('!', Some(&stopped.banner), self.settings.width)));
         out.push('\n');
         for line in &stopped.detail {
             out.push_str(line);
             out.push('\n');
         }
+    }
+
+    /// pytest's `--max-warnings` check: everything passed, too many warnings.
+    pub fn max_warnings_exceeded(&self, interrupted: bool) -> bool {
+        let passed = !interrupted && self.counts.get("failed") == 0 && self.counts.get("error") == 0;
+        passed && self.settings.max_warnings.is_some_and(|max| self.counts.get("warnings") > max)
     }
 
     fn failed_phases(&self, category: &str) -> Vec<(&TestResult, &PhaseRecord)> {
@@ -240,8 +286,11 @@ impl RunReport {
     }
 
     fn heading(&self, title: &str) -> String {
-        let style = Style::new().red().bold();
-        format!("{}\n", self.paint(&style, &sep('_', Some(title), self.settings.width)))
+        self.heading_in(&[Mark::Red, Mark::Bold], title)
+    }
+
+    fn heading_in(&self, marks: &[Mark], title: &str) -> String {
+        format!("{}\n", self.paint(marks, &sep('_', Some(title), self.settings.width)))
     }
 
     fn errors_section(&self, out: &mut String) {
@@ -263,17 +312,27 @@ impl RunReport {
         }
     }
 
-    fn failures_section(&self, out: &mut String) {
-        let phases = self.failed_phases("failed");
+    /// The phases of `category` after a `== title ==` rule; none, and no rule,
+    /// when there are none or `--tb=no` hides such sections.
+    fn section_phases(&self, out: &mut String, category: &str, title: &str) -> Vec<(&TestResult, &PhaseRecord)> {
+        let phases = self.failed_phases(category);
         if self.settings.tbstyle == "no" || phases.is_empty() {
-            return;
+            return Vec::new();
         }
-        *out += &sep('=', Some("FAILURES"), self.settings.width);
+        *out += &sep('=', Some(title), self.settings.width);
         out.push('\n');
-        for (result, phase) in phases {
+        phases
+    }
+
+    /// pytest's `summary_failures_combined`: FAILURES, or XFAILURES (`--xfail-tb`).
+    fn failures_section(&self, out: &mut String, category: &str, title: &str) {
+        for (result, phase) in self.section_phases(out, category, title) {
             if self.settings.tbstyle == "line" {
-                // pytest 9: the report as formatted, then its crash line.
-                self.outrep(out, phase);
+                // pytest 9: the report as formatted, then its crash line;
+                // pytest<9: the crash line alone.
+                if self.settings.pytest_version >= (9, 0) {
+                    self.outrep(out, phase);
+                }
                 push_text(out, phase.crash_line.as_deref().unwrap_or(""));
                 continue;
             }
@@ -283,20 +342,41 @@ impl RunReport {
         }
     }
 
+    /// pytest's `summary_passes_combined`: PASSES (`-rP`) or XPASSES (`-rX`,
+    /// pytest>=8), the captured output of tests that passed.
+    fn passes_section(&self, out: &mut String, category: &str, title: &str) {
+        for (result, phase) in self.section_phases(out, category, title) {
+            if !phase.sections.is_empty() {
+                *out += &self.heading_in(&[Mark::Green, Mark::Bold], &head_line(result, phase));
+                self.outrep(out, phase);
+            }
+            self.teardown_sections(out, result);
+        }
+    }
+
     /// pytest's `_outrep_summary`: the traceback, then captured output.
     fn outrep(&self, out: &mut String, phase: &PhaseRecord) {
-        push_text(out, phase.longrepr.as_deref().unwrap_or(""));
-        for (name, content) in &phase.sections {
-            *out += &sep('-', Some(name), self.settings.width);
-            out.push('\n');
-            push_text(out, content.strip_suffix('\n').unwrap_or(content));
+        if let Some(text) = &phase.longrepr {
+            push_text(out, text);
         }
+        self.captured(out, phase, |_| true);
     }
 
     /// Output a passing teardown captured, shown under the test's failure.
     fn teardown_sections(&self, out: &mut String, result: &TestResult) {
         for phase in result.phases.iter().filter(|p| p.when == "teardown" && p.category.is_empty()) {
-            for (name, content) in phase.sections.iter().filter(|(n, _)| n.contains("teardown")) {
+            self.captured(out, phase, |name| name.contains("teardown"));
+        }
+    }
+
+    /// The captured-output sections `--show-capture` lets through.
+    fn captured(&self, out: &mut String, phase: &PhaseRecord, wanted: impl Fn(&str) -> bool) {
+        let show = self.settings.show_capture.as_str();
+        if show == "no" {
+            return;
+        }
+        for (name, content) in &phase.sections {
+            if (show == "all" || name.contains(show)) && wanted(name) {
                 *out += &sep('-', Some(name), self.settings.width);
                 out.push('\n');
                 push_text(out, content.strip_suffix('\n').unwrap_or(content));
@@ -320,7 +400,7 @@ impl RunReport {
                 None => groups.push((&w.message, vec![w])),
             }
         }
-        *out += &self.paint(&Style::new().yellow(), &sep('=', Some("warnings summary"), self.settings.width));
+        *out += &self.paint(&[Mark::Yellow], &sep('=', Some("warnings summary"), self.settings.width));
         out.push('\n');
         for (message, reports) in groups {
             let locations: Vec<&str> = reports.iter().filter_map(|w| w.location.as_deref()).collect();
@@ -352,8 +432,8 @@ impl RunReport {
         if lines.is_empty() {
             return;
         }
-        let style = Style::new().cyan().bold();
-        *out += &self.paint(&style, &sep('=', Some("short test summary info"), self.settings.width));
+        let title = sep('=', Some("short test summary info"), self.settings.width);
+        *out += &self.paint(&[Mark::Cyan, Mark::Bold], &title);
         out.push('\n');
         for line in lines {
             *out += &line;
@@ -365,17 +445,23 @@ impl RunReport {
     fn simple_lines(&self, lines: &mut Vec<String>, category: &str) {
         if category == "error" {
             for report in self.collect_reports.iter().filter(|c| c.outcome == "failed") {
-                lines.push(format!("{} {}", self.paint(&Style::new().red(), "ERROR"), report.id));
+                lines.push(format!("{} {}", self.paint(&[Mark::Red], "ERROR"), self.nodeid(&report.id)));
             }
         }
         for (result, phase) in self.failed_phases(category) {
-            let word = self.paint(&word_style(phase), &phase.word);
-            let mut line = format!("{} {}", word, result.nodeid);
+            let word = self.paint(&[word_style(phase)], &phase.word);
+            let mut line = format!("{} {}", word, self.nodeid(&result.nodeid));
             if let Some(msg) = &phase.crash {
-                let plain_width = phase.word.chars().count() + 1 + result.nodeid.chars().count();
-                if self.settings.on_ci || self.settings.verbosity >= 2 {
+                // pytest measures the line with wcswidth, which is -1 when the
+                // line holds escape sequences: colour leaves one column more.
+                let used = if self.settings.color {
+                    -1
+                } else {
+                    (phase.word.chars().count() + 1 + result.nodeid.chars().count()) as isize
+                };
+                if self.settings.summary_untrimmed {
                     line += &format!(" - {msg}");
-                } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - plain_width as isize) {
+                } else if let Some(m) = trimmed_message(msg, self.settings.width as isize - used) {
                     line += &m;
                 }
             }
@@ -384,9 +470,17 @@ impl RunReport {
     }
 
     fn xfail_lines(&self, lines: &mut Vec<String>, category: &str) {
+        let version = self.settings.pytest_version;
         for (result, phase) in self.failed_phases(category) {
-            let mut line = format!("{} {}", self.paint(&word_style(phase), &phase.word), result.nodeid);
-            if let Some(reason) = phase.wasxfail.as_deref().filter(|r| !r.is_empty()) {
+            let mut line = self.paint(&[Mark::Yellow], &phase.word);
+            if category == "xfailed" && phase.when != "call" && version >= (9, 0) {
+                line += &format!(" at {} of", phase.when);
+            }
+            line += &format!(" {}", self.nodeid(&result.nodeid));
+            let reason = phase.wasxfail.as_deref().unwrap_or("");
+            if category == "xpassed" && version < (8, 0) {
+                line += &format!(" {reason}"); // pytest<8: no dash, even without a reason
+            } else if !reason.is_empty() {
                 line += &format!(" - {reason}");
             }
             lines.push(line);
@@ -394,6 +488,21 @@ impl RunReport {
     }
 
     fn skip_lines(&self, lines: &mut Vec<String>) {
+        let word = self.paint(&[Mark::Yellow], "SKIPPED");
+        if !self.settings.fold_skipped {
+            // --no-fold-skipped: one line per skip, the reason as it was given.
+            let collected = self.collect_reports.iter().filter_map(|c| Some((c.id.as_str(), c.skip.as_ref()?)));
+            let phases = self.failed_phases("skipped");
+            let ran = phases.iter().filter_map(|(r, p)| Some((r.nodeid.as_str(), p.skip.as_ref()?)));
+            for (nodeid, (_, _, reason)) in collected.chain(ran) {
+                let mut line = format!("{word} {}", self.nodeid(nodeid));
+                if !reason.is_empty() {
+                    line += &format!(" - {reason}");
+                }
+                lines.push(line);
+            }
+            return;
+        }
         let mut folded: Vec<((String, Option<i64>, String), usize)> = Vec::new();
         let keys = self
             .collect_reports
@@ -406,7 +515,6 @@ impl RunReport {
                 None => folded.push((key, 1)),
             }
         }
-        let word = self.paint(&Style::new().yellow(), "SKIPPED");
         for ((path, line, reason), n) in folded {
             let reason = reason.strip_prefix("Skipped: ").unwrap_or(&reason);
             lines.push(match line {
@@ -418,11 +526,11 @@ impl RunReport {
 }
 
 /// pytest's colours for an outcome word.
-fn word_style(phase: &PhaseRecord) -> Style {
+fn word_style(phase: &PhaseRecord) -> Mark {
     match (phase.outcome.as_str(), phase.wasxfail.is_some()) {
-        ("passed", false) => Style::new().green(),
-        ("failed", _) => Style::new().red(),
-        _ => Style::new().yellow(),
+        ("passed", false) => Mark::Green,
+        ("failed", _) => Mark::Red,
+        _ => Mark::Yellow,
     }
 }
 

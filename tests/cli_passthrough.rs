@@ -177,3 +177,30 @@ fn n_in_addopts_is_the_worker_count() {
     let r = run_rpytest_env(&s, &["--worker-start=spawn"], &[("EXPECTED", "3")]);
     assert_eq!(r.code, 0, "spawned workers must not start xdist from addopts\n{}", r.dump());
 }
+
+/// xdist's --maxprocesses caps `-n auto`, as under xdist.
+#[test]
+fn maxprocesses_caps_n_auto() {
+    let s = Suite::new(&[(
+        "test_n.py",
+        "import os, pytest\n\n@pytest.mark.parametrize('i', range(4))\ndef test_count(i):\n    assert os.environ['PYTEST_XDIST_WORKER'] == 'gw0'\n",
+    )]);
+    let r = run_rpytest(&s, &["-n", "auto", "--maxprocesses=1"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 0, "--maxprocesses=1 should leave one worker\n{}", r.dump());
+}
+
+/// Options rpytest cannot honour are refused (exit 4) with a reason, never
+/// accepted and ignored.
+#[test]
+fn xdist_and_fixture_trace_options_it_cannot_honour_are_refused() {
+    for flag in [
+        "--setup-only", "--setup-plan", "--pastebin=failed", "--px=popen", "--rsyncdir=x",
+        "--max-worker-restart=2", "--maxschedchunk=4", "--loadscope-reorder",
+    ] {
+        let r = run_rpytest(&suite(), &["-n", "2", flag]);
+        assert_eq!(r.code, 4, "{flag} should be refused\n{}", r.dump());
+        let name = flag.split('=').next().unwrap();
+        assert!(r.stderr.contains(name) && r.stderr.contains("not supported"), "{}", r.dump());
+    }
+}

@@ -134,7 +134,8 @@ fn pytest_side_junit_parses() {
     let r = run_pytest(&suite, &[&format!("--junitxml={}", xml.display())]);
     assert_eq!(r.code, 1);
     let j = parse_junit(&xml);
-    assert_eq!(j.tests, "8");
+    // pytest<9 writes a second testcase for the passing test whose teardown errored.
+    assert_eq!(j.tests, if pytest_version() >= (9, 0) { "8" } else { "9" });
     assert_eq!((j.failures.as_str(), j.errors.as_str(), j.skipped.as_str()), ("2", "1", "2"));
     assert!(j.cases.iter().any(|c| c.1 == "test_fail" && c.2 == ["failure"]), "{j:?}");
 }

@@ -9,7 +9,14 @@ renders (category, word, longrepr text, ...) are computed here, with the
 user's config, so ``--tb``, ``-vv`` and plugin ``pytest_report_teststatus``
 hooks apply exactly as under pytest.
 """
+import pytest
 from _pytest.reports import TestReport
+
+
+def pytest_version():
+    """(major, minor) of the running pytest: its terminal output changed across versions."""
+    major, minor = pytest.__version__.split(".")[:2]
+    return (int(major), int("".join(c for c in minor if c.isdigit()) or 0))
 
 
 def _encodable(value):
@@ -26,13 +33,25 @@ def _encodable(value):
 
 
 def _teststatus(report, config):
-    category, letter, word = config.hook.pytest_report_teststatus(report=report, config=config)
+    status = config.hook.pytest_report_teststatus(report=report, config=config)
+    if status is None:
+        # pytest<8 keeps the default implementation in the terminal plugin, so
+        # with -p no:terminal nobody answers; nothing is displayed then anyway.
+        outcome = report.outcome
+        if report.when != "call" and outcome == "failed":
+            outcome = "error"
+        return outcome, "", ""
+    category, letter, word = status
     if isinstance(word, tuple):
         word = word[0]
     return category, letter, word
 
 
 def _crash_message(report):
+    # pytest>=9 shows a plain-string longrepr (a strict XPASS) as the short
+    # summary's message; older versions show no message for it.
+    if isinstance(report.longrepr, str):
+        return report.longrepr if pytest_version() >= (9, 0) else None
     try:
         return str(report.longrepr.reprcrash.message)
     except AttributeError:
@@ -48,6 +67,7 @@ def _longrepr_text(report, config):
     out = StringIO()
     writer = TerminalWriter(out)
     writer.hasmarkup = getattr(config, "_rpytest_markup", False)
+    writer.code_highlight = getattr(config, "_rpytest_code_highlight", True)  # --code-highlight
     report.toterminal(writer)
     return out.getvalue()
 
@@ -58,13 +78,6 @@ def _crash_line(report):
         return str(report.longrepr.reprcrash)
     except AttributeError:
         return str(report.longrepr)[:50]
-
-
-def _shown_sections(report, config):
-    show = config.getoption("showcapture", "all")
-    if show == "no":
-        return []
-    return [[name, content] for name, content in report.sections if show == "all" or show in name]
 
 
 def encode_phase(report, config):
@@ -83,14 +96,18 @@ def encode_phase(report, config):
         return record
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
     record["full"] = _encodable(full)
-    record["sections"] = _shown_sections(report, config)
+    # All of them: --show-capture is applied when rendering (pytest still
+    # heads a PASSES entry that has sections it does not show).
+    record["sections"] = [[name, content] for name, content in report.sections]
+    record["head_line"] = report.head_line
     if wasxfail is not None:
         record["wasxfail"] = str(wasxfail)
-    if report.failed:
+    # An xfail's traceback is shown (XFAILURES) with --xfail-tb (pytest>=8).
+    xfail_tb = wasxfail is not None and report.skipped and getattr(config.option, "xfail_tb", False)
+    if report.failed or (xfail_tb and not isinstance(report.longrepr, tuple)):
         record["longrepr"] = _longrepr_text(report, config)
         record["crash"] = _crash_message(report)
         record["crash_line"] = _crash_line(report)
-        record["head_line"] = report.head_line
     elif report.skipped and isinstance(report.longrepr, tuple):
         record["skip"] = skip_key(report, config)
     return record

@@ -23,26 +23,30 @@ from .wire_reports import encode_phase, encode_warning
 PREFETCH_AT = 2
 
 
-class _DebuggerTerminal:
-    """pytest's debugger prints its tracebacks through
-    ``terminalreporter._tw``; a worker has no terminal reporter, so under
-    --pdb it gets this writer on the worker's own stdout (the terminal)."""
+class _HooklessTerminal:
+    """The terminal reporter without its hooks (no progress, no summary).
 
-    def __init__(self, config):
-        from _pytest.config import create_terminal_writer
+    pytest<9 asks for the terminal writer on every failed assertion compare
+    (``config.get_terminal_writer()`` asserts the plugin is registered), and
+    live logging and plugins look it up too, so a worker keeps one under the
+    name "terminalreporter". Hooks are found by ``dir()``, which shows none of
+    the reporter's; attribute access goes to the real one.
+    """
 
-        self._tw = create_terminal_writer(config)
+    def __init__(self, reporter):
+        self._reporter = reporter
+
+    def __getattr__(self, name):
+        return getattr(self._reporter, name)
 
 
 def silence_reporters(config):
     """The engine renders the terminal and the sink writes junit: not us."""
     pm = config.pluginmanager
-    for name in ("terminalreporter",):
-        plugin = pm.get_plugin(name)
-        if plugin is not None:
-            pm.unregister(plugin)
-    if config.getoption("usepdb", False):
-        pm.register(_DebuggerTerminal(config), "terminalreporter")
+    terminal = pm.get_plugin("terminalreporter")
+    if terminal is not None:
+        pm.unregister(terminal)
+        pm.register(_HooklessTerminal(terminal), "terminalreporter")
     for plugin in list(pm.get_plugins()):
         if type(plugin).__name__ == "LogXML":
             pm.unregister(plugin)

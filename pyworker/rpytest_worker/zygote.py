@@ -100,6 +100,22 @@ def running_on_ci():
     return any(os.environ.get(name) for name in ("CI", "BUILD_NUMBER"))
 
 
+def summary_untrimmed(config):
+    """Whether the short summary shows whole crash messages, as this pytest decides."""
+    from .wire_reports import pytest_version
+
+    if pytest_version() < (8, 0):
+        return running_on_ci()  # pytest<8: only on CI
+    forced_short = getattr(config.option, "force_short_summary", False)
+    return (running_on_ci() or getattr(config.option, "verbose", 0) >= 2) and not forced_short
+
+
+def _max_warnings(terminal):
+    """--max-warnings / max_warnings (pytest>=9.1), enforced by pytest's terminal reporter."""
+    get = getattr(terminal, "_get_max_warnings", None)
+    return get() if get is not None else None
+
+
 def _junit_path(config):
     path = getattr(config.option, "xmlpath", None)
     return os.path.normpath(os.path.abspath(path)) if path else None
@@ -170,9 +186,9 @@ class ZygotePlugin:
             self.collect_reports.append(_collect_report_record(report))
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
-        from .wire_reports import encode_warning
-
-        self.warnings.append(encode_warning(warning_message, when, nodeid, self.config))
+        # Config-time warnings (e.g. pytest 7.4's deprecated --strict) come
+        # before pytest_configure, so they are encoded later, in _announce.
+        self.warnings.append((warning_message, when, nodeid))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
@@ -185,11 +201,15 @@ class ZygotePlugin:
         self._serve(session)
 
     def _announce(self, session):
+        from .wire_reports import encode_warning, pytest_version
+
         config = session.config
         self.basetemp = str(config._tmp_path_factory.getbasetemp())
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
-        self.testrunuid = uuid.uuid4().hex
+        config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
+        # xdist's --testrunuid fixes the testrun_uid fixture's value, else a new one per run.
+        self.testrunuid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         # Everything collected so far outlives the run: keep the garbage
         # collector off it in every forked child (fewer pages copied on
         # write, and no full collection walks the whole suite).
@@ -210,20 +230,29 @@ class ZygotePlugin:
             "basetemp": self.basetemp,
             "testrunuid": self.testrunuid,
             "collect_reports": self.collect_reports,
-            "warnings": self.warnings,
+            "warnings": [encode_warning(*warning, config) for warning in self.warnings],
             "rootdir": str(config.rootpath),
-            "reportchars": getreportopt(config),
+            # With -p no:terminal pytest prints nothing, and the terminal's
+            # options (-r, -v, --tb, ...) are not even defined.
+            "terminal": terminal is not None,
+            "reportchars": getreportopt(config) if terminal is not None else "",
             "junitxml": _junit_path(config),
-            "verbosity": config.option.verbose,
-            "tbstyle": config.option.tbstyle,
-            "on_ci": running_on_ci(),
+            "verbosity": getattr(config.option, "verbose", 0),
+            "tbstyle": getattr(config.option, "tbstyle", "auto"),
+            "summary_untrimmed": summary_untrimmed(config),
             "no_summary": bool(getattr(config.option, "no_summary", False)),
+            # --no-fold-skipped and --xfail-tb exist from pytest 8 on.
+            "fold_skipped": bool(getattr(config.option, "fold_skipped", True)),
+            "xfail_tb": bool(getattr(config.option, "xfail_tb", False)),
+            "max_warnings": _max_warnings(terminal),
+            "show_capture": getattr(config.option, "showcapture", "all"),
             "collect_failed": session.testsfailed,
             "maxfail": config.option.maxfail or 0,
             "numprocesses": XdistWorkerCount.found(config),
             **_durations_settings(config),
             "dist": XdistWorkerCount.dist(config),
             "needs_sink": sink.needed(config),
+            "pytest_version": pytest_version(),
         })
 
     def _serve(self, session):
@@ -383,10 +412,10 @@ def main():
     args = sys.argv[1:]
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
-        return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures]))
+        return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), XdistWorkerCount(), fixtures]))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})

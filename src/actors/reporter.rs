@@ -23,6 +23,8 @@ pub struct Reporter {
     started: Instant,
     report: Option<RunReport>,
     progress: Option<ProgressBar>,
+    /// `-p no:terminal`: pytest prints nothing, so neither do we.
+    silent: bool,
 }
 
 #[derive(Message)]
@@ -36,8 +38,9 @@ pub struct Begin {
 pub struct TestReported(pub TestResult);
 
 /// Print the closing sections; `stopped` says why the run ended early.
+/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Summarize {
     pub stopped: Option<Stopped>,
     /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
@@ -46,11 +49,11 @@ pub struct Summarize {
 
 impl Reporter {
     pub fn new(color: bool, started: Instant, progress_bar: bool) -> Self {
-        Reporter { color, progress_bar, started, report: None, progress: None }
+        Reporter { color, progress_bar, started, report: None, progress: None, silent: false }
     }
 
     fn emit(&self, text: &str) {
-        if text.is_empty() {
+        if text.is_empty() || self.silent {
             return;
         }
         let write = || {
@@ -75,7 +78,8 @@ impl Handler<Begin> for Reporter {
     fn handle(&mut self, msg: Begin, _: &mut Context<Self>) {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
-        let tty = self.progress_bar && console::Term::stdout().is_term() && settings.verbosity >= 0;
+        self.silent = !msg.inventory.terminal;
+        let tty = self.progress_bar && console::Term::stdout().is_term() && settings.verbosity >= 0 && !self.silent;
         self.report = Some(RunReport::new(settings, &msg.inventory));
         if msg.inventory.verbosity >= 0 {
             self.emit("\n");
@@ -106,14 +110,17 @@ impl Handler<TestReported> for Reporter {
 }
 
 impl Handler<Summarize> for Reporter {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) -> bool {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        let Some(report) = self.report.as_mut() else { return };
-        let text = report.summary(self.started.elapsed().as_secs_f64(), msg.stopped.as_ref(), &msg.notes);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let Some(report) = self.report.as_mut() else { return false };
+        let text = report.summary(elapsed, msg.stopped.as_ref(), &msg.notes);
+        let too_many_warnings = report.max_warnings_exceeded(msg.stopped.is_some());
         self.emit(&text);
+        too_many_warnings
     }
 }

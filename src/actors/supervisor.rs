@@ -371,10 +371,13 @@ impl Supervisor {
             if let Some(history) = history {
                 notes.extend(history.send(Flush { run: Some(run) }).await.ok().flatten());
             }
-            let _ = reporter.send(Summarize { stopped, notes }).await;
+            reporter.send(Summarize { stopped, notes }).await.unwrap_or(false)
         }
         .into_actor(self)
-        .map(move |_, act, ctx| act.finish_when_zygote_gone(code, ctx))
+        // pytest's ExitCode.MAX_WARNINGS_ERROR: all passed, too many warnings.
+        .map(move |too_many_warnings, act, ctx| {
+            act.finish_when_zygote_gone(if too_many_warnings && code == 0 { 6 } else { code }, ctx)
+        })
         .spawn(ctx);
     }
 

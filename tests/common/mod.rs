@@ -78,6 +78,63 @@ fn find_python() -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The test Python's pytest version as (major, minor), for the few checks
+/// whose expected output or feature depends on it (the project supports
+/// pytest 7.4, 8.x and 9.x; `scripts/matrix.sh` runs the battery on each).
+pub fn pytest_version() -> (u32, u32) {
+    static VERSION: OnceLock<(u32, u32)> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new(python())
+            .args(["-c", "import pytest; print(pytest.__version__)"])
+            .output()
+            .expect("run the test Python");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.trim().split('.').map(|p| {
+            p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<u32>().unwrap_or(0)
+        });
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    })
+}
+
+/// Skip (return true, with a note on stderr) when the test Python's pytest
+/// is older than `min`: for tests of features that pytest version lacks.
+pub fn skip_unless_pytest(min: (u32, u32), what: &str) -> bool {
+    let have = pytest_version();
+    if have < min {
+        eprintln!("skipped: {what} needs pytest>={}.{}, the test Python has {}.{}", min.0, min.1, have.0, have.1);
+        return true;
+    }
+    false
+}
+
+/// Whether the test Python's pytest (with its plugins) has this command-line
+/// option, from `python -m pytest --help`: options come and go between the
+/// pytest versions the project supports (`--xfail-tb` is 8+, `--max-warnings` 9+).
+pub fn pytest_has_option(flag: &str) -> bool {
+    static HELP: OnceLock<String> = OnceLock::new();
+    let help = HELP.get_or_init(|| {
+        let out = Command::new(python())
+            .args(["-m", "pytest", "-p", "no:cacheprovider", "--help"])
+            .env("COLUMNS", "200")
+            .output()
+            .expect("run the test Python");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    help.split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+        .any(|word| word == flag)
+}
+
+/// Skip (return true, with a note on stderr) when the test Python's pytest
+/// lacks `flag`: for tests of options that pytest version does not have.
+pub fn skip_without_option(flag: &str) -> bool {
+    if !pytest_has_option(flag) {
+        let (major, minor) = pytest_version();
+        eprintln!("skipped: pytest {major}.{minor} has no {flag} option");
+        return true;
+    }
+    false
+}
+
 /// Path of the rpytest binary under test.
 pub fn rpytest_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rpytest"))
