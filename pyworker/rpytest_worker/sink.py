@@ -19,6 +19,7 @@ _INERT_PLUGINS = frozenset({
     "session", "terminalreporter", "logging-plugin", "runner", "tmpdir", "assertion",
     "warnings", "mark", "junitxml", "doctest", "unraisableexception", "threadexception",
     "faulthandler", "capturemanager", "python", "fixtures", "skipping", "main", "pastebin",
+    "python_path",
 })
 
 

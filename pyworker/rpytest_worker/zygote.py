@@ -356,6 +356,14 @@ class ZygotePlugin:
 def _durations_settings(config):
     """--durations as pytest's runner plugin resolves it for its summary."""
     durations_min = config.option.durations_min
+    if not hasattr(config, "get_verbosity"):
+        verbose = config.getoption("verbose", 0)  # absent under -p no:terminal
+        # pytest 7.4: --durations-min defaults to 0.005 and -vv shows all.
+        return {
+            "durations": config.option.durations,
+            "durations_min": 0.0 if verbose >= 2 else durations_min,
+            "durations_hint": True,
+        }
     verbose = config.get_verbosity()
     return {
         "durations": config.option.durations,
