@@ -130,15 +130,11 @@ fn yes() -> bool {
 
 /// A collected test. `id` and `group` decide its dispatch unit under
 /// `--dist loadscope|loadfile|loadgroup` (see `dist.rs`).
-#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectedItem {
     pub id: String,
     /// The id as pytest shows it: relative to the invocation directory.
     pub shown: String,
-    pub file: String,
-    pub line: Option<u32>,
-    pub markers: Vec<String>,
     /// The `xdist_group` name (several marks: sorted names joined by `_`,
     /// as xdist does); `None` when unmarked.
     #[serde(default)]

@@ -9,7 +9,7 @@ clear error rather than a silent misread.
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
     shard_request {ids: [..]}             zygote, sharding: which tests to keep?
-    collected     {items: [{id, shown, file, line, markers, group}], deselected,
+    collected     {items: [{id, shown, group}], deselected,
                    inventory, rootdir, basetemp, errors: [{id, longrepr}],
                    warnings: [...], dist, numprocesses, maxfail, durations...}
                   group: the xdist_group name (several: sorted, joined by "_")

@@ -58,7 +58,6 @@ def replay(session, entries, exitstatus):
     config._ensure_unconfigure()
 
 
-
 def _restore_junit_extras(config, item, junit):
     """Gives junitxml what the worker's test recorded outside its reports."""
     from _pytest.junitxml import xml_key

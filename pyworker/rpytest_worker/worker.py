@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 import pytest
+from _pytest.junitxml import xml_key
 
 from .protocol import Connection, hello
 from .wire_reports import encode_phase, encode_warning
@@ -187,18 +188,21 @@ class WorkerLoop:
     def _finish(self):
         """Tears down what the last test left set up (a stop skips the
         nextitem=None teardown), then tells the engine."""
-        try:
-            self.session._setupstate.teardown_exact(None)
-        except Exception as e:  # pytest, too, reports nothing for these at session end
-            sys.stderr.write(f"rpytest: teardown after stopping failed: {e!r}\n")
+        self._teardown_all()
         self.conn.send({"type": "finished"})
         sys.stdout.flush()
         sys.stderr.flush()
 
+    def _teardown_all(self):
+        try:
+            self.session._setupstate.teardown_exact(None)
+        except Exception as e:  # pytest, too, reports nothing for these at session end
+            sys.stderr.write(f"rpytest: teardown at the end failed: {e!r}\n")
+
     def _abandon(self):
         """The engine is gone or wants us gone: tear down what is set up, leave."""
         try:
-            self.session._setupstate.teardown_exact(None)
+            self._teardown_all()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -210,8 +214,6 @@ def junit_extras(config):
     ``record_xml_attribute`` and properties from ``record_testsuite_property``.
     They land in this worker's (silent) LogXML; the sink, which writes the
     file, gets them from here. pytest-xdist drops both."""
-    from _pytest.junitxml import xml_key
-
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return None

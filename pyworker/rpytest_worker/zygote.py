@@ -220,8 +220,6 @@ class ZygotePlugin:
             "type": "collected",
             "items": [
                 {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid),
-                 "file": item.location[0], "line": item.location[1],
-                 "markers": sorted({m.name for m in item.iter_markers()}),
                  "group": xdist_group(item)}
                 for item in session.items
             ],
@@ -356,20 +354,18 @@ class ZygotePlugin:
 def _durations_settings(config):
     """--durations as pytest's runner plugin resolves it for its summary."""
     durations_min = config.option.durations_min
-    if not hasattr(config, "get_verbosity"):
-        verbose = config.getoption("verbose", 0)  # absent under -p no:terminal
-        # pytest 7.4: --durations-min defaults to 0.005 and -vv shows all.
-        return {
-            "durations": config.option.durations,
-            "durations_min": 0.0 if verbose >= 2 else durations_min,
-            "durations_hint": True,
-        }
-    verbose = config.get_verbosity()
-    return {
-        "durations": config.option.durations,
-        "durations_min": (0.005 if verbose < 2 else 0.0) if durations_min is None else durations_min,
-        "durations_hint": durations_min is None,
-    }
+    if hasattr(config, "get_verbosity"):
+        # pytest 8+: no --durations-min means 0.005, or 0 at -vv, with a hint.
+        hint = durations_min is None
+        if hint:
+            durations_min = 0.005 if config.get_verbosity() < 2 else 0.0
+    else:
+        # pytest 7.4: the option defaults to 0.005, -vv shows all, the hint
+        # is always there ("verbose" is absent under -p no:terminal).
+        hint = True
+        if config.getoption("verbose", 0) >= 2:
+            durations_min = 0.0
+    return {"durations": config.option.durations, "durations_min": durations_min, "durations_hint": hint}
 
 
 class SpawnedWorkerPlugin:

@@ -415,11 +415,23 @@ impl Supervisor {
         }
     }
 
-    fn kill_everything(&mut self) {
-        if let Some(pid) = self.zygote_pid {
-            // SAFETY: plain syscall; the zygote leads its own process group.
-            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+    /// The zygote and its forked children. Outside a debugging run the
+    /// zygote leads its own process group, so one signal reaches them all;
+    /// in one, forked children die with it (PR_SET_PDEATHSIG).
+    fn kill_zygote(&self) {
+        let Some(pid) = self.zygote_pid else { return };
+        // SAFETY: plain syscalls on a pid we started.
+        unsafe {
+            if self.plan.interactive {
+                libc::kill(pid as i32, libc::SIGKILL);
+            } else {
+                libc::killpg(pid as i32, libc::SIGKILL);
+            }
         }
+    }
+
+    fn kill_everything(&mut self) {
+        self.kill_zygote();
         for slot in self.slots.values() {
             if let Some(pid) = slot.spawned {
                 unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -506,10 +518,7 @@ impl Handler<ZygoteBroken> for Supervisor {
 
     fn handle(&mut self, msg: ZygoteBroken, _: &mut Context<Self>) {
         eprintln!("rpytest: error: bad message from the zygote ({}); stopping it", msg.error);
-        if let Some(pid) = self.zygote_pid {
-            // SAFETY: plain syscall; the zygote leads its own process group.
-            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-        }
+        self.kill_zygote();
     }
 }
 
