@@ -127,9 +127,11 @@ class XdistWorkerCount:
     command line itself. Registered in the zygote and in spawned workers."""
 
     def pytest_addoption(self, parser):
-        # Without xdist installed pytest would reject the `-n`.
+        # Without xdist installed pytest would reject the `-n`. pytest keeps
+        # lowercase short options for itself; `_addoption` is how xdist
+        # registers its own `-n` past that check.
         if importlib.util.find_spec("xdist") is None:
-            parser.getgroup("rpytest").addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+            parser.getgroup("rpytest")._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
