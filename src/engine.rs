@@ -42,6 +42,10 @@ pub struct RunPlan {
     pub shard: Option<ShardInput>,
     /// `--store-durations`: the durations file to merge this run into.
     pub store_durations: Option<PathBuf>,
+    /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
+    pub shared_fixtures: Vec<String>,
+    /// The worker count is `auto`: the history may lower it (`auto_workers`).
+    pub workers_auto: bool,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

@@ -67,6 +67,11 @@ impl HistoryView {
     pub fn expected(&self, nodeid: &str) -> Option<f64> {
         self.tests.get(nodeid).and_then(|t| t.expected())
     }
+
+    /// The peak memory of the worker that last ran this test (KiB).
+    pub fn peak_rss_kb(&self, nodeid: &str) -> Option<u64> {
+        self.tests.get(nodeid).and_then(|t| t.peak_rss_kb)
+    }
 }
 
 #[derive(Debug)]

@@ -32,6 +32,9 @@ pub enum FromPython {
     Finished,
     WorkerExited(WorkerExit),
     SinkDone { exit_code: i32 },
+    /// Zygote: the shared session fixtures are torn down; `phases` holds a
+    /// failure, reported as the teardown of the test `TeardownShared` named.
+    SharedTeardownDone { phases: Vec<PhaseRecord> },
     SessionEnded { exit_code: i32 },
     InternalError { message: String },
 }
@@ -53,6 +56,9 @@ pub enum ToPython {
     ShardPlan { keep: Vec<usize>, line: String },
     /// Zygote: replay these reports, in this order, into a forked sink.
     Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
+    /// Zygote: every worker is done; tear down the shared session fixtures
+    /// (a failure is reported on test `index`, the last one run).
+    TeardownShared { index: Option<usize> },
     Shutdown,
 }
 
@@ -120,6 +126,10 @@ pub struct Inventory {
     /// xdist's `--dist` from pytest's own configuration (addopts), if any.
     #[serde(default)]
     pub dist: Option<String>,
+    /// Session fixtures set up once in the zygote before the fork
+    /// (`shared_session_fixtures`); torn down there after the workers.
+    #[serde(default)]
+    pub shared_fixtures: Vec<String>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
 }

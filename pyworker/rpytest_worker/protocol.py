@@ -15,6 +15,8 @@ Messages, Python -> engine:
                   group: the xdist_group name (several: sorted, joined by "_")
                   or None; dist, numprocesses: xdist's --dist and -n from
                   pytest's config (addopts), or None
+                  shared_fixtures: the shared session fixtures set up
+                  before the fork (to tear down once at the end)
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...], max_rss_kb,
                    junit?: {attrs, properties}}
@@ -29,6 +31,9 @@ Messages, Python -> engine:
     finished      {}                      a worker ran its last test
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     sink_done     {exit_code}                                (zygote)
+    shared_teardown_done {phases: [...]}  (zygote) the shared session fixtures
+                                          are torn down; phases: a failure, as
+                                          the teardown of the teardown_shared index
     internal_error {message}
 Engine -> Python:
     shard_plan {keep: [..], line}         zygote: keep these shard_request indices
@@ -38,6 +43,9 @@ Engine -> Python:
     no_more  {}                           worker: run what you hold, then finish
     stop     {}                           worker: start nothing more, then finish
     finish   {entries: [...], exitstatus} zygote: replay reports into a sink
+    teardown_shared {index?}              zygote: every worker is done; tear the
+                                          shared session fixtures down (a failure
+                                          is reported on test index, the last run)
     shutdown {}
 """
 import os

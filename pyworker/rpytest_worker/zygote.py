@@ -30,7 +30,7 @@ import uuid
 
 import pytest
 
-from . import sink
+from . import shared_fixtures, sink
 
 
 def _die_with_parent():
@@ -159,8 +159,9 @@ class XdistWorkerCount:
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, shared):
         self.conn = conn
+        self.shared = shared
         self.deselected = 0
         self.collect_reports = []
         self.warnings = []
@@ -199,6 +200,7 @@ class ZygotePlugin:
             return None
         if config.option.collectonly or not session.items:
             return None
+        self.shared.setup(session)
         self._announce(session)
         self._serve(session)
 
@@ -252,6 +254,7 @@ class ZygotePlugin:
             **_durations_settings(config),
             "dist": XdistWorkerCount.dist(config),
             "needs_sink": sink.needed(config),
+            "shared_fixtures": self.shared.set_up,
             "pytest_version": pytest_version(),
         })
 
@@ -279,6 +282,9 @@ class ZygotePlugin:
         kind = msg["type"]
         if kind == "fork":
             self._fork(wake_fds, lambda: self._run_worker(session, msg["worker"], msg["count"]), msg["worker"])
+        elif kind == "teardown_shared":
+            phases = self.shared.teardown(session, msg.get("index"))
+            self.conn.send({"type": "shared_teardown_done", "phases": phases})
         elif kind == "finish":
             self.sink_pid = self._fork(wake_fds, lambda: self._run_sink(session, msg), None)
         else:
@@ -416,12 +422,13 @@ def main():
     from .protocol import Connection, hello
 
     args = sys.argv[1:]
+    shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
         return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn, shared), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})

@@ -10,7 +10,7 @@
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
-//! `RestartWorker`, `RunComplete`, `Interrupt`.
+//! `RestartWorker`, `TeardownShared`, `RunComplete`, `Interrupt`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +24,9 @@ use tokio::sync::oneshot;
 
 use super::history::{Flush, History};
 use super::reporter::{Begin, Reporter, Summarize};
-use super::scheduler::{Scheduler, StartRun, WorkerLost};
-use crate::config::{WorkerCount, WorkerStart};
+use super::scheduler::{Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
+use crate::auto_workers;
+use crate::config::{self, WorkerCount, WorkerStart};
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, LastRun};
@@ -127,6 +128,14 @@ pub struct RestartWorker {
     pub worker: usize,
 }
 
+/// Every worker is done: the zygote tears the shared session fixtures down.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TeardownShared {
+    /// The last test run, which carries a teardown failure.
+    pub index: Option<usize>,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RunComplete {
@@ -185,6 +194,7 @@ impl Supervisor {
             // Set below when this run shards; never inherited from a parent run.
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
+            .env_remove("RPYTEST_SHARED_FIXTURES")
             .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         cmd
@@ -201,6 +211,9 @@ impl Supervisor {
         }
         if self.plan.shard.is_some() {
             cmd.env("RPYTEST_SHARDING", "1");
+        }
+        if self.plan.worker_start == WorkerStart::Fork && !self.plan.shared_fixtures.is_empty() {
+            cmd.env("RPYTEST_SHARED_FIXTURES", self.plan.shared_fixtures.join(","));
         }
         match cmd.spawn() {
             Ok(mut child) => {
@@ -289,8 +302,9 @@ impl Supervisor {
         let view = store.view();
         let tests: Vec<(&str, Option<&str>)> =
             inventory.items.iter().map(|item| (item.id.as_str(), item.group.as_deref())).collect();
-        let durations = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
-        self.requested_workers = self.workers_for(&inventory);
+        let durations: Vec<Option<f64>> = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
+        let peak = inventory.items.iter().filter_map(|item| view.peak_rss_kb(&item.id)).max();
+        self.requested_workers = self.workers_for(&inventory, &durations, peak);
         let queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
         let history = History::new(store, self.plan.store_durations.clone()).start();
         self.history = Some(history.clone());
@@ -400,19 +414,29 @@ impl Supervisor {
 
     /// `-n` on the command line wins; else an `-n` in pytest's addopts
     /// (as xdist users have it; xdist's `-n 0` means one process); else
-    /// the settings' count.
-    fn workers_for(&self, inventory: &Inventory) -> usize {
-        match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
-            Some("0") => 1,
+    /// the settings' count. `auto` is then fitted to the history's
+    /// expected work and memory, and says why with `-v`.
+    fn workers_for(&self, inventory: &Inventory, expected: &[Option<f64>], peak_rss_kb: Option<u64>) -> usize {
+        let planned = (self.plan.workers, self.plan.workers_auto);
+        let (count, auto) = match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
+            Some("0") => (1, false),
             Some(text) => match WorkerCount::parse(text) {
-                Ok(count) => count.resolve(),
+                Ok(count) => (count.resolve(), count == WorkerCount::Auto),
                 Err(e) => {
                     eprintln!("rpytest: warning: ignoring -n from pytest's addopts: {e}");
-                    self.plan.workers
+                    planned
                 }
             },
-            None => self.plan.workers,
+            None => planned,
+        };
+        if !auto {
+            return count;
         }
+        let fit = auto_workers::fit(count, expected, peak_rss_kb, config::available_memory());
+        if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
+            eprintln!("rpytest: {why}");
+        }
+        fit.workers
     }
 
     /// The zygote and its forked children. Outside a debugging run the
@@ -506,6 +530,10 @@ impl Handler<FromZygote> for Supervisor {
                 let code = self.exitstatus.unwrap_or(3);
                 let stopped = self.stopped.take();
                 self.summarize(code, stopped, ctx);
+            }
+            FromPython::SharedTeardownDone { phases } => {
+                crate::trace::event(|| "shared session fixtures torn down".into());
+                self.scheduler.do_send(SharedFixturesTornDown { phases });
             }
             FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
             other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
@@ -608,6 +636,19 @@ impl Handler<RestartWorker> for Supervisor {
 
     fn handle(&mut self, msg: RestartWorker, ctx: &mut Context<Self>) {
         self.start_worker(msg.worker, ctx);
+    }
+}
+
+impl Handler<TeardownShared> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TeardownShared, _: &mut Context<Self>) {
+        match &self.zygote {
+            Some(zygote) => {
+                let _ = zygote.send(ToPython::TeardownShared { index: msg.index });
+            }
+            None => self.scheduler.do_send(SharedFixturesTornDown { phases: Vec::new() }),
+        }
     }
 }
 
