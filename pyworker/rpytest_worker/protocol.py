@@ -30,7 +30,8 @@ Messages, Python -> engine:
                                           interrupted, shouldstop (--sw, a plugin)
     finished      {}                      a worker ran its last test
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
-    sink_done     {exit_code}                                (zygote)
+    session_ended {exit_code}             (zygote) pytest.main returned: the
+                                          session's final exit status
     shared_teardown_done {phases: [...]}  (zygote) the shared session fixtures
                                           are torn down; phases: a failure, as
                                           the teardown of the teardown_shared index
@@ -42,7 +43,9 @@ Engine -> Python:
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
     stop     {}                           worker: start nothing more, then finish
-    finish   {entries: [...], exitstatus} zygote: replay reports into a sink
+    finish   {entries: [...], exitstatus} zygote: replay the reports into the
+                                          session and let pytest finish it
+                                          (then session_ended, exit)
     teardown_shared {index?}              zygote: every worker is done; tear the
                                           shared session fixtures down (a failure
                                           is reported on test index, the last run)

@@ -5,8 +5,9 @@
 //! ending: its connection closing and its exit status. Only when both are
 //! known (or a grace period passes) is a worker declared lost, so reports
 //! still in the socket are never mistaken for a crash. It replaces lost
-//! workers on the Scheduler's request, runs the report sink at the end, and
-//! delivers the exit code.
+//! workers on the Scheduler's request. At the end it hands the zygote the
+//! run's reports, pytest finishes the session there (sessionfinish,
+//! unconfigure), and the exit status that session leaves is the run's.
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
@@ -41,6 +42,10 @@ use crate::shard;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long the zygote may take to exit after `shutdown`.
 const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long the zygote may take to exit once pytest has ended its session.
+const ZYGOTE_EXIT_AFTER_SESSION: Duration = Duration::from_secs(10);
+/// When to say that the end of the session is still running.
+const SESSION_FINISH_NOTICE: Duration = Duration::from_secs(30);
 /// The zygote's exit status when it cannot import pytest.
 const EXIT_NO_PYTEST: i32 = 97;
 
@@ -60,6 +65,8 @@ pub struct Supervisor {
     requested_workers: usize,
     slots: HashMap<usize, Slot>,
     session_ended: Option<i32>,
+    /// The zygote is ending pytest's session with the run's reports.
+    finishing: bool,
     exitstatus: Option<i32>,
     /// Why the run stopped early, kept for the summary after the sink.
     stopped: Option<Stopped>,
@@ -178,6 +185,7 @@ impl Supervisor {
             worker_count: 0,
             slots: HashMap::new(),
             session_ended: None,
+            finishing: false,
             exitstatus: None,
             stopped: None,
             exit_after_zygote: None,
@@ -412,6 +420,48 @@ impl Supervisor {
         }
     }
 
+    /// pytest returned from the session the zygote finished; the process
+    /// exits next (its exit handlers run), within a time limit.
+    fn on_session_ended(&mut self, exit_code: i32, ctx: &mut Context<Self>) {
+        self.session_ended = Some(exit_code);
+        if !self.finishing {
+            return;
+        }
+        crate::trace::event(|| format!("pytest ended the session, exit status {exit_code}"));
+        ctx.run_later(ZYGOTE_EXIT_AFTER_SESSION, move |act, _| {
+            if act.finishing && act.zygote_pid.is_some() {
+                eprintln!(
+                    "rpytest: warning: pytest ended the session (exit status {exit_code}) but the zygote \
+                     (pid {}) has not exited after {}s (a non-daemon thread still running?); stopping it",
+                    act.zygote_pid.unwrap_or(0),
+                    ZYGOTE_EXIT_AFTER_SESSION.as_secs()
+                );
+                act.kill_zygote();
+            }
+        });
+    }
+
+    /// The zygote is gone after finishing the session: the exit status the
+    /// session left is the run's, or the process's own if it ended first
+    /// (`os._exit` or an exception in `pytest_sessionfinish`).
+    fn on_session_finished(&mut self, process_code: Option<i32>, ctx: &mut Context<Self>) {
+        self.finishing = false;
+        self.zygote = None;
+        let code = match (self.session_ended, process_code) {
+            (Some(code), _) => code,
+            (None, Some(code)) => {
+                eprintln!("rpytest: the zygote exited with code {code} while pytest was ending the session");
+                code
+            }
+            (None, None) => {
+                eprintln!("rpytest: error: the zygote was killed while pytest was ending the session");
+                3
+            }
+        };
+        let stopped = self.stopped.take();
+        self.summarize(code, stopped, ctx);
+    }
+
     /// `-n` on the command line wins; else an `-n` in pytest's addopts
     /// (as xdist users have it; xdist's `-n 0` means one process); else
     /// the settings' count. `auto` is then fitted to the history's
@@ -518,19 +568,7 @@ impl Handler<FromZygote> for Supervisor {
             FromPython::ShardRequest { ids } => self.on_shard_request(ids),
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
-            FromPython::SessionEnded { exit_code } => self.session_ended = Some(exit_code),
-            FromPython::SinkDone { exit_code } => {
-                crate::trace::event(|| "report sink done".into());
-                if exit_code != 0 {
-                    eprintln!(
-                        "rpytest: warning: the report sink failed (exit {exit_code}); \
-                         the junit file and pytest's cache may be incomplete"
-                    );
-                }
-                let code = self.exitstatus.unwrap_or(3);
-                let stopped = self.stopped.take();
-                self.summarize(code, stopped, ctx);
-            }
+            FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
             FromPython::SharedTeardownDone { phases } => {
                 crate::trace::event(|| "shared session fixtures torn down".into());
                 self.scheduler.do_send(SharedFixturesTornDown { phases });
@@ -557,6 +595,9 @@ impl Handler<ZygoteExited> for Supervisor {
         self.zygote_pid = None;
         if let Some(code) = self.exit_after_zygote.take() {
             return self.finish(code);
+        }
+        if self.finishing {
+            return self.on_session_finished(msg.code, ctx);
         }
         if self.done.is_none() || (self.exitstatus.is_some() && self.zygote.is_none()) {
             return;
@@ -658,13 +699,23 @@ impl Handler<RunComplete> for Supervisor {
     fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
         crate::trace::event(|| "every test finished".into());
         self.exitstatus = Some(msg.exitstatus);
-        let needs_sink = self.inventory.as_ref().is_some_and(|i| i.needs_sink);
         match &self.zygote {
-            Some(zygote) if needs_sink => {
+            Some(zygote) => {
                 self.stopped = msg.stopped;
+                self.finishing = true;
                 let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
+                ctx.run_later(SESSION_FINISH_NOTICE, |act, _| {
+                    if act.finishing && act.session_ended.is_none() {
+                        eprintln!(
+                            "rpytest: still waiting for pytest to end the session in the zygote (pid {}) \
+                             after {}s: a pytest_sessionfinish or pytest_unconfigure hook is running",
+                            act.zygote_pid.unwrap_or(0),
+                            SESSION_FINISH_NOTICE.as_secs()
+                        );
+                    }
+                });
             }
-            _ => self.summarize(msg.exitstatus, msg.stopped, ctx),
+            None => self.summarize(msg.exitstatus, msg.stopped, ctx),
         }
     }
 }
@@ -676,6 +727,7 @@ impl Handler<Interrupt> for Supervisor {
         if self.done.is_none() {
             return;
         }
+        self.finishing = false;
         self.kill_everything();
         self.zygote = None;
         if self.inventory.is_none() {
