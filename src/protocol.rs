@@ -30,6 +30,8 @@ pub enum FromPython {
     /// `interrupted`, `shouldstop` (--sw, a plugin).
     StopRequested { reason: String, interrupted: bool },
     Finished,
+    /// Zygote: it forked worker `worker` as process `pid`.
+    WorkerForked { worker: usize, pid: u32 },
     WorkerExited(WorkerExit),
     /// Zygote: the shared session fixtures are torn down; `phases` holds a
     /// failure, reported as the teardown of the test `TeardownShared` named.
@@ -126,6 +128,10 @@ pub struct Inventory {
     /// (`shared_session_fixtures`); torn down there after the workers.
     #[serde(default)]
     pub shared_fixtures: Vec<String>,
+    /// Threads alive in the zygote after collection (besides the main one):
+    /// forking could inherit a lock one of them holds.
+    #[serde(default)]
+    pub threads: Vec<String>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
 }

@@ -126,3 +126,41 @@ fn a_real_projects_addopts_disabling_builtins_runs() {
         assert_same_with(&suite, &[], &["-n", "2", "--worker-start", start]);
     }
 }
+
+#[test]
+fn threads_alive_at_fork_time_make_the_run_spawn_and_say_so() {
+    let conftest = r#"
+        import sys, threading, time
+
+        def noisy():
+            while True:
+                sys.stderr.write("")
+                time.sleep(0.0001)
+
+        def pytest_configure(config):
+            threading.Thread(target=noisy, daemon=True, name="noisy-logger").start()
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let r = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&r);
+    assert_eq!((r.code, r.final_line.as_deref()), (0, Some("3 passed")), "{}", r.dump());
+    assert!(r.stderr.contains("1 thread(s) running after collection (noisy-logger)"), "{}", r.dump());
+}
+
+#[test]
+fn a_worker_that_never_connects_is_stopped_and_the_run_ends() {
+    // Every forked worker blocks before it can say hello (as one that
+    // inherited a held lock would).
+    let conftest = r#"
+        import os, time
+
+        os.register_at_fork(after_in_child=lambda: time.sleep(3600))
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let r = run_rpytest_env(&suite, &["-n", "1"], &[("RPYTEST_WORKER_CONNECT_TIMEOUT", "1")]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.stderr.contains("did not connect within 1s; stopping it"), "{}", r.dump());
+    assert!(r.stderr.contains("workers keep dying before running a test"), "{}", r.dump());
+    assert_eq!(r.final_line.as_deref(), Some("3 failed"), "{}", r.dump());
+}

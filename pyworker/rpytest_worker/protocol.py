@@ -16,7 +16,9 @@ Messages, Python -> engine:
                   or None; dist, numprocesses: xdist's --dist and -n from
                   pytest's config (addopts), or None
                   shared_fixtures: the shared session fixtures set up
-                  before the fork (to tear down once at the end)
+                  before the fork (to tear down once at the end);
+                  threads: names of threads alive besides the main one
+                  (the engine then spawns workers instead of forking)
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...], max_rss_kb,
                    junit?: {attrs, properties}}
@@ -29,6 +31,7 @@ Messages, Python -> engine:
     stop_requested {reason, interrupted}  session.shouldfail (-x, --maxfail) or,
                                           interrupted, shouldstop (--sw, a plugin)
     finished      {}                      a worker ran its last test
+    worker_forked {worker, pid}                              (zygote)
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     session_ended {exit_code}             (zygote) pytest.main returned: the
                                           session's final exit status

@@ -203,12 +203,15 @@ class ZygotePlugin:
             return None
         if config.option.collectonly or not session.items:
             return None
-        self.shared.setup(session)
-        self._announce(session)
+        threads = _other_threads()
+        if not threads:
+            # With threads alive the engine spawns workers: nothing to inherit.
+            self.shared.setup(session)
+        self._announce(session, threads)
         finish = self._serve(session)
         return sink.finish_session(session, finish["entries"], finish["exitstatus"])
 
-    def _announce(self, session):
+    def _announce(self, session, threads):
         from .wire_reports import encode_warning, pytest_version
 
         config = session.config
@@ -260,6 +263,7 @@ class ZygotePlugin:
             **_durations_settings(config),
             "dist": XdistWorkerCount.dist(config),
             "shared_fixtures": self.shared.set_up,
+            "threads": threads,
             "pytest_version": pytest_version(),
         })
 
@@ -325,6 +329,7 @@ class ZygotePlugin:
                 os._exit(code)
         if worker is not None:
             self.children[pid] = worker
+            self.conn.send({"type": "worker_forked", "worker": worker, "pid": pid})
         return pid
 
     def _run_worker(self, session, index, count):
@@ -360,6 +365,15 @@ class ZygotePlugin:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _other_threads():
+    """Names of the threads alive besides this one: a fork copies the locks
+    they hold (logging, stdio buffers) but not the threads that would
+    release them."""
+    import threading
+
+    return [t.name for t in threading.enumerate() if t is not threading.current_thread()]
 
 
 def _durations_settings(config):

@@ -42,6 +42,20 @@ use crate::shard;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long the zygote may take to exit after `shutdown`.
 const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a forked worker may take to connect; a spawned one collects
+/// the suite first, so it gets longer. `RPYTEST_WORKER_CONNECT_TIMEOUT`
+/// (seconds) sets both.
+const FORKED_CONNECT_LIMIT: Duration = Duration::from_secs(30);
+const SPAWNED_CONNECT_LIMIT: Duration = Duration::from_secs(300);
+
+fn connect_limit(start: WorkerStart) -> Duration {
+    let from_env = std::env::var("RPYTEST_WORKER_CONNECT_TIMEOUT").ok().and_then(|s| s.parse::<f64>().ok());
+    match (from_env, start) {
+        (Some(secs), _) if secs > 0.0 => Duration::from_secs_f64(secs),
+        (_, WorkerStart::Fork) => FORKED_CONNECT_LIMIT,
+        (_, WorkerStart::Spawn) => SPAWNED_CONNECT_LIMIT,
+    }
+}
 /// How long the zygote may take to exit once pytest has ended its session.
 const ZYGOTE_EXIT_AFTER_SESSION: Duration = Duration::from_secs(10);
 /// When to say that the end of the session is still running.
@@ -74,11 +88,20 @@ pub struct Supervisor {
     exit_after_zygote: Option<i32>,
     /// This shard's selection, for spawned workers to apply to their own collection.
     shard_keep: Option<Vec<usize>>,
+    /// How this run's workers start: the plan's, unless threads in the
+    /// zygote make forking unsafe.
+    worker_start: WorkerStart,
+    /// Numbers each worker process started, so that a timer or an exit
+    /// status meant for one never lands on its replacement.
+    next_generation: u64,
 }
 
 /// What is known of one worker process's ending.
 #[derive(Default)]
 struct Slot {
+    generation: u64,
+    /// The pid the zygote forked (before the worker says hello).
+    forked: Option<u32>,
     pid: Option<u32>,
     disconnected: bool,
     finished: bool,
@@ -159,6 +182,14 @@ pub struct Interrupt;
 #[rtype(result = "()")]
 struct GraceOver {
     worker: usize,
+    generation: u64,
+}
+
+impl Slot {
+    /// Whether `pid` is this slot's process (unknown yet counts as yes).
+    fn owns(&self, pid: u32) -> bool {
+        self.pid.or(self.forked).or(self.spawned).is_none_or(|own| own == pid)
+    }
 }
 
 impl Supervisor {
@@ -172,6 +203,7 @@ impl Supervisor {
     ) -> Self {
         Supervisor {
             requested_workers: plan.workers,
+            worker_start: plan.worker_start,
             plan,
             pyworker_dir,
             socket,
@@ -190,6 +222,7 @@ impl Supervisor {
             stopped: None,
             exit_after_zygote: None,
             shard_keep: None,
+            next_generation: 0,
         }
     }
 
@@ -240,8 +273,12 @@ impl Supervisor {
     }
 
     fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
-        self.slots.insert(worker, Slot::default());
-        match self.plan.worker_start {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.slots.insert(worker, Slot { generation, ..Slot::default() });
+        let limit = connect_limit(self.worker_start);
+        ctx.run_later(limit, move |act, ctx| act.check_connected(worker, generation, limit, ctx));
+        match self.worker_start {
             WorkerStart::Fork => {
                 if let Some(zygote) = &self.zygote {
                     let _ = zygote.send(ToPython::Fork { worker, count: self.requested_workers });
@@ -303,6 +340,9 @@ impl Supervisor {
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
         crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
         let inventory = Arc::new(inventory);
+        if self.worker_start == WorkerStart::Fork && !inventory.threads.is_empty() {
+            self.avoid_fork(&inventory.threads);
+        }
         let (store, warning) = HistoryStore::open(HistoryStore::path_for(inventory.rootdir.as_ref()));
         if let Some(warning) = warning {
             eprintln!("rpytest: warning: {warning}");
@@ -357,6 +397,52 @@ impl Supervisor {
         }
     }
 
+    /// Threads alive in the zygote: a forked child could inherit a lock one
+    /// of them holds (logging, stdio) and hang, so this run spawns.
+    fn avoid_fork(&mut self, threads: &[String]) {
+        let shared = if self.plan.shared_fixtures.is_empty() {
+            String::new()
+        } else {
+            format!("; shared session fixtures ({}) are set up per worker", self.plan.shared_fixtures.join(", "))
+        };
+        eprintln!(
+            "rpytest: the zygote has {} thread(s) running after collection ({}): a forked worker could \
+             inherit a lock one of them holds, so this run's workers start with spawn and collect for \
+             themselves{shared}. Start such threads in a fixture, or set worker_start = \"spawn\".",
+            threads.len(),
+            threads.join(", ")
+        );
+        self.worker_start = WorkerStart::Spawn;
+    }
+
+    /// The start-up watchdog: a worker that has not said hello in time
+    /// (a lock inherited through fork, an import that hangs) is named and
+    /// stopped, which ends its slot like a crash before its first test.
+    fn check_connected(&mut self, worker: usize, generation: u64, limit: Duration, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get(&worker).filter(|s| s.generation == generation) else { return };
+        if slot.pid.is_some() || slot.exit.is_some() {
+            return;
+        }
+        let secs = limit.as_secs_f64();
+        match slot.forked.or(slot.spawned) {
+            Some(pid) => {
+                eprintln!("rpytest: error: worker gw{worker} (pid {pid}) did not connect within {secs}s; stopping it");
+                // SAFETY: a plain syscall on a worker process we started.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            None => {
+                eprintln!(
+                    "rpytest: error: the zygote (pid {}) did not start worker gw{worker} within {secs}s; stopping the run",
+                    self.zygote_pid.unwrap_or(0)
+                );
+                self.finishing = false;
+                self.kill_everything();
+                self.zygote = None;
+                self.summarize(3, Some(Stopped::plain("the zygote stopped responding")), ctx);
+            }
+        }
+    }
+
     /// Declares a worker lost once both halves of its ending are known, or
     /// the grace period for the missing half has passed.
     fn settle(&mut self, worker: usize, ctx: &mut Context<Self>, grace_over: bool) {
@@ -365,7 +451,8 @@ impl Supervisor {
         if !both && !grace_over {
             if !slot.grace_started {
                 slot.grace_started = true;
-                ctx.run_later(EXIT_GRACE, move |_, ctx| ctx.notify(GraceOver { worker }));
+                let generation = slot.generation;
+                ctx.run_later(EXIT_GRACE, move |_, ctx| ctx.notify(GraceOver { worker, generation }));
             }
             return;
         }
@@ -567,6 +654,11 @@ impl Handler<FromZygote> for Supervisor {
         match msg.0 {
             FromPython::ShardRequest { ids } => self.on_shard_request(ids),
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
+            FromPython::WorkerForked { worker, pid } => {
+                if let Some(slot) = self.slots.get_mut(&worker).filter(|s| s.forked.is_none()) {
+                    slot.forked = Some(pid);
+                }
+            }
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
             FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
             FromPython::SharedTeardownDone { phases } => {
@@ -628,7 +720,10 @@ impl Handler<WorkerConnected> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerConnected, _: &mut Context<Self>) {
-        self.slots.entry(msg.worker).or_default().pid = Some(msg.pid);
+        let slot = self.slots.entry(msg.worker).or_default();
+        if slot.owns(msg.pid) {
+            slot.pid = Some(msg.pid);
+        }
     }
 }
 
@@ -637,7 +732,7 @@ impl Handler<WorkerDisconnected> for Supervisor {
 
     fn handle(&mut self, msg: WorkerDisconnected, ctx: &mut Context<Self>) {
         let Some(slot) = self.slots.get_mut(&msg.worker) else { return };
-        if slot.pid.is_some_and(|pid| pid != msg.pid) {
+        if !slot.owns(msg.pid) {
             return;
         }
         slot.disconnected = true;
@@ -652,7 +747,7 @@ impl Handler<WorkerExitSeen> for Supervisor {
     fn handle(&mut self, msg: WorkerExitSeen, ctx: &mut Context<Self>) {
         let exit = msg.0;
         let Some(slot) = self.slots.get_mut(&exit.worker) else { return };
-        if slot.pid.is_some_and(|pid| pid != exit.pid) {
+        if !slot.owns(exit.pid) {
             return;
         }
         slot.exit = Some(describe_exit(exit.exit_code, exit.signal));
@@ -668,7 +763,10 @@ impl Handler<GraceOver> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: GraceOver, ctx: &mut Context<Self>) {
-        self.settle(msg.worker, ctx, true);
+        // The timer of a worker that has since been replaced is not the replacement's.
+        if self.slots.get(&msg.worker).is_some_and(|s| s.generation == msg.generation) {
+            self.settle(msg.worker, ctx, true);
+        }
     }
 }
 
