@@ -100,24 +100,16 @@ fn a_replacement_worker_inherits_the_shared_value() {
     assert_eq!(count_starting(&lines(&suite, "fixture.log"), "setup"), 1, "{}", r.dump());
 }
 
+/// Tests a, c use a session fixture `database` whose body is `body`; b does not.
+fn database_suite(body: &str) -> Suite {
+    let conftest = format!("import pytest\n\n@pytest.fixture(scope='session')\ndef database():\n    {body}\n");
+    let tests = "def test_a(database):\n    pass\n\ndef test_b():\n    pass\n\ndef test_c(database):\n    pass\n";
+    Suite::new(&[("conftest.py", &conftest), ("test_db.py", tests)])
+}
+
 #[test]
 fn a_failing_shared_setup_errors_every_test_that_uses_it_as_pytest_does() {
-    let suite = Suite::new(&[
-        (
-            "conftest.py",
-            r#"
-            import pytest
-
-            @pytest.fixture(scope="session")
-            def database():
-                raise RuntimeError("cannot reach the database")
-            "#,
-        ),
-        (
-            "test_db.py",
-            "def test_a(database):\n    pass\n\ndef test_b():\n    pass\n\ndef test_c(database):\n    pass\n",
-        ),
-    ]);
+    let suite = database_suite("raise RuntimeError('cannot reach the database')");
     let pytest = run_pytest(&suite, &["-v"]);
     let rpytest = run_rpytest_env(&suite, &["-n", "2"], &[("RPYTEST_SHARED_SESSION_FIXTURES", "database")]);
     let pair = Pair { pytest, rpytest };
@@ -131,23 +123,7 @@ fn a_failing_shared_setup_errors_every_test_that_uses_it_as_pytest_does() {
 
 #[test]
 fn a_failing_shared_teardown_is_reported_as_pytest_reports_it() {
-    let suite = Suite::new(&[
-        (
-            "conftest.py",
-            r#"
-            import pytest
-
-            @pytest.fixture(scope="session")
-            def database():
-                yield "db"
-                raise RuntimeError("cannot drop the database")
-            "#,
-        ),
-        (
-            "test_db.py",
-            "def test_a(database):\n    pass\n\ndef test_b():\n    pass\n\ndef test_c(database):\n    pass\n",
-        ),
-    ]);
+    let suite = database_suite("yield 'db'\n    raise RuntimeError('cannot drop the database')");
     let pytest = run_pytest(&suite, &["-v", "--junitxml=junit.xml"]);
     let pytest_junit = parse_junit(&suite.join("junit.xml"));
     let rpytest = run_rpytest_env(
