@@ -78,6 +78,10 @@ pub struct OwnFlags {
     /// first) and the planned load per worker, then exit.
     #[arg(long)]
     pub inventory_status: bool,
+
+    /// Run in this process even when a warm daemon (`rpytest serve`) runs.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// The command line, split.
@@ -175,7 +179,7 @@ enum OwnKind {
 }
 
 fn own_flag(arg: &str) -> Option<OwnKind> {
-    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status") {
+    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status" | "--no-daemon") {
         return Some(OwnKind::Flag);
     }
     const WITH_VALUE: [&str; 9] = [

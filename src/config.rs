@@ -84,12 +84,18 @@ pub enum WorkerStart {
 struct RawSettings {
     default_workers: Option<toml::Value>,
     worker_start: Option<String>,
+    daemon: Option<String>,
+    daemon_idle_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub default_workers: WorkerCount,
     pub worker_start: WorkerStart,
+    /// Whether a run uses `rpytest serve`'s warm zygotes.
+    pub daemon: DaemonMode,
+    /// Seconds an unused daemon waits before it stops (0: never).
+    pub daemon_idle_timeout: u64,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -125,6 +131,8 @@ impl Settings {
         let mut settings = base.unwrap_or(Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,
+            daemon: DaemonMode::Use,
+            daemon_idle_timeout: 3600,
             source: None,
         });
         if let Some(value) = raw.default_workers {
@@ -136,6 +144,12 @@ impl Settings {
         }
         if let Some(value) = raw.worker_start {
             settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon {
+            settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon_idle_timeout {
+            settings.daemon_idle_timeout = value;
         }
         if base_is_project(file) {
             settings.source = Some(file.to_path_buf());
@@ -172,6 +186,12 @@ impl Settings {
                     _ => return Err(format!("worker_start: invalid value '{text}'; accepted: \"fork\", \"spawn\"")),
                 };
             }
+            "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
+            "daemon_idle_timeout" => {
+                self.daemon_idle_timeout = text
+                    .parse()
+                    .map_err(|_| format!("daemon_idle_timeout: invalid value '{text}'; expected whole seconds"))?;
+            }
             _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
         }
         Ok(())
@@ -180,7 +200,27 @@ impl Settings {
 
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
-pub const KEYS: &[&str] = &["default_workers", "worker_start"];
+pub const KEYS: &[&str] = &["default_workers", "worker_start", "daemon", "daemon_idle_timeout"];
+
+/// `daemon` in `[tool.rpytest]`: use a running daemon (default), start one
+/// in the background when none runs, or never use one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonMode {
+    Use,
+    Auto,
+    Off,
+}
+
+impl DaemonMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "use" => Ok(DaemonMode::Use),
+            "auto" => Ok(DaemonMode::Auto),
+            "off" => Ok(DaemonMode::Off),
+            _ => Err(format!("invalid value '{text}'; accepted: \"use\", \"auto\", \"off\"")),
+        }
+    }
+}
 
 fn base_is_project(file: &Path) -> bool {
     file.file_name().is_some_and(|n| n == "pyproject.toml")
@@ -241,6 +281,15 @@ mod tests {
         assert!(text.contains("RPYTEST_WORKER_START") && text.contains("fork"), "{text}");
         // Variables rpytest sets for its own processes are not settings.
         s.apply_env([("RPYTEST_SOCKET".to_string(), "/tmp/x".to_string())]).unwrap();
+    }
+
+    #[test]
+    fn daemon_settings() {
+        let s = project("[tool.rpytest]\ndaemon = \"auto\"\ndaemon_idle_timeout = 60\n").unwrap();
+        assert_eq!((s.daemon, s.daemon_idle_timeout), (DaemonMode::Auto, 60));
+        assert_eq!(project("").unwrap().daemon, DaemonMode::Use);
+        let err = project("[tool.rpytest]\ndaemon = \"always\"\n").unwrap_err().to_string();
+        assert!(err.contains("daemon") && err.contains("auto"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod actors;
 mod cli;
 mod config;
+mod daemon;
 mod dist;
 mod durations_file;
 mod engine;
@@ -38,6 +39,9 @@ fn main() {
 
 fn run(args: Vec<String>) -> i32 {
     let started = Instant::now();
+    if args.first().is_some_and(|a| a == "serve") {
+        return serve(&args[1..]);
+    }
     let command_line = match cli::parse(args) {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
@@ -63,6 +67,14 @@ fn run(args: Vec<String>) -> i32 {
                 EngineError::EXIT_CODE
             }
         },
+        Err(e) => usage_error(e),
+    }
+}
+
+/// `rpytest serve ...`: the warm daemon, with its idle timeout from settings.
+fn serve(args: &[String]) -> i32 {
+    match current_dir().and_then(|cwd| settings(&cwd)) {
+        Ok(settings) => daemon::command::main(args, settings.daemon_idle_timeout),
         Err(e) => usage_error(e),
     }
 }
@@ -144,7 +156,9 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         workers = 1;
         workers_fixed = true;
     }
+    let daemon = daemon::client::plan(&own, &settings, &python, &cwd, &command_line.pytest_args);
     Ok(engine::RunPlan {
+        daemon,
         python,
         pytest_args: command_line.pytest_args,
         workers,

@@ -416,6 +416,10 @@ def main():
     from .protocol import Connection, hello
 
     args = sys.argv[1:]
+    if os.environ.get("RPYTEST_WARM_FD"):
+        from .warm import main as warm_main
+
+        return warm_main()
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
         return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
