@@ -18,7 +18,8 @@ pub struct RunKey {
     pub cwd: PathBuf,
     /// pytest's arguments (rpytest's own flags are the client's business).
     pub args: Vec<String>,
-    /// The whole environment, sorted: any variable may be read at import time.
+    /// The whole environment (but `$_`), sorted: any variable may be read
+    /// at import time.
     pub env: Vec<(String, String)>,
     /// The client's stdout is a terminal this wide (pytest prints for it).
     pub terminal_columns: Option<u16>,
@@ -38,7 +39,9 @@ impl RunKey {
     /// The key of a run of `args` with `python` from this process.
     pub fn for_this_process(python: &Path, cwd: &Path, args: &[String]) -> Result<RunKey, KeyError> {
         let mut env = Vec::new();
-        for (name, value) in std::env::vars_os() {
+        // The shell's `$_` (the path it ran) differs with how rpytest was
+        // typed, never with what a test means: it is not part of the key.
+        for (name, value) in std::env::vars_os().filter(|(name, _)| name != "_") {
             let shown = name.to_string_lossy().into_owned();
             let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
                 return Err(KeyError::NonUtf8Env(shown));
