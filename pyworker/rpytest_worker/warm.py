@@ -14,6 +14,7 @@ renders, schedules and tears down exactly as in an embedded run. A warm
 zygote serves one run only, so no run can dirty the next.
 """
 import array
+import hashlib
 import io
 import os
 import shutil
@@ -128,15 +129,39 @@ def _collection_roots(config):
     return {r for r in roots if os.path.isdir(r)}
 
 
+def visible(name):
+    """Entries that can matter to imports and collection: hidden files
+    (caches, coverage data, editor swap files) and __pycache__ cannot."""
+    return not name.startswith(".") and name != "__pycache__"
+
+
+def listing_digest(path):
+    """A digest of a directory's visible entry names (the daemon computes
+    the same): it changes when a file is added, removed or renamed there."""
+    try:
+        names = sorted(os.fsencode(name) for name in os.listdir(path) if visible(name))
+    except OSError:
+        return None
+    return hashlib.sha256(b"\0".join(names)).hexdigest()[:32]
+
+
 def dependencies(session):
-    """Every file and directory this collection depends on, with its stat."""
+    """Every file this collection read, with its stat, and every directory
+    it looked in, with the digest of its listing and its mtime."""
     files = _imported_files(session)
     dirs, pth_files = _path_dirs_and_pth_files()
     dirs |= _walked_dirs(_collection_roots(session.config))
-    # Files first: a change is then reported by the file's name rather
-    # than by its directory's.
-    paths = sorted(files | pth_files) + sorted(dirs)
-    return [[path, stat_record(path)] for path in paths]
+    return {
+        "files": [[path, stat_record(path)] for path in sorted(files | pth_files)],
+        "dirs": [[path, listing_digest(path), _mtime_ns(path)] for path in sorted(dirs)],
+    }
+
+
+def _mtime_ns(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 class _TtyText(io.TextIOWrapper):
@@ -185,6 +210,22 @@ def _same_file(a, b):
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def _faulthandler_fds(config):
+    """The stderr copy pytest's faulthandler plugin dumps tracebacks into."""
+    try:
+        from _pytest import faulthandler as plugin
+    except ImportError:
+        return []
+    fds = []
+    key = getattr(plugin, "fault_handler_stderr_fd_key", None)  # pytest>=8: an fd
+    if key is not None and key in config.stash:
+        fds.append(config.stash[key])
+    key = getattr(plugin, "fault_handler_stderr_key", None)  # pytest 7.4: a file
+    if key is not None and key in config.stash:
+        fds.append(config.stash[key].fileno())
+    return fds
+
+
 def adopt_client_streams(config, out, err):
     """Replays the captured output into the client's streams, then makes
     them fd 1 and 2, also where pytest's capture restores them from."""
@@ -200,6 +241,8 @@ def adopt_client_streams(config, out, err):
         saved = getattr(getattr(capturing, name, None), "targetfd_save", None)
         if saved is not None:
             os.dup2(fd, saved)
+    for copy in _faulthandler_fds(config):
+        os.dup2(err, copy)
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.close(out)

@@ -12,13 +12,19 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Variables the shell rewrites as the user moves about (`$_`: the command
+/// it ran; `$OLDPWD`: the directory before the last `cd`). They say nothing
+/// about a test run, and would make every other run cold: they are left out
+/// of the key (and so of a warm zygote's environment).
+const SHELL_BOOKKEEPING: &[&str] = &["_", "OLDPWD"];
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunKey {
     pub python: PathBuf,
     pub cwd: PathBuf,
     /// pytest's arguments (rpytest's own flags are the client's business).
     pub args: Vec<String>,
-    /// The whole environment (but `$_`), sorted: any variable may be read
+    /// The whole environment (but `SHELL_BOOKKEEPING`), sorted: any variable may be read
     /// at import time.
     pub env: Vec<(String, String)>,
     /// The client's stdout is a terminal this wide (pytest prints for it).
@@ -39,9 +45,7 @@ impl RunKey {
     /// The key of a run of `args` with `python` from this process.
     pub fn for_this_process(python: &Path, cwd: &Path, args: &[String]) -> Result<RunKey, KeyError> {
         let mut env = Vec::new();
-        // The shell's `$_` (the path it ran) differs with how rpytest was
-        // typed, never with what a test means: it is not part of the key.
-        for (name, value) in std::env::vars_os().filter(|(name, _)| name != "_") {
+        for (name, value) in std::env::vars_os().filter(|(name, _)| !SHELL_BOOKKEEPING.iter().any(|b| name == b)) {
             let shown = name.to_string_lossy().into_owned();
             let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
                 return Err(KeyError::NonUtf8Env(shown));

@@ -195,7 +195,7 @@ impl Daemon {
                 ),
             };
         }
-        if envelope.build != wire::build_id() {
+        if envelope.needs_same_build() && envelope.build != wire::build_id() {
             return Reply::Error {
                 message: format!(
                     "the daemon is rpytest {}, the client {}; restart it (`rpytest serve --stop`)",

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
-use super::deps::{Deps, Stat};
+use super::deps::Deps;
 use super::fdpass;
 use super::key::RunKey;
 use super::wire::{self, WireError};
@@ -34,7 +34,10 @@ const LINK_FD: RawFd = 3;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum FromZygote {
     /// Collected; `started_ns`: when it began reading the suite.
-    Warm { deps: Vec<(PathBuf, Option<Stat>)>, started_ns: i64 },
+    Warm {
+        deps: Deps,
+        started_ns: i64,
+    },
     Taken,
 }
 
@@ -79,9 +82,16 @@ pub fn start(key: &RunKey, pyworker_dir: &Path) -> Result<Starting, ZygoteError>
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
     let mut cmd = command(key, pyworker_dir).map_err(spawn_error)?;
     let theirs_fd = theirs.as_raw_fd();
-    // SAFETY: between fork and exec we only call async-signal-safe dup2/fcntl.
+    // SAFETY: between fork and exec we only call async-signal-safe
+    // dup2/fcntl/signal.
     unsafe {
         cmd.pre_exec(move || {
+            // A daemon started with `&` or nohup ignores these; an embedded
+            // zygote, started from a terminal, does not (and Python installs
+            // its KeyboardInterrupt handler only for a SIGINT not ignored).
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
             let ok = if theirs_fd == LINK_FD {
                 libc::fcntl(LINK_FD, libc::F_SETFD, 0)
             } else {
@@ -141,7 +151,6 @@ impl Starting {
         let FromZygote::Warm { deps, started_ns } = message else {
             return Err(WireError::Malformed("expected `warm` first".into()).into());
         };
-        let deps = Deps { entries: deps };
         if let Some(reason) = deps.unsettled(started_ns) {
             return Err(ZygoteError::Unsettled(reason));
         }

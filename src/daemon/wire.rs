@@ -30,8 +30,18 @@ pub fn build_id() -> String {
 /// What every request starts with; read before the request itself.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
+    #[serde(rename = "type")]
+    pub kind: String,
     pub protocol: u32,
     pub build: String,
+}
+
+impl Envelope {
+    /// `status` and `stop` work across builds, so a new client can see
+    /// and stop an old daemon; runs need the very same build.
+    pub fn needs_same_build(&self) -> bool {
+        !matches!(self.kind.as_str(), "status" | "stop")
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
