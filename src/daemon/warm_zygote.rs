@@ -23,8 +23,11 @@ use crate::pyworker;
 
 /// The longest a zygote may take to configure and collect.
 const COLLECT_LIMIT: Duration = Duration::from_secs(300);
-/// The longest a zygote may take to adopt a run once handed over.
-const HANDOVER_LIMIT: Duration = Duration::from_secs(10);
+/// The longest a zygote may take to adopt a run once handed over (it
+/// takes milliseconds). With the 10 s wait for a collecting zygote it stays
+/// within the client's 15 s limit, so a client never gives up on a
+/// handover that then happens.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(3);
 /// Its `warm` message lists every dependency: allow large projects.
 const MAX_ZYGOTE_FRAME: usize = 64 * 1024 * 1024;
 /// The fd on which the zygote finds its end of the socket pair.
