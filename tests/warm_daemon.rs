@@ -339,15 +339,19 @@ fn the_socket_survives_abuse() {
     assert!(daemon.alive());
 }
 
+/// Sleeps only once `.slow` exists, so the priming run is quick; a hidden
+/// file does not change the directory's listing digest.
+const SLOW_ONCE_MARKED: &str =
+    "import os, time\n\ndef test_slow():\n    if os.path.exists('.slow'):\n        time.sleep(30)\n";
+
 #[test]
 fn a_client_killed_mid_run_leaves_the_daemon_healthy() {
-    let suite = Suite::new(&[
-        ("test_slow.py", "import time\n\ndef test_slow():\n    time.sleep(30)\n"),
-        ("test_fast.py", "def test_fast():\n    pass\n"),
-    ]);
+    let suite = Suite::new(&[("test_slow.py", SLOW_ONCE_MARKED), ("test_fast.py", "def test_fast():\n    pass\n")]);
     let mut daemon = Daemon::start(&[]);
     let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
     run(&suite, &daemon, &[]);
+    daemon.wait_settled();
+    suite.write(".slow", "");
     let err_file = tempfile::NamedTempFile::new().unwrap();
     let mut client = Command::new(rpytest_bin())
         .args(["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"])
@@ -380,7 +384,7 @@ fn a_client_killed_mid_run_leaves_the_daemon_healthy() {
     }
     assert!(!unsafe_kill0(zygote), "the orphaned zygote {zygote} is still running");
     assert!(daemon.alive());
-    suite.write("test_slow.py", "def test_slow():\n    pass\n");
+    std::fs::remove_file(suite.join(".slow")).unwrap();
     let (after, _) = run(&suite, &daemon, &[]);
     assert_same_as_pytest(&suite, &after, &[], "after the killed client");
     let (warm, path) = run(&suite, &daemon, &[]);
@@ -462,4 +466,74 @@ fn serve_status_stop_idle_timeout_and_no_daemon() {
     let stop = run_command(&rpytest_bin(), &["serve".into(), "--stop".into()], dir.path(), &env);
     assert_eq!(stop.code, 0, "{}", stop.dump());
     assert_ne!(status().code, 0);
+}
+
+#[test]
+fn ctrl_c_in_the_client_stops_a_warm_run_like_an_embedded_one() {
+    let suite = Suite::new(&[("test_slow.py", SLOW_ONCE_MARKED), ("test_fast.py", "def test_fast():\n    pass\n")]);
+    let daemon = Daemon::start(&[]);
+    run(&suite, &daemon, &[]);
+    daemon.wait_settled();
+    suite.write(".slow", "");
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let mut client = Command::new(rpytest_bin())
+        .args(["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"])
+        .envs([("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")])
+        .env("COLUMNS", "80")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0")
+        .current_dir(suite.path())
+        .stdin(Stdio::null())
+        .stdout(out_file.reopen().unwrap())
+        .stderr(err_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(out_file.path()).unwrap().contains("test_fast.py::test_fast PASSED") {
+        assert!(
+            Instant::now() < deadline,
+            "the run did not start: {}",
+            std::fs::read_to_string(err_file.path()).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(client.id() as i32, libc::SIGINT) };
+    let status = client.wait().unwrap();
+    let stdout = std::fs::read_to_string(out_file.path()).unwrap();
+    let stderr = std::fs::read_to_string(err_file.path()).unwrap();
+    assert!(stderr.contains("daemon: warm zygote"), "{stderr}");
+    assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("KeyboardInterrupt") && stdout.contains("1 passed"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the interrupted run took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n")]);
+    let dir = private_dir();
+    let env = [("RPYTEST_RUNTIME_DIR", dir.path().to_str().unwrap())];
+    // A socket nobody listens on: the daemon died without cleaning up.
+    drop(std::os::unix::net::UnixListener::bind(dir.path().join("daemon.sock")).unwrap());
+    let gone = run_rpytest_env(&suite, &["-n", "1"], &env);
+    assert_eq!(gone.code, 0, "{}", gone.dump());
+    assert!(gone.stderr.contains("the daemon is gone"), "{}", gone.dump());
+    let quiet = run_rpytest_env(&suite, &["-n", "1"], &env);
+    assert!(!quiet.stderr.contains("daemon"), "the stale socket was not removed\n{}", quiet.dump());
+
+    // Something that answers with garbage.
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("daemon.sock")).unwrap();
+    let impostor = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(&[0, 0, 0, 2, 0xc1, 0xc1]);
+    });
+    let garbled = run_rpytest_env(&suite, &["-n", "1"], &env);
+    impostor.join().unwrap();
+    assert_eq!(garbled.code, 0, "{}", garbled.dump());
+    assert_eq!(garbled.stderr.matches("daemon").count(), 1, "{}", garbled.dump());
+    assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
 }
