@@ -147,6 +147,11 @@ fn suite() -> Suite {
         ("pkg/__init__.py", ""),
         ("pkg/settings.py", "FLAG = 'on'\n"),
         ("check_extra.py", "def test_extra():\n    pass\n"),
+        ("data/cases.json", "[1, 2]\n"),
+        (
+            "test_data.py",
+            "import json, pytest\n\n@pytest.mark.parametrize('n', json.load(open('data/cases.json')))\ndef test_case(n):\n    assert n < 3\n",
+        ),
         (
             "conftest.py",
             r#"
@@ -231,6 +236,9 @@ fn warm_equals_cold_after_every_kind_of_change() {
 
     suite.write("pkg/settings.py", "FLAG = 'off'\n");
     check_step(&suite, &daemon, &[], "editing a module only conftest imports", "settings.py changed");
+
+    suite.write("data/cases.json", "[1, 2, 3, 4]\n");
+    check_step(&suite, &daemon, &[], "editing a data file read at import", "cases.json changed");
 
     suite.write("conftest.py", "import pytest\n\n@pytest.fixture\ndef flag():\n    return 'on'\n");
     check_step(&suite, &daemon, &[], "editing conftest.py", "conftest.py changed");

@@ -34,6 +34,47 @@ MAX_WALKED_DIRS = 20000
 # pyvenv.cfg; what pytest imports from them is recorded file by file.
 SKIPPED_DIRS = {"__pycache__", "node_modules"}
 CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "conftest.py")
+# Where reads say nothing about the suite.
+UNWATCHED_PREFIXES = ("/proc/", "/dev/", "/sys/")
+
+
+class ReadRecorder:
+    """Every file opened for reading and every directory listed while
+    pytest configures and collects (Python's audit events), so data a test
+    module reads at import time (parametrize cases from a JSON file, a glob
+    of fixtures) counts as a dependency like the module itself. An audit
+    hook cannot be removed: after the handover it only returns."""
+
+    def __init__(self):
+        self.files = set()
+        self.dirs = set()
+        self.recording = True
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event, args):
+        if not self.recording:
+            return
+        if event == "open":
+            path, mode = args[0], args[1]
+            if isinstance(path, (str, bytes)) and not any(c in (mode or "r") for c in "wax+"):
+                self.files.add(os.path.abspath(os.fsdecode(path)))
+        elif event in ("os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
+            self.dirs.add(os.path.abspath(os.fsdecode(args[0])))
+
+    def stop(self, config):
+        """What was read, less what says nothing about the collection:
+        bytecode caches, and pytest's own cache (it is rewritten by every
+        run; the runs that use it while collecting never take a warm zygote)."""
+        self.recording = False
+        cachedir = getattr(getattr(config, "cache", None), "_cachedir", None)
+        unwatched = (*UNWATCHED_PREFIXES, *([os.path.join(str(cachedir), "")] if cachedir else []))
+
+        def watched(path):
+            return not path.startswith(unwatched) and f"{os.sep}__pycache__{os.sep}" not in path
+
+        files = {f for f in self.files if watched(f) and os.path.isfile(f)}
+        dirs = {d for d in self.dirs if watched(d) and os.path.isdir(d)}
+        return files, dirs
 
 
 class DaemonLink(Connection):
@@ -145,12 +186,15 @@ def listing_digest(path):
     return hashlib.sha256(b"\0".join(names)).hexdigest()[:32]
 
 
-def dependencies(session):
+def dependencies(session, recorder):
     """Every file this collection read, with its stat, and every directory
     it looked in, with the digest of its listing and its mtime."""
     files = _imported_files(session)
     dirs, pth_files = _path_dirs_and_pth_files()
     dirs |= _walked_dirs(_collection_roots(session.config))
+    read_files, listed_dirs = recorder.stop(session.config)
+    files |= read_files
+    dirs |= listed_dirs
     return {
         "files": [[path, stat_record(path)] for path in sorted(files | pth_files)],
         "dirs": [[path, listing_digest(path), _mtime_ns(path)] for path in sorted(dirs)],
@@ -266,8 +310,9 @@ def _keep_running_without_daemon():
 class WarmZygotePlugin(ZygotePlugin):
     """A zygote that waits, collected, for the run that takes it over."""
 
-    def __init__(self, daemon, restore_terminal):
+    def __init__(self, daemon, restore_terminal, recorder):
         super().__init__(None)
+        self.recorder = recorder
         # Every file of the suite is read after this instant: one stamped
         # later may have changed while it was being read.
         self.started_ns = time.time_ns()
@@ -282,7 +327,8 @@ class WarmZygotePlugin(ZygotePlugin):
     def _await_run(self, session):
         sys.stdout.flush()
         sys.stderr.flush()
-        self.daemon.send({"type": "warm", "deps": dependencies(session), "started_ns": self.started_ns})
+        deps = dependencies(session, self.recorder)
+        self.daemon.send({"type": "warm", "deps": deps, "started_ns": self.started_ns})
         msg, fds = self.daemon.recv_with_fds()
         if msg is None or msg.get("type") != "handover" or len(fds) != 2:
             os._exit(0)  # the daemon let us go
@@ -300,10 +346,11 @@ class WarmZygotePlugin(ZygotePlugin):
 
 def main():
     _die_with_parent()
+    recorder = ReadRecorder()
     daemon = DaemonLink(int(os.environ.pop("RPYTEST_WARM_FD")))
     columns = os.environ.pop("RPYTEST_WARM_TTY", None)
     restore = pretend_terminal(int(columns)) if columns else None
-    plugin = WarmZygotePlugin(daemon, restore)
+    plugin = WarmZygotePlugin(daemon, restore, recorder)
     code = int(pytest.main(sys.argv[1:], plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     sys.stdout.flush()
     sys.stderr.flush()

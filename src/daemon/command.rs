@@ -27,7 +27,7 @@ struct ServeFlags {
     idle_timeout: Option<u64>,
 
     /// Check warm zygotes for changed files every SECS seconds and rebuild
-    /// them early (0: only when a run asks). Default 2.
+    /// them early (0: only when a run asks).
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     poll: f64,
 }
