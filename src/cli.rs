@@ -21,7 +21,8 @@ use crate::errors::UsageError;
     disable_version_flag = true,
     about = "Run a pytest suite in parallel on warm, forked workers.",
     after_help = "All other arguments (paths, node ids, -k, -m, -v, -q, --tb, --junitxml, ...) \
-                  are pytest's and are passed to pytest unchanged; see `python -m pytest --help`."
+                  are pytest's and are passed to pytest unchanged; see `python -m pytest --help`.\n\
+                  `rpytest serve` runs the warm daemon; see `rpytest serve --help` and docs/daemon.md."
 )]
 pub struct OwnFlags {
     /// Worker processes: a number or `auto` (CPUs available to this process).

@@ -37,6 +37,7 @@ impl Daemon {
             .env("RPYTEST_RUNTIME_DIR", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let daemon = Daemon { dir, child };
