@@ -21,6 +21,14 @@ sleeps (--kind skewed) the LPT lower bound max(total/W, longest test) is
 printed with the ratio of each tool to it, and whether rpytest's second run
 is within 10% (+0.6 s start-up) of it.
 
+With --warm, rpytest runs through a private `rpytest serve` daemon (its own
+runtime directory, background poll off): each timed run takes a zygote that
+has already collected, and the bench waits before each run until the next
+zygote is warm, so what is timed is a warm run, not a wait for collection.
+Each warm run is checked to have been warm (RPYTEST_TRACE). The resident
+memory of the daemon and its warm zygote is printed beside the times
+(workers are forked per run, so no idle workers are held).
+
 Each command runs in the suite directory with its output captured. Exit code
 1 (some tests failed, expected for --kind fixtures) counts as a normal run;
 any other nonzero code aborts and shows the command's output. One untimed
@@ -31,7 +39,10 @@ Usage:
   python bench/bench.py [--kind trivial|mixed|skewed|fixtures|session] [--tests 500]
                         [--files 20] [--workers 2] [--runs 7] [--history]
                         [--python PY] [--rpytest PATH] [--skip-rpytest]
-                        [--skip-pytest] [--markdown]
+                        [--skip-pytest] [--markdown] [--warm]
+
+The warm-daemon benchmark of the README:
+  python bench/bench.py --warm
 
 The scheduling benchmark of the README:
   python bench/bench.py --kind skewed --workers 4 --history
@@ -67,14 +78,17 @@ def resolve(path):
     return os.path.abspath(path) if os.sep in path else path
 
 
-def run(cmd, cwd):
+def run(cmd, cwd, env=None, must_say=None):
     """Times one command; a leading {"VAR": value} dict is its extra environment."""
-    env = None
     if isinstance(cmd[0], dict):
-        env, cmd = {**os.environ, **cmd[0]}, cmd[1:]
+        env, cmd = {**(env or os.environ), **cmd[0]}, cmd[1:]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     elapsed = time.perf_counter() - start
+    if must_say is not None and must_say.encode() not in proc.stdout:
+        sys.stderr.write(f"expected {must_say!r} in the output of {' '.join(cmd)}:\n"
+                         + proc.stdout.decode("utf-8", "replace") + "\n")
+        sys.exit(2)
     if proc.returncode not in (0, 1):
         sys.stderr.write(
             f"command failed with exit code {proc.returncode}: {' '.join(cmd)}\n"
@@ -141,13 +155,62 @@ def bound_report(bounds, med, workers):
     return "\n".join(lines)
 
 
-def rounds(tools, suite, a, times):
+class WarmDaemon:
+    """A private `rpytest serve` for --warm, stopped on exit."""
+
+    def __init__(self, rpytest, tmp):
+        self.rpytest = rpytest
+        self.env = dict(os.environ, RPYTEST_RUNTIME_DIR=os.path.join(tmp, "runtime"))
+        os.makedirs(self.env["RPYTEST_RUNTIME_DIR"], mode=0o700)
+        self.proc = subprocess.Popen([rpytest, "serve", "--poll", "0"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_for(lambda status: status is not None)
+        self.run_env = dict(self.env, RPYTEST_TRACE="1")
+
+    def status(self):
+        proc = subprocess.run([self.rpytest, "serve", "--status"], env=self.env, check=False,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def wait_for(self, ready, limit=60.0):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            status = self.status()
+            if ready(status):
+                return status
+            time.sleep(0.05)
+        sys.exit(f"the daemon was not ready within {limit}s:\n{self.status()}")
+
+    def wait_until_warm(self):
+        return self.wait_for(lambda status: status is not None and ": warm" in status)
+
+    def memory_line(self):
+        status = self.wait_until_warm()
+        return next(line for line in status.splitlines() if line.startswith("memory:"))
+
+    def stop(self):
+        subprocess.run([self.rpytest, "serve", "--stop"], env=self.env, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc.wait(timeout=10)
+
+
+def run_tool(name, cmd, suite, daemon):
+    if name == "rpytest warm":
+        daemon.wait_until_warm()
+        elapsed = run(cmd, suite, env=daemon.run_env, must_say="daemon: warm zygote")
+        # The next zygote collects now: not while the other tools are timed.
+        daemon.wait_until_warm()
+        return elapsed
+    return run(cmd, suite)
+
+
+def rounds(tools, suite, a, times, daemon=None):
     """Runs each tool per round; "rpytest 1st" starts without history."""
     for i in range(a.runs):
         for name, cmd in tools:
             if name == "rpytest 1st":
                 shutil.rmtree(os.path.join(suite, ".rpytest"), ignore_errors=True)
-            times[name].append(run(cmd, suite))
+            times[name].append(run_tool(name, cmd, suite, daemon))
         print(f"round {i + 1}/{a.runs}: "
               + ", ".join(f"{n} {times[n][-1]:.3f}s" for n, _ in tools), file=sys.stderr)
 
@@ -167,7 +230,11 @@ def main():
     p.add_argument("--history", action="store_true",
                    help="time rpytest's first run (no history) and second run (with history)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    p.add_argument("--warm", action="store_true",
+                   help="time rpytest through a warm daemon (rpytest serve)")
     a = p.parse_args()
+    if a.warm and a.history:
+        p.error("--warm and --history measure different things; pass one")
 
     python = resolve(a.python or default_python())
     if subprocess.run([python, "-c", "import pytest, xdist"], stderr=subprocess.DEVNULL).returncode:
@@ -184,7 +251,7 @@ def main():
             shared = {"RPYTEST_SHARED_SESSION_FIXTURES": "expensive_dataset"}
             tools += [("rpytest", cmd), ("rpytest shared", [shared, *cmd])]
         else:
-            tools.append(("rpytest", cmd))
+            tools.append(("rpytest warm" if a.warm else "rpytest", cmd))
     tools.append(("xdist", [python, "-m", "pytest", "-n", str(a.workers), "-q", "-p", "no:cacheprovider"]))
     if not a.skip_pytest:
         tools.append(("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
@@ -197,10 +264,17 @@ def main():
              "--tests", str(a.tests), "--files", str(a.files)],
             check=True, stderr=subprocess.DEVNULL,
         )
-        for _ in range(a.warmup):
-            for name, cmd in tools:
-                run(cmd, suite)
-        rounds(tools, suite, a, times)
+        daemon = WarmDaemon(rpytest, tmp) if a.warm else None
+        try:
+            for _ in range(a.warmup):
+                for name, cmd in tools:
+                    # The first run through the daemon is cold; it prewarms.
+                    run(cmd, suite, env=daemon.run_env if daemon else None)
+            rounds(tools, suite, a, times, daemon)
+            memory = daemon.memory_line() if daemon else None
+        finally:
+            if daemon:
+                daemon.stop()
         bounds = lpt_bounds(suite, a.workers) if a.history or a.kind == "skewed" else []
 
     rows = [(n, statistics.median(t), min(t), max(t)) for n, t in times.items()]
@@ -214,6 +288,8 @@ def main():
               f"{a.runs} alternating runs, {os.cpu_count()} CPUs, python {python}")
     print(("**" + header + "**\n") if a.markdown else header)
     print(table(rows, ratios, a.markdown))
+    if memory:
+        print(f"warm daemon {memory} (one warm zygote; workers are forked per run, none idle)")
     if bounds:
         print(bound_report(bounds, med, a.workers))
 

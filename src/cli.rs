@@ -21,7 +21,8 @@ use crate::errors::UsageError;
     disable_version_flag = true,
     about = "Run a pytest suite in parallel on warm, forked workers.",
     after_help = "All other arguments (paths, node ids, -k, -m, -v, -q, --tb, --junitxml, ...) \
-                  are pytest's and are passed to pytest unchanged; see `python -m pytest --help`."
+                  are pytest's and are passed to pytest unchanged; see `python -m pytest --help`.\n\
+                  `rpytest serve` runs the warm daemon; see `rpytest serve --help` and docs/daemon.md."
 )]
 pub struct OwnFlags {
     /// Worker processes: a number or `auto` (CPUs available to this process).
@@ -78,6 +79,10 @@ pub struct OwnFlags {
     /// first) and the planned load per worker, then exit.
     #[arg(long)]
     pub inventory_status: bool,
+
+    /// Run in this process even when a warm daemon (`rpytest serve`) runs.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// The command line, split.
@@ -175,7 +180,7 @@ enum OwnKind {
 }
 
 fn own_flag(arg: &str) -> Option<OwnKind> {
-    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status") {
+    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status" | "--no-daemon") {
         return Some(OwnKind::Flag);
     }
     const WITH_VALUE: [&str; 9] = [

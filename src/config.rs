@@ -90,6 +90,8 @@ struct RawSettings {
     default_workers: Option<toml::Value>,
     worker_start: Option<String>,
     shared_session_fixtures: Option<toml::Value>,
+    daemon: Option<String>,
+    daemon_idle_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +101,10 @@ pub struct Settings {
     /// Session fixtures set up once before the fork and inherited by every
     /// worker, instead of once per worker.
     pub shared_session_fixtures: Vec<String>,
+    /// Whether a run uses `rpytest serve`'s warm zygotes.
+    pub daemon: DaemonMode,
+    /// Seconds an unused daemon waits before it stops (0: never).
+    pub daemon_idle_timeout: u64,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -135,6 +141,8 @@ impl Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,
             shared_session_fixtures: Vec::new(),
+            daemon: DaemonMode::Use,
+            daemon_idle_timeout: 3600,
             source: None,
         });
         if let Some(value) = raw.default_workers {
@@ -150,6 +158,12 @@ impl Settings {
         if let Some(value) = raw.shared_session_fixtures {
             let names = fixture_list(&value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
             settings.set("shared_session_fixtures", &names).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon {
+            settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon_idle_timeout {
+            settings.daemon_idle_timeout = value;
         }
         if base_is_project(file) {
             settings.source = Some(file.to_path_buf());
@@ -187,6 +201,12 @@ impl Settings {
                 };
             }
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
+            "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
+            "daemon_idle_timeout" => {
+                self.daemon_idle_timeout = text
+                    .parse()
+                    .map_err(|_| format!("daemon_idle_timeout: invalid value '{text}'; expected whole seconds"))?;
+            }
             _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
         }
         Ok(())
@@ -195,7 +215,8 @@ impl Settings {
 
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
-pub const KEYS: &[&str] = &["default_workers", "worker_start", "shared_session_fixtures"];
+pub const KEYS: &[&str] =
+    &["default_workers", "worker_start", "shared_session_fixtures", "daemon", "daemon_idle_timeout"];
 
 /// A TOML list of fixture names, in the text form the environment uses.
 fn fixture_list(value: &toml::Value) -> Result<String, String> {
@@ -217,6 +238,26 @@ fn fixture_names(text: &str) -> Result<Vec<String>, String> {
 fn is_python_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// `daemon` in `[tool.rpytest]`: use a running daemon (default), start one
+/// in the background when none runs, or never use one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonMode {
+    Use,
+    Auto,
+    Off,
+}
+
+impl DaemonMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "use" => Ok(DaemonMode::Use),
+            "auto" => Ok(DaemonMode::Auto),
+            "off" => Ok(DaemonMode::Off),
+            _ => Err(format!("invalid value '{text}'; accepted: \"use\", \"auto\", \"off\"")),
+        }
+    }
 }
 
 fn base_is_project(file: &Path) -> bool {
@@ -291,6 +332,15 @@ mod tests {
         let err = project("[tool.rpytest]\nshared_session_fixtures = [\"not-a-name\"]\n").unwrap_err().to_string();
         assert!(err.contains("'not-a-name' is not a fixture name"), "{err}");
         assert!(project("").unwrap().shared_session_fixtures.is_empty());
+    }
+
+    #[test]
+    fn daemon_settings() {
+        let s = project("[tool.rpytest]\ndaemon = \"auto\"\ndaemon_idle_timeout = 60\n").unwrap();
+        assert_eq!((s.daemon, s.daemon_idle_timeout), (DaemonMode::Auto, 60));
+        assert_eq!(project("").unwrap().daemon, DaemonMode::Use);
+        let err = project("[tool.rpytest]\ndaemon = \"always\"\n").unwrap_err().to_string();
+        assert!(err.contains("daemon") && err.contains("auto"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::actors::reporter::Reporter;
 use crate::actors::scheduler::Scheduler;
 use crate::actors::supervisor::Supervisor;
 use crate::config::WorkerStart;
+use crate::daemon::client::DaemonRun;
 use crate::dist::DistMode;
 use crate::errors::EngineError;
 use crate::pyworker;
@@ -46,6 +47,8 @@ pub struct RunPlan {
     pub shared_fixtures: Vec<String>,
     /// The worker count is `auto`: the history may lower it (`auto_workers`).
     pub workers_auto: bool,
+    /// The warm daemon this run may take its zygote from.
+    pub daemon: Option<DaemonRun>,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
@@ -53,18 +56,27 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     // tempfile creates the directory 0700: only we can reach the socket.
     let socket_dir = tempfile::Builder::new().prefix("rpytest-").tempdir().map_err(EngineError::Socket)?;
     let socket = socket_dir.path().join("engine.sock");
+    // Bound before a warm zygote is asked to connect to it.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(EngineError::Socket)?;
+    listener.set_nonblocking(true).map_err(EngineError::Socket)?;
+    let warm_zygote = plan.daemon.as_ref().and_then(|daemon| daemon.take_warm_zygote(&socket));
     let plan = Arc::new(plan);
     let system = System::new();
+    let run_plan = plan.clone();
     let code = system.block_on(async move {
-        let listener = UnixListener::bind(&socket).map_err(EngineError::Socket)?;
+        let plan = run_plan;
+        let listener = UnixListener::from_std(listener).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
         let reporter = Reporter::new(plan.color, plan.started, !plan.interactive).start();
         let scheduler = Scheduler::new(reporter.clone()).start();
         let supervisor =
-            Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx).start();
+            Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
     })?;
     drop(socket_dir);
+    if let Some(daemon) = &plan.daemon {
+        daemon.prewarm();
+    }
     Ok(code)
 }

@@ -7,6 +7,7 @@ mod actors;
 mod auto_workers;
 mod cli;
 mod config;
+mod daemon;
 mod dist;
 mod durations_file;
 mod engine;
@@ -39,6 +40,9 @@ fn main() {
 
 fn run(args: Vec<String>) -> i32 {
     let started = Instant::now();
+    if args.first().is_some_and(|a| a == "serve") {
+        return serve(&args[1..]);
+    }
     let command_line = match cli::parse(args) {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
@@ -64,6 +68,14 @@ fn run(args: Vec<String>) -> i32 {
                 EngineError::EXIT_CODE
             }
         },
+        Err(e) => usage_error(e),
+    }
+}
+
+/// `rpytest serve ...`: the warm daemon, with its idle timeout from settings.
+fn serve(args: &[String]) -> i32 {
+    match current_dir().and_then(|cwd| settings(&cwd)) {
+        Ok(settings) => daemon::command::main(args, settings.daemon_idle_timeout),
         Err(e) => usage_error(e),
     }
 }
@@ -148,7 +160,9 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         workers_auto = false;
     }
     let worker_start = own.worker_start.unwrap_or(settings.worker_start);
+    let daemon = daemon::client::plan(&own, &settings, &python, &cwd, &command_line.pytest_args);
     Ok(engine::RunPlan {
+        daemon,
         python,
         pytest_args: command_line.pytest_args,
         workers,

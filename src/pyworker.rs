@@ -22,6 +22,7 @@ const FILES: &[(&str, &str)] = &[
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
     ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
+    ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.
@@ -74,7 +75,7 @@ fn cache_root() -> PathBuf {
     base.join("rpytest")
 }
 
-fn content_hash() -> String {
+pub fn content_hash() -> String {
     let mut hasher = Sha256::new();
     for (name, text) in FILES {
         hasher.update(name.as_bytes());

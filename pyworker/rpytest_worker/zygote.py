@@ -439,6 +439,10 @@ def main():
     from .protocol import Connection, hello
 
     args = sys.argv[1:]
+    if os.environ.get("RPYTEST_WARM_FD"):
+        from .warm import main as warm_main
+
+        return warm_main()
     shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))

@@ -94,6 +94,8 @@ pub struct Supervisor {
     /// Numbers each worker process started, so that a timer or an exit
     /// status meant for one never lands on its replacement.
     next_generation: u64,
+    /// A warm zygote the daemon handed over, to adopt instead of starting one.
+    warm_zygote: Option<u32>,
 }
 
 /// What is known of one worker process's ending.
@@ -200,6 +202,7 @@ impl Supervisor {
         scheduler: Addr<Scheduler>,
         reporter: Addr<Reporter>,
         done: oneshot::Sender<i32>,
+        warm_zygote: Option<u32>,
     ) -> Self {
         Supervisor {
             requested_workers: plan.workers,
@@ -223,6 +226,7 @@ impl Supervisor {
             exit_after_zygote: None,
             shard_keep: None,
             next_generation: 0,
+            warm_zygote,
         }
     }
 
@@ -270,6 +274,17 @@ impl Supervisor {
                 self.finish(3);
             }
         }
+    }
+
+    /// A warm zygote is the daemon's child: watch its exit through a pidfd.
+    fn adopt_zygote(&mut self, pid: u32, ctx: &mut Context<Self>) {
+        crate::trace::event(|| format!("adopting warm zygote {pid}"));
+        self.zygote_pid = Some(pid);
+        let addr = ctx.address();
+        actix::spawn(async move {
+            crate::daemon::zygote_exited(pid).await;
+            addr.do_send(ZygoteExited { code: None });
+        });
     }
 
     fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
@@ -628,7 +643,10 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_zygote(ctx);
+        match self.warm_zygote {
+            Some(pid) => self.adopt_zygote(pid, ctx),
+            None => self.start_zygote(ctx),
+        }
         let addr = ctx.address();
         actix::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {

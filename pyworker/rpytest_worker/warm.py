@@ -1,0 +1,361 @@
+"""A pre-warmed zygote: collects ahead of time for ``rpytest serve``.
+
+The daemon starts this zygote with a client's interpreter, cwd, arguments
+and environment, its stdout/stderr going to a capture file, and a socket
+pair to the daemon on ``RPYTEST_WARM_FD``. It runs ``pytest.main`` like any
+zygote up to ``pytest_runtestloop``; there it tells the daemon every file
+and directory its collection depends on, and waits.
+
+When a run takes it over, the daemon passes the client's stdout and stderr
+(SCM_RIGHTS) and the client's engine socket. The zygote replays what pytest
+printed so far into them, makes them its fd 1 and 2, connects to the
+client's engine and from then on is an ordinary zygote: the client's engine
+renders, schedules and tears down exactly as in an embedded run. A warm
+zygote serves one run only, so no run can dirty the next.
+"""
+import array
+import hashlib
+import io
+import os
+import shutil
+import socket
+import sys
+import time
+
+import pytest
+
+from . import fixtures, shared_fixtures
+from .protocol import Connection, hello
+from .zygote import XdistWorkerCount, ZygotePlugin, _die_with_parent
+
+# Directories walked for the set of candidate test files (by their mtimes).
+MAX_WALKED_DIRS = 20000
+# Directory names never walked: caches, VCS data, virtualenvs are found by
+# pyvenv.cfg; what pytest imports from them is recorded file by file.
+SKIPPED_DIRS = {"__pycache__", "node_modules"}
+CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "conftest.py")
+# Where reads say nothing about the suite.
+UNWATCHED_PREFIXES = ("/proc/", "/dev/", "/sys/")
+
+
+class ReadRecorder:
+    """Every file opened for reading and every directory listed while
+    pytest configures and collects (Python's audit events), so data a test
+    module reads at import time (parametrize cases from a JSON file, a glob
+    of fixtures) counts as a dependency like the module itself. An audit
+    hook cannot be removed: after the handover it only returns."""
+
+    def __init__(self):
+        self.files = set()
+        self.dirs = set()
+        self.recording = True
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event, args):
+        if not self.recording:
+            return
+        if event == "open":
+            path, mode = args[0], args[1]
+            if isinstance(path, (str, bytes)) and not any(c in (mode or "r") for c in "wax+"):
+                self.files.add(os.path.abspath(os.fsdecode(path)))
+        elif event in ("os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
+            self.dirs.add(os.path.abspath(os.fsdecode(args[0])))
+
+    def stop(self, config):
+        """What was read, less what says nothing about the collection:
+        bytecode caches, and pytest's own cache (it is rewritten by every
+        run; the runs that use it while collecting never take a warm zygote)."""
+        self.recording = False
+        cachedir = getattr(getattr(config, "cache", None), "_cachedir", None)
+        unwatched = (*UNWATCHED_PREFIXES, *([os.path.join(str(cachedir), "")] if cachedir else []))
+
+        def watched(path):
+            return not path.startswith(unwatched) and f"{os.sep}__pycache__{os.sep}" not in path
+
+        files = {f for f in self.files if watched(f) and os.path.isfile(f)}
+        dirs = {d for d in self.dirs if watched(d) and os.path.isdir(d)}
+        return files, dirs
+
+
+class DaemonLink(Connection):
+    """The socket pair to the daemon: frames as with the engine, plus fds."""
+
+    def __init__(self, fd):
+        self.sock = socket.socket(fileno=fd)
+        self._buf = bytearray()
+
+    def recv_with_fds(self):
+        """The next message and the file descriptors that came with it."""
+        fds = []
+        while not self._complete_frame():
+            data, ancdata, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(8 * 4))
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(payload) - len(payload) % 4
+                    fds.extend(array.array("i", payload[:usable]))
+            if not data:
+                return None, fds
+            self._buf += data
+        return self.recv(), fds
+
+
+def stat_record(path):
+    """What the daemon compares before a run: None for an absent file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def _imported_files(session):
+    config = session.config
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            files.add(os.path.abspath(path))
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if isinstance(path, str):
+            files.add(os.path.abspath(path))
+    files.update(str(item.path) for item in session.items)
+    if config.inipath:
+        files.add(str(config.inipath))
+    for base in {config.rootpath, config.invocation_params.dir}:
+        files.update(str(base / name) for name in CONFIG_FILES)
+    files.add(sys.executable)
+    files.add(os.path.realpath(sys.executable))
+    return files
+
+
+def _path_dirs_and_pth_files():
+    dirs, files = set(), set()
+    for entry in sys.path:
+        entry = os.path.abspath(entry or ".")
+        if not os.path.isdir(entry):
+            continue
+        dirs.add(entry)
+        try:
+            files.update(os.path.join(entry, n) for n in os.listdir(entry) if n.endswith(".pth"))
+        except OSError:
+            pass
+    return dirs, files
+
+
+def _walked_dirs(roots):
+    """Directories under the collection roots: a file added, removed or
+    renamed in any of them changes that directory's mtime."""
+    seen = set()
+    for root in sorted(roots):
+        for top, names, _ in os.walk(root):
+            if len(seen) >= MAX_WALKED_DIRS:
+                return seen
+            seen.add(top)
+            names[:] = [n for n in names if not _skipped(top, n)]
+    return seen
+
+
+def _skipped(top, name):
+    if name.startswith(".") or name in SKIPPED_DIRS or name.endswith(".egg-info"):
+        return True
+    return os.path.exists(os.path.join(top, name, "pyvenv.cfg"))
+
+
+def _collection_roots(config):
+    roots = {str(config.rootpath), str(config.invocation_params.dir)}
+    for arg in config.args:
+        path = os.path.abspath(os.path.join(str(config.invocation_params.dir), arg.split("::")[0]))
+        roots.add(path if os.path.isdir(path) else os.path.dirname(path))
+    return {r for r in roots if os.path.isdir(r)}
+
+
+def visible(name):
+    """Entries that can matter to imports and collection: hidden files
+    (caches, coverage data, editor swap files) and __pycache__ cannot."""
+    return not name.startswith(".") and name != "__pycache__"
+
+
+def listing_digest(path):
+    """A digest of a directory's visible entry names (the daemon computes
+    the same): it changes when a file is added, removed or renamed there."""
+    try:
+        names = sorted(os.fsencode(name) for name in os.listdir(path) if visible(name))
+    except OSError:
+        return None
+    return hashlib.sha256(b"\0".join(names)).hexdigest()[:32]
+
+
+def dependencies(session, recorder):
+    """Every file this collection read, with its stat, and every directory
+    it looked in, with the digest of its listing and its mtime."""
+    files = _imported_files(session)
+    dirs, pth_files = _path_dirs_and_pth_files()
+    dirs |= _walked_dirs(_collection_roots(session.config))
+    read_files, listed_dirs = recorder.stop(session.config)
+    files |= read_files
+    dirs |= listed_dirs
+    return {
+        "files": [[path, stat_record(path)] for path in sorted(files | pth_files)],
+        "dirs": [[path, listing_digest(path), _mtime_ns(path)] for path in sorted(dirs)],
+    }
+
+
+def _mtime_ns(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+class _TtyText(io.TextIOWrapper):
+    """stdout that says it is a terminal, for a client whose stdout is one:
+    pytest then prints the header as it would there (colours, width)."""
+
+    def isatty(self):
+        return True
+
+
+def pretend_terminal(columns):
+    """Until the handover, pytest sees a terminal `columns` wide on stdout.
+    Returns the function that undoes the width (the stream stays: pytest's
+    terminal writer holds it, and after the handover it is the terminal)."""
+    sys.stdout.flush()
+    raw = open(1, "wb", closefd=False)  # noqa: SIM115 (it is stdout for good)
+    sys.stdout = _TtyText(raw, encoding=sys.stdout.encoding, errors=sys.stdout.errors, line_buffering=True)
+    original = shutil.get_terminal_size
+    shutil.get_terminal_size = lambda fallback=(80, 24): os.terminal_size((columns, fallback[1]))
+
+    def restore():
+        shutil.get_terminal_size = original
+
+    return restore
+
+
+def _read_capture(fd):
+    """What pytest wrote to `fd` so far (the daemon opened it read-write)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _same_file(a, b):
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _faulthandler_fds(config):
+    """The stderr copy pytest's faulthandler plugin dumps tracebacks into."""
+    try:
+        from _pytest import faulthandler as plugin
+    except ImportError:
+        return []
+    fds = []
+    key = getattr(plugin, "fault_handler_stderr_fd_key", None)  # pytest>=8: an fd
+    if key is not None and key in config.stash:
+        fds.append(config.stash[key])
+    key = getattr(plugin, "fault_handler_stderr_key", None)  # pytest 7.4: a file
+    if key is not None and key in config.stash:
+        fds.append(config.stash[key].fileno())
+    return fds
+
+
+def adopt_client_streams(config, out, err):
+    """Replays the captured output into the client's streams, then makes
+    them fd 1 and 2, also where pytest's capture restores them from."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    merged = _same_file(1, 2)
+    _write_all(out, _read_capture(1))
+    if not merged:
+        _write_all(err, _read_capture(2))
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    capturing = getattr(capman, "_global_capturing", None)
+    for name, fd in (("out", out), ("err", err)):
+        saved = getattr(getattr(capturing, name, None), "targetfd_save", None)
+        if saved is not None:
+            os.dup2(fd, saved)
+    for copy in _faulthandler_fds(config):
+        os.dup2(err, copy)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and not isinstance(stream, _TtyText):
+            stream.reconfigure(line_buffering=stream.isatty() or stream is sys.stderr)
+
+
+def _keep_running_without_daemon():
+    """Once taken over, the run belongs to its client: stopping the daemon
+    must not kill it (PR_SET_PDEATHSIG back to 0)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 0)
+    except (OSError, AttributeError):
+        return  # no prctl: the daemon simply must outlive the run
+
+
+class WarmZygotePlugin(ZygotePlugin):
+    """A zygote that waits, collected, for the run that takes it over."""
+
+    def __init__(self, daemon, restore_terminal, recorder, shared):
+        super().__init__(None, shared)
+        self.recorder = recorder
+        # Every file of the suite is read after this instant: one stamped
+        # later may have changed while it was being read.
+        self.started_ns = time.time_ns()
+        self.daemon = daemon
+        self.restore_terminal = restore_terminal
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        self.conn = self._await_run(session)
+        return super().pytest_runtestloop(session)
+
+    def _await_run(self, session):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        deps = dependencies(session, self.recorder)
+        self.daemon.send({"type": "warm", "deps": deps, "started_ns": self.started_ns})
+        msg, fds = self.daemon.recv_with_fds()
+        if msg is None or msg.get("type") != "handover" or len(fds) != 2:
+            os._exit(0)  # the daemon let us go
+        _keep_running_without_daemon()
+        if self.restore_terminal:
+            self.restore_terminal()
+        adopt_client_streams(session.config, *fds)
+        os.environ["RPYTEST_SOCKET"] = msg["socket"]
+        conn = Connection(msg["socket"])
+        conn.send(hello("zygote"))
+        self.daemon.send({"type": "taken"})
+        self.daemon.close()
+        return conn
+
+
+def main():
+    _die_with_parent()
+    recorder = ReadRecorder()
+    daemon = DaemonLink(int(os.environ.pop("RPYTEST_WARM_FD")))
+    columns = os.environ.pop("RPYTEST_WARM_TTY", None)
+    restore = pretend_terminal(int(columns)) if columns else None
+    # Set up per run, after the handover: this zygote is the run's controller.
+    shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
+    plugin = WarmZygotePlugin(daemon, restore, recorder, shared)
+    code = int(pytest.main(sys.argv[1:], plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if plugin.conn is not None:
+        plugin.conn.send({"type": "session_ended", "exit_code": code})
+    return code

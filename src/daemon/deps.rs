@@ -1,0 +1,133 @@
+//! Staleness by evidence: what a warm zygote's collection depended on.
+//!
+//! After collecting, the zygote lists every file it imported or read
+//! (modules, conftests, ini files, `.pth` files, the interpreter) with its
+//! stat: mtime, ctime, size and inode (ctime moves on any write, rename or
+//! `touch -d` back in time), or "absent". It also lists every directory on
+//! `sys.path` and under its collection roots with a digest of its visible
+//! entry names, so a test file or module added, removed or renamed anywhere
+//! there is seen too, while caches and reports that come and go as hidden
+//! files (`.pytest_cache`, `.coverage`) are not. Before a run takes the
+//! zygote, the daemon checks them all again; any difference discards it.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// mtime (ns), ctime (ns), size, inode.
+pub type Stat = (i64, i64, u64, u64);
+
+/// Clock granularity allowance (the kernel stamps files from a coarse clock,
+/// up to a jiffy behind): a file stamped this close to the zygote's
+/// start may have been written while it was reading.
+const SETTLE_NS: i64 = 10_000_000;
+
+#[derive(Debug, Deserialize)]
+pub struct Deps {
+    pub files: Vec<(PathBuf, Option<Stat>)>,
+    /// Directory, digest of its visible names (None: unreadable), mtime (ns).
+    pub dirs: Vec<(PathBuf, Option<String>, i64)>,
+}
+
+pub fn stat(path: &Path) -> Option<Stat> {
+    let meta = std::fs::metadata(path).ok()?;
+    let ns = |secs: i64, nsec: i64| secs * 1_000_000_000 + nsec;
+    Some((ns(meta.mtime(), meta.mtime_nsec()), ns(meta.ctime(), meta.ctime_nsec()), meta.size(), meta.ino()))
+}
+
+/// The digest `warm.py`'s `listing_digest` computes: sha256 of the sorted
+/// visible names joined by NUL, first 32 hex digits.
+pub fn listing_digest(dir: &Path) -> Option<String> {
+    let mut names: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().as_bytes().to_vec())
+        .filter(|name| !name.starts_with(b".") && name != b"__pycache__")
+        .collect();
+    names.sort();
+    let digest = Sha256::digest(names.join(&0u8));
+    Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
+impl Deps {
+    /// The first dependency that is no longer as it was, said in words.
+    pub fn changed(&self) -> Option<String> {
+        let file = self.files.iter().find_map(|(path, then)| {
+            let now = stat(path);
+            (now != *then).then(|| match (then, now) {
+                (None, Some(_)) => format!("{} appeared", path.display()),
+                (Some(_), None) => format!("{} was removed", path.display()),
+                _ => format!("{} changed", path.display()),
+            })
+        });
+        file.or_else(|| {
+            self.dirs.iter().find_map(|(dir, then, _)| {
+                (listing_digest(dir) != *then).then(|| format!("a file was added to or removed from {}", dir.display()))
+            })
+        })
+    }
+
+    /// A dependency stamped after the zygote began reading the suite at
+    /// `started_ns` (less the clock's granularity): it may have changed
+    /// while being read, so the zygote cannot vouch for what it collected.
+    pub fn unsettled(&self, started_ns: i64) -> Option<String> {
+        let late = |stamp: i64| stamp >= started_ns - SETTLE_NS;
+        let file = self.files.iter().find(|(_, stat)| stat.is_some_and(|(mtime, ctime, _, _)| late(mtime.max(ctime))));
+        let dir = || self.dirs.iter().find(|(_, _, mtime)| late(*mtime));
+        let path = file.map(|(path, _)| path).or_else(|| dir().map(|(path, _, _)| path))?;
+        Some(format!("{} changed while the zygote was collecting", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deps_of(dir: &Path, files: &[&Path]) -> Deps {
+        Deps {
+            files: files.iter().map(|f| (f.to_path_buf(), stat(f))).collect(),
+            dirs: vec![(dir.to_path_buf(), listing_digest(dir), 0)],
+        }
+    }
+
+    #[test]
+    fn edits_additions_and_removals_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.py");
+        let absent = dir.path().join("b.py");
+        std::fs::write(&file, "x = 1\n").unwrap();
+        let deps = deps_of(dir.path(), &[&file, &absent]);
+        assert_eq!(deps.changed(), None);
+        std::fs::write(&absent, "").unwrap();
+        assert!(deps.changed().unwrap().contains("appeared"));
+        std::fs::remove_file(&absent).unwrap();
+        std::fs::write(&file, "x = 2\n").unwrap();
+        assert!(deps.changed().unwrap().contains("a.py changed"));
+    }
+
+    #[test]
+    fn new_visible_files_count_and_hidden_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = deps_of(dir.path(), &[]);
+        std::fs::write(dir.path().join(".coverage"), "").unwrap();
+        std::fs::create_dir(dir.path().join("__pycache__")).unwrap();
+        assert_eq!(deps.changed(), None);
+        std::fs::write(dir.path().join("test_new.py"), "").unwrap();
+        assert!(deps.changed().unwrap().contains("added to or removed from"));
+    }
+
+    #[test]
+    fn a_file_written_after_the_start_is_unsettled() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.py");
+        let now_ns = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        let before = now_ns() - 5_000_000_000;
+        std::fs::write(&file, "").unwrap();
+        let deps = deps_of(dir.path(), &[&file]);
+        assert!(deps.unsettled(before).is_some());
+        assert!(deps.unsettled(now_ns() + 5_000_000_000).is_none());
+    }
+}

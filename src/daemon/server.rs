@@ -1,0 +1,407 @@
+//! `rpytest serve`: the daemon that keeps collected zygotes warm.
+//!
+//! One task per connection, one request per connection. A `run` request
+//! takes the warm zygote for its key (after checking its dependencies) and
+//! hands it the client's streams and engine socket; the client's engine
+//! then runs it as its own. `prewarm` starts a zygote for the next run. A
+//! background poll discards zygotes whose dependencies changed and starts
+//! their replacements, and ends an idle daemon.
+//!
+//! Every connection is checked for the peer's uid; a request that is too
+//! large, malformed, of another protocol or build, or that never comes
+//! gets an error reply and a closed connection, and the daemon carries on.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+
+use super::fdpass;
+use super::key::RunKey;
+use super::paths;
+use super::warm_zygote::{self, WarmZygote};
+use super::wire::{self, Envelope, Reply, Request, StatusReport, WireError, ZygoteStatus, DAEMON_PROTOCOL_VERSION};
+use crate::pyworker;
+
+/// A client has this long to send its whole request.
+const REQUEST_LIMIT: Duration = Duration::from_secs(5);
+/// A run waits this long for a zygote that is still collecting.
+const WAIT_FOR_COLLECTION: Duration = Duration::from_secs(10);
+/// Zygotes held at once, across projects; the least recently used goes first.
+const MAX_ZYGOTES: usize = 8;
+
+pub struct ServeOptions {
+    pub runtime_dir: PathBuf,
+    /// Zero: never end for idleness.
+    pub idle_timeout: Duration,
+    /// How often warm zygotes are checked in the background; zero: never.
+    pub poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    RuntimeDir(#[from] paths::RuntimeDirError),
+    #[error("a daemon already serves {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Engine(#[from] crate::errors::EngineError),
+}
+
+enum SlotState {
+    Collecting { pid: u32 },
+    Warm(WarmZygote),
+    Failed(String),
+}
+
+struct Slot {
+    key: RunKey,
+    state: SlotState,
+    last_used: Instant,
+}
+
+struct Daemon {
+    options: ServeOptions,
+    socket: PathBuf,
+    pyworker_dir: PathBuf,
+    started: Instant,
+    last_request: Cell<Instant>,
+    slots: RefCell<HashMap<String, Slot>>,
+    stop: Notify,
+}
+
+pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Listen(options.runtime_dir.clone(), e))?;
+    tokio::task::LocalSet::new().block_on(&runtime, serve_until_stopped(options))
+}
+
+async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
+    paths::ensure_private(&options.runtime_dir)?;
+    let socket = paths::socket_path(&options.runtime_dir);
+    let listener = listen(&socket)?;
+    let daemon = Rc::new(Daemon {
+        pyworker_dir: pyworker::install()?,
+        socket: socket.clone(),
+        options,
+        started: Instant::now(),
+        last_request: Cell::new(Instant::now()),
+        slots: RefCell::new(HashMap::new()),
+        stop: Notify::new(),
+    });
+    eprintln!("rpytest serve: pid {}, listening on {}", std::process::id(), socket.display());
+    tokio::task::spawn_local(poll_loop(daemon.clone()));
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| ServeError::Listen(socket.clone(), e))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::task::spawn_local(serve_connection(daemon.clone(), stream));
+                }
+            }
+            _ = daemon.stop.notified() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    daemon.discard_all();
+    let _ = std::fs::remove_file(&socket);
+    eprintln!("rpytest serve: stopped");
+    Ok(())
+}
+
+/// Binds the socket, replacing a stale one but never a live daemon's.
+fn listen(socket: &Path) -> Result<UnixListener, ServeError> {
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Err(ServeError::AlreadyRunning(socket.to_path_buf()));
+        }
+        let _ = std::fs::remove_file(socket);
+    }
+    UnixListener::bind(socket).map_err(|e| ServeError::Listen(socket.to_path_buf(), e))
+}
+
+async fn serve_connection(daemon: Rc<Daemon>, mut stream: UnixStream) {
+    let reply = match stream.peer_cred() {
+        Ok(cred) if cred.uid() == paths::uid() => {
+            match tokio::time::timeout(REQUEST_LIMIT, read_request(&stream)).await {
+                Ok(Ok((body, fds))) => {
+                    daemon.last_request.set(Instant::now());
+                    daemon.answer(&body, fds).await
+                }
+                Ok(Err(e)) => Reply::Error { message: format!("bad request: {e}") },
+                Err(_) => Reply::Error { message: format!("no request within {REQUEST_LIMIT:?}") },
+            }
+        }
+        _ => Reply::Error { message: "refused: the daemon serves only its own user".into() },
+    };
+    if let Reply::Error { message } = &reply {
+        eprintln!("rpytest serve: {message}; connection closed");
+    }
+    let _ = tokio::time::timeout(REQUEST_LIMIT, stream.write_all(&wire::encode(&reply))).await;
+}
+
+/// One request frame and the descriptors sent with it.
+async fn read_request(stream: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), WireError> {
+    let mut buf = Vec::new();
+    let mut fds = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut needed = 4;
+    while buf.len() < needed {
+        stream.readable().await?;
+        let raw = stream.as_raw_fd();
+        let (n, more) = match stream.try_io(Interest::READABLE, || fdpass::recv_with_fds(raw, &mut chunk)) {
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            return Err(WireError::Truncated);
+        }
+        fds.extend(more);
+        buf.extend_from_slice(&chunk[..n]);
+        if needed == 4 && buf.len() >= 4 {
+            needed = 4 + wire::body_len(buf[..4].try_into().unwrap(), wire::MAX_REQUEST)?;
+        }
+    }
+    if buf.len() > needed {
+        return Err(WireError::Malformed("bytes after the request".into()));
+    }
+    Ok((buf.split_off(4), fds))
+}
+
+impl Daemon {
+    async fn answer(self: &Rc<Self>, body: &[u8], fds: Vec<OwnedFd>) -> Reply {
+        let envelope: Envelope = match wire::decode(body) {
+            Ok(envelope) => envelope,
+            Err(e) => return Reply::Error { message: format!("bad request: {e}") },
+        };
+        if envelope.protocol != DAEMON_PROTOCOL_VERSION {
+            return Reply::Error {
+                message: format!(
+                    "the client speaks daemon protocol {}, this daemon {DAEMON_PROTOCOL_VERSION}",
+                    envelope.protocol
+                ),
+            };
+        }
+        if envelope.needs_same_build() && envelope.build != wire::build_id() {
+            return Reply::Error {
+                message: format!(
+                    "the daemon is rpytest {}, the client {}; restart it (`rpytest serve --stop`)",
+                    wire::build_id(),
+                    envelope.build
+                ),
+            };
+        }
+        match wire::decode::<Request>(body) {
+            Ok(Request::Run { key, engine_socket, .. }) => self.take(key, &engine_socket, fds).await,
+            Ok(Request::Prewarm { key, .. }) => {
+                self.prewarm(key);
+                Reply::Ok
+            }
+            Ok(Request::Status { .. }) => Reply::Status(self.status()),
+            Ok(Request::Stop { .. }) => {
+                self.stop.notify_one();
+                Reply::Ok
+            }
+            Err(e) => Reply::Error { message: format!("bad request: {e}") },
+        }
+    }
+
+    /// Hands the warm zygote for `key` to a run, or says why not.
+    async fn take(self: &Rc<Self>, key: RunKey, engine_socket: &Path, fds: Vec<OwnedFd>) -> Reply {
+        if fds.len() != 2 {
+            return Reply::Error { message: format!("a run must send its stdout and stderr, got {} fds", fds.len()) };
+        }
+        let zygote = match self.wait_for_warm(&key.id()).await {
+            Ok(zygote) => zygote,
+            Err(reason) => return Reply::Cold { reason },
+        };
+        if let Some(change) = zygote.deps.changed() {
+            warm_zygote::kill(zygote.pid);
+            return Reply::Cold { reason: format!("{change} since the warm zygote collected") };
+        }
+        let pid = zygote.pid;
+        match zygote.hand_over(engine_socket, &fds).await {
+            Ok(pid) => Reply::Warm { pid },
+            Err(e) => {
+                warm_zygote::kill(pid);
+                Reply::Cold { reason: e.to_string() }
+            }
+        }
+    }
+
+    /// Takes the key's zygote out of its slot once it is warm.
+    async fn wait_for_warm(&self, id: &str) -> Result<WarmZygote, String> {
+        let deadline = Instant::now() + WAIT_FOR_COLLECTION;
+        loop {
+            {
+                let mut slots = self.slots.borrow_mut();
+                match slots.get(id).map(|slot| &slot.state) {
+                    None => return Err("no warm zygote for these arguments, environment and terminal yet".into()),
+                    Some(SlotState::Collecting { .. }) if Instant::now() < deadline => {}
+                    Some(SlotState::Collecting { .. }) => return Err("the warm zygote is still collecting".into()),
+                    Some(_) => match slots.remove(id).map(|slot| slot.state) {
+                        Some(SlotState::Warm(zygote)) if warm_zygote::alive(zygote.pid) => return Ok(zygote),
+                        Some(SlotState::Failed(why)) => return Err(why),
+                        _ => return Err("the warm zygote had ended".into()),
+                    },
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts a zygote for `key` unless one is warm or collecting.
+    fn prewarm(self: &Rc<Self>, key: RunKey) {
+        let id = key.id();
+        if let Some(slot) = self.slots.borrow_mut().get_mut(&id) {
+            if !matches!(slot.state, SlotState::Failed(_)) {
+                slot.last_used = Instant::now();
+                return;
+            }
+        }
+        self.make_room();
+        let state = match warm_zygote::start(&key, &self.pyworker_dir) {
+            Ok(starting) => {
+                let pid = starting.pid;
+                let daemon = self.clone();
+                let slot_id = id.clone();
+                tokio::task::spawn_local(async move {
+                    let result = starting.collected().await;
+                    daemon.settle(&slot_id, pid, result.map_err(|e| e.to_string()));
+                });
+                SlotState::Collecting { pid }
+            }
+            Err(e) => SlotState::Failed(e.to_string()),
+        };
+        self.slots.borrow_mut().insert(id, Slot { key, state, last_used: Instant::now() });
+    }
+
+    /// A zygote finished collecting (or failed): record it, unless its
+    /// slot was given up meanwhile.
+    fn settle(&self, id: &str, pid: u32, result: Result<WarmZygote, String>) {
+        let mut slots = self.slots.borrow_mut();
+        let current =
+            slots.get_mut(id).filter(|slot| matches!(slot.state, SlotState::Collecting { pid: p } if p == pid));
+        match (current, result) {
+            (Some(slot), Ok(zygote)) => slot.state = SlotState::Warm(zygote),
+            (Some(slot), Err(why)) => {
+                warm_zygote::kill(pid);
+                slot.state = SlotState::Failed(why);
+            }
+            (None, _) => warm_zygote::kill(pid),
+        }
+    }
+
+    fn make_room(&self) {
+        let mut slots = self.slots.borrow_mut();
+        while slots.len() >= MAX_ZYGOTES {
+            let Some(oldest) = slots.iter().min_by_key(|(_, slot)| slot.last_used).map(|(id, _)| id.clone()) else {
+                return;
+            };
+            if let Some(slot) = slots.remove(&oldest) {
+                discard(slot.state);
+            }
+        }
+    }
+
+    fn discard_all(&self) {
+        for (_, slot) in self.slots.borrow_mut().drain() {
+            discard(slot.state);
+        }
+    }
+
+    /// Warm zygotes whose dependencies changed (or that ended): replaced now,
+    /// so the next run finds a fresh one.
+    fn refresh(self: &Rc<Self>) {
+        let stale: Vec<RunKey> = {
+            let mut slots = self.slots.borrow_mut();
+            let ids: Vec<String> = slots
+                .iter()
+                .filter(|(_, slot)| match &slot.state {
+                    SlotState::Warm(zygote) => !warm_zygote::alive(zygote.pid) || zygote.deps.changed().is_some(),
+                    _ => false,
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| slots.remove(id))
+                .map(|slot| {
+                    discard(slot.state);
+                    slot.key
+                })
+                .collect()
+        };
+        for key in stale {
+            self.prewarm(key);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        let limit = self.options.idle_timeout;
+        !limit.is_zero() && self.last_request.get().elapsed() >= limit
+    }
+
+    fn status(&self) -> StatusReport {
+        let slots = self.slots.borrow();
+        let zygotes: Vec<ZygoteStatus> = slots
+            .values()
+            .map(|slot| {
+                let (state, pid) = match &slot.state {
+                    SlotState::Collecting { pid } => ("collecting".to_string(), Some(*pid)),
+                    SlotState::Warm(zygote) => ("warm".to_string(), Some(zygote.pid)),
+                    SlotState::Failed(why) => (format!("failed: {why}"), None),
+                };
+                ZygoteStatus { project: slot.key.cwd.clone(), args: slot.key.args.clone(), state, pid }
+            })
+            .collect();
+        let pids: Vec<u32> = zygotes.iter().filter_map(|z| z.pid).collect();
+        StatusReport {
+            pid: std::process::id(),
+            build: wire::build_id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            idle_timeout_secs: self.options.idle_timeout.as_secs(),
+            socket: self.socket.clone(),
+            memory: super::memory::resident(std::process::id(), &pids),
+            zygotes,
+        }
+    }
+}
+
+fn discard(state: SlotState) {
+    match state {
+        SlotState::Collecting { pid } => warm_zygote::kill(pid),
+        SlotState::Warm(zygote) => warm_zygote::kill(zygote.pid),
+        SlotState::Failed(_) => {}
+    }
+}
+
+async fn poll_loop(daemon: Rc<Daemon>) {
+    let poll = daemon.options.poll;
+    let tick = if poll.is_zero() { Duration::from_secs(1) } else { poll.min(Duration::from_secs(1)) };
+    let mut last_poll = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        if daemon.idle() {
+            eprintln!("rpytest serve: idle for {:?}; stopping", daemon.options.idle_timeout);
+            daemon.stop.notify_one();
+            return;
+        }
+        if !poll.is_zero() && last_poll.elapsed() >= poll {
+            last_poll = Instant::now();
+            daemon.refresh();
+        }
+    }
+}

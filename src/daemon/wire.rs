@@ -1,0 +1,204 @@
+//! The client <-> daemon protocol, versioned apart from engine <-> Python.
+//!
+//! Frames are framed as everywhere in rpytest (u32 big-endian length, one
+//! MessagePack map with a `type` key), but small: a request larger than
+//! `MAX_REQUEST` is refused before it is read. Every request carries
+//! `DAEMON_PROTOCOL_VERSION` and the client's build id; the daemon checks
+//! both before it looks at anything else, so an old client or daemon gets a
+//! clear error reply instead of a misread.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::key::RunKey;
+
+/// Bumped whenever a client <-> daemon message changes shape.
+pub const DAEMON_PROTOCOL_VERSION: u32 = 1;
+/// Requests carry an environment and arguments: generous, but bounded.
+pub const MAX_REQUEST: usize = 1024 * 1024;
+/// Replies (a status with many zygotes) stay well below this.
+pub const MAX_REPLY: usize = 4 * 1024 * 1024;
+
+/// This binary's identity: a daemon serves only clients built alongside it
+/// (same version, same embedded Python half).
+pub fn build_id() -> String {
+    format!("{}+{}", env!("CARGO_PKG_VERSION"), crate::pyworker::content_hash())
+}
+
+/// What every request starts with; read before the request itself.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub protocol: u32,
+    pub build: String,
+}
+
+impl Envelope {
+    /// `status` and `stop` work across builds, so a new client can see
+    /// and stop an old daemon; runs need the very same build.
+    pub fn needs_same_build(&self) -> bool {
+        !matches!(self.kind.as_str(), "status" | "stop")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Take a warm zygote for this key. The client's stdout and stderr come
+    /// with the frame (SCM_RIGHTS); the zygote connects to `engine_socket`.
+    Run {
+        protocol: u32,
+        build: String,
+        key: RunKey,
+        engine_socket: PathBuf,
+    },
+    /// Have a zygote ready for this key next time.
+    Prewarm {
+        protocol: u32,
+        build: String,
+        key: RunKey,
+    },
+    Status {
+        protocol: u32,
+        build: String,
+    },
+    Stop {
+        protocol: u32,
+        build: String,
+    },
+}
+
+impl Request {
+    pub fn run(key: RunKey, engine_socket: PathBuf) -> Request {
+        Request::Run { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key, engine_socket }
+    }
+
+    pub fn prewarm(key: RunKey) -> Request {
+        Request::Prewarm { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key }
+    }
+
+    pub fn status() -> Request {
+        Request::Status { protocol: DAEMON_PROTOCOL_VERSION, build: build_id() }
+    }
+
+    pub fn stop() -> Request {
+        Request::Stop { protocol: DAEMON_PROTOCOL_VERSION, build: build_id() }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// A zygote took the run: it is connecting to the client's engine.
+    Warm {
+        pid: u32,
+    },
+    /// No warm zygote for this run, and why; run embedded.
+    Cold {
+        reason: String,
+    },
+    Ok,
+    Status(StatusReport),
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub pid: u32,
+    pub build: String,
+    pub uptime_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub socket: PathBuf,
+    pub zygotes: Vec<ZygoteStatus>,
+    /// Resident memory in bytes: the daemon, and the zygotes it holds.
+    pub memory: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZygoteStatus {
+    pub project: PathBuf,
+    pub args: Vec<String>,
+    pub state: String,
+    pub pid: Option<u32>,
+}
+
+/// Why a frame could not be read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {0} bytes exceeds the {1}-byte limit")]
+    TooLarge(usize, usize),
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error("not a valid message: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One frame's bytes: length prefix and body.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let body = rmp_serde::to_vec_named(message).expect("protocol messages always encode");
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// The declared body length of a frame whose first four bytes are `header`.
+pub fn body_len(header: [u8; 4], limit: usize) -> Result<usize, WireError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > limit {
+        return Err(WireError::TooLarge(len, limit));
+    }
+    Ok(len)
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, WireError> {
+    rmp_serde::from_slice(body).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Reads one frame from a blocking stream (the client side).
+pub fn read_blocking<T: for<'a> Deserialize<'a>>(
+    stream: &mut impl std::io::Read,
+    limit: usize,
+) -> Result<T, WireError> {
+    let mut header = [0u8; 4];
+    read_exact(stream, &mut header)?;
+    let mut body = vec![0u8; body_len(header, limit)?];
+    read_exact(stream, &mut body)?;
+    decode(&body)
+}
+
+fn read_exact(stream: &mut impl std::io::Read, buf: &mut [u8]) -> Result<(), WireError> {
+    stream.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => WireError::Truncated,
+        _ => WireError::Io(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_expose_their_envelope() {
+        let frame = encode(&Request::status());
+        let body = &frame[4..];
+        let envelope: Envelope = decode(body).unwrap();
+        assert_eq!((envelope.protocol, envelope.build), (DAEMON_PROTOCOL_VERSION, build_id()));
+        assert!(matches!(decode::<Request>(body).unwrap(), Request::Status { .. }));
+    }
+
+    #[test]
+    fn oversized_and_truncated_frames_are_errors() {
+        assert!(matches!(body_len([0xff; 4], MAX_REQUEST), Err(WireError::TooLarge(..))));
+        let frame = encode(&Reply::Ok);
+        let mut short = &frame[..frame.len() - 1];
+        assert!(matches!(read_blocking::<Reply>(&mut short, MAX_REPLY), Err(WireError::Truncated)));
+        assert!(matches!(decode::<Reply>(b"\x93\x01\x02\x03"), Err(WireError::Malformed(_))));
+    }
+}

@@ -1,0 +1,550 @@
+//! `rpytest serve`: warm runs against the real daemon, compared with
+//! `python -m pytest` outcome by outcome.
+//!
+//! Each test starts its own daemon on a private runtime directory
+//! (`RPYTEST_RUNTIME_DIR`), with the background poll off, so a stale zygote
+//! can only be caught by the check at handover. `RPYTEST_TRACE=1` makes the
+//! client say whether a warm zygote took the run.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// A runtime directory only we can enter, as the daemon insists.
+fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("rpytest-rt-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+impl Daemon {
+    fn start(extra: &[&str]) -> Daemon {
+        let dir = private_dir();
+        let child = Command::new(rpytest_bin())
+            .args(["serve", "--poll", "0"])
+            .args(extra)
+            .env("RPYTEST_RUNTIME_DIR", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while daemon.status().code != 0 {
+            assert!(Instant::now() < deadline, "the daemon did not come up: {}", daemon.status().dump());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+
+    fn runtime_dir(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("daemon.sock")
+    }
+
+    fn status(&self) -> RunResult {
+        run_command(
+            &rpytest_bin(),
+            &["serve".into(), "--status".into()],
+            self.dir.path(),
+            &[("RPYTEST_RUNTIME_DIR", self.runtime_dir())],
+        )
+    }
+
+    /// Waits until no zygote is still collecting. A change made while one
+    /// collects may legitimately be part of what it read; the staleness
+    /// check is only tested against zygotes that finished first.
+    fn wait_settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.status().stdout.contains(": collecting") {
+            assert!(Instant::now() < deadline, "a zygote is still collecting: {}", self.status().dump());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none() && self.status().code == 0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new(rpytest_bin())
+            .args(["serve", "--stop"])
+            .env("RPYTEST_RUNTIME_DIR", self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Path_ {
+    Warm,
+    Cold,
+}
+
+/// One rpytest run through the daemon; says whether it was warm.
+fn run(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    let mut all = vec![("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    all.extend_from_slice(env);
+    let result = run_rpytest_env(suite, &["-n", "2"], &all);
+    let path = if result.stderr.contains("daemon: warm zygote") { Path_::Warm } else { Path_::Cold };
+    (result, path)
+}
+
+/// Outcomes and exit code equal `python -m pytest -v` with the same env.
+fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)], step: &str) {
+    let args: Vec<String> = ["-m", "pytest", "-p", "no:cacheprovider", "-v"].iter().map(|s| s.to_string()).collect();
+    let pytest = run_command(&python(), &args, suite.path(), env);
+    assert_eq!(result.outcomes, pytest.outcomes, "{step}: outcomes differ\n{}{}", result.dump(), pytest.dump());
+    assert_eq!(result.code, pytest.code, "{step}: exit codes differ\n{}{}", result.dump(), pytest.dump());
+    assert!(!result.outcomes.is_empty() || result.code != 0, "{step}: nothing ran\n{}", result.dump());
+}
+
+/// After a change: the first run must not use the stale zygote (it runs
+/// cold and says why), the next is warm, and both equal pytest. Leaves the
+/// daemon with a settled zygote, so the next change comes after its check.
+fn check_step(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
+    let (first, path) = run(suite, daemon, env);
+    assert_eq!(path, Path_::Cold, "{step}: a stale zygote served the run\n{}", first.dump());
+    assert!(
+        first.stderr.contains(expect_reason),
+        "{step}: cold for another reason than {expect_reason:?}\n{}",
+        first.dump()
+    );
+    assert_same_as_pytest(suite, &first, env, &format!("{step} (cold)"));
+    let (second, path) = run(suite, daemon, env);
+    assert_eq!(path, Path_::Warm, "{step}: the rebuilt zygote was not used\n{}", second.dump());
+    assert_same_as_pytest(suite, &second, env, &format!("{step} (warm)"));
+    daemon.wait_settled();
+}
+
+fn suite() -> Suite {
+    Suite::new(&[
+        ("pytest.ini", "[pytest]\n"),
+        ("helper.py", "VALUE = 1\n"),
+        ("pkg/__init__.py", ""),
+        ("pkg/settings.py", "FLAG = 'on'\n"),
+        ("check_extra.py", "def test_extra():\n    pass\n"),
+        ("data/cases.json", "[1, 2]\n"),
+        (
+            "test_data.py",
+            "import json, pytest\n\n@pytest.mark.parametrize('n', json.load(open('data/cases.json')))\ndef test_case(n):\n    assert n < 3\n",
+        ),
+        (
+            "conftest.py",
+            r#"
+            import pytest
+            from pkg import settings
+
+            @pytest.fixture
+            def flag():
+                return settings.FLAG
+            "#,
+        ),
+        (
+            "test_a.py",
+            r#"
+            import os
+            import helper
+
+            AT_IMPORT = os.environ.get("WARM_SWITCH", "unset")
+
+            def test_value():
+                assert helper.VALUE == 1
+
+            def test_flag(flag):
+                assert flag == "on"
+
+            def test_env():
+                assert AT_IMPORT == "unset"
+
+            def test_plain():
+                pass
+            "#,
+        ),
+    ])
+}
+
+/// Replaces a "site-packages" package the way an installer does: the old
+/// files and dist-info go, the new ones are written in their place.
+fn install_tinypkg(site: &Path, version: &str, answer: u32) {
+    for entry in std::fs::read_dir(site).unwrap().flatten() {
+        std::fs::remove_dir_all(entry.path()).unwrap();
+    }
+    std::fs::create_dir_all(site.join("tinypkg")).unwrap();
+    std::fs::write(site.join("tinypkg/__init__.py"), format!("ANSWER = {answer}\n")).unwrap();
+    let info = site.join(format!("tinypkg-{version}.dist-info"));
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(info.join("METADATA"), format!("Name: tinypkg\nVersion: {version}\n")).unwrap();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn warm_equals_cold_after_every_kind_of_change() {
+    let suite = suite();
+    let daemon = Daemon::start(&[]);
+    let (first, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Cold, "{}", first.dump());
+    assert_same_as_pytest(&suite, &first, &[], "first run");
+    let (second, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "the second run was not warm\n{}", second.dump());
+    assert_same_as_pytest(&suite, &second, &[], "unchanged");
+    daemon.wait_settled();
+
+    suite
+        .write("test_a.py", &std::fs::read_to_string(suite.join("test_a.py")).unwrap().replace("pass\n", "assert 0\n"));
+    check_step(&suite, &daemon, &[], "editing a test", "test_a.py changed");
+
+    suite.write("test_new.py", "def test_new():\n    pass\n");
+    check_step(&suite, &daemon, &[], "adding a test file", "added to or removed from");
+    std::fs::remove_file(suite.join("test_new.py")).unwrap();
+    check_step(&suite, &daemon, &[], "removing a test file", "test_new.py was removed");
+
+    suite.write("helper.py", "VALUE = 2\n");
+    check_step(&suite, &daemon, &[], "editing an imported module", "helper.py changed");
+
+    suite.write("pkg/settings.py", "FLAG = 'off'\n");
+    check_step(&suite, &daemon, &[], "editing a module only conftest imports", "settings.py changed");
+
+    suite.write("data/cases.json", "[1, 2, 3, 4]\n");
+    check_step(&suite, &daemon, &[], "editing a data file read at import", "cases.json changed");
+
+    suite.write("conftest.py", "import pytest\n\n@pytest.fixture\ndef flag():\n    return 'on'\n");
+    check_step(&suite, &daemon, &[], "editing conftest.py", "conftest.py changed");
+
+    suite.write("pytest.ini", "[pytest]\npython_files = test_*.py check_*.py\n");
+    check_step(&suite, &daemon, &[], "changing pytest.ini", "pytest.ini changed");
+
+    check_step(&suite, &daemon, &[("WARM_SWITCH", "set")], "an env var read at import", "no warm zygote");
+
+    let site = suite.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    install_tinypkg(&site, "1.0", 1);
+    suite.write("test_pkg.py", "import tinypkg\n\ndef test_answer():\n    assert tinypkg.ANSWER == 1\n");
+    let pythonpath = [("PYTHONPATH", site.to_str().unwrap())];
+    check_step(&suite, &daemon, &pythonpath, "a package on the path", "no warm zygote");
+    install_tinypkg(&site, "2.0", 2);
+    check_step(&suite, &daemon, &pythonpath, "installing another version", "changed");
+}
+
+#[test]
+fn warm_equals_cold_after_switching_git_branches() {
+    let suite = Suite::new(&[("test_one.py", "def test_one():\n    pass\n")]);
+    for i in 0..8 {
+        suite.write(&format!("test_m{i}.py"), &format!("def test_m{i}():\n    assert {i} < 100\n"));
+    }
+    git(suite.path(), &["init", "-q"]);
+    git(suite.path(), &["add", "-A"]);
+    git(suite.path(), &["commit", "-qm", "main"]);
+    git(suite.path(), &["checkout", "-qb", "other"]);
+    for i in 0..8 {
+        suite.write(&format!("test_m{i}.py"), &format!("def test_m{i}():\n    assert {i} < 4\n"));
+    }
+    std::fs::remove_file(suite.join("test_one.py")).unwrap();
+    suite.write("test_two.py", "def test_two():\n    assert False\n");
+    git(suite.path(), &["add", "-A"]);
+    git(suite.path(), &["commit", "-qm", "other"]);
+    git(suite.path(), &["checkout", "-q", "main"]);
+
+    let daemon = Daemon::start(&[]);
+    run(&suite, &daemon, &[]);
+    let (warm, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", warm.dump());
+    assert_same_as_pytest(&suite, &warm, &[], "on main");
+    daemon.wait_settled();
+    git(suite.path(), &["checkout", "-q", "other"]);
+    check_step(&suite, &daemon, &[], "after checking out another branch", "changed");
+    git(suite.path(), &["checkout", "-q", "main"]);
+    check_step(&suite, &daemon, &[], "after checking main out again", "changed");
+}
+
+/// Sends raw bytes, half-closes, and returns the daemon's reply bytes.
+fn abuse(socket: &Path, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    reply
+}
+
+fn frame(value: serde_json::Value) -> Vec<u8> {
+    let body = rmp_serde::to_vec_named(&value).unwrap();
+    let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
+    bytes.extend(body);
+    bytes
+}
+
+fn reply_text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+#[test]
+fn the_socket_survives_abuse() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n")]);
+    let mut daemon = Daemon::start(&[]);
+    let socket = daemon.socket();
+    // A connection that never speaks, held open while everything else happens.
+    let silent = UnixStream::connect(&socket).unwrap();
+
+    let garbage = reply_text(&abuse(&socket, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert!(garbage.contains("exceeds"), "{garbage}");
+    let truncated = reply_text(&abuse(&socket, &[0, 0, 0, 100, 1, 2, 3]));
+    assert!(truncated.contains("closed in the middle"), "{truncated}");
+    let huge = reply_text(&abuse(&socket, &[0xff, 0xff, 0xff, 0xff, 0x80]));
+    assert!(huge.contains("exceeds"), "{huge}");
+    let not_a_map = reply_text(&abuse(&socket, &[0, 0, 0, 3, 0x93, 1, 2]));
+    assert!(not_a_map.contains("bad request"), "{not_a_map}");
+    let wrong_protocol = frame(serde_json::json!({"type": "status", "protocol": 999, "build": "x"}));
+    let wrong_protocol = reply_text(&abuse(&socket, &wrong_protocol));
+    assert!(wrong_protocol.contains("protocol 999"), "{wrong_protocol}");
+    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 1, "build": "0.0.0+old"}));
+    let wrong_build = reply_text(&abuse(&socket, &wrong_build));
+    assert!(wrong_build.contains("restart it"), "{wrong_build}");
+
+    // Runs go on meanwhile, and the silent connection is dropped with a reply.
+    run(&suite, &daemon, &[]);
+    let (warm, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", warm.dump());
+    assert_eq!(warm.code, 0, "{}", warm.dump());
+    let mut silent = silent;
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reply = Vec::new();
+    let _ = silent.read_to_end(&mut reply);
+    assert!(reply_text(&reply).contains("no request within"), "{}", reply_text(&reply));
+    assert!(daemon.alive());
+}
+
+/// Sleeps only once `.slow` exists, so the priming run is quick, and says
+/// it started by writing `.started`; hidden files do not change the
+/// directory's listing digest.
+const SLOW_ONCE_MARKED: &str = "import os, time\n\ndef test_slow():\n    if os.path.exists('.slow'):\n        \
+                                open('.started', 'w').close()\n        time.sleep(30)\n";
+
+#[test]
+fn a_client_killed_mid_run_leaves_the_daemon_healthy() {
+    let suite = Suite::new(&[("test_slow.py", SLOW_ONCE_MARKED), ("test_fast.py", "def test_fast():\n    pass\n")]);
+    let mut daemon = Daemon::start(&[]);
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    run(&suite, &daemon, &[]);
+    daemon.wait_settled();
+    suite.write(".slow", "");
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let mut client = Command::new(rpytest_bin())
+        .args(["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"])
+        .envs(env)
+        .env("COLUMNS", "80")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0")
+        .current_dir(suite.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let zygote = loop {
+        let text = std::fs::read_to_string(err_file.path()).unwrap();
+        if let Some(rest) = text.split("daemon: warm zygote ").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse::<i32>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no warm handover: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    client.kill().unwrap();
+    client.wait().unwrap();
+    // The zygote and its workers end with the client's engine connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unsafe_kill0(zygote) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!unsafe_kill0(zygote), "the orphaned zygote {zygote} is still running");
+    assert!(daemon.alive());
+    std::fs::remove_file(suite.join(".slow")).unwrap();
+    let (after, _) = run(&suite, &daemon, &[]);
+    assert_same_as_pytest(&suite, &after, &[], "after the killed client");
+    let (warm, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", warm.dump());
+    assert_same_as_pytest(&suite, &warm, &[], "warm after the killed client");
+}
+
+fn unsafe_kill0(pid: i32) -> bool {
+    // A zombie still answers signal 0; the daemon reaps promptly.
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+}
+
+#[test]
+fn warm_output_is_byte_identical_to_embedded() {
+    let suite = Suite::new(&[
+        ("test_a.py", "def test_a():\n    pass\n\ndef test_b():\n    assert 1 == 2\n"),
+        ("conftest.py", "import warnings\nprint('conftest says hi')\n"),
+    ]);
+    let daemon = Daemon::start(&[]);
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir())];
+    let args = ["-n", "1", "-v", "-rA"];
+    let embedded = run_rpytest_env(&suite, &["--no-daemon", "-n", "1", "-v", "-rA"], &env);
+    let cold = run_rpytest_env(&suite, &args, &env);
+    assert!(cold.stderr.contains("running cold"), "{}", cold.dump());
+    let warm = run_rpytest_env(&suite, &args, &env);
+    assert!(!warm.stderr.contains("running cold"), "{}", warm.dump());
+    let normalize = |text: &str| {
+        text.lines().map(|l| if is_final_line(l) { normalize_final_line(l) } else { l.to_string() }).collect::<Vec<_>>()
+    };
+    assert_eq!(normalize(&warm.stdout), normalize(&embedded.stdout), "{}{}", warm.dump(), embedded.dump());
+    assert_eq!(warm.code, 1);
+}
+
+#[test]
+fn serve_status_stop_idle_timeout_and_no_daemon() {
+    let dir = private_dir();
+    let env = [("RPYTEST_RUNTIME_DIR", dir.path().to_str().unwrap())];
+    let status = || run_command(&rpytest_bin(), &["serve".into(), "--status".into()], dir.path(), &env);
+    let none = status();
+    assert_ne!(none.code, 0, "{}", none.dump());
+    assert!(none.stderr.contains("no daemon runs"), "{}", none.dump());
+
+    let mut idle = Command::new(rpytest_bin())
+        .args(["serve", "--idle-timeout", "1"])
+        .envs(env)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while idle.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "--idle-timeout 1 did not stop the daemon");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let bad = run_command(&rpytest_bin(), &["serve".into(), "--status".into(), "--stop".into()], dir.path(), &env);
+    assert_eq!(bad.code, 4, "{}", bad.dump());
+
+    struct StopOnDrop<'a>(&'a [(&'a str, &'a str)], &'a Path);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            run_command(&rpytest_bin(), &["serve".into(), "--stop".into()], self.1, self.0);
+        }
+    }
+    let _stop = StopOnDrop(&env, dir.path());
+    let suite = Suite::new(&[
+        ("pyproject.toml", "[tool.rpytest]\ndaemon = \"auto\"\n\n[tool.pytest.ini_options]\n"),
+        ("test_x.py", "def test_x():\n    pass\n"),
+    ]);
+    let auto = run_rpytest_env(&suite, &["-n", "1"], &env);
+    assert_eq!(auto.code, 0, "{}", auto.dump());
+    assert!(auto.stderr.contains("started a daemon"), "{}", auto.dump());
+    let up = status();
+    assert_eq!(up.code, 0, "{}", up.dump());
+    assert!(up.stdout.contains("pid") && up.stdout.contains("memory:"), "{}", up.dump());
+    let forced = run_rpytest_env(&suite, &["--no-daemon", "-n", "1"], &[env[0], ("RPYTEST_TRACE", "1")]);
+    assert!(!forced.stderr.contains("daemon:"), "{}", forced.dump());
+    assert_eq!(forced.code, 0, "{}", forced.dump());
+    let stop = run_command(&rpytest_bin(), &["serve".into(), "--stop".into()], dir.path(), &env);
+    assert_eq!(stop.code, 0, "{}", stop.dump());
+    assert_ne!(status().code, 0);
+}
+
+#[test]
+fn ctrl_c_in_the_client_stops_a_warm_run_like_an_embedded_one() {
+    let suite = Suite::new(&[("test_slow.py", SLOW_ONCE_MARKED), ("test_fast.py", "def test_fast():\n    pass\n")]);
+    let daemon = Daemon::start(&[]);
+    run(&suite, &daemon, &[]);
+    daemon.wait_settled();
+    suite.write(".slow", "");
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let mut client = Command::new(rpytest_bin())
+        .args(["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"])
+        .envs([("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")])
+        .env("COLUMNS", "80")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0")
+        .current_dir(suite.path())
+        .stdin(Stdio::null())
+        .stdout(out_file.reopen().unwrap())
+        .stderr(err_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Which worker holds test_fast depends on the history; wait for the slow one.
+    while !suite.join(".started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the run did not start: {}",
+            std::fs::read_to_string(err_file.path()).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(client.id() as i32, libc::SIGINT) };
+    let status = client.wait().unwrap();
+    let stdout = std::fs::read_to_string(out_file.path()).unwrap();
+    let stderr = std::fs::read_to_string(err_file.path()).unwrap();
+    assert!(stderr.contains("daemon: warm zygote"), "{stderr}");
+    assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("KeyboardInterrupt") && !stdout.contains("test_slow PASSED"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the interrupted run took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n")]);
+    let dir = private_dir();
+    let env = [("RPYTEST_RUNTIME_DIR", dir.path().to_str().unwrap())];
+    // A socket nobody listens on: the daemon died without cleaning up.
+    drop(std::os::unix::net::UnixListener::bind(dir.path().join("daemon.sock")).unwrap());
+    let gone = run_rpytest_env(&suite, &["-n", "1"], &env);
+    assert_eq!(gone.code, 0, "{}", gone.dump());
+    assert!(gone.stderr.contains("the daemon is gone"), "{}", gone.dump());
+    let quiet = run_rpytest_env(&suite, &["-n", "1"], &env);
+    assert!(!quiet.stderr.contains("daemon"), "the stale socket was not removed\n{}", quiet.dump());
+
+    // Something that answers with garbage.
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("daemon.sock")).unwrap();
+    let impostor = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(&[0, 0, 0, 2, 0xc1, 0xc1]);
+    });
+    let garbled = run_rpytest_env(&suite, &["-n", "1"], &env);
+    impostor.join().unwrap();
+    assert_eq!(garbled.code, 0, "{}", garbled.dump());
+    assert_eq!(garbled.stderr.matches("daemon").count(), 1, "{}", garbled.dump());
+    assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
+}
