@@ -548,3 +548,31 @@ fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
     assert_eq!(garbled.stderr.matches("daemon").count(), 1, "{}", garbled.dump());
     assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
 }
+
+/// A warm zygote is its run's controller: it sets shared session fixtures
+/// up after the handover, once per run, never while it waits.
+#[test]
+fn warm_runs_set_shared_fixtures_up_once_per_run() {
+    let conftest = r#"
+        import os, uuid, pytest
+
+        @pytest.fixture(scope="session")
+        def token():
+            with open(os.path.join(os.path.dirname(__file__), "fixture.log"), "a") as f:
+                f.write(f"setup {os.getpid()}\n")
+            yield uuid.uuid4().hex
+    "#;
+    let tests: String = (0..6).map(|i| format!("def test_{i}(token):\n    assert token\n\n")).collect();
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_token.py", &tests)]);
+    let daemon = Daemon::start(&[]);
+    let share = [("RPYTEST_SHARED_SESSION_FIXTURES", "token")];
+    let setups = || std::fs::read_to_string(suite.join("fixture.log")).unwrap_or_default().lines().count();
+    let (first, _) = run(&suite, &daemon, &share);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert_eq!(setups(), 1, "the cold run sets it up once\n{}", first.dump());
+    daemon.wait_settled();
+    assert_eq!(setups(), 1, "a waiting warm zygote set it up");
+    let (second, path) = run(&suite, &daemon, &share);
+    assert_eq!((second.code, path), (0, Path_::Warm), "{}", second.dump());
+    assert_eq!(setups(), 2, "the warm run sets it up once, after the handover\n{}", second.dump());
+}
