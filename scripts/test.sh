@@ -3,7 +3,8 @@
 # binary against generated suites and compare with `python -m pytest`), the
 # same comparisons reduced to what depends on pytest's version against
 # pytest 8.x and 7.4 (scripts/matrix.sh), the Python side's own tests, and
-# real third-party suites from PyPI.
+# real third-party suites from PyPI. scripts/wheel.sh builds the wheel and runs
+# the example suite with it from a fresh venv that has pytest only.
 # Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions, and
 # RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
@@ -12,6 +13,7 @@ python=$(scripts/venv.sh)
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 cargo test --release
+bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh
 fi
