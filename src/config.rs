@@ -84,12 +84,15 @@ pub enum WorkerStart {
 struct RawSettings {
     default_workers: Option<toml::Value>,
     worker_start: Option<String>,
+    retries: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub default_workers: WorkerCount,
     pub worker_start: WorkerStart,
+    /// Reruns of a failed test before it counts as failed.
+    pub retries: u32,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -125,14 +128,16 @@ impl Settings {
         let mut settings = base.unwrap_or(Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,
+            retries: 0,
             source: None,
         });
-        if let Some(value) = raw.default_workers {
+        for (key, value) in [("default_workers", raw.default_workers), ("retries", raw.retries)] {
+            let Some(value) = value else { continue };
             let text = match &value {
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            settings.set("default_workers", &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+            settings.set(key, &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.worker_start {
             settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
@@ -172,6 +177,7 @@ impl Settings {
                     _ => return Err(format!("worker_start: invalid value '{text}'; accepted: \"fork\", \"spawn\"")),
                 };
             }
+            "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
             _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
         }
         Ok(())
@@ -180,7 +186,12 @@ impl Settings {
 
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
-pub const KEYS: &[&str] = &["default_workers", "worker_start"];
+pub const KEYS: &[&str] = &["default_workers", "worker_start", "retries"];
+
+/// A retry count: a whole number >= 0 (also `--retries`).
+pub fn parse_retries(text: &str) -> Result<u32, String> {
+    text.trim().parse::<u32>().map_err(|_| format!("invalid value '{text}': expected a whole number >= 0"))
+}
 
 fn base_is_project(file: &Path) -> bool {
     file.file_name().is_some_and(|n| n == "pyproject.toml")
@@ -241,6 +252,18 @@ mod tests {
         assert!(text.contains("RPYTEST_WORKER_START") && text.contains("fork"), "{text}");
         // Variables rpytest sets for its own processes are not settings.
         s.apply_env([("RPYTEST_SOCKET".to_string(), "/tmp/x".to_string())]).unwrap();
+    }
+
+    #[test]
+    fn retries_from_file_and_environment() {
+        assert_eq!(project("").unwrap().retries, 0);
+        let mut s = project("[tool.rpytest]\nretries = 2\n").unwrap();
+        assert_eq!(s.retries, 2);
+        s.apply_env([("RPYTEST_RETRIES".to_string(), "3".to_string())]).unwrap();
+        assert_eq!(s.retries, 3);
+        let err = project("[tool.rpytest]\nretries = -1\n").unwrap_err().to_string();
+        assert!(err.contains("retries") && err.contains(">= 0"), "{err}");
+        assert!(s.apply_env([("RPYTEST_RETRIES".to_string(), "many".to_string())]).is_err());
     }
 
     #[test]

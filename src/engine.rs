@@ -42,6 +42,8 @@ pub struct RunPlan {
     pub shard: Option<ShardInput>,
     /// `--store-durations`: the durations file to merge this run into.
     pub store_durations: Option<PathBuf>,
+    /// `--retries`: reruns of a failed test before it counts as failed.
+    pub retries: u32,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
@@ -55,7 +57,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let listener = UnixListener::bind(&socket).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
         let reporter = Reporter::new(plan.color, plan.started, !plan.interactive).start();
-        let scheduler = Scheduler::new(reporter.clone()).start();
+        let scheduler = Scheduler::new(reporter.clone(), plan.retries).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));

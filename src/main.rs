@@ -156,6 +156,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         dist,
         shard: sharding(&own, &cwd)?,
         store_durations: durations_target(&own, &cwd)?,
+        retries: own.retries.unwrap_or(settings.retries),
     })
 }
 

@@ -160,6 +160,11 @@ impl RunQueue {
         self.held[worker].drain(..).collect()
     }
 
+    /// Tests waiting to be handed out.
+    pub fn pending_tests(&self) -> Vec<usize> {
+        self.pending.iter().flat_map(|u| u.tests.iter().copied()).collect()
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
@@ -263,6 +268,27 @@ impl RunQueue {
 }
 
 impl RunQueue {
+    /// `--retries`: a finished test runs again, next, on whichever worker
+    /// asks first. False after a stop (nothing more starts) or for a test
+    /// that has not finished.
+    pub fn retry(&mut self, index: usize) -> bool {
+        if self.stopped || !self.done.get(index).copied().unwrap_or(false) {
+            return false;
+        }
+        self.done[index] = false;
+        self.pending.push_front(make_unit(vec![index], &self.known, &self.weight));
+        self.pending_tests += 1;
+        true
+    }
+
+    /// A new worker slot (a fresh worker for retries once every other one
+    /// has been told there is no more work); returns its number.
+    pub fn add_worker(&mut self) -> usize {
+        self.held.push(VecDeque::new());
+        self.started.push(self.now);
+        self.held.len() - 1
+    }
+
     /// Ends every test not yet finished (pending or held): the run cannot go on.
     pub fn drain_unfinished(&mut self) -> Vec<usize> {
         let mut left: Vec<usize> = self.pending.drain(..).flat_map(|u| u.tests).collect();
@@ -477,6 +503,28 @@ mod tests {
         assert_eq!((lost.in_flight, lost.requeued), (Some(0), vec![1, 2, 3, 4]));
         assert_eq!(q.next_batch(0), vec![1, 2]);
         assert_eq!(q.next_batch(0), vec![3, 4]);
+    }
+
+    #[test]
+    fn a_retried_test_runs_next_once_more() {
+        let mut q = RunQueue::per_test(vec![None; 3], 1);
+        let b = q.next_batch(0);
+        assert_eq!(b, vec![0]);
+        assert!(!q.retry(0), "not finished yet");
+        assert!(q.complete(0, 0));
+        assert!(q.retry(0));
+        assert_eq!(q.next_batch(0), vec![0]);
+        assert!(q.complete(0, 0));
+        let w = q.add_worker();
+        assert_eq!(w, 1);
+        while q.has_pending() {
+            for i in q.next_batch(w) {
+                assert!(q.complete(w, i));
+            }
+        }
+        assert!(q.is_finished());
+        q.stop();
+        assert!(!q.retry(1), "a stopped run retries nothing");
     }
 
     /// Simulates workers that ask for work whenever they are idle; returns

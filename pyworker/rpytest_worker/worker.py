@@ -87,6 +87,10 @@ def become_worker(session, index, count, socket_path, basetemp, testrunuid, fork
     _own_basetemp(config, basetemp, index)
     session.testsfailed = 0
     session.shouldfail = False
+    if os.environ.get("RPYTEST_RETRYING") == "1":
+        # --retries: a failed try may yet pass, so -x/--maxfail count last
+        # tries only, and only the engine can tell which try is the last.
+        config.option.maxfail = 0
     session.shouldstop = False
     if config.getoption("capture", "fd") == "no":
         # -s: output must reach the terminal as it is printed, even when

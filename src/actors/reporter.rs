@@ -37,6 +37,19 @@ pub struct Begin {
 #[rtype(result = "()")]
 pub struct TestReported(pub TestResult);
 
+/// `--retries`: a try failed and the test goes back in the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestRetrying {
+    pub nodeid: String,
+    pub worker: usize,
+    /// This try's number (1 for the first) and the most there will be.
+    pub attempt: usize,
+    pub of: usize,
+    /// The phase that failed (`None` for a crash without phases).
+    pub failed: Option<crate::protocol::PhaseRecord>,
+}
+
 /// Print the closing sections; `stopped` says why the run ended early.
 /// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
 #[derive(Message)]
@@ -106,6 +119,16 @@ impl Handler<TestReported> for Reporter {
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
+    }
+}
+
+impl Handler<TestRetrying> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestRetrying, _: &mut Context<Self>) {
+        let Some(report) = self.report.as_mut() else { return };
+        let text = report.retrying(&msg.nodeid, msg.worker, msg.failed.as_ref(), (msg.attempt, msg.of));
+        self.emit(&text);
     }
 }
 

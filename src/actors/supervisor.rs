@@ -185,6 +185,8 @@ impl Supervisor {
             // Set below when this run shards; never inherited from a parent run.
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
+            // --retries: workers leave -x/--maxfail to the engine's count.
+            .env("RPYTEST_RETRYING", if self.plan.retries > 0 { "1" } else { "0" })
             .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         cmd
