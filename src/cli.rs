@@ -79,6 +79,11 @@ pub struct OwnFlags {
     #[arg(long, value_name = "N", value_parser = crate::config::parse_retries)]
     pub retries: Option<u32>,
 
+    /// Merge the durations parts that shards wrote with --store-durations
+    /// (the files given as arguments) into the durations file, then exit.
+    #[arg(long)]
+    pub merge_durations: bool,
+
     /// Print what the duration history knows (with -v: every test, slowest
     /// first) and the planned load per worker, then exit.
     #[arg(long)]
@@ -180,7 +185,10 @@ enum OwnKind {
 }
 
 fn own_flag(arg: &str) -> Option<OwnKind> {
-    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status") {
+    if matches!(
+        arg,
+        "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status" | "--merge-durations"
+    ) {
         return Some(OwnKind::Flag);
     }
     const WITH_VALUE: [&str; 10] = [

@@ -74,6 +74,16 @@ impl HistoryView {
     pub fn expected(&self, nodeid: &str) -> Option<f64> {
         self.tests.get(nodeid).and_then(|t| t.expected())
     }
+
+    /// pytest's `--ff` group: the test failed (or errored) last time.
+    pub fn failed_last(&self, nodeid: &str) -> bool {
+        self.tests.get(nodeid).is_some_and(|t| matches!(t.last_outcome.as_str(), "failed" | "error"))
+    }
+
+    /// pytest's `--nf` group, as the history sees it: never run before.
+    pub fn is_new(&self, nodeid: &str) -> bool {
+        !self.tests.contains_key(nodeid)
+    }
 }
 
 #[derive(Debug)]

@@ -120,6 +120,15 @@ impl RunQueue {
         RunQueue::new(durations, units, workers, order)
     }
 
+    /// pytest's `--ff`/`--nf`: units holding a test marked in `first` go
+    /// before all others, each group still longest first. (In collection
+    /// order pytest's own reordering already put them first.)
+    pub fn put_first(&mut self, first: &[bool]) {
+        let (front, back): (Vec<Unit>, Vec<Unit>) =
+            self.pending.drain(..).partition(|unit| unit.tests.iter().any(|&t| first[t]));
+        self.pending = front.into_iter().chain(back).collect();
+    }
+
     /// Worker slots the queue serves.
     pub fn workers(&self) -> usize {
         self.held.len()
@@ -478,6 +487,21 @@ mod tests {
         assert_eq!(q.next_batch(1), vec![2]);
         assert_eq!(q.next_batch(0), vec![0, 1]);
         assert!(q.next_batch(1).is_empty());
+    }
+
+    #[test]
+    fn failed_or_new_tests_go_first_and_each_group_stays_longest_first() {
+        let d = vec![Some(0.5), Some(0.01), Some(2.0), Some(0.2), Some(1.0)];
+        let mut q = RunQueue::per_test(d, 1);
+        q.put_first(&[false, true, false, true, false]);
+        let order: Vec<usize> = std::iter::from_fn(|| {
+            let b = q.next_batch(0);
+            b.iter().for_each(|&i| assert!(q.complete(0, i)));
+            (!b.is_empty()).then_some(b)
+        })
+        .flatten()
+        .collect();
+        assert_eq!(order, vec![3, 1, 2, 4, 0]);
     }
 
     #[test]

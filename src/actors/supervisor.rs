@@ -28,7 +28,7 @@ use super::scheduler::{Scheduler, StartRun, WorkerLost};
 use crate::config::{WorkerCount, WorkerStart};
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
-use crate::history::{unix_now, HistoryStore, LastRun};
+use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
 use crate::interpreter;
 use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
 use crate::pyworker;
@@ -293,7 +293,10 @@ impl Supervisor {
             inventory.items.iter().map(|item| (item.id.as_str(), item.group.as_deref())).collect();
         let durations = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
         self.requested_workers = self.workers_for(&inventory);
-        let queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        let mut queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        if let Some(first) = self.first_group(&inventory, &view) {
+            queue.put_first(&first);
+        }
         let history = History::new(store, self.plan.store_durations.clone()).start();
         self.history = Some(history.clone());
         self.worker_count = queue.workers();
@@ -303,6 +306,18 @@ impl Supervisor {
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
         }
+    }
+
+    /// `--ff`/`--nf` keep pytest's meaning under LPT: the tests that failed
+    /// last time (or that the history has never seen) run first.
+    fn first_group(&self, inventory: &Inventory, view: &HistoryView) -> Option<Vec<bool>> {
+        let has = |flags: &[&str]| self.plan.pytest_args.iter().any(|a| flags.contains(&a.as_str()));
+        let (ff, nf) = (has(&["--ff", "--failed-first"]), has(&["--nf", "--new-first"]));
+        if !ff && !nf {
+            return None;
+        }
+        let first = |id: &str| (ff && view.failed_last(id)) || (nf && view.is_new(id));
+        Some(inventory.items.iter().map(|item| first(&item.id)).collect())
     }
 
     /// `--dist` from the command line, else from pytest's configuration
