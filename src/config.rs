@@ -201,9 +201,78 @@ fn find_pyproject(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("pyproject.toml")).find(|p| p.is_file())
 }
 
+/// The command-line flag that overrides each setting.
+#[cfg(test)]
+const FLAGS: &[(&str, &str)] = &[("default_workers", "-n N|auto"), ("worker_start", "--worker-start"), ("retries", "--retries N")];
+
+/// `docs/configuration.md`, rendered from the commented defaults file:
+/// each setting's comment, default, environment variable and flag.
+#[cfg(test)]
+fn reference(defaults: &str) -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from config/defaults.toml by `RPYTEST_BLESS=1 cargo test --release --bin rpytest \
+         configuration_reference`; a test fails when the two disagree. Edit the defaults file, not this page. -->\n\n\
+         rpytest reads `[tool.rpytest]` from the nearest `pyproject.toml` at or above the current directory. \
+         Each setting can also come from the environment as `RPYTEST_<KEY>`, which overrides the file; \
+         the command-line flag overrides both. An unknown key or a bad value is a usage error (exit 4) \
+         naming the file or variable.\n\n```toml\n# pyproject.toml\n[tool.rpytest]\n",
+    );
+    let settings = documented_settings(defaults);
+    for (key, value, _) in &settings {
+        out += &format!("{key} = {value}\n");
+    }
+    out += "```\n";
+    for (key, value, comment) in settings {
+        let flag = FLAGS.iter().find(|(k, _)| *k == key).map_or("none", |(_, f)| f);
+        out += &format!(
+            "\n## `{key}`\n\n{comment}\n\n- default: `{value}`\n- environment: `RPYTEST_{}`\n- flag: `{flag}`\n",
+            key.to_ascii_uppercase()
+        );
+    }
+    out
+}
+
+/// (key, default as written, the comment above it joined into a paragraph).
+#[cfg(test)]
+fn documented_settings(defaults: &str) -> Vec<(String, String, String)> {
+    let mut settings = Vec::new();
+    let mut comment: Vec<&str> = Vec::new();
+    for line in defaults.lines().map(str::trim) {
+        if let Some(text) = line.strip_prefix('#') {
+            comment.push(text.trim());
+        } else if let Some((key, value)) = line.split_once('=') {
+            settings.push((key.trim().to_string(), value.trim().to_string(), comment.join(" ")));
+            comment.clear();
+        } else {
+            comment.clear();
+        }
+    }
+    settings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_reference() {
+        let settings = documented_settings(DEFAULTS);
+        let keys: Vec<&str> = settings.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, KEYS, "config/defaults.toml and config::KEYS list different settings");
+        assert!(settings.iter().all(|(_, _, comment)| !comment.is_empty()), "every default needs a comment");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let wanted = reference(DEFAULTS);
+        if std::env::var_os("RPYTEST_BLESS").is_some() {
+            std::fs::write(path, &wanted).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == wanted,
+            "docs/configuration.md disagrees with config/defaults.toml; regenerate it with \
+             `RPYTEST_BLESS=1 cargo test --release --bin rpytest configuration_reference`"
+        );
+    }
 
     fn project(text: &str) -> Result<Settings, UsageError> {
         let dir = tempfile::tempdir().unwrap();
