@@ -18,6 +18,11 @@ if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh
 fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
+# The benchmark report's tooling (table + SVG), on one small suite, one run.
+bench_out=$(mktemp -d)
+"$python" bench/report.py --quick --python "$python" --out "$bench_out" >/dev/null
+test -s "$bench_out/chart.svg" && grep -q '| trivial500 |' "$bench_out/RESULTS.md"
+rm -rf "$bench_out"
 if [ "${RPYTEST_SKIP_THIRDPARTY:-0}" != 1 ]; then
   "$python" tests/thirdparty/run_thirdparty.py --python "$python" --rpytest target/release/rpytest
 fi

@@ -21,7 +21,11 @@ rm -rf target/wheels
 (cd packaging && "$repo/$build/bin/maturin" build --release --quiet -o "$repo/target/wheels")
 wheel=$(ls target/wheels/rpytest_runner-*.whl)
 echo "wheel: $wheel"
-unzip -l "$wheel" | grep -q 'rpytest_worker/zygote.py' || { echo "the wheel lacks the worker package" >&2; exit 1; }
+python3 - "$wheel" <<'PY' || { echo "the wheel lacks the binary or the worker package" >&2; exit 1; }
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if any(n.endswith(".data/scripts/rpytest") for n in names) and "rpytest_worker/zygote.py" in names else 1)
+PY
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
