@@ -4,6 +4,7 @@
 //! socket directory), starts the Reporter, Scheduler and Supervisor, accepts
 //! connections, and returns the exit code the Supervisor delivers.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,8 +57,10 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     let code = system.block_on(async move {
         let listener = UnixListener::bind(&socket).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
-        let reporter = Reporter::new(plan.color, plan.started, !plan.interactive).start();
-        let scheduler = Scheduler::new(reporter.clone(), plan.retries).start();
+        // The live status line: on a terminal, not in CI, not over a debugger.
+        let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+        let reporter = Reporter::new(plan.color, plan.started, live).start();
+        let scheduler = Scheduler::new(reporter.clone(), plan.retries, live).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));

@@ -219,6 +219,19 @@ impl RunQueue {
         held - (self.now - self.started[worker]).clamp(0.0, running)
     }
 
+    /// What each worker runs now (its first held test) and since when
+    /// (seconds on the queue's clock): (worker, test, since).
+    pub fn running(&self) -> Vec<(usize, usize, f64)> {
+        let fronts = self.held.iter().enumerate().filter_map(|(w, held)| held.front().map(|&t| (w, t)));
+        fronts.map(|(w, t)| (w, t, self.started[w])).collect()
+    }
+
+    /// Expected seconds of the work not finished yet (history; unknown
+    /// tests at the mean; 0 without history).
+    pub fn expected_left(&self) -> f64 {
+        (0..self.done.len()).filter(|&i| !self.done[i]).map(|i| self.weight[i]).sum()
+    }
+
     /// Sets the clock: seconds since the run started.
     pub fn tick(&mut self, now: f64) {
         self.now = now;
@@ -502,6 +515,17 @@ mod tests {
         .flatten()
         .collect();
         assert_eq!(order, vec![3, 1, 2, 4, 0]);
+    }
+
+    #[test]
+    fn running_tests_and_expected_work_left() {
+        let mut q = RunQueue::per_test(vec![Some(1.0), Some(2.0), None], 2);
+        assert_eq!(q.expected_left(), 4.5);
+        q.tick(0.5);
+        let a = q.next_batch(0);
+        assert_eq!(q.running(), vec![(0, a[0], 0.5)]);
+        assert!(q.complete(0, a[0]));
+        assert!(q.expected_left() < 4.5);
     }
 
     #[test]

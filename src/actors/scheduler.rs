@@ -25,7 +25,7 @@ use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::{History, Observe};
-use super::reporter::{Reporter, TestReported, TestRetrying};
+use super::reporter::{Reporter, Status, TestReported, TestRetrying};
 use super::supervisor::{RestartWorker, RunComplete, Supervisor};
 use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
@@ -39,6 +39,8 @@ pub struct Scheduler {
     reporter: Addr<Reporter>,
     /// `--retries`: reruns of a failed test before it counts as failed.
     retries: u32,
+    /// Feed the reporter's live status line (a terminal, not CI).
+    live: bool,
     run: Option<Run>,
 }
 
@@ -126,8 +128,19 @@ pub struct WorkerLost {
 }
 
 impl Scheduler {
-    pub fn new(reporter: Addr<Reporter>, retries: u32) -> Self {
-        Scheduler { reporter, retries, run: None }
+    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool) -> Self {
+        Scheduler { reporter, retries, live, run: None }
+    }
+
+    /// The live status line's facts: who runs what since when, and the
+    /// work left by the history.
+    fn send_status(&self) {
+        let Some(run) = self.run.as_ref().filter(|_| self.live) else { return };
+        let at = |since: f64| run.started + std::time::Duration::from_secs_f64(since.max(0.0));
+        let items = &run.inventory.items;
+        let running = run.queue.running().into_iter().map(|(w, t, since)| (w, items[t].shown.clone(), at(since))).collect();
+        let workers = run.links.len().max(1);
+        self.reporter.do_send(Status { running, expected_left: run.queue.expected_left(), workers });
     }
 
     /// `--retries`: puts a failed try back in the queue if it has tries
@@ -342,6 +355,7 @@ impl Handler<WorkRequest> for Scheduler {
             run.told_no_more.insert(msg.worker);
         }
         let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
+        self.send_status();
     }
 }
 
@@ -357,9 +371,11 @@ impl Handler<TestFinished> for Scheduler {
         }
         run.startup_failures = 0;
         if self.retried(msg.worker, &msg.done) {
-            return self.ensure_asking_worker();
+            self.ensure_asking_worker();
+        } else {
+            self.record(msg.worker, msg.done);
         }
-        self.record(msg.worker, msg.done);
+        self.send_status();
         self.maybe_complete();
     }
 }
