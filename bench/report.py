@@ -26,6 +26,7 @@ Writes RESULTS.md (the machine, then the table) and chart.svg into --out
   python bench/report.py --quick       # one small suite, one run: checks the tooling
 """
 import argparse
+import contextlib
 import getpass
 import os
 import platform
@@ -159,7 +160,8 @@ def prepare(name, workdir, python, cache):
     dest = os.path.join(workdir, name)
     if kind.startswith("thirdparty:"):
         suite = next(s for s in run_thirdparty.SUITES if s.name == kind.split(":", 1)[1])
-        archive = run_thirdparty.fetch(python, cache, suite)
+        with contextlib.redirect_stdout(sys.stderr):  # its "downloading ..." is not part of the table
+            archive = run_thirdparty.fetch(python, cache, suite)
         run_thirdparty.extract(archive, dest)
         root = os.path.join(dest, os.listdir(dest)[0])
         env["PYTHONPATH"] = os.path.join(root, suite.path)
