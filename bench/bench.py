@@ -8,6 +8,12 @@ in alternating rounds (rpytest, xdist, pytest, rpytest, xdist, pytest, ...):
   PY -m pytest -n W -q -p no:cacheprovider        (pytest-xdist)
   PY -m pytest -q -p no:cacheprovider             (plain pytest)
 
+With --kind session (every test uses a session fixture that burns 1 s of
+CPU to set up), rpytest is timed twice per round: with the fixture set up
+per worker (the default, as under xdist) and shared
+(RPYTEST_SHARED_SESSION_FIXTURES=expensive_dataset: set up once before the
+workers are forked).
+
 With --history, rpytest is timed twice per round, side by side: a first
 run with its history removed (.rpytest/), then a second run that schedules
 from the durations the first one recorded. For suites that record their
@@ -22,13 +28,15 @@ warm-up round (--warmup) runs first so .pyc writing is not charged to
 whichever tool happens to go first.
 
 Usage:
-  python bench/bench.py [--kind trivial|mixed|skewed|fixtures] [--tests 500]
+  python bench/bench.py [--kind trivial|mixed|skewed|fixtures|session] [--tests 500]
                         [--files 20] [--workers 2] [--runs 7] [--history]
                         [--python PY] [--rpytest PATH] [--skip-rpytest]
                         [--skip-pytest] [--markdown]
 
 The scheduling benchmark of the README:
   python bench/bench.py --kind skewed --workers 4 --history
+Shared session fixtures:
+  python bench/bench.py --kind session --workers 4
 """
 import json
 import argparse
@@ -60,8 +68,12 @@ def resolve(path):
 
 
 def run(cmd, cwd):
+    """Times one command; a leading {"VAR": value} dict is its extra environment."""
+    env = None
+    if isinstance(cmd[0], dict):
+        env, cmd = {**os.environ, **cmd[0]}, cmd[1:]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.stderr.write(
@@ -142,7 +154,7 @@ def rounds(tools, suite, a, times):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kind", choices=["trivial", "mixed", "skewed", "fixtures"], default="trivial")
+    p.add_argument("--kind", choices=["trivial", "mixed", "skewed", "fixtures", "session"], default="trivial")
     p.add_argument("--tests", type=int, default=500)
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
@@ -166,7 +178,13 @@ def main():
         if not (os.path.isfile(rpytest) and os.access(rpytest, os.X_OK)):
             p.error(f"no rpytest binary at {rpytest} (cargo build --release, or --skip-rpytest)")
         cmd = [rpytest, "-n", str(a.workers), "-q", "-p", "no:cacheprovider", "--python", python]
-        tools += [("rpytest 1st", cmd), ("rpytest 2nd", cmd)] if a.history else [("rpytest", cmd)]
+        if a.history:
+            tools += [("rpytest 1st", cmd), ("rpytest 2nd", cmd)]
+        elif a.kind == "session":
+            shared = {"RPYTEST_SHARED_SESSION_FIXTURES": "expensive_dataset"}
+            tools += [("rpytest", cmd), ("rpytest shared", [shared, *cmd])]
+        else:
+            tools.append(("rpytest", cmd))
     tools.append(("xdist", [python, "-m", "pytest", "-n", str(a.workers), "-q", "-p", "no:cacheprovider"]))
     if not a.skip_pytest:
         tools.append(("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
@@ -183,12 +201,14 @@ def main():
             for name, cmd in tools:
                 run(cmd, suite)
         rounds(tools, suite, a, times)
-        bounds = lpt_bounds(suite, a.workers)
+        bounds = lpt_bounds(suite, a.workers) if a.history or a.kind == "skewed" else []
 
     rows = [(n, statistics.median(t), min(t), max(t)) for n, t in times.items()]
     med = {n: m for n, m, _, _ in rows}
     ratios = [(f"{n}/{base}", med[n] / med[base])
               for n in med if n.startswith("rpytest") for base in ("xdist", "pytest") if base in med]
+    if "rpytest shared" in med:
+        ratios.append(("rpytest shared/rpytest", med["rpytest shared"] / med["rpytest"]))
     size = f"{a.files} files" if a.kind == "fixtures" else f"{a.tests} tests in {a.files} files"
     header = (f"{a.kind} suite: {size}, -n {a.workers}, "
               f"{a.runs} alternating runs, {os.cpu_count()} CPUs, python {python}")

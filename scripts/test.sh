@@ -2,10 +2,11 @@
 # The whole test suite: Rust unit and integration tests (which run the real
 # binary against generated suites and compare with `python -m pytest`), the
 # same comparisons reduced to what depends on pytest's version against
-# pytest 8.x and 7.4 (scripts/matrix.sh), the Python side's own tests, and
+# pytest 8.x and 7.4 (scripts/matrix.sh) and on pytest alone, without
+# pytest-xdist (scripts/pytest_only.sh), the Python side's own tests, and
 # real third-party suites from PyPI. scripts/wheel.sh builds the wheel and runs
 # the example suite with it from a fresh venv that has pytest only.
-# Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions, and
+# Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions and pytest alone, and
 # RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ cargo test --release
 bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh
+  bash scripts/pytest_only.sh
 fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
 # The benchmark report's tooling (table + SVG), on one small suite, one run.

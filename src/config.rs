@@ -60,16 +60,21 @@ impl WorkerCount {
 const MEMORY_PER_WORKER: u64 = 256 * 1024 * 1024;
 
 fn memory_cap() -> usize {
+    match available_memory() {
+        Some(available) => (available / MEMORY_PER_WORKER) as usize,
+        None => usize::MAX, // unknown: do not cap
+    }
+}
+
+/// Bytes of memory available now (cgroup limits included); None if unknown.
+pub fn available_memory() -> Option<u64> {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
     let available = match system.cgroup_limits() {
         Some(limits) => limits.free_memory.min(system.available_memory()),
         None => system.available_memory(),
     };
-    if available == 0 {
-        return usize::MAX; // unknown: do not cap
-    }
-    (available / MEMORY_PER_WORKER) as usize
+    (available > 0).then_some(available)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -85,6 +90,7 @@ struct RawSettings {
     default_workers: Option<toml::Value>,
     worker_start: Option<String>,
     retries: Option<toml::Value>,
+    shared_session_fixtures: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +99,9 @@ pub struct Settings {
     pub worker_start: WorkerStart,
     /// Reruns of a failed test before it counts as failed.
     pub retries: u32,
+    /// Session fixtures set up once before the fork and inherited by every
+    /// worker, instead of once per worker.
+    pub shared_session_fixtures: Vec<String>,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -129,6 +138,7 @@ impl Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,
             retries: 0,
+            shared_session_fixtures: Vec::new(),
             source: None,
         });
         for (key, value) in [("default_workers", raw.default_workers), ("retries", raw.retries)] {
@@ -141,6 +151,10 @@ impl Settings {
         }
         if let Some(value) = raw.worker_start {
             settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.shared_session_fixtures {
+            let names = fixture_list(&value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+            settings.set("shared_session_fixtures", &names).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if base_is_project(file) {
             settings.source = Some(file.to_path_buf());
@@ -178,6 +192,7 @@ impl Settings {
                 };
             }
             "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
+            "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
             _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
         }
         Ok(())
@@ -186,11 +201,33 @@ impl Settings {
 
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
-pub const KEYS: &[&str] = &["default_workers", "worker_start", "retries"];
+pub const KEYS: &[&str] = &["default_workers", "worker_start", "shared_session_fixtures", "retries"];
 
 /// A retry count: a whole number >= 0 (also `--retries`).
 pub fn parse_retries(text: &str) -> Result<u32, String> {
     text.trim().parse::<u32>().map_err(|_| format!("invalid value '{text}': expected a whole number >= 0"))
+}
+
+/// A TOML list of fixture names, in the text form the environment uses.
+fn fixture_list(value: &toml::Value) -> Result<String, String> {
+    let expected = || "shared_session_fixtures: expected a list of fixture names, e.g. [\"database\"]".to_string();
+    let items = value.as_array().ok_or_else(expected)?;
+    let names: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+    Ok(names.ok_or_else(expected)?.join(","))
+}
+
+/// Fixture names separated by commas or spaces; each must be a Python name.
+fn fixture_names(text: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = text.split([',', ' ']).filter(|n| !n.is_empty()).map(str::to_string).collect();
+    match names.iter().find(|n| !is_python_name(n)) {
+        Some(bad) => Err(format!("shared_session_fixtures: '{bad}' is not a fixture name")),
+        None => Ok(names),
+    }
+}
+
+fn is_python_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 fn base_is_project(file: &Path) -> bool {
@@ -203,7 +240,8 @@ fn find_pyproject(dir: &Path) -> Option<PathBuf> {
 
 /// The command-line flag that overrides each setting.
 #[cfg(test)]
-const FLAGS: &[(&str, &str)] = &[("default_workers", "-n N|auto"), ("worker_start", "--worker-start"), ("retries", "--retries N")];
+const FLAGS: &[(&str, &str)] =
+    &[("default_workers", "`-n N|auto`"), ("worker_start", "`--worker-start`"), ("retries", "`--retries N`")];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:
 /// each setting's comment, default, environment variable and flag.
@@ -226,7 +264,7 @@ fn reference(defaults: &str) -> String {
     for (key, value, comment) in settings {
         let flag = FLAGS.iter().find(|(k, _)| *k == key).map_or("none", |(_, f)| f);
         out += &format!(
-            "\n## `{key}`\n\n{comment}\n\n- default: `{value}`\n- environment: `RPYTEST_{}`\n- flag: `{flag}`\n",
+            "\n## `{key}`\n\n{comment}\n\n- default: `{value}`\n- environment: `RPYTEST_{}`\n- flag: {flag}\n",
             key.to_ascii_uppercase()
         );
     }
@@ -333,6 +371,19 @@ mod tests {
         let err = project("[tool.rpytest]\nretries = -1\n").unwrap_err().to_string();
         assert!(err.contains("retries") && err.contains(">= 0"), "{err}");
         assert!(s.apply_env([("RPYTEST_RETRIES".to_string(), "many".to_string())]).is_err());
+    }
+
+    #[test]
+    fn shared_session_fixtures_from_file_and_environment() {
+        let mut s = project("[tool.rpytest]\nshared_session_fixtures = [\"database\", \"big_dataset\"]\n").unwrap();
+        assert_eq!(s.shared_session_fixtures, ["database", "big_dataset"]);
+        s.apply_env([("RPYTEST_SHARED_SESSION_FIXTURES".to_string(), "server, cache".to_string())]).unwrap();
+        assert_eq!(s.shared_session_fixtures, ["server", "cache"]);
+        let err = project("[tool.rpytest]\nshared_session_fixtures = \"database\"\n").unwrap_err().to_string();
+        assert!(err.contains("expected a list of fixture names"), "{err}");
+        let err = project("[tool.rpytest]\nshared_session_fixtures = [\"not-a-name\"]\n").unwrap_err().to_string();
+        assert!(err.contains("'not-a-name' is not a fixture name"), "{err}");
+        assert!(project("").unwrap().shared_session_fixtures.is_empty());
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct RunPlan {
     pub store_durations: Option<PathBuf>,
     /// `--retries`: reruns of a failed test before it counts as failed.
     pub retries: u32,
+    /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
+    pub shared_fixtures: Vec<String>,
+    /// The worker count is `auto`: the history may lower it (`auto_workers`).
+    pub workers_auto: bool,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

@@ -84,6 +84,11 @@ impl HistoryView {
     pub fn is_new(&self, nodeid: &str) -> bool {
         !self.tests.contains_key(nodeid)
     }
+
+    /// The peak memory of the worker that last ran this test (KiB).
+    pub fn peak_rss_kb(&self, nodeid: &str) -> Option<u64> {
+        self.tests.get(nodeid).and_then(|t| t.peak_rss_kb)
+    }
 }
 
 #[derive(Debug)]

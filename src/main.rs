@@ -4,6 +4,7 @@
 //! the engine, and exits with pytest's exit code for the outcome.
 
 mod actors;
+mod auto_workers;
 mod cli;
 mod config;
 mod dist;
@@ -153,6 +154,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         (dist, n) => (resolve(n.unwrap_or(settings.default_workers)), dist),
     };
     let mut workers_fixed = own.workers.is_some() || dist == Some(DistMode::No);
+    let mut workers_auto = own.workers.unwrap_or(settings.default_workers) == config::WorkerCount::Auto;
     let interactive = command_line.pytest_args.iter().any(|a| a == "--pdb" || a == "--trace");
     if let Some(why) = serial_reason(&command_line.pytest_args) {
         if workers > 1 || !workers_fixed {
@@ -160,22 +162,39 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         }
         workers = 1;
         workers_fixed = true;
+        workers_auto = false;
     }
     let shard = sharding(&own, &cwd)?;
+    let worker_start = own.worker_start.unwrap_or(settings.worker_start);
     Ok(engine::RunPlan {
         python,
         pytest_args: command_line.pytest_args,
         workers,
         workers_fixed,
         interactive,
-        worker_start: own.worker_start.unwrap_or(settings.worker_start),
+        worker_start,
         color,
         started,
         dist,
         store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
         shard,
         retries: own.retries.unwrap_or(settings.retries),
+        shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
+        workers_auto,
     })
+}
+
+/// Shared session fixtures need the fork: spawned workers each set them up.
+fn shared_fixtures(names: Vec<String>, worker_start: config::WorkerStart) -> Vec<String> {
+    if worker_start == config::WorkerStart::Spawn && !names.is_empty() {
+        eprintln!(
+            "rpytest: --worker-start spawn cannot share session fixtures ({}): \
+             each worker sets them up itself",
+            names.join(", ")
+        );
+        return Vec::new();
+    }
+    names
 }
 
 /// The shard to run and what it partitions from: the durations file when

@@ -30,8 +30,12 @@ pub enum FromPython {
     /// `interrupted`, `shouldstop` (--sw, a plugin).
     StopRequested { reason: String, interrupted: bool },
     Finished,
+    /// Zygote: it forked worker `worker` as process `pid`.
+    WorkerForked { worker: usize, pid: u32 },
     WorkerExited(WorkerExit),
-    SinkDone { exit_code: i32 },
+    /// Zygote: the shared session fixtures are torn down; `phases` holds a
+    /// failure, reported as the teardown of the test `TeardownShared` named.
+    SharedTeardownDone { phases: Vec<PhaseRecord> },
     SessionEnded { exit_code: i32 },
     InternalError { message: String },
 }
@@ -51,8 +55,12 @@ pub enum ToPython {
     /// Zygote: keep these indices of the `shard_request` ids (deselect the
     /// rest, as pytest-split does) and print `line` in the header.
     ShardPlan { keep: Vec<usize>, line: String },
-    /// Zygote: replay these reports, in this order, into a forked sink.
+    /// Zygote: replay these reports, in this order, into your session and
+    /// let pytest finish it (`session_ended`, then exit).
     Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
+    /// Zygote: every worker is done; tear down the shared session fixtures
+    /// (a failure is reported on test `index`, the last one run).
+    TeardownShared { index: Option<usize> },
     Shutdown,
 }
 
@@ -113,19 +121,19 @@ pub struct Inventory {
     pub durations: Option<usize>,
     pub durations_min: f64,
     pub durations_hint: bool,
-    /// Whether any plugin needs the report sink (junitxml, the cache, a
-    /// conftest's sessionfinish...); without one the sink is skipped.
-    #[serde(default = "yes")]
-    pub needs_sink: bool,
     /// xdist's `--dist` from pytest's own configuration (addopts), if any.
     #[serde(default)]
     pub dist: Option<String>,
+    /// Session fixtures set up once in the zygote before the fork
+    /// (`shared_session_fixtures`); torn down there after the workers.
+    #[serde(default)]
+    pub shared_fixtures: Vec<String>,
+    /// Threads alive in the zygote after collection (besides the main one):
+    /// forking could inherit a lock one of them holds.
+    #[serde(default)]
+    pub threads: Vec<String>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// A collected test. `id` and `group` decide its dispatch unit under

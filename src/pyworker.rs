@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
+    ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.
@@ -103,5 +104,16 @@ mod tests {
             assert_eq!(std::fs::read_to_string(dir.join("rpytest_worker").join(name)).unwrap(), *text);
         }
         write_atomically(root.path(), &dir).unwrap();
+    }
+
+    #[test]
+    fn embeds_every_module_of_the_package() {
+        let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("pyworker/rpytest_worker");
+        for entry in std::fs::read_dir(package).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".py") {
+                assert!(FILES.iter().any(|(embedded, _)| *embedded == name), "{name} is not embedded in FILES");
+            }
+        }
     }
 }

@@ -1365,6 +1365,9 @@ fn worker_ids_use_more_than_one_worker_n2() {
 #[test]
 fn plain_pytest_worker_id_is_master() {
     // Documents the baseline: without rpytest there is no gwN.
+    if skip_without_xdist("plain pytest's worker_id fixture") {
+        return;
+    }
     let suite = worker_id_suite();
     let r = run_pytest(&suite, &[]);
     assert_eq!(r.code, 0, "{}", r.dump());

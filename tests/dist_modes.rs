@@ -137,6 +137,9 @@ fn loadgroup_keeps_each_xdist_group_on_one_worker_across_files() {
 
 #[test]
 fn dist_from_pytest_addopts_is_honoured() {
+    if skip_without_xdist("--dist in addopts (pytest rejects it without xdist)") {
+        return;
+    }
     let suite = suite_with(&[("pytest.ini", "[pytest]\naddopts = --dist loadfile\n")]);
     let r = run_and_compare(&suite, &["-n", "3"]);
     assert_each_on_one_worker(&r, &workers_by(&r, file_of));

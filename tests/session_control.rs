@@ -242,15 +242,36 @@ fn conftest_sessionfinish_runs_once() {
     assert_eq!(log, "exit 1\n", "sessionfinish should run once with pytest's exit status\n{}", r.dump());
 }
 
-/// With nothing listening for reports (no junitxml, no cache, no plugin),
-/// the sink is skipped; with --junitxml it runs.
+/// pytest ends the session in the process where `pytest_configure` ran
+/// (the zygote), not in a forked copy of it, and junitxml writes its file
+/// there.
 #[test]
-fn the_sink_runs_only_when_something_needs_it() {
-    let suite = Suite::new(&[("test_a.py", "def test_a():\n    pass\n")]);
-    let r = run_rpytest_env(&suite, &["-n", "2"], &[("RPYTEST_TRACE", "1")]);
+fn the_session_ends_where_it_was_configured() {
+    let suite = Suite::new(&[
+        (
+            "conftest.py",
+            r#"
+            import os
+
+            def log(line):
+                with open("pids.log", "a") as f:
+                    f.write(line + "\n")
+
+            def pytest_configure(config):
+                log(f"configure {os.getpid()}")
+
+            def pytest_sessionfinish(session):
+                if not hasattr(session.config, "workerinput"):
+                    log(f"sessionfinish {os.getpid()}")
+            "#,
+        ),
+        ("test_a.py", "def test_a():\n    pass\n"),
+    ]);
+    let r = run_rpytest(&suite, &["-n", "2", "--junitxml=j.xml"]);
     assert_clean_exit(&r);
-    assert!(!r.stderr.contains("report sink done"), "no plugin needed the sink\n{}", r.dump());
-    let r = run_rpytest_env(&suite, &["-n", "2", "--junitxml=j.xml"], &[("RPYTEST_TRACE", "1")]);
-    assert!(r.stderr.contains("report sink done"), "junitxml needs the sink\n{}", r.dump());
+    let log = std::fs::read_to_string(suite.join("pids.log")).unwrap_or_default();
+    let pids: Vec<&str> = log.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(pids.len(), 2, "configure and sessionfinish once each\n{log}\n{}", r.dump());
+    assert_eq!(pids[0], pids[1], "sessionfinish ran in another process than configure\n{}", r.dump());
     assert!(suite.join("j.xml").exists(), "{}", r.dump());
 }

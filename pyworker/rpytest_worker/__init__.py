@@ -8,6 +8,7 @@ but pytest. Modules, one job each:
 - ``zygote``:       runs pytest's own session up to collection, then forks workers.
 - ``worker``:       runs the tests it is sent through pytest's runtest protocol.
 - ``wire_reports``: turns pytest reports into protocol records and back.
-- ``sink``:         replays the run's reports into pytest's own plugins
-                    (junitxml, cache) in a forked child of the zygote.
+- ``sink``:         replays the run's reports into the zygote's own session
+                    (junitxml, cache, plugins), which pytest then finishes.
+- ``shared_fixtures``: session fixtures set up once before the fork.
 """

@@ -15,6 +15,10 @@ Messages, Python -> engine:
                   group: the xdist_group name (several: sorted, joined by "_")
                   or None; dist, numprocesses: xdist's --dist and -n from
                   pytest's config (addopts), or None
+                  shared_fixtures: the shared session fixtures set up
+                  before the fork (to tear down once at the end);
+                  threads: names of threads alive besides the main one
+                  (the engine then spawns workers instead of forking)
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...], max_rss_kb,
                    junit?: {attrs, properties}}
@@ -27,8 +31,13 @@ Messages, Python -> engine:
     stop_requested {reason, interrupted}  session.shouldfail (-x, --maxfail) or,
                                           interrupted, shouldstop (--sw, a plugin)
     finished      {}                      a worker ran its last test
+    worker_forked {worker, pid}                              (zygote)
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
-    sink_done     {exit_code}                                (zygote)
+    session_ended {exit_code}             (zygote) pytest.main returned: the
+                                          session's final exit status
+    shared_teardown_done {phases: [...]}  (zygote) the shared session fixtures
+                                          are torn down; phases: a failure, as
+                                          the teardown of the teardown_shared index
     internal_error {message}
 Engine -> Python:
     shard_plan {keep: [..], line}         zygote: keep these shard_request indices
@@ -37,7 +46,12 @@ Engine -> Python:
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
     stop     {}                           worker: start nothing more, then finish
-    finish   {entries: [...], exitstatus} zygote: replay reports into a sink
+    finish   {entries: [...], exitstatus} zygote: replay the reports into the
+                                          session and let pytest finish it
+                                          (then session_ended, exit)
+    teardown_shared {index?}              zygote: every worker is done; tear the
+                                          shared session fixtures down (a failure
+                                          is reported on test index, the last run)
     shutdown {}
 """
 import os

@@ -1,49 +1,42 @@
-"""The report sink: pytest's own report consumers, fed the run's reports.
+"""The end of the run: the zygote's own session fed the run's reports.
 
 junitxml, the last-failed cache and third-party plugins that consume reports
 (pytest-html, json-report, ...) expect to see every report in one pytest
-session, as they do in xdist's controller. The zygote forks this sink after
-the workers are done; it replays each report through
-``pytest_runtest_logreport`` in collection order and ends the session with
-``pytest_sessionfinish``, so pytest's own code writes the junit file and the
-cache. The zygote never runs these hooks, so it stays reusable.
+session, as they do in xdist's controller. When every worker is done, the
+zygote replays each report through ``pytest_runtest_logreport`` in
+collection order, then returns from ``pytest_runtestloop`` so that pytest
+ends the session itself: its ``pytest_sessionfinish`` and
+``pytest_unconfigure`` run in the process where ``pytest_configure`` ran,
+with the user's threads and plugin state real, and the exit status the
+session leaves (a conftest may change it) is the run's. The terminal is the
+engine's, so pytest's terminal reporter leaves first.
 """
+import pytest
+
 from .wire_reports import crashed_report, decode_phase
 
-# The hooks the sink fires, and the built-in plugins whose implementations
-# of them do nothing the engine has not already done (counting, terminal
-# output, closing log handlers, resetting state). A run where only these
-# listen needs no sink (DESIGN.md: "skip the sink when nothing needs it").
-_SINK_HOOKS = ("pytest_runtest_logreport", "pytest_sessionfinish", "pytest_unconfigure")
-_INERT_PLUGINS = frozenset({
-    "session", "terminalreporter", "logging-plugin", "runner", "tmpdir", "assertion",
-    "warnings", "mark", "junitxml", "doctest", "unraisableexception", "threadexception",
-    "faulthandler", "capturemanager", "python", "fixtures", "skipping", "main", "pastebin",
-    "python_path",
-})
 
-
-def needed(config):
-    """True unless every listener of the sink's hooks is inert: any other
-    plugin or conftest (junitxml's writer, the cache, pytest-html, a
-    pytest_sessionfinish of the user's) gets its sink."""
-    pm = config.pluginmanager
-    factory = getattr(config, "_tmp_path_factory", None)
-    if getattr(factory, "_retention_policy", "all") != "all":
-        return True  # tmpdir's sessionfinish deletes per the policy
-    for hook in _SINK_HOOKS:
-        for impl in getattr(pm.hook, hook).get_hookimpls():
-            if pm.get_name(impl.plugin) not in _INERT_PLUGINS:
-                return True
-    return False
-
-
-def replay(session, entries, exitstatus):
+def finish_session(session, entries, exitstatus):
+    """Replays the reports, then hands the session back to pytest ending as
+    the engine decided: passed (0), failed (1), or cut short with
+    ``exitstatus`` (pytest's Exit, which ``wrap_session`` turns into it)."""
     config = session.config
     pm = config.pluginmanager
     terminal = pm.get_plugin("terminalreporter")
     if terminal is not None:
         pm.unregister(terminal)
+    replay(session, entries)
+    if exitstatus == 0:
+        session.testsfailed = 0
+    elif exitstatus == 1:
+        session.testsfailed = max(session.testsfailed, 1)
+    else:
+        raise pytest.exit.Exception("the run ended early", returncode=exitstatus)
+    return True
+
+
+def replay(session, entries):
+    config = session.config
     items = session.items
     for entry in entries:
         item = items[entry["index"]]
@@ -55,9 +48,6 @@ def replay(session, entries, exitstatus):
             config.hook.pytest_runtest_logreport(report=decode_phase(record, item, config))
         if entry.get("crash") is not None:
             config.hook.pytest_runtest_logreport(report=crashed_report(item, entry["crash"]))
-    session.exitstatus = exitstatus
-    config.hook.pytest_sessionfinish(session=session, exitstatus=exitstatus)
-    config._ensure_unconfigure()
 
 
 def _record_failed_tries(config, item, entry):

@@ -53,6 +53,17 @@ def silence_reporters(config):
             pm.unregister(plugin)
 
 
+def _forget_collection_junit(config):
+    """junitxml's records of collectors (a skipped module, a collection
+    error) belong to the session that collected: the zygote writes them.
+    Left here, they would leak into this worker's first test's extras."""
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporters.clear()
+        xml.node_reporters_ordered.clear()
+        xml.global_properties = []
+
+
 def _set_xdist_identity(config, index, count, testrunuid):
     os.environ["PYTEST_XDIST_WORKER"] = f"gw{index}"
     os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(count)
@@ -70,9 +81,11 @@ def _reopen_capture(config):
 
 
 def _own_basetemp(config, basetemp, index):
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or not basetemp:
+        return  # -p no:tmpdir
     path = Path(basetemp) / f"popen-gw{index}"
     path.mkdir(parents=True, exist_ok=True)
-    factory = config._tmp_path_factory
     factory._basetemp = path.resolve()
 
 
@@ -85,6 +98,7 @@ def become_worker(session, index, count, socket_path, basetemp, testrunuid, fork
         silence_reporters(config)
         _reopen_capture(config)
     _own_basetemp(config, basetemp, index)
+    _forget_collection_junit(config)
     session.testsfailed = 0
     session.shouldfail = False
     if os.environ.get("RPYTEST_RETRYING") == "1":

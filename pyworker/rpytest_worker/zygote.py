@@ -4,9 +4,13 @@ rpytest starts this module as ``python -c ... <pytest args>``. It runs
 ``pytest.main`` with the user's arguments, so configuration, plugins,
 conftests, collection and usage errors are pytest's own. Its plugin takes
 over ``pytest_runtestloop``: it reports the inventory to the engine, then
-serves the engine's requests (fork a worker, replay reports into a sink,
-shut down) and never returns to pytest, so the zygote itself runs no test
-and no end-of-session hook.
+serves the engine's requests (fork a worker, tear shared fixtures down)
+until the engine sends the run's reports with ``finish``. Those are
+replayed into this session's plugins, and the loop returns to pytest, which
+ends the session here as it ends any other: ``pytest_sessionfinish`` and
+``pytest_unconfigure`` run in the process where the user's
+``pytest_configure`` ran (its threads alive), and the exit status they
+leave is the run's. The zygote itself runs no test.
 
 When pytest would not run tests at all (collection errors, ``--co``, nothing
 collected) the plugin steps aside and pytest finishes the session itself,
@@ -30,7 +34,7 @@ import uuid
 
 import pytest
 
-from . import sink
+from . import shared_fixtures, sink
 
 
 def _die_with_parent():
@@ -159,13 +163,13 @@ class XdistWorkerCount:
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, shared):
         self.conn = conn
+        self.shared = shared
         self.deselected = 0
         self.collect_reports = []
         self.warnings = []
         self.children = {}  # pid -> worker number
-        self.sink_pid = None
         self.shard_line = None
 
     @pytest.hookimpl(tryfirst=True)
@@ -199,14 +203,21 @@ class ZygotePlugin:
             return None
         if config.option.collectonly or not session.items:
             return None
-        self._announce(session)
-        self._serve(session)
+        threads = _other_threads()
+        if not threads:
+            # With threads alive the engine spawns workers: nothing to inherit.
+            self.shared.setup(session)
+        self._announce(session, threads)
+        finish = self._serve(session)
+        return sink.finish_session(session, finish["entries"], finish["exitstatus"])
 
-    def _announce(self, session):
+    def _announce(self, session, threads):
         from .wire_reports import encode_warning, pytest_version
 
         config = session.config
-        self.basetemp = str(config._tmp_path_factory.getbasetemp())
+        # `-p no:tmpdir` leaves no factory, hence no basetemp to share.
+        factory = getattr(config, "_tmp_path_factory", None)
+        self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
         config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
@@ -251,12 +262,14 @@ class ZygotePlugin:
             "numprocesses": XdistWorkerCount.found(config),
             **_durations_settings(config),
             "dist": XdistWorkerCount.dist(config),
-            "needs_sink": sink.needed(config),
+            "shared_fixtures": self.shared.set_up,
+            "threads": threads,
             "pytest_version": pytest_version(),
         })
 
     def _serve(self, session):
-        """Answer the engine until it says shutdown; never return to pytest."""
+        """Answer the engine until it says finish (returns that message) or
+        shutdown (exits)."""
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
@@ -271,6 +284,12 @@ class ZygotePlugin:
                     msg = self.conn.recv()
                     if msg is None or msg["type"] == "shutdown":
                         self._exit()
+                    if msg["type"] == "finish":
+                        signal.set_wakeup_fd(-1)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        os.close(wake_r)
+                        os.close(wake_w)
+                        return msg
                     self._handle(session, msg, (wake_r, wake_w))
                     if not self.conn._complete_frame():
                         break
@@ -279,8 +298,9 @@ class ZygotePlugin:
         kind = msg["type"]
         if kind == "fork":
             self._fork(wake_fds, lambda: self._run_worker(session, msg["worker"], msg["count"]), msg["worker"])
-        elif kind == "finish":
-            self.sink_pid = self._fork(wake_fds, lambda: self._run_sink(session, msg), None)
+        elif kind == "teardown_shared":
+            phases = self.shared.teardown(session, msg.get("index"))
+            self.conn.send({"type": "shared_teardown_done", "phases": phases})
         else:
             self.conn.send({"type": "internal_error", "message": f"zygote got unexpected {kind!r}"})
 
@@ -309,6 +329,7 @@ class ZygotePlugin:
                 os._exit(code)
         if worker is not None:
             self.children[pid] = worker
+            self.conn.send({"type": "worker_forked", "worker": worker, "pid": pid})
         return pid
 
     def _run_worker(self, session, index, count):
@@ -316,9 +337,6 @@ class ZygotePlugin:
 
         become_worker(session, index, count, os.environ["RPYTEST_SOCKET"], self.basetemp,
                       self.testrunuid, forked=True)
-
-    def _run_sink(self, session, msg):
-        sink.replay(session, msg["entries"], msg["exitstatus"])
 
     def _reap(self):
         while True:
@@ -329,10 +347,6 @@ class ZygotePlugin:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
-            if pid == self.sink_pid:
-                self.sink_pid = None
-                self.conn.send({"type": "sink_done", "exit_code": code})
-                continue
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
@@ -351,6 +365,15 @@ class ZygotePlugin:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _other_threads():
+    """Names of the threads alive besides this one: a fork copies the locks
+    they hold (logging, stdio buffers) but not the threads that would
+    release them."""
+    import threading
+
+    return [t.name for t in threading.enumerate() if t is not threading.current_thread()]
 
 
 def _durations_settings(config):
@@ -416,12 +439,13 @@ def main():
     from .protocol import Connection, hello
 
     args = sys.argv[1:]
+    shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
         return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+    code = int(pytest.main(args, plugins=[ZygotePlugin(conn, shared), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})

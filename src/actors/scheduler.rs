@@ -5,11 +5,13 @@
 //! `WorkRequest` (a worker wants more), `TestFinished`, `TestInterrupted`
 //! (KeyboardInterrupt or `pytest.exit()` in a test), `StopRequested` (a
 //! worker's session set shouldfail/shouldstop), `WorkerFinished` and
-//! `WorkerLost` (from the Supervisor, once a worker's death is certain).
+//! `WorkerLost` (from the Supervisor, once a worker's death is certain) and
+//! `SharedFixturesTornDown` (the zygote tore down the shared session fixtures).
 //! The queue logic lives in `RunQueue`; this shell routes messages, turns a
 //! lost worker's running test into a crash report, stops dispatch on every
 //! worker at once for -x/--maxfail and interrupts, and tells the Supervisor
-//! to replace workers and when the run is complete.
+//! to replace workers, when to tear down shared session fixtures (after the
+//! last worker, before the run completes), and when the run is complete.
 //!
 //! `--retries N`: a test that fails (or crashes its worker) goes back to
 //! the front of the queue up to N times, and only its last try counts.
@@ -26,7 +28,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::{History, Observe};
 use super::reporter::{Reporter, Status, TestReported, TestRetrying};
-use super::supervisor::{RestartWorker, RunComplete, Supervisor};
+use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
 use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run_queue::RunQueue;
@@ -65,6 +67,19 @@ struct Run {
     stopped: Option<Stopped>,
     /// The exit code a `pytest.exit()` or KeyboardInterrupt decided.
     exit_override: Option<i32>,
+    /// The last test in collection order that ran, and its worker: pytest
+    /// reports a session fixture's teardown error on the last test.
+    last_ran: Option<(usize, usize)>,
+    shared_teardown: SharedTeardown,
+}
+
+/// The shared session fixtures' one teardown, in the zygote, once every
+/// worker is done and before the run completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SharedTeardown {
+    Pending,
+    Requested,
+    Done,
 }
 
 #[derive(Message)]
@@ -117,6 +132,14 @@ pub struct StopRequested {
     pub reason: String,
     /// pytest's `session.shouldstop`: an interruption (exit 2), not a failure budget.
     pub interrupted: bool,
+}
+
+/// The zygote tore the shared session fixtures down; `phases` is a
+/// teardown failure to report on the last test, as pytest does.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SharedFixturesTornDown {
+    pub phases: Vec<PhaseRecord>,
 }
 
 /// A worker is gone for good without finishing; `cause` says how it ended.
@@ -190,6 +213,9 @@ impl Scheduler {
         let duration = crash.is_none().then(|| phases.iter().map(|p| p.duration).sum());
         let outcome = final_outcome(&phases);
         run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb, flaky });
+        if crash.is_none() && run.last_ran.is_none_or(|(last, _)| index > last) {
+            run.last_ran = Some((index, worker));
+        }
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         let tries = failed_tries.len() + 1;
         let failed_tries = failed_tries.iter().map(|t| FailedTry::from_phases(t)).collect();
@@ -204,11 +230,35 @@ impl Scheduler {
         if run.completed || !run.queue.is_finished() || live {
             return;
         }
+        if run.shared_teardown != SharedTeardown::Done {
+            if run.shared_teardown == SharedTeardown::Pending {
+                run.shared_teardown = SharedTeardown::Requested;
+                let index = run.last_ran.map(|(index, _)| index);
+                run.supervisor.do_send(TeardownShared { index });
+            }
+            return;
+        }
         run.completed = true;
         let entries = run.entries.iter_mut().filter_map(Option::take).collect();
         let failed = run.testsfailed + run.inventory.collect_failed;
         let exitstatus = run.exit_override.unwrap_or(if failed > 0 { 1 } else { 0 });
         run.supervisor.do_send(RunComplete { entries, exitstatus, stopped: run.stopped.clone() });
+    }
+
+    /// A shared fixture's teardown failure becomes the last test's teardown
+    /// phase: counted, printed, and replayed to junit as pytest has it.
+    fn record_shared_teardown(&mut self, phases: Vec<PhaseRecord>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some((index, worker)) = run.last_ran.filter(|_| !phases.is_empty()) else { return };
+        run.testsfailed += phases.iter().filter(|p| p.outcome == "failed").count();
+        if let Some(entry) = run.entries[index].as_mut() {
+            // pytest has one teardown report, the session's finalizers included.
+            entry.phases.retain(|p| p.when != "teardown");
+            entry.phases.extend(phases.iter().cloned());
+        }
+        let item = &run.inventory.items[index];
+        let (nodeid, id) = (item.shown.clone(), item.id.clone());
+        self.reporter.do_send(TestReported(TestResult { index, nodeid, id, worker, phases, warnings: Vec::new(), tries: 1 }));
     }
 
     /// Stops dispatch on every worker at once: queued tests never start.
@@ -300,6 +350,8 @@ impl Handler<StartRun> for Scheduler {
 
     fn handle(&mut self, msg: StartRun, _: &mut Context<Self>) {
         let total = msg.inventory.items.len();
+        let shared_teardown =
+            if msg.inventory.shared_fixtures.is_empty() { SharedTeardown::Done } else { SharedTeardown::Pending };
         self.run = Some(Run {
             queue: msg.queue,
             started: Instant::now(),
@@ -316,6 +368,8 @@ impl Handler<StartRun> for Scheduler {
             completed: false,
             stopped: None,
             exit_override: None,
+            last_ran: None,
+            shared_teardown,
         });
     }
 }
@@ -431,6 +485,18 @@ impl Handler<StopRequested> for Scheduler {
             self.stop(Stopped::plain(format!("Interrupted: {}", msg.reason)), Some(2));
         } else {
             self.stop(Stopped::plain(msg.reason), None);
+        }
+        self.maybe_complete();
+    }
+}
+
+impl Handler<SharedFixturesTornDown> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: SharedFixturesTornDown, _: &mut Context<Self>) {
+        self.record_shared_teardown(msg.phases);
+        if let Some(run) = self.run.as_mut() {
+            run.shared_teardown = SharedTeardown::Done;
         }
         self.maybe_complete();
     }

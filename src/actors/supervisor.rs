@@ -5,12 +5,13 @@
 //! ending: its connection closing and its exit status. Only when both are
 //! known (or a grace period passes) is a worker declared lost, so reports
 //! still in the socket are never mistaken for a crash. It replaces lost
-//! workers on the Scheduler's request, runs the report sink at the end, and
-//! delivers the exit code.
+//! workers on the Scheduler's request. At the end it hands the zygote the
+//! run's reports, pytest finishes the session there (sessionfinish,
+//! unconfigure), and the exit status that session leaves is the run's.
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
-//! `RestartWorker`, `RunComplete`, `Interrupt`.
+//! `RestartWorker`, `TeardownShared`, `RunComplete`, `Interrupt`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +25,9 @@ use tokio::sync::oneshot;
 
 use super::history::{Flush, History};
 use super::reporter::{Begin, Reporter, Summarize};
-use super::scheduler::{Scheduler, StartRun, WorkerLost};
-use crate::config::{WorkerCount, WorkerStart};
+use super::scheduler::{Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
+use crate::auto_workers;
+use crate::config::{self, WorkerCount, WorkerStart};
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
@@ -40,6 +42,24 @@ use crate::shard;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long the zygote may take to exit after `shutdown`.
 const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a forked worker may take to connect; a spawned one collects
+/// the suite first, so it gets longer. `RPYTEST_WORKER_CONNECT_TIMEOUT`
+/// (seconds) sets both.
+const FORKED_CONNECT_LIMIT: Duration = Duration::from_secs(30);
+const SPAWNED_CONNECT_LIMIT: Duration = Duration::from_secs(300);
+
+fn connect_limit(start: WorkerStart) -> Duration {
+    let from_env = std::env::var("RPYTEST_WORKER_CONNECT_TIMEOUT").ok().and_then(|s| s.parse::<f64>().ok());
+    match (from_env, start) {
+        (Some(secs), _) if secs > 0.0 => Duration::from_secs_f64(secs),
+        (_, WorkerStart::Fork) => FORKED_CONNECT_LIMIT,
+        (_, WorkerStart::Spawn) => SPAWNED_CONNECT_LIMIT,
+    }
+}
+/// How long the zygote may take to exit once pytest has ended its session.
+const ZYGOTE_EXIT_AFTER_SESSION: Duration = Duration::from_secs(10);
+/// When to say that the end of the session is still running.
+const SESSION_FINISH_NOTICE: Duration = Duration::from_secs(30);
 /// The zygote's exit status when it cannot import pytest.
 const EXIT_NO_PYTEST: i32 = 97;
 
@@ -59,6 +79,8 @@ pub struct Supervisor {
     requested_workers: usize,
     slots: HashMap<usize, Slot>,
     session_ended: Option<i32>,
+    /// The zygote is ending pytest's session with the run's reports.
+    finishing: bool,
     exitstatus: Option<i32>,
     /// Why the run stopped early, kept for the summary after the sink.
     stopped: Option<Stopped>,
@@ -66,11 +88,20 @@ pub struct Supervisor {
     exit_after_zygote: Option<i32>,
     /// This shard's selection, for spawned workers to apply to their own collection.
     shard_keep: Option<Vec<usize>>,
+    /// How this run's workers start: the plan's, unless threads in the
+    /// zygote make forking unsafe.
+    worker_start: WorkerStart,
+    /// Numbers each worker process started, so that a timer or an exit
+    /// status meant for one never lands on its replacement.
+    next_generation: u64,
 }
 
 /// What is known of one worker process's ending.
 #[derive(Default)]
 struct Slot {
+    generation: u64,
+    /// The pid the zygote forked (before the worker says hello).
+    forked: Option<u32>,
     pid: Option<u32>,
     disconnected: bool,
     finished: bool,
@@ -127,6 +158,14 @@ pub struct RestartWorker {
     pub worker: usize,
 }
 
+/// Every worker is done: the zygote tears the shared session fixtures down.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TeardownShared {
+    /// The last test run, which carries a teardown failure.
+    pub index: Option<usize>,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RunComplete {
@@ -143,6 +182,14 @@ pub struct Interrupt;
 #[rtype(result = "()")]
 struct GraceOver {
     worker: usize,
+    generation: u64,
+}
+
+impl Slot {
+    /// Whether `pid` is this slot's process (unknown yet counts as yes).
+    fn owns(&self, pid: u32) -> bool {
+        self.pid.or(self.forked).or(self.spawned).is_none_or(|own| own == pid)
+    }
 }
 
 impl Supervisor {
@@ -156,6 +203,7 @@ impl Supervisor {
     ) -> Self {
         Supervisor {
             requested_workers: plan.workers,
+            worker_start: plan.worker_start,
             plan,
             pyworker_dir,
             socket,
@@ -169,10 +217,12 @@ impl Supervisor {
             worker_count: 0,
             slots: HashMap::new(),
             session_ended: None,
+            finishing: false,
             exitstatus: None,
             stopped: None,
             exit_after_zygote: None,
             shard_keep: None,
+            next_generation: 0,
         }
     }
 
@@ -185,6 +235,7 @@ impl Supervisor {
             // Set below when this run shards; never inherited from a parent run.
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
+            .env_remove("RPYTEST_SHARED_FIXTURES")
             // --retries: workers leave -x/--maxfail to the engine's count.
             .env("RPYTEST_RETRYING", if self.plan.retries > 0 { "1" } else { "0" })
             .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
@@ -204,6 +255,9 @@ impl Supervisor {
         if self.plan.shard.is_some() {
             cmd.env("RPYTEST_SHARDING", "1");
         }
+        if self.plan.worker_start == WorkerStart::Fork && !self.plan.shared_fixtures.is_empty() {
+            cmd.env("RPYTEST_SHARED_FIXTURES", self.plan.shared_fixtures.join(","));
+        }
         match cmd.spawn() {
             Ok(mut child) => {
                 self.zygote_pid = child.id();
@@ -221,8 +275,12 @@ impl Supervisor {
     }
 
     fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
-        self.slots.insert(worker, Slot::default());
-        match self.plan.worker_start {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.slots.insert(worker, Slot { generation, ..Slot::default() });
+        let limit = connect_limit(self.worker_start);
+        ctx.run_later(limit, move |act, ctx| act.check_connected(worker, generation, limit, ctx));
+        match self.worker_start {
             WorkerStart::Fork => {
                 if let Some(zygote) = &self.zygote {
                     let _ = zygote.send(ToPython::Fork { worker, count: self.requested_workers });
@@ -284,6 +342,9 @@ impl Supervisor {
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
         crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
         let inventory = Arc::new(inventory);
+        if self.worker_start == WorkerStart::Fork && !inventory.threads.is_empty() {
+            self.avoid_fork(&inventory.threads);
+        }
         let (store, warning) = HistoryStore::open(HistoryStore::path_for(inventory.rootdir.as_ref()));
         if let Some(warning) = warning {
             eprintln!("rpytest: warning: {warning}");
@@ -291,8 +352,9 @@ impl Supervisor {
         let view = store.view();
         let tests: Vec<(&str, Option<&str>)> =
             inventory.items.iter().map(|item| (item.id.as_str(), item.group.as_deref())).collect();
-        let durations = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
-        self.requested_workers = self.workers_for(&inventory);
+        let durations: Vec<Option<f64>> = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
+        let peak = inventory.items.iter().filter_map(|item| view.peak_rss_kb(&item.id)).max();
+        self.requested_workers = self.workers_for(&inventory, &durations, peak);
         let mut queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
         if let Some(first) = self.first_group(&inventory, &view) {
             queue.put_first(&first);
@@ -352,6 +414,52 @@ impl Supervisor {
         }
     }
 
+    /// Threads alive in the zygote: a forked child could inherit a lock one
+    /// of them holds (logging, stdio) and hang, so this run spawns.
+    fn avoid_fork(&mut self, threads: &[String]) {
+        let shared = if self.plan.shared_fixtures.is_empty() {
+            String::new()
+        } else {
+            format!("; shared session fixtures ({}) are set up per worker", self.plan.shared_fixtures.join(", "))
+        };
+        eprintln!(
+            "rpytest: the zygote has {} thread(s) running after collection ({}): a forked worker could \
+             inherit a lock one of them holds, so this run's workers start with spawn and collect for \
+             themselves{shared}. Start such threads in a fixture, or set worker_start = \"spawn\".",
+            threads.len(),
+            threads.join(", ")
+        );
+        self.worker_start = WorkerStart::Spawn;
+    }
+
+    /// The start-up watchdog: a worker that has not said hello in time
+    /// (a lock inherited through fork, an import that hangs) is named and
+    /// stopped, which ends its slot like a crash before its first test.
+    fn check_connected(&mut self, worker: usize, generation: u64, limit: Duration, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get(&worker).filter(|s| s.generation == generation) else { return };
+        if slot.pid.is_some() || slot.exit.is_some() {
+            return;
+        }
+        let secs = limit.as_secs_f64();
+        match slot.forked.or(slot.spawned) {
+            Some(pid) => {
+                eprintln!("rpytest: error: worker gw{worker} (pid {pid}) did not connect within {secs}s; stopping it");
+                // SAFETY: a plain syscall on a worker process we started.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            None => {
+                eprintln!(
+                    "rpytest: error: the zygote (pid {}) did not start worker gw{worker} within {secs}s; stopping the run",
+                    self.zygote_pid.unwrap_or(0)
+                );
+                self.finishing = false;
+                self.kill_everything();
+                self.zygote = None;
+                self.summarize(3, Some(Stopped::plain("the zygote stopped responding")), ctx);
+            }
+        }
+    }
+
     /// Declares a worker lost once both halves of its ending are known, or
     /// the grace period for the missing half has passed.
     fn settle(&mut self, worker: usize, ctx: &mut Context<Self>, grace_over: bool) {
@@ -360,7 +468,8 @@ impl Supervisor {
         if !both && !grace_over {
             if !slot.grace_started {
                 slot.grace_started = true;
-                ctx.run_later(EXIT_GRACE, move |_, ctx| ctx.notify(GraceOver { worker }));
+                let generation = slot.generation;
+                ctx.run_later(EXIT_GRACE, move |_, ctx| ctx.notify(GraceOver { worker, generation }));
             }
             return;
         }
@@ -415,21 +524,73 @@ impl Supervisor {
         }
     }
 
+    /// pytest returned from the session the zygote finished; the process
+    /// exits next (its exit handlers run), within a time limit.
+    fn on_session_ended(&mut self, exit_code: i32, ctx: &mut Context<Self>) {
+        self.session_ended = Some(exit_code);
+        if !self.finishing {
+            return;
+        }
+        crate::trace::event(|| format!("pytest ended the session, exit status {exit_code}"));
+        ctx.run_later(ZYGOTE_EXIT_AFTER_SESSION, move |act, _| {
+            if act.finishing && act.zygote_pid.is_some() {
+                eprintln!(
+                    "rpytest: warning: pytest ended the session (exit status {exit_code}) but the zygote \
+                     (pid {}) has not exited after {}s (a non-daemon thread still running?); stopping it",
+                    act.zygote_pid.unwrap_or(0),
+                    ZYGOTE_EXIT_AFTER_SESSION.as_secs()
+                );
+                act.kill_zygote();
+            }
+        });
+    }
+
+    /// The zygote is gone after finishing the session: the exit status the
+    /// session left is the run's, or the process's own if it ended first
+    /// (`os._exit` or an exception in `pytest_sessionfinish`).
+    fn on_session_finished(&mut self, process_code: Option<i32>, ctx: &mut Context<Self>) {
+        self.finishing = false;
+        self.zygote = None;
+        let code = match (self.session_ended, process_code) {
+            (Some(code), _) => code,
+            (None, Some(code)) => {
+                eprintln!("rpytest: the zygote exited with code {code} while pytest was ending the session");
+                code
+            }
+            (None, None) => {
+                eprintln!("rpytest: error: the zygote was killed while pytest was ending the session");
+                3
+            }
+        };
+        let stopped = self.stopped.take();
+        self.summarize(code, stopped, ctx);
+    }
+
     /// `-n` on the command line wins; else an `-n` in pytest's addopts
     /// (as xdist users have it; xdist's `-n 0` means one process); else
-    /// the settings' count.
-    fn workers_for(&self, inventory: &Inventory) -> usize {
-        match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
-            Some("0") => 1,
+    /// the settings' count. `auto` is then fitted to the history's
+    /// expected work and memory, and says why with `-v`.
+    fn workers_for(&self, inventory: &Inventory, expected: &[Option<f64>], peak_rss_kb: Option<u64>) -> usize {
+        let planned = (self.plan.workers, self.plan.workers_auto);
+        let (count, auto) = match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
+            Some("0") => (1, false),
             Some(text) => match WorkerCount::parse(text) {
-                Ok(count) => count.resolve(),
+                Ok(count) => (count.resolve(), count == WorkerCount::Auto),
                 Err(e) => {
                     eprintln!("rpytest: warning: ignoring -n from pytest's addopts: {e}");
-                    self.plan.workers
+                    planned
                 }
             },
-            None => self.plan.workers,
+            None => planned,
+        };
+        if !auto {
+            return count;
         }
+        let fit = auto_workers::fit(count, expected, peak_rss_kb, config::available_memory());
+        if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
+            eprintln!("rpytest: {why}");
+        }
+        fit.workers
     }
 
     /// The zygote and its forked children. Outside a debugging run the
@@ -510,19 +671,16 @@ impl Handler<FromZygote> for Supervisor {
         match msg.0 {
             FromPython::ShardRequest { ids } => self.on_shard_request(ids),
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
-            FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
-            FromPython::SessionEnded { exit_code } => self.session_ended = Some(exit_code),
-            FromPython::SinkDone { exit_code } => {
-                crate::trace::event(|| "report sink done".into());
-                if exit_code != 0 {
-                    eprintln!(
-                        "rpytest: warning: the report sink failed (exit {exit_code}); \
-                         the junit file and pytest's cache may be incomplete"
-                    );
+            FromPython::WorkerForked { worker, pid } => {
+                if let Some(slot) = self.slots.get_mut(&worker).filter(|s| s.forked.is_none()) {
+                    slot.forked = Some(pid);
                 }
-                let code = self.exitstatus.unwrap_or(3);
-                let stopped = self.stopped.take();
-                self.summarize(code, stopped, ctx);
+            }
+            FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
+            FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
+            FromPython::SharedTeardownDone { phases } => {
+                crate::trace::event(|| "shared session fixtures torn down".into());
+                self.scheduler.do_send(SharedFixturesTornDown { phases });
             }
             FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
             other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
@@ -546,6 +704,9 @@ impl Handler<ZygoteExited> for Supervisor {
         self.zygote_pid = None;
         if let Some(code) = self.exit_after_zygote.take() {
             return self.finish(code);
+        }
+        if self.finishing {
+            return self.on_session_finished(msg.code, ctx);
         }
         if self.done.is_none() || (self.exitstatus.is_some() && self.zygote.is_none()) {
             return;
@@ -576,7 +737,10 @@ impl Handler<WorkerConnected> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerConnected, _: &mut Context<Self>) {
-        self.slots.entry(msg.worker).or_default().pid = Some(msg.pid);
+        let slot = self.slots.entry(msg.worker).or_default();
+        if slot.owns(msg.pid) {
+            slot.pid = Some(msg.pid);
+        }
     }
 }
 
@@ -585,7 +749,7 @@ impl Handler<WorkerDisconnected> for Supervisor {
 
     fn handle(&mut self, msg: WorkerDisconnected, ctx: &mut Context<Self>) {
         let Some(slot) = self.slots.get_mut(&msg.worker) else { return };
-        if slot.pid.is_some_and(|pid| pid != msg.pid) {
+        if !slot.owns(msg.pid) {
             return;
         }
         slot.disconnected = true;
@@ -600,7 +764,7 @@ impl Handler<WorkerExitSeen> for Supervisor {
     fn handle(&mut self, msg: WorkerExitSeen, ctx: &mut Context<Self>) {
         let exit = msg.0;
         let Some(slot) = self.slots.get_mut(&exit.worker) else { return };
-        if slot.pid.is_some_and(|pid| pid != exit.pid) {
+        if !slot.owns(exit.pid) {
             return;
         }
         slot.exit = Some(describe_exit(exit.exit_code, exit.signal));
@@ -616,7 +780,10 @@ impl Handler<GraceOver> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: GraceOver, ctx: &mut Context<Self>) {
-        self.settle(msg.worker, ctx, true);
+        // The timer of a worker that has since been replaced is not the replacement's.
+        if self.slots.get(&msg.worker).is_some_and(|s| s.generation == msg.generation) {
+            self.settle(msg.worker, ctx, true);
+        }
     }
 }
 
@@ -628,19 +795,42 @@ impl Handler<RestartWorker> for Supervisor {
     }
 }
 
+impl Handler<TeardownShared> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TeardownShared, _: &mut Context<Self>) {
+        match &self.zygote {
+            Some(zygote) => {
+                let _ = zygote.send(ToPython::TeardownShared { index: msg.index });
+            }
+            None => self.scheduler.do_send(SharedFixturesTornDown { phases: Vec::new() }),
+        }
+    }
+}
+
 impl Handler<RunComplete> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
         crate::trace::event(|| "every test finished".into());
         self.exitstatus = Some(msg.exitstatus);
-        let needs_sink = self.inventory.as_ref().is_some_and(|i| i.needs_sink);
         match &self.zygote {
-            Some(zygote) if needs_sink => {
+            Some(zygote) => {
                 self.stopped = msg.stopped;
+                self.finishing = true;
                 let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
+                ctx.run_later(SESSION_FINISH_NOTICE, |act, _| {
+                    if act.finishing && act.session_ended.is_none() {
+                        eprintln!(
+                            "rpytest: still waiting for pytest to end the session in the zygote (pid {}) \
+                             after {}s: a pytest_sessionfinish or pytest_unconfigure hook is running",
+                            act.zygote_pid.unwrap_or(0),
+                            SESSION_FINISH_NOTICE.as_secs()
+                        );
+                    }
+                });
             }
-            _ => self.summarize(msg.exitstatus, msg.stopped, ctx),
+            None => self.summarize(msg.exitstatus, msg.stopped, ctx),
         }
     }
 }
@@ -652,6 +842,7 @@ impl Handler<Interrupt> for Supervisor {
         if self.done.is_none() {
             return;
         }
+        self.finishing = false;
         self.kill_everything();
         self.zygote = None;
         if self.inventory.is_none() {

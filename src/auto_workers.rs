@@ -1,0 +1,117 @@
+//! `-n auto` that knows when parallelism does not pay.
+//!
+//! `auto` starts from the CPUs this process may use (see `config`). Each
+//! extra worker costs a fork, a connection, its own session teardown and a
+//! share of the reporting; on a small suite that costs more than splitting
+//! the tests saves (the spec's "small test suite: overhead exceeds
+//! benefit"). So when the history knows the selected tests, `auto` takes the
+//! count that minimises the expected wall time, and no more workers than
+//! the memory available holds at the peak the history saw per worker. An
+//! explicit `-n N` never comes here.
+
+/// What one more worker adds to a run's wall time, in seconds: forking it,
+/// its hello and session start, its teardown and exit, its reports' share
+/// of the engine's work. Measured: 100 trivial tests took 0.05-0.1 s longer
+/// on `-n 2` than on `-n 1`.
+pub const WORKER_COST: f64 = 0.05;
+/// The least share of the selected tests the history must know before it
+/// may shrink the pool: a suite it mostly does not know is not small.
+const MIN_KNOWN: f64 = 0.9;
+/// The least memory one worker is assumed to need (as `config` assumes).
+const MIN_WORKER_MEMORY: u64 = 256 * 1024 * 1024;
+
+/// The pool `auto` resolved to, and why it is smaller than the CPUs.
+#[derive(Debug, PartialEq)]
+pub struct AutoFit {
+    pub workers: usize,
+    pub why: Option<String>,
+}
+
+/// Fits `cpus` workers to the expected work of the selected tests.
+/// `expected`: each test's duration from the history (None: unknown);
+/// `peak_rss_kb`: the highest peak memory a worker reached in the history;
+/// `available`: bytes of memory available now.
+pub fn fit(cpus: usize, expected: &[Option<f64>], peak_rss_kb: Option<u64>, available: Option<u64>) -> AutoFit {
+    let mut fit = AutoFit { workers: cpus.max(1), why: None };
+    if let Some(by_work) = by_work(fit.workers, expected) {
+        fit = by_work;
+    }
+    if let (Some(peak), Some(available)) = (peak_rss_kb, available) {
+        let per_worker = (peak * 1024).max(MIN_WORKER_MEMORY);
+        let cap = ((available / per_worker) as usize).max(1);
+        if cap < fit.workers {
+            fit.why = Some(format!(
+                "-n auto: {cap} worker(s) instead of {}: workers peaked at {} MiB in the history \
+                 and {} MiB is available",
+                fit.workers,
+                peak / 1024,
+                available / (1024 * 1024)
+            ));
+            fit.workers = cap;
+        }
+    }
+    fit
+}
+
+/// The count with the least expected wall time, when the history knows
+/// enough of the tests to tell.
+fn by_work(cpus: usize, expected: &[Option<f64>]) -> Option<AutoFit> {
+    let known: Vec<f64> = expected.iter().flatten().copied().collect();
+    if known.is_empty() || (known.len() as f64) < MIN_KNOWN * expected.len() as f64 {
+        return None;
+    }
+    let average = known.iter().sum::<f64>() / known.len() as f64;
+    let total = average * (expected.len() - known.len()) as f64 + known.iter().sum::<f64>();
+    let longest = known.iter().copied().fold(0.0, f64::max);
+    let wall = |n: usize| (total / n as f64).max(longest) + n as f64 * WORKER_COST;
+    let best = (1..=cpus).min_by(|a, b| wall(*a).total_cmp(&wall(*b)))?;
+    let why = (best < cpus).then(|| {
+        format!(
+            "-n auto: {best} worker(s) instead of {cpus}: the history expects {total:.2}s of tests \
+             (longest {longest:.2}s), too little for more workers to pay off"
+        )
+    });
+    Some(AutoFit { workers: best, why })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_suite_gets_one_worker_and_a_reason() {
+        let fit = fit(8, &[Some(0.001); 20], None, None);
+        assert_eq!(fit.workers, 1);
+        assert!(fit.why.unwrap().contains("instead of 8"));
+    }
+
+    #[test]
+    fn a_large_suite_keeps_every_cpu() {
+        assert_eq!(fit(4, &[Some(0.5); 100], None, None), AutoFit { workers: 4, why: None });
+    }
+
+    #[test]
+    fn one_long_test_bounds_what_more_workers_can_win() {
+        // 2 s in one test and 0.2 s elsewhere: a second worker takes the
+        // rest, a third has nothing left to win.
+        let mut expected = vec![Some(2.0)];
+        expected.extend([Some(0.01); 20]);
+        assert_eq!(fit(8, &expected, None, None).workers, 2);
+    }
+
+    #[test]
+    fn without_enough_history_auto_is_the_cpus() {
+        assert_eq!(fit(4, &[None; 10], None, None).workers, 4);
+        let mut expected = vec![Some(0.001); 5];
+        expected.extend([None; 5]);
+        assert_eq!(fit(4, &expected, None, None).workers, 4);
+    }
+
+    #[test]
+    fn memory_caps_the_pool_at_the_peak_seen() {
+        // Workers peaked at 1 GiB; 2.5 GiB available holds two.
+        let fit = fit(8, &[Some(1.0); 100], Some(1024 * 1024), Some(2560 * 1024 * 1024));
+        assert_eq!(fit.workers, 2);
+        assert!(fit.why.unwrap().contains("1024 MiB"));
+    }
+}

@@ -1,0 +1,166 @@
+//! The end of the session is pytest's own, in the process where the user's
+//! `pytest_configure` ran: the zygote replays the run's reports and lets
+//! pytest finish the session there. So an exit status set or raised in
+//! `pytest_sessionfinish` is the run's, a thread started at configure time
+//! is alive at sessionfinish, junit keeps every test after a skipped module,
+//! and disabling any built-in plugin works as it does in pytest.
+
+mod common;
+use common::*;
+
+const GOOD_TESTS: &str = "def test_a():\n    pass\n\ndef test_b():\n    pass\n\ndef test_c():\n    pass\n";
+
+#[test]
+fn the_exit_status_left_by_sessionfinish_is_the_runs() {
+    for (body, expected) in [
+        ("session.exitstatus = 3", 3),
+        ("raise RuntimeError('the end failed')", 1),
+        ("import os; os._exit(7)", 7),
+    ] {
+        let conftest = format!("def pytest_sessionfinish(session, exitstatus):\n    {body}\n");
+        let suite = Suite::new(&[("conftest.py", &conftest), ("test_good.py", GOOD_TESTS)]);
+        let pytest = run_pytest(&suite, &["-v"]);
+        assert_eq!(pytest.code, expected, "pytest itself\n{}", pytest.dump());
+        for workers in ["1", "2"] {
+            let r = run_rpytest(&suite, &["-n", workers]);
+            assert_clean_exit(&r);
+            assert_eq!(r.code, expected, "{body}: rpytest -n {workers} exits as pytest does\n{}", r.dump());
+            assert_eq!(r.outcomes, pytest.outcomes, "{}", r.dump());
+        }
+    }
+}
+
+#[test]
+fn a_thread_started_at_configure_is_alive_at_sessionfinish() {
+    let conftest = r#"
+        import queue, threading
+
+        jobs = queue.Queue()
+
+        def drain():
+            while True:
+                item = jobs.get()
+                jobs.task_done()
+                if item is None:
+                    return
+
+        def pytest_configure(config):
+            threading.Thread(target=drain, daemon=True).start()
+
+        def pytest_sessionfinish(session):
+            jobs.put(None)
+            jobs.join()  # hangs if this process has no drain thread
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    for start in ["fork", "spawn"] {
+        let r = run_rpytest(&suite, &["-n", "2", "--worker-start", start]);
+        assert_clean_exit(&r);
+        assert_eq!((r.code, r.final_line.as_deref()), (0, Some("3 passed")), "{start}\n{}", r.dump());
+    }
+}
+
+#[test]
+fn junit_keeps_every_test_after_a_skipped_or_broken_module() {
+    let suite = Suite::new(&[
+        ("tests/test_skipmod.py", "import pytest\npytest.skip('no db', allow_module_level=True)\n"),
+        ("tests/test_importorskip.py", "import pytest\npytest.importorskip('module_that_is_not_there')\n"),
+        ("tests/test_broken.py", "import module_that_is_not_there\n"),
+        ("tests/test_good.py", GOOD_TESTS),
+    ]);
+    let args = ["--continue-on-collection-errors", "--junitxml=junit.xml"];
+    let pytest = run_pytest(&suite, &args);
+    let expected = parse_junit(&suite.join("junit.xml"));
+    assert!(expected.cases.iter().any(|(class, name, _)| class == "tests.test_good" && name == "test_a"));
+    for workers in ["1", "2", "4"] {
+        let r = run_rpytest(&suite, &[&["-n", workers], &args[..]].concat());
+        assert_eq!(r.code, pytest.code, "{}", r.dump());
+        assert_eq!(parse_junit(&suite.join("junit.xml")), expected, "-n {workers}\n{}", r.dump());
+    }
+}
+
+#[test]
+fn every_builtin_plugin_can_be_disabled_as_in_pytest() {
+    let suite = Suite::new(&[
+        ("test_good.py", GOOD_TESTS),
+        ("test_tmp.py", "def test_tmp(tmp_path):\n    assert tmp_path.is_dir()\n"),
+    ]);
+    for plugin in [
+        "cacheprovider",
+        "junitxml",
+        "tmpdir",
+        "logging",
+        "capture",
+        "warnings",
+        "threadexception",
+        "unraisableexception",
+        "legacypath",
+        "faulthandler",
+        "stepwise",
+        "doctest",
+        "python_path",
+        "pastebin",
+        "setuponly",
+        "setupplan",
+        "skipping",
+        "monkeypatch",
+        "recwarn",
+        "debugging",
+        "assertion",
+    ] {
+        let pair = assert_same(&suite, &["-p", &format!("no:{plugin}")], "2");
+        check(&pair, pair.pytest.code != 3 && pair.rpytest.code != 3, &format!("-p no:{plugin}: no internal error"));
+    }
+}
+
+#[test]
+fn a_real_projects_addopts_disabling_builtins_runs() {
+    // The combination that crashed on a real project (`_tmp_path_factory`).
+    let suite = Suite::new(&[
+        (
+            "pytest.ini",
+            "[pytest]\naddopts = -p no:tmpdir -p no:logging -p no:threadexception -p no:legacypath --capture=sys\n",
+        ),
+        ("test_good.py", GOOD_TESTS),
+    ]);
+    for start in ["fork", "spawn"] {
+        assert_same_with(&suite, &[], &["-n", "2", "--worker-start", start]);
+    }
+}
+
+#[test]
+fn threads_alive_at_fork_time_make_the_run_spawn_and_say_so() {
+    let conftest = r#"
+        import sys, threading, time
+
+        def noisy():
+            while True:
+                sys.stderr.write("")
+                time.sleep(0.0001)
+
+        def pytest_configure(config):
+            threading.Thread(target=noisy, daemon=True, name="noisy-logger").start()
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let r = run_rpytest(&suite, &["-n", "2"]);
+    assert_clean_exit(&r);
+    assert_eq!((r.code, r.final_line.as_deref()), (0, Some("3 passed")), "{}", r.dump());
+    assert!(r.stderr.contains("1 thread(s) running after collection (noisy-logger)"), "{}", r.dump());
+}
+
+#[test]
+fn a_worker_that_never_connects_is_stopped_and_the_run_ends() {
+    // Every forked worker blocks before it can say hello (as one that
+    // inherited a held lock would).
+    let conftest = r#"
+        import os, time
+
+        os.register_at_fork(after_in_child=lambda: time.sleep(3600))
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let r = run_rpytest_env(&suite, &["-n", "1"], &[("RPYTEST_WORKER_CONNECT_TIMEOUT", "1")]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.stderr.contains("did not connect within 1s; stopping it"), "{}", r.dump());
+    assert!(r.stderr.contains("workers keep dying before running a test"), "{}", r.dump());
+    assert_eq!(r.final_line.as_deref(), Some("3 failed"), "{}", r.dump());
+}
