@@ -12,5 +12,5 @@ start=$SECONDS
 python=$(scripts/venv.sh .venv-matrix/pytest-only "pytest>=9,<10" "")
 echo "== pytest alone: $("$python" -m pytest --version 2>&1) ($python)"
 RPYTEST_TEST_PYTHON="$python" cargo test --release --test compare_outcomes --test flag_compat \
-  --test session_lifecycle --test shared_fixtures --test cli_passthrough -- --skip ::n1 --skip ::n4
+  --test session_lifecycle --test shared_fixtures --test cli_passthrough --test retries -- --skip ::n1 --skip ::n4
 echo "== pytest alone done in $((SECONDS - start))s"

@@ -4,7 +4,8 @@
 # same comparisons reduced to what depends on pytest's version against
 # pytest 8.x and 7.4 (scripts/matrix.sh) and on pytest alone, without
 # pytest-xdist (scripts/pytest_only.sh), the Python side's own tests, and
-# real third-party suites from PyPI.
+# real third-party suites from PyPI. scripts/wheel.sh builds the wheel and runs
+# the example suite with it from a fresh venv that has pytest only.
 # Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions and pytest alone, and
 # RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
@@ -13,11 +14,17 @@ python=$(scripts/venv.sh)
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 cargo test --release
+bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh
   bash scripts/pytest_only.sh
 fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
+# The benchmark report's tooling (table + SVG), on one small suite, one run.
+bench_out=$(mktemp -d)
+"$python" bench/report.py --quick --python "$python" --out "$bench_out" >/dev/null
+test -s "$bench_out/chart.svg" && grep -q '| trivial500 |' "$bench_out/RESULTS.md"
+rm -rf "$bench_out"
 if [ "${RPYTEST_SKIP_THIRDPARTY:-0}" != 1 ]; then
   "$python" tests/thirdparty/run_thirdparty.py --python "$python" --rpytest target/release/rpytest
 fi

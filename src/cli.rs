@@ -75,6 +75,16 @@ pub struct OwnFlags {
     #[arg(long, value_name = "PATH")]
     pub durations_path: Option<PathBuf>,
 
+    /// Run a failed test again, up to N times; one that then passes is
+    /// reported FLAKY. Default: [tool.rpytest] retries, else 0.
+    #[arg(long, value_name = "N", value_parser = crate::config::parse_retries)]
+    pub retries: Option<u32>,
+
+    /// Merge the durations parts that shards wrote with --store-durations
+    /// (the files given as arguments) into the durations file, then exit.
+    #[arg(long)]
+    pub merge_durations: bool,
+
     /// Print what the duration history knows (with -v: every test, slowest
     /// first) and the planned load per worker, then exit.
     #[arg(long)]
@@ -180,12 +190,21 @@ enum OwnKind {
 }
 
 fn own_flag(arg: &str) -> Option<OwnKind> {
-    if matches!(arg, "-h" | "--help" | "-V" | "--version" | "--store-durations" | "--inventory-status" | "--no-daemon") {
+    if matches!(
+        arg,
+        "-h" | "--help"
+            | "-V"
+            | "--version"
+            | "--store-durations"
+            | "--inventory-status"
+            | "--merge-durations"
+            | "--no-daemon"
+    ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 9] = [
+    const WITH_VALUE: [&str; 10] = [
         "--numprocesses", "--python", "--worker-start", "--color", "--dist", "--shard", "--total-shards",
-        "--durations-path", "--maxprocesses",
+        "--durations-path", "--maxprocesses", "--retries",
     ];
     for long in WITH_VALUE {
         if arg == long {
@@ -296,6 +315,10 @@ mod tests {
         assert_eq!(cl.own.durations_path, Some(PathBuf::from("d.json")));
         assert!(cl.own.inventory_status);
         assert_eq!(cl.own.dist, Some(DistMode::Load));
+        let cl = split(&["--retries", "2", "--reruns", "1"]);
+        assert_eq!(cl.own.retries, Some(2));
+        assert_eq!(cl.pytest_args, ["--reruns", "1"]);
+        assert!(parse(vec!["--retries=-1".into()]).is_err());
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub enum WorkerStart {
 struct RawSettings {
     default_workers: Option<toml::Value>,
     worker_start: Option<String>,
+    retries: Option<toml::Value>,
     shared_session_fixtures: Option<toml::Value>,
     daemon: Option<String>,
     daemon_idle_timeout: Option<u64>,
@@ -98,6 +99,8 @@ struct RawSettings {
 pub struct Settings {
     pub default_workers: WorkerCount,
     pub worker_start: WorkerStart,
+    /// Reruns of a failed test before it counts as failed.
+    pub retries: u32,
     /// Session fixtures set up once before the fork and inherited by every
     /// worker, instead of once per worker.
     pub shared_session_fixtures: Vec<String>,
@@ -140,17 +143,19 @@ impl Settings {
         let mut settings = base.unwrap_or(Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,
+            retries: 0,
             shared_session_fixtures: Vec::new(),
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
             source: None,
         });
-        if let Some(value) = raw.default_workers {
+        for (key, value) in [("default_workers", raw.default_workers), ("retries", raw.retries)] {
+            let Some(value) = value else { continue };
             let text = match &value {
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            settings.set("default_workers", &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+            settings.set(key, &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.worker_start {
             settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
@@ -200,6 +205,7 @@ impl Settings {
                     _ => return Err(format!("worker_start: invalid value '{text}'; accepted: \"fork\", \"spawn\"")),
                 };
             }
+            "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
@@ -216,7 +222,12 @@ impl Settings {
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
 pub const KEYS: &[&str] =
-    &["default_workers", "worker_start", "shared_session_fixtures", "daemon", "daemon_idle_timeout"];
+    &["default_workers", "worker_start", "shared_session_fixtures", "daemon", "daemon_idle_timeout", "retries"];
+
+/// A retry count: a whole number >= 0 (also `--retries`).
+pub fn parse_retries(text: &str) -> Result<u32, String> {
+    text.trim().parse::<u32>().map_err(|_| format!("invalid value '{text}': expected a whole number >= 0"))
+}
 
 /// A TOML list of fixture names, in the text form the environment uses.
 fn fixture_list(value: &toml::Value) -> Result<String, String> {
@@ -268,9 +279,79 @@ fn find_pyproject(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("pyproject.toml")).find(|p| p.is_file())
 }
 
+/// The command-line flag that overrides each setting.
+#[cfg(test)]
+const FLAGS: &[(&str, &str)] =
+    &[("default_workers", "`-n N|auto`"), ("worker_start", "`--worker-start`"), ("retries", "`--retries N`")];
+
+/// `docs/configuration.md`, rendered from the commented defaults file:
+/// each setting's comment, default, environment variable and flag.
+#[cfg(test)]
+fn reference(defaults: &str) -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from config/defaults.toml by `RPYTEST_BLESS=1 cargo test --release --bin rpytest \
+         configuration_reference`; a test fails when the two disagree. Edit the defaults file, not this page. -->\n\n\
+         rpytest reads `[tool.rpytest]` from the nearest `pyproject.toml` at or above the current directory. \
+         Each setting can also come from the environment as `RPYTEST_<KEY>`, which overrides the file; \
+         the command-line flag overrides both. An unknown key or a bad value is a usage error (exit 4) \
+         naming the file or variable.\n\n```toml\n# pyproject.toml\n[tool.rpytest]\n",
+    );
+    let settings = documented_settings(defaults);
+    for (key, value, _) in &settings {
+        out += &format!("{key} = {value}\n");
+    }
+    out += "```\n";
+    for (key, value, comment) in settings {
+        let flag = FLAGS.iter().find(|(k, _)| *k == key).map_or("none", |(_, f)| f);
+        out += &format!(
+            "\n## `{key}`\n\n{comment}\n\n- default: `{value}`\n- environment: `RPYTEST_{}`\n- flag: {flag}\n",
+            key.to_ascii_uppercase()
+        );
+    }
+    out
+}
+
+/// (key, default as written, the comment above it joined into a paragraph).
+#[cfg(test)]
+fn documented_settings(defaults: &str) -> Vec<(String, String, String)> {
+    let mut settings = Vec::new();
+    let mut comment: Vec<&str> = Vec::new();
+    for line in defaults.lines().map(str::trim) {
+        if let Some(text) = line.strip_prefix('#') {
+            comment.push(text.trim());
+        } else if let Some((key, value)) = line.split_once('=') {
+            settings.push((key.trim().to_string(), value.trim().to_string(), comment.join(" ")));
+            comment.clear();
+        } else {
+            comment.clear();
+        }
+    }
+    settings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_reference() {
+        let settings = documented_settings(DEFAULTS);
+        let keys: Vec<&str> = settings.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, KEYS, "config/defaults.toml and config::KEYS list different settings");
+        assert!(settings.iter().all(|(_, _, comment)| !comment.is_empty()), "every default needs a comment");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let wanted = reference(DEFAULTS);
+        if std::env::var_os("RPYTEST_BLESS").is_some() {
+            std::fs::write(path, &wanted).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == wanted,
+            "docs/configuration.md disagrees with config/defaults.toml; regenerate it with \
+             `RPYTEST_BLESS=1 cargo test --release --bin rpytest configuration_reference`"
+        );
+    }
 
     fn project(text: &str) -> Result<Settings, UsageError> {
         let dir = tempfile::tempdir().unwrap();
@@ -319,6 +400,18 @@ mod tests {
         assert!(text.contains("RPYTEST_WORKER_START") && text.contains("fork"), "{text}");
         // Variables rpytest sets for its own processes are not settings.
         s.apply_env([("RPYTEST_SOCKET".to_string(), "/tmp/x".to_string())]).unwrap();
+    }
+
+    #[test]
+    fn retries_from_file_and_environment() {
+        assert_eq!(project("").unwrap().retries, 0);
+        let mut s = project("[tool.rpytest]\nretries = 2\n").unwrap();
+        assert_eq!(s.retries, 2);
+        s.apply_env([("RPYTEST_RETRIES".to_string(), "3".to_string())]).unwrap();
+        assert_eq!(s.retries, 3);
+        let err = project("[tool.rpytest]\nretries = -1\n").unwrap_err().to_string();
+        assert!(err.contains("retries") && err.contains(">= 0"), "{err}");
+        assert!(s.apply_env([("RPYTEST_RETRIES".to_string(), "many".to_string())]).is_err());
     }
 
     #[test]

@@ -24,6 +24,33 @@ pub fn resolve_path(flag: Option<&Path>, cwd: &Path) -> PathBuf {
     cwd.join(flag.unwrap_or(Path::new(DEFAULT_NAME)))
 }
 
+/// Where shard K of N stores its part of the durations with
+/// `--store-durations`: beside the shared file, `.test_durations.shard-K-of-N`.
+pub fn part_path(path: &Path, index: usize, total: usize) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".shard-{index}-of-{total}"));
+    path.with_file_name(name)
+}
+
+/// Merges durations parts into the file at `target` (parts win over the
+/// file, later parts over earlier ones). Returns (tests in the parts,
+/// tests in the file now). A part that cannot be read is an error and
+/// nothing is written.
+pub fn merge_parts(target: &Path, parts: &[PathBuf]) -> Result<(usize, usize), String> {
+    if parts.is_empty() {
+        return Err("--merge-durations needs the parts to merge, e.g. .test_durations.shard-*".to_string());
+    }
+    let mut run = HashMap::new();
+    for part in parts {
+        run.extend(read(part)?);
+    }
+    if target.exists() {
+        read(target)?;
+    }
+    let total = merge_and_save(target, &run).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    Ok((run.len(), total))
+}
+
 /// Reads and validates a durations file; the error says what is wrong.
 pub fn read(path: &Path) -> Result<Durations, String> {
     let bytes = std::fs::read(path).map_err(|e| {
@@ -115,6 +142,23 @@ mod tests {
         let err = read(&path).unwrap_err();
         assert!(err.contains("--store-durations") && err.contains("delete it"), "{err}");
         assert!(read(&dir.path().join("missing")).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn parts_sit_beside_the_file_and_merge_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join(".test_durations");
+        assert_eq!(part_path(&target, 1, 3), dir.path().join(".test_durations.shard-1-of-3"));
+        merge_and_save(&target, &HashMap::from([("old::t".to_string(), 1.0), ("a::t".to_string(), 9.0)])).unwrap();
+        let parts = [part_path(&target, 0, 2), part_path(&target, 1, 2)];
+        merge_and_save(&parts[0], &HashMap::from([("a::t".to_string(), 2.0)])).unwrap();
+        merge_and_save(&parts[1], &HashMap::from([("b::t".to_string(), 3.0)])).unwrap();
+        assert_eq!(merge_parts(&target, &parts).unwrap(), (2, 3));
+        let merged = read(&target).unwrap();
+        assert_eq!((merged["a::t"], merged["b::t"], merged["old::t"]), (2.0, 3.0, 1.0));
+        std::fs::write(&parts[1], b"{broken").unwrap();
+        assert!(merge_parts(&target, &parts).unwrap_err().contains("shard-1-of-2"));
+        assert!(merge_parts(&target, &[]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! socket directory), starts the Reporter, Scheduler and Supervisor, accepts
 //! connections, and returns the exit code the Supervisor delivers.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +44,8 @@ pub struct RunPlan {
     pub shard: Option<ShardInput>,
     /// `--store-durations`: the durations file to merge this run into.
     pub store_durations: Option<PathBuf>,
+    /// `--retries`: reruns of a failed test before it counts as failed.
+    pub retries: u32,
     /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
     pub shared_fixtures: Vec<String>,
     /// The worker count is `auto`: the history may lower it (`auto_workers`).
@@ -67,8 +70,10 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let plan = run_plan;
         let listener = UnixListener::from_std(listener).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
-        let reporter = Reporter::new(plan.color, plan.started, !plan.interactive).start();
-        let scheduler = Scheduler::new(reporter.clone()).start();
+        // The live status line: on a terminal, not in CI, not over a debugger.
+        let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+        let reporter = Reporter::new(plan.color, plan.started, live).start();
+        let scheduler = Scheduler::new(reporter.clone(), plan.retries, live).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));

@@ -30,6 +30,13 @@ pub struct TestHistory {
     /// The worker's peak resident memory (KiB) when this test last finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_kb: Option<u64>,
+    /// How many runs it passed only after failed tries (`--retries`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flaky: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl TestHistory {
@@ -66,6 +73,16 @@ pub struct HistoryView {
 impl HistoryView {
     pub fn expected(&self, nodeid: &str) -> Option<f64> {
         self.tests.get(nodeid).and_then(|t| t.expected())
+    }
+
+    /// pytest's `--ff` group: the test failed (or errored) last time.
+    pub fn failed_last(&self, nodeid: &str) -> bool {
+        self.tests.get(nodeid).is_some_and(|t| matches!(t.last_outcome.as_str(), "failed" | "error"))
+    }
+
+    /// pytest's `--nf` group, as the history sees it: never run before.
+    pub fn is_new(&self, nodeid: &str) -> bool {
+        !self.tests.contains_key(nodeid)
     }
 
     /// The peak memory of the worker that last ran this test (KiB).
@@ -134,6 +151,13 @@ impl HistoryStore {
         }
         entry.last_outcome = outcome.to_string();
         entry.peak_rss_kb = peak_rss_kb.or(entry.peak_rss_kb);
+    }
+
+    /// Counts one more flaky result for a test `record` has seen.
+    pub fn count_flaky(&mut self, nodeid: &str) {
+        if let Some(mut entry) = self.tests.get_mut(nodeid) {
+            entry.flaky += 1;
+        }
     }
 
     pub fn set_last_run(&mut self, run: LastRun) {

@@ -169,15 +169,17 @@ fn bars(plan: &Plan) -> String {
     out
 }
 
-/// Every test, slowest first: mean duration, runs kept, last outcome, peak memory.
+/// Every test, slowest first: mean duration, runs kept, last outcome, how
+/// many runs it was flaky in (`--retries`), peak memory.
 fn per_test(tests: &[(String, TestHistory)]) -> String {
     let mut rows: Vec<&(String, TestHistory)> = tests.iter().collect();
     rows.sort_by(|a, b| b.1.expected().unwrap_or(-1.0).total_cmp(&a.1.expected().unwrap_or(-1.0)));
-    let mut out = format!("\n{:>10}  {:>4}  {:<8}  {:>10}  test\n", "duration", "runs", "last", "peak RSS");
+    let mut out = format!("\n{:>10}  {:>4}  {:<8}  {:>5}  {:>10}  test\n", "duration", "runs", "last", "flaky", "peak RSS");
     for (id, t) in rows {
         let duration = t.expected().map_or("-".to_string(), |d| format!("{d:.3}s"));
         let rss = t.peak_rss_kb.map_or("-".to_string(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0));
-        let _ = writeln!(out, "{duration:>10}  {:>4}  {:<8}  {rss:>10}  {id}", t.durations.len(), t.last_outcome);
+        let (runs, last, flaky) = (t.durations.len(), &t.last_outcome, t.flaky);
+        let _ = writeln!(out, "{duration:>10}  {runs:>4}  {last:<8}  {flaky:>5}  {rss:>10}  {id}");
     }
     out
 }
@@ -191,7 +193,7 @@ mod tests {
     }
 
     fn test(durations: &[f64], rss: Option<u64>) -> TestHistory {
-        TestHistory { durations: durations.to_vec(), last_outcome: "passed".into(), peak_rss_kb: rss }
+        TestHistory { durations: durations.to_vec(), last_outcome: "passed".into(), peak_rss_kb: rss, flaky: 0 }
     }
 
     #[test]
@@ -231,6 +233,10 @@ mod tests {
         let text = per_test(&tests);
         assert!(text.find("b::slow").unwrap() < text.find("a::fast").unwrap());
         assert!(text.contains("2.0 MiB"), "{text}");
+        let mut flaky = test(&[0.5], None);
+        flaky.flaky = 2;
+        let text = per_test(&[("c::flaky".to_string(), flaky)]);
+        assert!(text.contains("flaky") && text.contains("passed        2"), "{text}");
     }
 
     #[test]

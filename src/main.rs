@@ -31,7 +31,7 @@ use std::time::Instant;
 use cli::{ClapOrUsage, OwnFlags};
 use dist::DistMode;
 use errors::{EngineError, UsageError};
-use shard::{ShardInput, ShardSpec};
+use shard::ShardInput;
 
 fn main() {
     trace::init();
@@ -53,6 +53,12 @@ fn run(args: Vec<String>) -> i32 {
     };
     if command_line.own.version {
         return print_versions(command_line.own.python.as_deref());
+    }
+    if command_line.own.merge_durations {
+        return match merge_durations(command_line) {
+            Ok(()) => 0,
+            Err(e) => usage_error(e),
+        };
     }
     if command_line.own.inventory_status {
         return match status(command_line) {
@@ -121,6 +127,17 @@ fn current_dir() -> Result<PathBuf, UsageError> {
     std::env::current_dir().map_err(|e| UsageError::BadFlag(format!("cannot read the current directory: {e}")))
 }
 
+/// `rpytest --merge-durations PART...`: the shards' durations parts, merged
+/// into the durations file (`--durations-path`, else `./.test_durations`).
+fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError> {
+    let cwd = current_dir()?;
+    let target = durations_file::resolve_path(command_line.own.durations_path.as_deref(), &cwd);
+    let parts: Vec<PathBuf> = command_line.pytest_args.iter().map(|p| cwd.join(p)).collect();
+    let merged = durations_file::merge_parts(&target, &parts).map_err(UsageError::BadFlag)?;
+    println!("rpytest: merged {} parts ({} tests) into {}: {} tests", parts.len(), merged.0, target.display(), merged.1);
+    Ok(())
+}
+
 /// `rpytest --inventory-status`: print what the history knows, run nothing.
 fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let cwd = current_dir()?;
@@ -159,6 +176,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         workers_fixed = true;
         workers_auto = false;
     }
+    let shard = sharding(&own, &cwd)?;
     let worker_start = own.worker_start.unwrap_or(settings.worker_start);
     let daemon = daemon::client::plan(&own, &settings, &python, &cwd, &command_line.pytest_args);
     Ok(engine::RunPlan {
@@ -172,8 +190,9 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         color,
         started,
         dist,
-        shard: sharding(&own, &cwd)?,
-        store_durations: durations_target(&own, &cwd)?,
+        store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
+        shard,
+        retries: own.retries.unwrap_or(settings.retries),
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
         workers_auto,
     })
@@ -196,26 +215,31 @@ fn shared_fixtures(names: Vec<String>, worker_start: config::WorkerStart) -> Vec
 /// there is one (an explicit `--durations-path` must exist unless this run
 /// creates it), else the node-id hash. Never the local history.
 fn sharding(own: &OwnFlags, cwd: &Path) -> Result<Option<ShardInput>, UsageError> {
-    let Some(spec) = ShardSpec::resolve(own.shard, own.total_shards, |name| std::env::var(name).ok())? else {
+    let Some((spec, source)) = shard::locate(own.shard, own.total_shards, |name| std::env::var(name).ok())? else {
         return Ok(None);
     };
     let path = durations_file::resolve_path(own.durations_path.as_deref(), cwd);
     let required = own.durations_path.is_some() && !own.store_durations;
     if !path.exists() && !required {
-        return Ok(Some(ShardInput { spec, durations: None }));
+        return Ok(Some(ShardInput { spec, durations: None, source }));
     }
     let durations = durations_file::read(&path).map_err(UsageError::BadFlag)?;
     let shown = path.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(path);
-    Ok(Some(ShardInput { spec, durations: Some((shown, durations)) }))
+    Ok(Some(ShardInput { spec, durations: Some((shown, durations)), source }))
 }
 
 /// `--store-durations`: the file to merge into, checked now so a corrupt
-/// one is reported before the run rather than overwritten after it.
-fn durations_target(own: &OwnFlags, cwd: &Path) -> Result<Option<PathBuf>, UsageError> {
+/// one is reported before the run rather than overwritten after it. A
+/// shard writes its own part beside the shared file instead (shards run on
+/// different machines); `--merge-durations` puts the parts together.
+fn durations_target(own: &OwnFlags, cwd: &Path, shard: Option<shard::ShardSpec>) -> Result<Option<PathBuf>, UsageError> {
     if !own.store_durations {
         return Ok(None);
     }
-    let path = durations_file::resolve_path(own.durations_path.as_deref(), cwd);
+    let mut path = durations_file::resolve_path(own.durations_path.as_deref(), cwd);
+    if let Some(spec) = shard {
+        path = durations_file::part_path(&path, spec.index, spec.total);
+    }
     if path.exists() {
         durations_file::read(&path).map_err(UsageError::BadFlag)?;
     }

@@ -243,6 +243,39 @@ pub struct SinkEntry {
     pub crash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub junit: Option<rmpv::Value>,
+    /// `--retries`: the earlier tries that failed, oldest first; junit
+    /// shows them as `flakyFailure` (the test then passed) or `rerunFailure`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_tries: Vec<FailedTry>,
+}
+
+/// One failed try of a retried test, as a junit consumer wants it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedTry {
+    /// The crash message (junit's `message` attribute).
+    pub message: String,
+    /// The formatted failure.
+    pub text: String,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl FailedTry {
+    /// From the phases of a try; the first failed phase is the failure,
+    /// and its sections hold what the try captured up to then.
+    pub fn from_phases(phases: &[PhaseRecord]) -> Self {
+        let failed = phases.iter().find(|p| p.outcome == "failed");
+        let captured = |stream: &str| -> String {
+            let sections = failed.iter().flat_map(|p| p.sections.iter());
+            sections.filter(|(name, _)| name.contains(stream)).map(|(_, text)| text.as_str()).collect()
+        };
+        FailedTry {
+            message: failed.and_then(|p| p.crash.clone()).unwrap_or_default(),
+            text: failed.and_then(|p| p.longrepr.clone()).unwrap_or_default(),
+            stdout: captured("stdout"),
+            stderr: captured("stderr"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

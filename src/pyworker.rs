@@ -29,7 +29,7 @@ const FILES: &[(&str, &str)] = &[
 pub fn bootstrap(dir: &Path) -> String {
     format!(
         "import sys\ntry:\n    import pytest\nexcept ImportError:\n    sys.exit(97)\n\
-         sys.path.append({dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
+         sys.path.insert(0, {dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
         dir = dir.display().to_string()
     )
 }

@@ -68,7 +68,22 @@ pub struct TestResult {
     pub worker: usize,
     pub phases: Vec<PhaseRecord>,
     pub warnings: Vec<WarningRecord>,
+    /// Tries it took (`--retries`): more than one and passed is FLAKY.
+    pub tries: usize,
 }
+
+impl TestResult {
+    /// Passed on a later try (`--retries`).
+    pub fn flaky(&self) -> bool {
+        self.tries > 1 && !self.phases.iter().any(|p| p.outcome == "failed" && p.wasxfail.is_none())
+    }
+}
+
+/// What a flaky test shows instead of PASSED, and its `-q` letter.
+const FLAKY_WORD: &str = "FLAKY";
+const FLAKY_LETTER: &str = "K";
+/// The `-q` letter of a failed try that will be retried (pytest-rerunfailures' R).
+const RETRY_LETTER: &str = "R";
 
 /// Why a run ended before every test ran, and how pytest words it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,30 +153,50 @@ impl RunReport {
     /// Records a finished test; returns the progress text to print for it.
     pub fn record(&mut self, result: TestResult) -> String {
         let mut out = String::new();
+        let flaky = result.flaky();
+        if flaky {
+            self.counts.add("flaky", 1);
+        }
         for phase in &result.phases {
             self.counts.add(&phase.category, 1);
             if phase.letter.is_empty() && phase.word.is_empty() {
                 continue;
             }
-            let style = word_style(phase);
-            let style = &[style];
-            if self.settings.verbosity < 0 {
-                if self.column >= self.settings.width {
-                    out.push('\n');
-                    self.column = 0;
-                }
-                out += &self.paint(style, &phase.letter);
-                self.column += phase.letter.chars().count();
-            } else {
-                if self.settings.verbosity > 0 {
-                    out += &format!("[worker {}] ", result.worker);
-                }
-                out += &format!("{} {}\n", result.nodeid, self.paint(style, &phase.word));
-            }
+            let (mark, letter, word) = match flaky && phase.when == "call" {
+                true => (Mark::Yellow, FLAKY_LETTER, format!("{FLAKY_WORD} (passed on try {})", result.tries)),
+                false => (word_style(phase), phase.letter.as_str(), phase.word.clone()),
+            };
+            out += &self.progress(&result.nodeid, result.worker, &[mark], letter, &word);
         }
         self.counts.add("warnings", result.warnings.len());
         self.results.push(result);
         out
+    }
+
+    /// A failed try that goes back in the queue (`--retries`): its line
+    /// (`path::test FAILED (try 1 of 3, retrying)`) or, under `-q`, an R.
+    pub fn retrying(&mut self, nodeid: &str, worker: usize, failed: Option<&PhaseRecord>, (n, of): (usize, usize)) -> String {
+        let word = failed.map_or("CRASHED", |p| p.word.as_str());
+        let word = if word.is_empty() { "FAILED" } else { word };
+        self.progress(nodeid, worker, &[Mark::Red], RETRY_LETTER, &format!("{word} (try {n} of {of}, retrying)"))
+    }
+
+    /// One progress item: a letter under `-q`, else a line (with the worker under `-v`).
+    fn progress(&mut self, nodeid: &str, worker: usize, style: &[Mark], letter: &str, word: &str) -> String {
+        let mut out = String::new();
+        if self.settings.verbosity < 0 {
+            if self.column >= self.settings.width {
+                out.push('\n');
+                self.column = 0;
+            }
+            out += &self.paint(style, letter);
+            self.column += letter.chars().count();
+            return out;
+        }
+        if self.settings.verbosity > 0 {
+            out += &format!("[worker {worker}] ");
+        }
+        out + &format!("{nodeid} {}\n", self.paint(style, word))
     }
 
     /// Everything after the last test: `notes` (one line each), then
@@ -420,7 +455,10 @@ impl RunReport {
         let mut lines = Vec::new();
         for ch in self.settings.reportchars.chars() {
             match ch {
-                'f' => self.simple_lines(&mut lines, "failed"),
+                'f' => {
+                    self.simple_lines(&mut lines, "failed");
+                    self.flaky_lines(&mut lines);
+                }
                 'E' => self.simple_lines(&mut lines, "error"),
                 'p' => self.simple_lines(&mut lines, "passed"),
                 'x' => self.xfail_lines(&mut lines, "xfailed"),
@@ -466,6 +504,14 @@ impl RunReport {
                 }
             }
             lines.push(line);
+        }
+    }
+
+    /// `--retries`: each test that passed on a later try, with that try.
+    fn flaky_lines(&self, lines: &mut Vec<String>) {
+        for result in self.results.iter().filter(|r| r.flaky()) {
+            let word = self.paint(&[Mark::Yellow], FLAKY_WORD);
+            lines.push(format!("{word} {} - passed on try {}", self.nodeid(&result.nodeid), result.tries));
         }
     }
 

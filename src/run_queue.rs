@@ -120,6 +120,15 @@ impl RunQueue {
         RunQueue::new(durations, units, workers, order)
     }
 
+    /// pytest's `--ff`/`--nf`: units holding a test marked in `first` go
+    /// before all others, each group still longest first. (In collection
+    /// order pytest's own reordering already put them first.)
+    pub fn put_first(&mut self, first: &[bool]) {
+        let (front, back): (Vec<Unit>, Vec<Unit>) =
+            self.pending.drain(..).partition(|unit| unit.tests.iter().any(|&t| first[t]));
+        self.pending = front.into_iter().chain(back).collect();
+    }
+
     /// Worker slots the queue serves.
     pub fn workers(&self) -> usize {
         self.held.len()
@@ -158,6 +167,11 @@ impl RunQueue {
             return Vec::new();
         }
         self.held[worker].drain(..).collect()
+    }
+
+    /// Tests waiting to be handed out.
+    pub fn pending_tests(&self) -> Vec<usize> {
+        self.pending.iter().flat_map(|u| u.tests.iter().copied()).collect()
     }
 
     pub fn has_pending(&self) -> bool {
@@ -203,6 +217,19 @@ impl RunQueue {
         let held: f64 = self.held[worker].iter().map(|&t| self.weight[t]).sum();
         let running = self.held[worker].front().map_or(0.0, |&t| self.weight[t]);
         held - (self.now - self.started[worker]).clamp(0.0, running)
+    }
+
+    /// What each worker runs now (its first held test) and since when
+    /// (seconds on the queue's clock): (worker, test, since).
+    pub fn running(&self) -> Vec<(usize, usize, f64)> {
+        let fronts = self.held.iter().enumerate().filter_map(|(w, held)| held.front().map(|&t| (w, t)));
+        fronts.map(|(w, t)| (w, t, self.started[w])).collect()
+    }
+
+    /// Expected seconds of the work not finished yet (history; unknown
+    /// tests at the mean; 0 without history).
+    pub fn expected_left(&self) -> f64 {
+        (0..self.done.len()).filter(|&i| !self.done[i]).map(|i| self.weight[i]).sum()
     }
 
     /// Sets the clock: seconds since the run started.
@@ -263,6 +290,27 @@ impl RunQueue {
 }
 
 impl RunQueue {
+    /// `--retries`: a finished test runs again, next, on whichever worker
+    /// asks first. False after a stop (nothing more starts) or for a test
+    /// that has not finished.
+    pub fn retry(&mut self, index: usize) -> bool {
+        if self.stopped || !self.done.get(index).copied().unwrap_or(false) {
+            return false;
+        }
+        self.done[index] = false;
+        self.pending.push_front(make_unit(vec![index], &self.known, &self.weight));
+        self.pending_tests += 1;
+        true
+    }
+
+    /// A new worker slot (a fresh worker for retries once every other one
+    /// has been told there is no more work); returns its number.
+    pub fn add_worker(&mut self) -> usize {
+        self.held.push(VecDeque::new());
+        self.started.push(self.now);
+        self.held.len() - 1
+    }
+
     /// Ends every test not yet finished (pending or held): the run cannot go on.
     pub fn drain_unfinished(&mut self) -> Vec<usize> {
         let mut left: Vec<usize> = self.pending.drain(..).flat_map(|u| u.tests).collect();
@@ -455,6 +503,32 @@ mod tests {
     }
 
     #[test]
+    fn failed_or_new_tests_go_first_and_each_group_stays_longest_first() {
+        let d = vec![Some(0.5), Some(0.01), Some(2.0), Some(0.2), Some(1.0)];
+        let mut q = RunQueue::per_test(d, 1);
+        q.put_first(&[false, true, false, true, false]);
+        let order: Vec<usize> = std::iter::from_fn(|| {
+            let b = q.next_batch(0);
+            b.iter().for_each(|&i| assert!(q.complete(0, i)));
+            (!b.is_empty()).then_some(b)
+        })
+        .flatten()
+        .collect();
+        assert_eq!(order, vec![3, 1, 2, 4, 0]);
+    }
+
+    #[test]
+    fn running_tests_and_expected_work_left() {
+        let mut q = RunQueue::per_test(vec![Some(1.0), Some(2.0), None], 2);
+        assert_eq!(q.expected_left(), 4.5);
+        q.tick(0.5);
+        let a = q.next_batch(0);
+        assert_eq!(q.running(), vec![(0, a[0], 0.5)]);
+        assert!(q.complete(0, a[0]));
+        assert!(q.expected_left() < 4.5);
+    }
+
+    #[test]
     fn collection_order_ignores_durations() {
         let mut q = RunQueue::new(vec![Some(0.01), Some(5.0)], singles(2), 1, Order::Collection);
         assert_eq!(q.next_batch(0), vec![0]);
@@ -477,6 +551,28 @@ mod tests {
         assert_eq!((lost.in_flight, lost.requeued), (Some(0), vec![1, 2, 3, 4]));
         assert_eq!(q.next_batch(0), vec![1, 2]);
         assert_eq!(q.next_batch(0), vec![3, 4]);
+    }
+
+    #[test]
+    fn a_retried_test_runs_next_once_more() {
+        let mut q = RunQueue::per_test(vec![None; 3], 1);
+        let b = q.next_batch(0);
+        assert_eq!(b, vec![0]);
+        assert!(!q.retry(0), "not finished yet");
+        assert!(q.complete(0, 0));
+        assert!(q.retry(0));
+        assert_eq!(q.next_batch(0), vec![0]);
+        assert!(q.complete(0, 0));
+        let w = q.add_worker();
+        assert_eq!(w, 1);
+        while q.has_pending() {
+            for i in q.next_batch(w) {
+                assert!(q.complete(w, i));
+            }
+        }
+        assert!(q.is_finished());
+        q.stop();
+        assert!(!q.retry(1), "a stopped run retries nothing");
     }
 
     /// Simulates workers that ask for work whenever they are idle; returns

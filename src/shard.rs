@@ -14,6 +14,11 @@
 //! least as many tests as shards). Neither depends on collection order.
 //! Each shard prints a fingerprint of the partition input, so shards that
 //! saw different inputs stand out in CI logs.
+//!
+//! The shard numbers come from the flags, else `RPYTEST_SHARD` /
+//! `RPYTEST_TOTAL_SHARDS`, else the parallel-job variables of the common CI
+//! systems (`CI_SOURCES`), so a CI matrix needs no flags at all; the shard
+//! line says which.
 
 use std::path::PathBuf;
 
@@ -36,6 +41,50 @@ pub struct ShardInput {
     pub spec: ShardSpec,
     /// The durations file and its contents; `None` splits by node-id hash.
     pub durations: Option<(PathBuf, Durations)>,
+    /// Where the shard numbers came from, for the shard line.
+    pub source: String,
+}
+
+/// CI systems whose parallel jobs give the shard when no flag or
+/// `RPYTEST_*` variable does: name, index variable, count variable, and
+/// the number of the first job.
+const CI_SOURCES: &[(&str, &str, &str, usize)] = &[
+    ("GitLab", "CI_NODE_INDEX", "CI_NODE_TOTAL", 1),
+    ("CircleCI", "CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", 0),
+    ("Buildkite", "BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0),
+];
+
+/// The shard to run and a description of where its numbers came from:
+/// flags, then `RPYTEST_SHARD`/`RPYTEST_TOTAL_SHARDS`, then the first CI
+/// system in `CI_SOURCES` whose two variables are set with more than one job.
+pub fn locate(
+    shard: Option<usize>,
+    total: Option<usize>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(ShardSpec, String)>, UsageError> {
+    if let Some(spec) = ShardSpec::resolve(shard, total, &env)? {
+        let source = match (shard, total) {
+            (Some(_), Some(_)) => "--shard/--total-shards",
+            (None, None) => "RPYTEST_SHARD/RPYTEST_TOTAL_SHARDS",
+            _ => "--shard/--total-shards and RPYTEST_SHARD/RPYTEST_TOTAL_SHARDS",
+        };
+        return Ok(Some((spec, source.to_string())));
+    }
+    for &(ci, index_var, total_var, first) in CI_SOURCES {
+        let (Some(index), Some(total)) = (from_env(&env, index_var)?, from_env(&env, total_var)?) else { continue };
+        if total <= 1 {
+            continue; // one job: the whole suite, as without sharding
+        }
+        if index < first || index - first >= total {
+            return Err(UsageError::BadFlag(format!(
+                "{index_var}={index} is out of range for {total_var}={total} ({ci} numbers its jobs from {first}); \
+                 pass --shard/--total-shards to override"
+            )));
+        }
+        let spec = ShardSpec { index: index - first, total };
+        return Ok(Some((spec, format!("{ci}'s {index_var}={index}, {total_var}={total}"))));
+    }
+    Ok(None)
 }
 
 impl ShardSpec {
@@ -149,7 +198,8 @@ impl Partition {
             None => "split by node-id hash (no durations file)".to_string(),
         };
         format!(
-            "rpytest: shard {index} of {total} (0-based): {count} of {} tests, {basis}; partition {}",
+            "rpytest: shard {index} of {total} (0-based, from {}): {count} of {} tests, {basis}; partition {}",
+            input.source,
             self.shard_of.len(),
             self.fingerprint
         )
@@ -183,6 +233,28 @@ mod tests {
         let err = ShardSpec::resolve(Some(4), Some(4), &none).unwrap_err().to_string();
         assert!(err.contains("0-based"), "{err}");
         assert!(ShardSpec::resolve(None, None, env(&[("RPYTEST_SHARD", "x"), ("RPYTEST_TOTAL_SHARDS", "2")])).is_err());
+    }
+
+    #[test]
+    fn ci_variables_give_the_shard_when_nothing_else_does() {
+        let gitlab = env(&[("CI_NODE_INDEX", "3"), ("CI_NODE_TOTAL", "3")]);
+        let (spec, source) = locate(None, None, &gitlab).unwrap().unwrap();
+        assert_eq!(spec, ShardSpec { index: 2, total: 3 });
+        assert!(source.contains("GitLab") && source.contains("CI_NODE_INDEX=3"), "{source}");
+        let circle = env(&[("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "4")]);
+        assert_eq!(locate(None, None, &circle).unwrap().unwrap().0, ShardSpec { index: 0, total: 4 });
+        let buildkite = env(&[("BUILDKITE_PARALLEL_JOB", "1"), ("BUILDKITE_PARALLEL_JOB_COUNT", "2")]);
+        assert_eq!(locate(None, None, &buildkite).unwrap().unwrap().0, ShardSpec { index: 1, total: 2 });
+        // Flags win, and say so.
+        let (spec, source) = locate(Some(0), Some(2), &gitlab).unwrap().unwrap();
+        assert_eq!((spec, source.as_str()), (ShardSpec { index: 0, total: 2 }, "--shard/--total-shards"));
+        // One job, or only the count (GitLab always sets CI_NODE_TOTAL): no sharding.
+        assert_eq!(locate(None, None, env(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "1")])).unwrap(), None);
+        assert_eq!(locate(None, None, env(&[("CI_NODE_TOTAL", "1")])).unwrap(), None);
+        // GitLab counts from 1: index 0 is out of range.
+        let err = locate(None, None, env(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "3")])).unwrap_err().to_string();
+        assert!(err.contains("CI_NODE_INDEX=0") && err.contains("from 1"), "{err}");
+        assert!(locate(None, None, env(&[("CIRCLE_NODE_INDEX", "x"), ("CIRCLE_NODE_TOTAL", "2")])).is_err());
     }
 
     #[test]

@@ -206,3 +206,64 @@ fn unusable_durations_files_exit_4_and_say_how_to_fix() {
     let missing = ["--shard", "0", "--total-shards", "2", "--durations-path", "nope.json"];
     assert_usage_error(&suite, &missing, &[], &["nope.json", "--store-durations"]);
 }
+
+/// The node ids `shard-{k}.xml` ran, after shard k's run in `suite`.
+fn shard_ids(suite: &Suite, r: &RunResult, k: usize) -> Vec<String> {
+    assert_eq!(r.code, 0, "{}", r.dump());
+    junit_ids(&suite.join(&format!("shard-{k}.xml")))
+}
+
+#[test]
+fn gitlab_parallel_variables_shard_the_run_and_cover_every_test_once() {
+    let suite = suite();
+    let mut seen: Vec<String> = Vec::new();
+    for node in 1..=3usize {
+        let index = node.to_string();
+        let env = [("CI_NODE_INDEX", index.as_str()), ("CI_NODE_TOTAL", "3")];
+        let xml = format!("--junitxml=shard-{node}.xml");
+        let r = run_rpytest_env(&suite, &["-n", "2", &xml], &env);
+        let line = shard_line(&r);
+        assert!(line.contains(&format!("shard {} of 3", node - 1)), "{line}");
+        assert!(line.contains(&format!("GitLab's CI_NODE_INDEX={node}, CI_NODE_TOTAL=3")), "{line}");
+        seen.extend(shard_ids(&suite, &r, node));
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a test ran in two shards");
+    assert_eq!(unique, all_ids(), "the shards together did not run every test");
+}
+
+#[test]
+fn flags_win_over_ci_variables_and_bad_ci_values_are_refused() {
+    let suite = suite();
+    let env = [("CIRCLE_NODE_INDEX", "1"), ("CIRCLE_NODE_TOTAL", "4")];
+    let r = run_rpytest_env(&suite, &["--shard", "0", "--total-shards", "2"], &env);
+    assert!(shard_line(&r).contains("shard 0 of 2 (0-based, from --shard/--total-shards)"), "{}", r.dump());
+    let r = run_rpytest_env(&suite, &[], &env);
+    assert!(shard_line(&r).contains("shard 1 of 4 (0-based, from CircleCI's"), "{}", r.dump());
+    let r = run_rpytest_env(&suite, &[], &[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(r.stderr.contains("CI_NODE_INDEX=0"), "{}", r.dump());
+}
+
+#[test]
+fn shards_store_durations_parts_and_one_command_merges_them() {
+    let suite = suite();
+    for k in 0..2 {
+        let r = run_rpytest(&suite, &args(&k.to_string(), "2", &["--store-durations"]));
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let part = format!(".test_durations.shard-{k}-of-2");
+        assert!(r.stdout.contains(&format!("Stored test durations in {}", suite.join(&part).display())), "{}", r.dump());
+        assert!(!suite.join(".test_durations").exists(), "a shard wrote the shared file");
+    }
+    let r = run_rpytest_raw(
+        suite.path(),
+        &["--merge-durations", ".test_durations.shard-0-of-2", ".test_durations.shard-1-of-2"],
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("merged 2 parts (200 tests)"), "{}", r.dump());
+    let text = std::fs::read_to_string(suite.join(".test_durations")).unwrap();
+    let stored: BTreeMap<String, f64> = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored.keys().cloned().collect::<BTreeSet<_>>(), all_ids());
+    let r = run_rpytest_raw(suite.path(), &["--merge-durations", "missing-part"]);
+    assert_eq!(r.code, 4, "{}", r.dump());
+}

@@ -42,10 +42,37 @@ def replay(session, entries):
         item = items[entry["index"]]
         if entry.get("junit"):
             _restore_junit_extras(config, item, entry["junit"])
+        if entry.get("failed_tries"):
+            _record_failed_tries(config, item, entry)
         for record in entry.get("phases") or ():
             config.hook.pytest_runtest_logreport(report=decode_phase(record, item, config))
         if entry.get("crash") is not None:
             config.hook.pytest_runtest_logreport(report=crashed_report(item, entry["crash"]))
+
+
+def _record_failed_tries(config, item, entry):
+    """``--retries``: each failed try as the element junit consumers
+    (Jenkins, Surefire's schema) read: ``flakyFailure`` when the test then
+    passed, ``rerunFailure`` when it failed every try. The test keeps the
+    outcome of its last try."""
+    import xml.etree.ElementTree as ET
+
+    from _pytest.junitxml import bin_xml_escape, xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    phases = entry.get("phases") or ()
+    failed = entry.get("crash") is not None or any(p["outcome"] == "failed" for p in phases)
+    tag = "rerunFailure" if failed else "flakyFailure"
+    reporter = xml.node_reporter(item.nodeid)
+    for attempt in entry["failed_tries"]:
+        node = ET.Element(tag, message=bin_xml_escape(attempt["message"]), type="")
+        for child, text in (("stackTrace", attempt["text"]), ("system-out", attempt["stdout"]),
+                            ("system-err", attempt["stderr"])):
+            if text:
+                ET.SubElement(node, child).text = bin_xml_escape(text)
+        reporter.nodes.append(node)
 
 
 def _restore_junit_extras(config, item, junit):

@@ -69,6 +69,18 @@ def _set_xdist_identity(config, index, count, testrunuid):
     os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(count)
     config.workerinput = {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid}
     config.workeroutput = {}
+    _let_rerunfailures_report_reruns()
+
+
+def _let_rerunfailures_report_reruns():
+    """pytest-rerunfailures, on an xdist worker (``config.workerinput``), logs
+    the report of a failed try it reruns only if pytest-xdist >= 1.20 is
+    installed (older xdist ended the node on that report). Without xdist our
+    workers would then hide every rerun: no RERUN line, no "rerun" count, and
+    --retries could not tell that the plugin already reran the test."""
+    module = sys.modules.get("pytest_rerunfailures")
+    if module is not None and callable(getattr(module, "works_with_current_xdist", None)):
+        module.works_with_current_xdist = lambda: True
 
 
 def _reopen_capture(config):
@@ -101,6 +113,10 @@ def become_worker(session, index, count, socket_path, basetemp, testrunuid, fork
     _forget_collection_junit(config)
     session.testsfailed = 0
     session.shouldfail = False
+    if os.environ.get("RPYTEST_RETRYING") == "1":
+        # --retries: a failed try may yet pass, so -x/--maxfail count last
+        # tries only, and only the engine can tell which try is the last.
+        config.option.maxfail = 0
     session.shouldstop = False
     if config.getoption("capture", "fd") == "no":
         # -s: output must reach the terminal as it is printed, even when

@@ -35,6 +35,8 @@ pub struct Observe {
     pub duration: Option<f64>,
     pub outcome: String,
     pub peak_rss_kb: Option<u64>,
+    /// It passed after failed tries (`--retries`).
+    pub flaky: bool,
 }
 
 /// Save everything; `run` describes the run that just ended. Answers with
@@ -86,6 +88,9 @@ impl Handler<Observe> for History {
 
     fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
         self.store.record(&msg.nodeid, msg.duration, &msg.outcome, msg.peak_rss_kb);
+        if msg.flaky {
+            self.store.count_flaky(&msg.nodeid);
+        }
         if let (Some(_), Some(duration)) = (&self.durations_file, msg.duration) {
             self.this_run.insert(msg.nodeid, duration);
         }

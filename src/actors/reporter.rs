@@ -2,12 +2,14 @@
 //!
 //! Accepts `Begin` (the inventory is known), `TestReported` (a test
 //! finished; print its progress) and `Summarize` (print pytest's closing
-//! sections and counts line). On a TTY it keeps a live progress bar under
-//! the streamed lines; elsewhere it writes plain text.
+//! sections and counts line). On a TTY (and not in CI) it keeps a live
+//! status under the streamed lines: done/total, failures so far, the time
+//! left by the history, and each worker's running test with its elapsed
+//! time (`Status`, from the Scheduler). Elsewhere it writes plain text.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,6 +27,25 @@ pub struct Reporter {
     progress: Option<ProgressBar>,
     /// `-p no:terminal`: pytest prints nothing, so neither do we.
     silent: bool,
+    /// Failed and errored tests so far, and the latest `Status`.
+    failed: usize,
+    status: Option<Status>,
+}
+
+/// How often the live status redraws (elapsed times move on their own).
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// Running tests listed under the bar; the rest are counted.
+const STATUS_ROWS: usize = 8;
+
+/// What the live status line shows besides the counts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Status {
+    /// (worker, node id, started at) of each running test.
+    pub running: Vec<(usize, String, Instant)>,
+    /// Expected seconds of work left, from the history (0: unknown).
+    pub expected_left: f64,
+    pub workers: usize,
 }
 
 #[derive(Message)]
@@ -36,6 +57,19 @@ pub struct Begin {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TestReported(pub TestResult);
+
+/// `--retries`: a try failed and the test goes back in the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestRetrying {
+    pub nodeid: String,
+    pub worker: usize,
+    /// This try's number (1 for the first) and the most there will be.
+    pub attempt: usize,
+    pub of: usize,
+    /// The phase that failed (`None` for a crash without phases).
+    pub failed: Option<crate::protocol::PhaseRecord>,
+}
 
 /// Print the closing sections; `stopped` says why the run ended early.
 /// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
@@ -49,7 +83,31 @@ pub struct Summarize {
 
 impl Reporter {
     pub fn new(color: bool, started: Instant, progress_bar: bool) -> Self {
-        Reporter { color, progress_bar, started, report: None, progress: None, silent: false }
+        Reporter { color, progress_bar, started, report: None, progress: None, silent: false, failed: 0, status: None }
+    }
+
+    /// Redraws the status under the bar: failures, time left, running tests.
+    fn refresh(&self) {
+        let Some(bar) = &self.progress else { return };
+        let width = crate::render::terminal_width();
+        let mut text = String::new();
+        if self.failed > 0 {
+            text += &format!(" · {} failed", self.failed);
+        }
+        let Some(status) = &self.status else { return bar.set_message(text) };
+        if status.expected_left > 0.0 {
+            text += &format!(" · ~{:.0}s left", (status.expected_left / status.workers as f64).ceil());
+        }
+        let mut running: Vec<&(usize, String, Instant)> = status.running.iter().collect();
+        running.sort_by_key(|(w, _, _)| *w);
+        for (worker, nodeid, since) in running.iter().take(STATUS_ROWS) {
+            let line = format!("  gw{worker} {nodeid} {:.1}s", since.elapsed().as_secs_f64());
+            text += &format!("\n{}", console::truncate_str(&line, width.saturating_sub(1), "…"));
+        }
+        if running.len() > STATUS_ROWS {
+            text += &format!("\n  … and {} more", running.len() - STATUS_ROWS);
+        }
+        bar.set_message(text);
     }
 
     fn emit(&self, text: &str) {
@@ -70,6 +128,19 @@ impl Reporter {
 
 impl Actor for Reporter {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(STATUS_EVERY, |act, _| act.refresh());
+    }
+}
+
+impl Handler<Status> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Status, _: &mut Context<Self>) {
+        self.status = Some(msg);
+        self.refresh();
+    }
 }
 
 impl Handler<Begin> for Reporter {
@@ -87,7 +158,7 @@ impl Handler<Begin> for Reporter {
         if tty {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
             bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tests")
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tests{msg}")
                     .expect("valid template")
                     .progress_chars("=> "),
             );
@@ -101,11 +172,24 @@ impl Handler<TestReported> for Reporter {
 
     fn handle(&mut self, msg: TestReported, _: &mut Context<Self>) {
         let Some(report) = self.report.as_mut() else { return };
+        let failed = msg.0.phases.iter().any(|p| matches!(p.category.as_str(), "failed" | "error"));
+        self.failed += usize::from(failed);
         let text = report.record(msg.0);
         self.emit(&text);
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
+        self.refresh();
+    }
+}
+
+impl Handler<TestRetrying> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestRetrying, _: &mut Context<Self>) {
+        let Some(report) = self.report.as_mut() else { return };
+        let text = report.retrying(&msg.nodeid, msg.worker, msg.failed.as_ref(), (msg.attempt, msg.of));
+        self.emit(&text);
     }
 }
 

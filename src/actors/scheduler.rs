@@ -12,6 +12,12 @@
 //! worker at once for -x/--maxfail and interrupts, and tells the Supervisor
 //! to replace workers, when to tear down shared session fixtures (after the
 //! last worker, before the run completes), and when the run is complete.
+//!
+//! `--retries N`: a test that fails (or crashes its worker) goes back to
+//! the front of the queue up to N times, and only its last try counts.
+//! One that passes on a later try is FLAKY: it passes, and its failed tries
+//! travel with it to the reporter, the history and junit. A test that
+//! pytest-rerunfailures already reran is final: the two never stack.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,9 +27,9 @@ use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::{History, Observe};
-use super::reporter::{Reporter, TestReported};
+use super::reporter::{Reporter, Status, TestReported, TestRetrying};
 use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
-use crate::protocol::{Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
+use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run_queue::RunQueue;
 
@@ -33,6 +39,10 @@ const MAX_STARTUP_FAILURES: usize = 3;
 
 pub struct Scheduler {
     reporter: Addr<Reporter>,
+    /// `--retries`: reruns of a failed test before it counts as failed.
+    retries: u32,
+    /// Feed the reporter's live status line (a terminal, not CI).
+    live: bool,
     run: Option<Run>,
 }
 
@@ -43,6 +53,10 @@ struct Run {
     started: Instant,
     links: HashMap<usize, UnboundedSender<ToPython>>,
     finished_workers: HashSet<usize>,
+    /// Workers told there is no more work: they will not ask again.
+    told_no_more: HashSet<usize>,
+    /// Per test: the phases of each failed try that was retried.
+    failed_tries: Vec<Vec<Vec<PhaseRecord>>>,
     entries: Vec<Option<SinkEntry>>,
     testsfailed: usize,
     startup_failures: usize,
@@ -137,13 +151,55 @@ pub struct WorkerLost {
 }
 
 impl Scheduler {
-    pub fn new(reporter: Addr<Reporter>) -> Self {
-        Scheduler { reporter, run: None }
+    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool) -> Self {
+        Scheduler { reporter, retries, live, run: None }
+    }
+
+    /// The live status line's facts: who runs what since when, and the
+    /// work left by the history.
+    fn send_status(&self) {
+        let Some(run) = self.run.as_ref().filter(|_| self.live) else { return };
+        let at = |since: f64| run.started + std::time::Duration::from_secs_f64(since.max(0.0));
+        let items = &run.inventory.items;
+        let running = run.queue.running().into_iter().map(|(w, t, since)| (w, items[t].shown.clone(), at(since))).collect();
+        let workers = run.links.len().max(1);
+        self.reporter.do_send(Status { running, expected_left: run.queue.expected_left(), workers });
+    }
+
+    /// `--retries`: puts a failed try back in the queue if it has tries
+    /// left; true when it did (the try is then not recorded as a result).
+    fn retried(&mut self, worker: usize, done: &TestDone) -> bool {
+        let retries = self.retries as usize;
+        let Some(run) = self.run.as_mut() else { return false };
+        let tries = &mut run.failed_tries[done.index];
+        if tries.len() >= retries || !wants_retry(&done.phases) || !run.queue.retry(done.index) {
+            return false;
+        }
+        tries.push(done.phases.clone());
+        let nodeid = run.inventory.items[done.index].shown.clone();
+        let failed = done.phases.iter().find(|p| p.outcome == "failed").cloned();
+        let attempt = tries.len();
+        self.reporter.do_send(TestRetrying { nodeid, worker, attempt, of: retries + 1, failed });
+        true
+    }
+
+    /// A retried test needs a worker that will still ask for work; when
+    /// every live one has been told there is none, start a fresh one.
+    fn ensure_asking_worker(&mut self) {
+        let Some(run) = self.run.as_mut() else { return };
+        let asking = run.links.keys().any(|w| !run.finished_workers.contains(w) && !run.told_no_more.contains(w));
+        if asking || !run.queue.has_pending() {
+            return;
+        }
+        let worker = run.queue.add_worker();
+        run.supervisor.do_send(RestartWorker { worker });
     }
 
     fn record(&mut self, worker: usize, done: TestDone) {
         let Some(run) = self.run.as_mut() else { return };
         let TestDone { index, phases, warnings, junit, max_rss_kb } = done;
+        let failed_tries = std::mem::take(&mut run.failed_tries[index]);
+        let flaky = !failed_tries.is_empty() && !wants_retry(&phases);
         let item = &run.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
         run.testsfailed += phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none()).count();
@@ -156,13 +212,16 @@ impl Scheduler {
         let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
         let duration = crash.is_none().then(|| phases.iter().map(|p| p.duration).sum());
         let outcome = final_outcome(&phases);
-        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb });
+        run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb, flaky });
         if crash.is_none() && run.last_ran.is_none_or(|(last, _)| index > last) {
             run.last_ran = Some((index, worker));
         }
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
-        run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash, junit });
-        self.reporter.do_send(TestReported(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings }));
+        let tries = failed_tries.len() + 1;
+        let failed_tries = failed_tries.iter().map(|t| FailedTry::from_phases(t)).collect();
+        run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash, junit, failed_tries });
+        let result = TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries };
+        self.reporter.do_send(TestReported(result));
     }
 
     fn maybe_complete(&mut self) {
@@ -199,7 +258,7 @@ impl Scheduler {
         }
         let item = &run.inventory.items[index];
         let (nodeid, id) = (item.shown.clone(), item.id.clone());
-        self.reporter.do_send(TestReported(TestResult { index, nodeid, id, worker, phases, warnings: Vec::new() }));
+        self.reporter.do_send(TestReported(TestResult { index, nodeid, id, worker, phases, warnings: Vec::new(), tries: 1 }));
     }
 
     /// Stops dispatch on every worker at once: queued tests never start.
@@ -209,11 +268,24 @@ impl Scheduler {
         if run.stopped.is_some() {
             return;
         }
+        let waiting_retries: Vec<usize> =
+            run.queue.pending_tests().into_iter().filter(|&i| !run.failed_tries[i].is_empty()).collect();
         run.queue.stop();
         run.stopped = Some(stopped);
         run.exit_override = exit_override;
         for link in run.links.values() {
             let _ = link.send(ToPython::Stop);
+        }
+        self.end_waiting_retries(waiting_retries);
+    }
+
+    /// Tests a stop caught between a failed try and the next one: their
+    /// last failed try is their result (a test never goes unreported).
+    fn end_waiting_retries(&mut self, indices: Vec<usize>) {
+        for index in indices {
+            let Some(run) = self.run.as_mut() else { return };
+            let Some(phases) = run.failed_tries[index].pop() else { continue };
+            self.record(0, TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None });
         }
     }
 
@@ -253,6 +325,13 @@ fn crash_phase(nodeid: &str, message: &str) -> PhaseRecord {
     }
 }
 
+/// A try that failed as pytest counts failures (not an xfail), and that
+/// pytest-rerunfailures did not already rerun (its `rerun` reports).
+fn wants_retry(phases: &[PhaseRecord]) -> bool {
+    let failed = phases.iter().any(|p| p.outcome == "failed" && p.wasxfail.is_none());
+    failed && !phases.iter().any(|p| p.outcome == "rerun")
+}
+
 fn final_outcome(phases: &[PhaseRecord]) -> String {
     phases
         .iter()
@@ -279,6 +358,8 @@ impl Handler<StartRun> for Scheduler {
             inventory: msg.inventory,
             links: HashMap::new(),
             finished_workers: HashSet::new(),
+            told_no_more: HashSet::new(),
+            failed_tries: vec![Vec::new(); total],
             entries: vec![None; total],
             testsfailed: 0,
             startup_failures: 0,
@@ -311,6 +392,7 @@ impl Handler<WorkerJoined> for Scheduler {
             }
         }
         run.finished_workers.remove(&msg.worker);
+        run.told_no_more.remove(&msg.worker);
         run.links.insert(msg.worker, msg.link);
     }
 }
@@ -323,7 +405,11 @@ impl Handler<WorkRequest> for Scheduler {
         let Some(link) = run.links.get(&msg.worker) else { return };
         run.queue.tick(run.started.elapsed().as_secs_f64());
         let batch = run.queue.next_batch(msg.worker);
+        if batch.is_empty() {
+            run.told_no_more.insert(msg.worker);
+        }
         let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
+        self.send_status();
     }
 }
 
@@ -338,7 +424,12 @@ impl Handler<TestFinished> for Scheduler {
             return;
         }
         run.startup_failures = 0;
-        self.record(msg.worker, msg.done);
+        if self.retried(msg.worker, &msg.done) {
+            self.ensure_asking_worker();
+        } else {
+            self.record(msg.worker, msg.done);
+        }
+        self.send_status();
         self.maybe_complete();
     }
 }
@@ -350,7 +441,9 @@ impl Handler<WorkerFinished> for Scheduler {
         crate::trace::event(|| format!("worker gw{} finished", msg.worker));
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
-            run.queue.release(msg.worker);
+            let released = run.queue.release(msg.worker);
+            let waiting_retries = released.into_iter().filter(|&i| !run.failed_tries[i].is_empty()).collect();
+            self.end_waiting_retries(waiting_retries);
         }
         self.maybe_complete();
     }
@@ -421,7 +514,11 @@ impl Handler<WorkerLost> for Scheduler {
             Some(index) => {
                 let nodeid = run.inventory.items[index].shown.clone();
                 let message = format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause);
-                self.record(msg.worker, crashed(index, &nodeid, &message));
+                let done = crashed(index, &nodeid, &message);
+                // A retried crash runs on a fresh worker: this one is gone.
+                if !self.retried(msg.worker, &done) {
+                    self.record(msg.worker, done);
+                }
             }
             None => run.startup_failures += 1,
         }

@@ -30,7 +30,7 @@ use crate::auto_workers;
 use crate::config::{self, WorkerCount, WorkerStart};
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
-use crate::history::{unix_now, HistoryStore, LastRun};
+use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
 use crate::interpreter;
 use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
 use crate::pyworker;
@@ -240,6 +240,8 @@ impl Supervisor {
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
             .env_remove("RPYTEST_SHARED_FIXTURES")
+            // --retries: workers leave -x/--maxfail to the engine's count.
+            .env("RPYTEST_RETRYING", if self.plan.retries > 0 { "1" } else { "0" })
             .stdin(if self.plan.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         cmd
@@ -368,7 +370,10 @@ impl Supervisor {
         let durations: Vec<Option<f64>> = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
         let peak = inventory.items.iter().filter_map(|item| view.peak_rss_kb(&item.id)).max();
         self.requested_workers = self.workers_for(&inventory, &durations, peak);
-        let queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        let mut queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        if let Some(first) = self.first_group(&inventory, &view) {
+            queue.put_first(&first);
+        }
         let history = History::new(store, self.plan.store_durations.clone()).start();
         self.history = Some(history.clone());
         self.worker_count = queue.workers();
@@ -378,6 +383,18 @@ impl Supervisor {
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
         }
+    }
+
+    /// `--ff`/`--nf` keep pytest's meaning under LPT: the tests that failed
+    /// last time (or that the history has never seen) run first.
+    fn first_group(&self, inventory: &Inventory, view: &HistoryView) -> Option<Vec<bool>> {
+        let has = |flags: &[&str]| self.plan.pytest_args.iter().any(|a| flags.contains(&a.as_str()));
+        let (ff, nf) = (has(&["--ff", "--failed-first"]), has(&["--nf", "--new-first"]));
+        if !ff && !nf {
+            return None;
+        }
+        let first = |id: &str| (ff && view.failed_last(id)) || (nf && view.is_new(id));
+        Some(inventory.items.iter().map(|item| first(&item.id)).collect())
     }
 
     /// `--dist` from the command line, else from pytest's configuration
