@@ -22,14 +22,16 @@ pub enum WorkerCount {
 }
 
 impl WorkerCount {
+    /// `0` is xdist's "no distribution" (users override `addopts = -n auto`
+    /// with it): the tests run one at a time, here in one worker.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text {
             "auto" | "logical" => Ok(WorkerCount::Auto),
             _ => match text.parse::<usize>() {
-                Ok(0) | Err(_) => Err(format!(
-                    "invalid worker count '{text}': expected a positive whole number or 'auto'"
+                Err(_) => Err(format!(
+                    "invalid worker count '{text}': expected a whole number (0: no distribution, one worker) or 'auto'"
                 )),
-                Ok(n) => Ok(WorkerCount::Exactly(n)),
+                Ok(n) => Ok(WorkerCount::Exactly(n.max(1))),
             },
         }
     }
@@ -438,7 +440,7 @@ mod tests {
 
     #[test]
     fn worker_count_parsing() {
-        assert!(WorkerCount::parse("0").is_err());
+        assert_eq!(WorkerCount::parse("0"), Ok(WorkerCount::Exactly(1)));
         assert!(WorkerCount::parse("abc").is_err());
         assert_eq!(WorkerCount::parse("4"), Ok(WorkerCount::Exactly(4)));
         assert!(WorkerCount::Auto.resolve() >= 1);

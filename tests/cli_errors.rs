@@ -117,9 +117,13 @@ fn assert_bad_worker_count(value: &str) {
     assert!(r.stderr.contains(value), "message should show the bad value {value:?}\n{}", r.dump());
 }
 
+/// xdist's `-n 0` (no distribution), which users pass to override an
+/// `-n auto` in addopts: one worker, pytest's outcomes.
 #[test]
-fn worker_count_zero_exits_4() {
-    assert_bad_worker_count("0");
+fn worker_count_zero_is_one_worker_as_in_xdist() {
+    let suite = tiny_suite();
+    let pair = assert_same_with(&suite, &[], &["-n", "0", "-v"]);
+    assert!(pair.rpytest.workers.values().flatten().all(|w| *w == 0), "{}", pair.rpytest.dump());
 }
 
 #[test]
