@@ -57,7 +57,7 @@ pub enum ToPython {
     ShardPlan { keep: Vec<usize>, line: String },
     /// Zygote: replay these reports, in this order, into your session and
     /// let pytest finish it (`session_ended`, then exit).
-    Finish { entries: Vec<SinkEntry>, exitstatus: i32 },
+    Finish { entries: Vec<ReplayEntry>, exitstatus: i32 },
     /// Zygote: every worker is done; tear down the shared session fixtures
     /// (a failure is reported on test `index`, the last one run).
     TeardownShared { index: Option<usize> },
@@ -189,7 +189,7 @@ pub struct TestDone {
     pub index: usize,
     pub phases: Vec<PhaseRecord>,
     pub warnings: Vec<WarningRecord>,
-    /// junitxml extras recorded outside the reports, passed to the sink as is.
+    /// junitxml extras recorded outside the reports, replayed in the zygote as is.
     #[serde(default)]
     pub junit: Option<rmpv::Value>,
     /// The worker's peak resident memory so far (getrusage ru_maxrss, KiB).
@@ -207,7 +207,7 @@ pub struct PhaseRecord {
     pub letter: String,
     pub word: String,
     pub duration: f64,
-    /// pytest's own serialized report, for the sink; absent for plain passes.
+    /// pytest's own serialized report, for the zygote's replay; absent for plain passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full: Option<rmpv::Value>,
     #[serde(default, skip_serializing)]
@@ -234,9 +234,9 @@ pub struct WorkerExit {
     pub signal: Option<i32>,
 }
 
-/// A test's reports as the sink replays them; `crash` when its worker died.
+/// A test's reports as the zygote replays them at the end; `crash` when its worker died.
 #[derive(Debug, Clone, Serialize)]
-pub struct SinkEntry {
+pub struct ReplayEntry {
     pub index: usize,
     pub phases: Vec<PhaseRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]

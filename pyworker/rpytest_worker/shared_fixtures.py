@@ -10,7 +10,7 @@ error) and none sets it up again.
 Its finalizers are taken off the session's setup stack, and its
 ``FixtureDef.finish`` does nothing outside the zygote's final teardown
 (pytest 7.4 schedules a fresh ``finish`` for each test that requests it),
-so neither a worker nor the report sink tears it down; the zygote does,
+so no worker tears it down; the zygote does,
 once, when the engine says every worker has finished, and a failure is reported as pytest reports
 a session fixture's teardown error: an error at the teardown of the last
 test.
@@ -141,7 +141,7 @@ def _setup_one(item, name):
 
 class _FinishInZygoteOnly:
     """Stands in for a shared fixture definition's ``finish``: a forked
-    worker or sink inherits it disarmed, so its calls leave the inherited
+    worker inherits it disarmed, so its calls leave the inherited
     value cached and the teardown code unrun."""
 
     armed = False

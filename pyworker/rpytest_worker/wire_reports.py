@@ -3,7 +3,7 @@
 A worker sends one record per test phase. Passing phases with nothing
 attached travel as a compact record (when, outcome, duration): that is most
 phases of most suites, and it keeps a 10k-test run cheap. Anything else also
-carries ``full``, pytest's own serialized report, so the sink can rebuild the
+carries ``full``, pytest's own serialized report, so the zygote can rebuild the
 exact report for junitxml and other plugins. The fields the Rust reporter
 renders (category, word, longrepr text, ...) are computed here, with the
 user's config, so ``--tb``, ``-vv`` and plugin ``pytest_report_teststatus``

@@ -42,7 +42,7 @@ class _HooklessTerminal:
 
 
 def silence_reporters(config):
-    """The engine renders the terminal and the sink writes junit: not us."""
+    """The engine renders the terminal and the zygote writes junit: not us."""
     pm = config.pluginmanager
     terminal = pm.get_plugin("terminalreporter")
     if terminal is not None:
@@ -242,7 +242,7 @@ class WorkerLoop:
 def junit_extras(config):
     """What the test gave junitxml outside its reports: attributes from
     ``record_xml_attribute`` and properties from ``record_testsuite_property``.
-    They land in this worker's (silent) LogXML; the sink, which writes the
+    They land in this worker's (silent) LogXML; the zygote, which writes the
     file, gets them from here. pytest-xdist drops both."""
     xml = config.stash.get(xml_key, None)
     if xml is None:

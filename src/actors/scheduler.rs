@@ -29,7 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::history::{History, Observe};
 use super::reporter::{Reporter, Status, TestReported, TestRetrying};
 use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
-use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, SinkEntry, TestDone, ToPython};
+use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run_queue::RunQueue;
 
@@ -57,7 +57,7 @@ struct Run {
     told_no_more: HashSet<usize>,
     /// Per test: the phases of each failed try that was retried.
     failed_tries: Vec<Vec<Vec<PhaseRecord>>>,
-    entries: Vec<Option<SinkEntry>>,
+    entries: Vec<Option<ReplayEntry>>,
     testsfailed: usize,
     startup_failures: usize,
     supervisor: Addr<Supervisor>,
@@ -219,7 +219,7 @@ impl Scheduler {
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         let tries = failed_tries.len() + 1;
         let failed_tries = failed_tries.iter().map(|t| FailedTry::from_phases(t)).collect();
-        run.entries[index] = Some(SinkEntry { index, phases: wire_phases, crash, junit, failed_tries });
+        run.entries[index] = Some(ReplayEntry { index, phases: wire_phases, crash, junit, failed_tries });
         let result = TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries };
         self.reporter.do_send(TestReported(result));
     }

@@ -32,7 +32,7 @@ use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
 use crate::interpreter;
-use crate::protocol::{FromPython, Inventory, SinkEntry, ToPython, WorkerExit};
+use crate::protocol::{FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
 use crate::pyworker;
 use crate::report::Stopped;
 use crate::run_queue::RunQueue;
@@ -82,7 +82,7 @@ pub struct Supervisor {
     /// The zygote is ending pytest's session with the run's reports.
     finishing: bool,
     exitstatus: Option<i32>,
-    /// Why the run stopped early, kept for the summary after the sink.
+    /// Why the run stopped early, kept for the summary after the session ends.
     stopped: Option<Stopped>,
     /// The exit code, once only the zygote's own exit is awaited.
     exit_after_zygote: Option<i32>,
@@ -171,7 +171,7 @@ pub struct TeardownShared {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RunComplete {
-    pub entries: Vec<SinkEntry>,
+    pub entries: Vec<ReplayEntry>,
     pub exitstatus: i32,
     pub stopped: Option<Stopped>,
 }
