@@ -10,6 +10,8 @@
 # RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Formatting first: rustfmt.toml keeps the tree's 120-column style.
+cargo fmt --check
 python=$(scripts/venv.sh)
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release

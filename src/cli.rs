@@ -114,7 +114,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("--rsyncignore", "xdist's remote distribution is not supported"),
     ("--looponfail", "xdist's loop-on-fail mode is not supported"),
     ("-f", "xdist's loop-on-fail mode is not supported"),
-    ("--max-worker-restart", "rpytest replaces every crashed worker (it stops only when workers die before running any test)"),
+    (
+        "--max-worker-restart",
+        "rpytest replaces every crashed worker (it stops only when workers die before running any test)",
+    ),
     ("--maxschedchunk", "rpytest sizes its batches from the queue and recorded durations; see docs/architecture.md"),
     ("--loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
     ("--no-loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
@@ -122,13 +125,47 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 
 /// pytest options whose value may follow as a separate argument.
 const TAKES_VALUE: &[&str] = &[
-    "-k", "-m", "-p", "-c", "-o", "-r", "-W", "--deselect", "--ignore", "--ignore-glob",
-    "--rootdir", "--basetemp", "--junitxml", "--junit-xml", "--junitprefix", "--junit-prefix",
-    "--tb", "--capture", "--import-mode", "--confcutdir", "--override-ini", "--show-capture",
-    "--log-level", "--log-format", "--log-date-format", "--log-cli-level", "--log-cli-format",
-    "--log-cli-date-format", "--log-file", "--log-file-level", "--log-file-format",
-    "--log-file-date-format", "--log-file-mode", "--pythonwarnings", "--inifile", "--config-file",
-    "--cache-show", "--doctest-glob", "--doctest-report", "--verbosity", "--assert",
+    "-k",
+    "-m",
+    "-p",
+    "-c",
+    "-o",
+    "-r",
+    "-W",
+    "--deselect",
+    "--ignore",
+    "--ignore-glob",
+    "--rootdir",
+    "--basetemp",
+    "--junitxml",
+    "--junit-xml",
+    "--junitprefix",
+    "--junit-prefix",
+    "--tb",
+    "--capture",
+    "--import-mode",
+    "--confcutdir",
+    "--override-ini",
+    "--show-capture",
+    "--log-level",
+    "--log-format",
+    "--log-date-format",
+    "--log-cli-level",
+    "--log-cli-format",
+    "--log-cli-date-format",
+    "--log-file",
+    "--log-file-level",
+    "--log-file-format",
+    "--log-file-date-format",
+    "--log-file-mode",
+    "--pythonwarnings",
+    "--inifile",
+    "--config-file",
+    "--cache-show",
+    "--doctest-glob",
+    "--doctest-report",
+    "--verbosity",
+    "--assert",
 ];
 
 /// Splits `args` (without the program name) into rpytest's flags and pytest's.
@@ -143,9 +180,8 @@ pub fn parse(args: Vec<String>) -> Result<CommandLine, ClapOrUsage> {
             Some(OwnKind::WithValue(inline)) => {
                 own.push(arg.clone());
                 if inline.is_none() {
-                    let value = next.ok_or_else(|| {
-                        ClapOrUsage::Usage(UsageError::BadFlag(format!("{arg} needs a value")))
-                    })?;
+                    let value =
+                        next.ok_or_else(|| ClapOrUsage::Usage(UsageError::BadFlag(format!("{arg} needs a value"))))?;
                     own.push(value.clone());
                     i += 1;
                 }
@@ -203,8 +239,16 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         return Some(OwnKind::Flag);
     }
     const WITH_VALUE: [&str; 10] = [
-        "--numprocesses", "--python", "--worker-start", "--color", "--dist", "--shard", "--total-shards",
-        "--durations-path", "--maxprocesses", "--retries",
+        "--numprocesses",
+        "--python",
+        "--worker-start",
+        "--color",
+        "--dist",
+        "--shard",
+        "--total-shards",
+        "--durations-path",
+        "--maxprocesses",
+        "--retries",
     ];
     for long in WITH_VALUE {
         if arg == long {
@@ -228,14 +272,12 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
 fn reject_unsupported(arg: &str) -> Result<(), ClapOrUsage> {
     let name = arg.split('=').next().unwrap_or(arg);
     let bundle = short_bundle(arg);
-    let refused = UNSUPPORTED.iter().find(|(flag, _)| {
-        *flag == name || (flag.len() == 2 && bundle.contains(&flag[1..]))
-    });
+    let refused =
+        UNSUPPORTED.iter().find(|(flag, _)| *flag == name || (flag.len() == 2 && bundle.contains(&flag[1..])));
     match refused {
-        Some((flag, why)) => Err(ClapOrUsage::Usage(UsageError::Unsupported {
-            flag: flag.to_string(),
-            why: why.to_string(),
-        })),
+        Some((flag, why)) => {
+            Err(ClapOrUsage::Usage(UsageError::Unsupported { flag: flag.to_string(), why: why.to_string() }))
+        }
         None => Ok(()),
     }
 }

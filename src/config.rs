@@ -119,10 +119,8 @@ impl Settings {
     pub fn load(dir: &Path) -> Result<Settings, UsageError> {
         let mut settings = Settings::from_toml(DEFAULTS, Path::new("<built-in defaults>"), None)?;
         if let Some(path) = find_pyproject(dir) {
-            let text = std::fs::read_to_string(&path).map_err(|e| UsageError::Config {
-                file: path.clone(),
-                message: format!("cannot read it: {e}"),
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| UsageError::Config { file: path.clone(), message: format!("cannot read it: {e}") })?;
             settings = Settings::from_toml(&text, &path, Some(settings))?;
         }
         Ok(settings)
@@ -139,9 +137,8 @@ impl Settings {
         } else {
             toml::Value::Table(doc)
         };
-        let raw: RawSettings = section.try_into().map_err(|e| {
-            bad(format!("[tool.rpytest]: {e}; accepted keys: {}", KEYS.join(", ")))
-        })?;
+        let raw: RawSettings =
+            section.try_into().map_err(|e| bad(format!("[tool.rpytest]: {e}; accepted keys: {}", KEYS.join(", "))))?;
         let mut settings = base.unwrap_or(Settings {
             default_workers: WorkerCount::Exactly(1),
             worker_start: WorkerStart::Fork,

@@ -172,7 +172,8 @@ impl HistoryStore {
         if !ignore.exists() {
             std::fs::write(&ignore, "# Created by rpytest.\n*\n")?;
         }
-        let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests: self.tests().into_iter().collect() };
+        let file =
+            HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests: self.tests().into_iter().collect() };
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         // One write: serializing straight into the file is a syscall per token.
         std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
@@ -191,7 +192,9 @@ fn load(path: &Path) -> Result<Option<HistoryFile>, String> {
     };
     match serde_json::from_slice::<HistoryFile>(&bytes) {
         Ok(file) if file.format == FORMAT => Ok(Some(file)),
-        Ok(file) => Err(format!("{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format)),
+        Ok(file) => {
+            Err(format!("{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format))
+        }
         Err(e) => Err(format!("{} is corrupt ({e}); it will be rebuilt from this run", path.display())),
     }
 }
@@ -272,7 +275,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = HistoryStore::path_for(dir.path());
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, r#"{"format": 1, "tests": {"t::a": {"durations": [1.0], "last_outcome": "passed"}}}"#).unwrap();
+        std::fs::write(&path, r#"{"format": 1, "tests": {"t::a": {"durations": [1.0], "last_outcome": "passed"}}}"#)
+            .unwrap();
         let (store, warning) = HistoryStore::open(path);
         assert!(warning.is_none() && store.last_run().is_none());
         assert_eq!(store.view().expected("t::a"), Some(1.0));

@@ -51,10 +51,7 @@ fn find_history(cwd: &Path, pytest_args: &[String]) -> PathBuf {
     if let Some(rootdir) = rootdir_arg(pytest_args) {
         return HistoryStore::path_for(&cwd.join(rootdir));
     }
-    cwd.ancestors()
-        .map(HistoryStore::path_for)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| HistoryStore::path_for(cwd))
+    cwd.ancestors().map(HistoryStore::path_for).find(|p| p.is_file()).unwrap_or_else(|| HistoryStore::path_for(cwd))
 }
 
 fn rootdir_arg(args: &[String]) -> Option<&str> {
@@ -174,7 +171,8 @@ fn bars(plan: &Plan) -> String {
 fn per_test(tests: &[(String, TestHistory)]) -> String {
     let mut rows: Vec<&(String, TestHistory)> = tests.iter().collect();
     rows.sort_by(|a, b| b.1.expected().unwrap_or(-1.0).total_cmp(&a.1.expected().unwrap_or(-1.0)));
-    let mut out = format!("\n{:>10}  {:>4}  {:<8}  {:>5}  {:>10}  test\n", "duration", "runs", "last", "flaky", "peak RSS");
+    let mut out =
+        format!("\n{:>10}  {:>4}  {:<8}  {:>5}  {:>10}  test\n", "duration", "runs", "last", "flaky", "peak RSS");
     for (id, t) in rows {
         let duration = t.expected().map_or("-".to_string(), |d| format!("{d:.3}s"));
         let rss = t.peak_rss_kb.map_or("-".to_string(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0));
@@ -229,7 +227,8 @@ mod tests {
 
     #[test]
     fn per_test_rows_are_slowest_first_with_memory() {
-        let tests = vec![("a::fast".to_string(), test(&[0.1], None)), ("b::slow".to_string(), test(&[2.0], Some(2048)))];
+        let tests =
+            vec![("a::fast".to_string(), test(&[0.1], None)), ("b::slow".to_string(), test(&[2.0], Some(2048)))];
         let text = per_test(&tests);
         assert!(text.find("b::slow").unwrap() < text.find("a::fast").unwrap());
         assert!(text.contains("2.0 MiB"), "{text}");

@@ -89,7 +89,8 @@ fn serve(args: &[String]) -> i32 {
 /// `--version`: ours, then pytest's from the interpreter a run would use.
 fn print_versions(python: Option<&std::path::Path>) -> i32 {
     println!("rpytest {}", env!("CARGO_PKG_VERSION"));
-    let pytest = interpreter::resolve(python).map_err(|e| e.to_string()).and_then(|py| interpreter::pytest_version(&py));
+    let pytest =
+        interpreter::resolve(python).map_err(|e| e.to_string()).and_then(|py| interpreter::pytest_version(&py));
     match pytest {
         Ok(line) => {
             println!("{line}");
@@ -106,7 +107,9 @@ fn serial_reason(pytest_args: &[String]) -> Option<&'static str> {
         return Some("--pdb/--trace: running the tests one at a time in one worker, so the debugger has this terminal");
     }
     if has(&["--sw", "--stepwise", "--sw-skip", "--stepwise-skip", "--sw-reset", "--stepwise-reset"]) {
-        return Some("--stepwise: running the tests one at a time in one worker, so the run stops at the first failure in order");
+        return Some(
+            "--stepwise: running the tests one at a time in one worker, so the run stops at the first failure in order",
+        );
     }
     None
 }
@@ -134,7 +137,13 @@ fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError> {
     let target = durations_file::resolve_path(command_line.own.durations_path.as_deref(), &cwd);
     let parts: Vec<PathBuf> = command_line.pytest_args.iter().map(|p| cwd.join(p)).collect();
     let merged = durations_file::merge_parts(&target, &parts).map_err(UsageError::BadFlag)?;
-    println!("rpytest: merged {} parts ({} tests) into {}: {} tests", parts.len(), merged.0, target.display(), merged.1);
+    println!(
+        "rpytest: merged {} parts ({} tests) into {}: {} tests",
+        parts.len(),
+        merged.0,
+        target.display(),
+        merged.1
+    );
     Ok(())
 }
 
@@ -232,7 +241,11 @@ fn sharding(own: &OwnFlags, cwd: &Path) -> Result<Option<ShardInput>, UsageError
 /// one is reported before the run rather than overwritten after it. A
 /// shard writes its own part beside the shared file instead (shards run on
 /// different machines); `--merge-durations` puts the parts together.
-fn durations_target(own: &OwnFlags, cwd: &Path, shard: Option<shard::ShardSpec>) -> Result<Option<PathBuf>, UsageError> {
+fn durations_target(
+    own: &OwnFlags,
+    cwd: &Path,
+    shard: Option<shard::ShardSpec>,
+) -> Result<Option<PathBuf>, UsageError> {
     if !own.store_durations {
         return Ok(None);
     }

@@ -20,7 +20,9 @@ pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 pub enum FromPython {
     Hello(Hello),
     /// Zygote, while collecting with sharding on: which of these to keep?
-    ShardRequest { ids: Vec<String> },
+    ShardRequest {
+        ids: Vec<String>,
+    },
     Collected(Box<Inventory>),
     Ready,
     TestDone(TestDone),
@@ -28,16 +30,28 @@ pub enum FromPython {
     Interrupted(Interruption),
     /// The worker's session set `shouldfail` (-x, --maxfail) or, with
     /// `interrupted`, `shouldstop` (--sw, a plugin).
-    StopRequested { reason: String, interrupted: bool },
+    StopRequested {
+        reason: String,
+        interrupted: bool,
+    },
     Finished,
     /// Zygote: it forked worker `worker` as process `pid`.
-    WorkerForked { worker: usize, pid: u32 },
+    WorkerForked {
+        worker: usize,
+        pid: u32,
+    },
     WorkerExited(WorkerExit),
     /// Zygote: the shared session fixtures are torn down; `phases` holds a
     /// failure, reported as the teardown of the test `TeardownShared` named.
-    SharedTeardownDone { phases: Vec<PhaseRecord> },
-    SessionEnded { exit_code: i32 },
-    InternalError { message: String },
+    SharedTeardownDone {
+        phases: Vec<PhaseRecord>,
+    },
+    SessionEnded {
+        exit_code: i32,
+    },
+    InternalError {
+        message: String,
+    },
 }
 
 /// Messages to the zygote and the workers.
@@ -45,22 +59,35 @@ pub enum FromPython {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToPython {
     /// Zygote: fork worker number `worker` of `count`.
-    Fork { worker: usize, count: usize },
+    Fork {
+        worker: usize,
+        count: usize,
+    },
     /// Worker: more tests, as indices into the inventory.
-    Run { indices: Vec<usize> },
+    Run {
+        indices: Vec<usize>,
+    },
     /// Worker: run what you hold (the last with `nextitem=None`), then finish.
     NoMore,
     /// Worker: start nothing more (the run is stopping), then finish.
     Stop,
     /// Zygote: keep these indices of the `shard_request` ids (deselect the
     /// rest, as pytest-split does) and print `line` in the header.
-    ShardPlan { keep: Vec<usize>, line: String },
+    ShardPlan {
+        keep: Vec<usize>,
+        line: String,
+    },
     /// Zygote: replay these reports, in this order, into your session and
     /// let pytest finish it (`session_ended`, then exit).
-    Finish { entries: Vec<ReplayEntry>, exitstatus: i32 },
+    Finish {
+        entries: Vec<ReplayEntry>,
+        exitstatus: i32,
+    },
     /// Zygote: every worker is done; tear down the shared session fixtures
     /// (a failure is reported on test `index`, the last one run).
-    TeardownShared { index: Option<usize> },
+    TeardownShared {
+        index: Option<usize>,
+    },
     Shutdown,
 }
 
@@ -291,9 +318,7 @@ pub enum ProtocolError {
 }
 
 /// Reads one message; `Ok(None)` at a clean end of stream.
-pub async fn read_message<R: AsyncRead + Unpin>(
-    reader: &mut R,
-) -> Result<Option<FromPython>, ProtocolError> {
+pub async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<FromPython>, ProtocolError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
@@ -326,10 +351,7 @@ pub fn encode(message: &ToPython) -> Result<Vec<u8>, ProtocolError> {
     Ok(frame)
 }
 
-pub async fn write_message<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    message: &ToPython,
-) -> Result<(), ProtocolError> {
+pub async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &ToPython) -> Result<(), ProtocolError> {
     writer.write_all(&encode(message)?).await?;
     Ok(())
 }

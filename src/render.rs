@@ -174,11 +174,7 @@ impl Counts {
 
     /// `1 failed, 9 passed, 2 warnings, 1 error`, or `no tests ran`.
     pub fn phrase(&self) -> String {
-        let parts: Vec<String> = self
-            .ordered()
-            .into_iter()
-            .map(|(key, n)| format!("{n} {}", plural(key, n)))
-            .collect();
+        let parts: Vec<String> = self.ordered().into_iter().map(|(key, n)| format!("{n} {}", plural(key, n))).collect();
         if parts.is_empty() {
             "no tests ran".to_string()
         } else {

@@ -175,7 +175,13 @@ impl RunReport {
 
     /// A failed try that goes back in the queue (`--retries`): its line
     /// (`path::test FAILED (try 1 of 3, retrying)`) or, under `-q`, an R.
-    pub fn retrying(&mut self, nodeid: &str, worker: usize, failed: Option<&PhaseRecord>, (n, of): (usize, usize)) -> String {
+    pub fn retrying(
+        &mut self,
+        nodeid: &str,
+        worker: usize,
+        failed: Option<&PhaseRecord>,
+        (n, of): (usize, usize),
+    ) -> String {
         let word = failed.map_or("CRASHED", |p| p.word.as_str());
         let word = if word.is_empty() { "FAILED" } else { word };
         self.progress(nodeid, worker, &[Mark::Red], RETRY_LETTER, &format!("{word} (try {n} of {of}, retrying)"))

@@ -113,7 +113,12 @@ impl RunQueue {
     /// The queue for a run: `tests` are (node id, xdist_group) in collection
     /// order, grouped into units by `mode`. Never more worker slots than
     /// units: a worker with nothing to do is not worth forking.
-    pub fn for_run(tests: &[(&str, Option<&str>)], durations: Vec<Option<f64>>, mode: DistMode, workers: usize) -> Self {
+    pub fn for_run(
+        tests: &[(&str, Option<&str>)],
+        durations: Vec<Option<f64>>,
+        mode: DistMode,
+        workers: usize,
+    ) -> Self {
         let units = dist::units(mode, tests);
         let workers = workers.min(units.len()).max(1);
         let order = if workers == 1 || mode == DistMode::No { Order::Collection } else { Order::Longest };
@@ -186,7 +191,8 @@ impl RunQueue {
             self.started[worker] = self.now;
         }
         let long_ahead = self.pending.front().is_some_and(|unit| unit.long);
-        let batch = if self.order == Order::Longest && long_ahead { self.planned_unit(worker) } else { self.front_batch() };
+        let batch =
+            if self.order == Order::Longest && long_ahead { self.planned_unit(worker) } else { self.front_batch() };
         self.pending_tests -= batch.len();
         self.held[worker].extend(&batch);
         batch
@@ -623,8 +629,12 @@ mod tests {
         let mut running: Vec<Option<usize>> = vec![None; workers];
         let mut free_at = vec![0.0f64; workers];
         (0..workers).for_each(|w| fill(&mut q, &mut local[w], w));
-        let active = |running: &[Option<usize>], local: &[VecDeque<usize>], w: usize| running[w].is_some() || !local[w].is_empty();
-        while let Some(w) = (0..workers).filter(|&w| active(&running, &local, w)).min_by(|&a, &b| free_at[a].total_cmp(&free_at[b])) {
+        let active = |running: &[Option<usize>], local: &[VecDeque<usize>], w: usize| {
+            running[w].is_some() || !local[w].is_empty()
+        };
+        while let Some(w) =
+            (0..workers).filter(|&w| active(&running, &local, w)).min_by(|&a, &b| free_at[a].total_cmp(&free_at[b]))
+        {
             q.tick(free_at[w]);
             if let Some(done) = running[w].take() {
                 assert!(q.complete(w, done));

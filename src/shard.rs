@@ -113,9 +113,11 @@ impl ShardSpec {
 fn from_env(env: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<usize>, UsageError> {
     match env(name).filter(|v| !v.trim().is_empty()) {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            UsageError::BadFlag(format!("{name}={v:?} is not a whole number >= 0"))
-        }),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| UsageError::BadFlag(format!("{name}={v:?} is not a whole number >= 0"))),
     }
 }
 

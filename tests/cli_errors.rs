@@ -187,7 +187,8 @@ fn version_prints_rpytest_and_pytest_versions() {
     let r = run_rpytest_raw(suite.path(), &["--version", "--python", py.to_str().unwrap()]);
     assert_clean_exit(&r);
     assert_eq!(r.code, 0, "{}", r.dump());
-    let probe = std::process::Command::new(&py).args(["-c", "import pytest; print(pytest.__version__)"]).output().unwrap();
+    let probe =
+        std::process::Command::new(&py).args(["-c", "import pytest; print(pytest.__version__)"]).output().unwrap();
     let pytest_version = String::from_utf8_lossy(&probe.stdout).trim().to_string();
     assert!(r.stdout.contains(&format!("rpytest {}", env!("CARGO_PKG_VERSION"))), "{}", r.dump());
     assert!(r.stdout.contains(&format!("pytest {pytest_version}")), "{}", r.dump());

@@ -72,7 +72,11 @@ fn report_chars_ra_summary_same_lines() {
     let rpytest = run_rpytest(&s, &["-n", "2", "-rA"]);
     let pair = Pair { pytest, rpytest };
     assert_clean_exit(&pair.rpytest);
-    check(&pair, summary_lines(&pair.pytest.stdout) == summary_lines(&pair.rpytest.stdout), "-rA short summary differs");
+    check(
+        &pair,
+        summary_lines(&pair.pytest.stdout) == summary_lines(&pair.rpytest.stdout),
+        "-rA short summary differs",
+    );
 }
 
 #[test]
@@ -195,8 +199,14 @@ fn maxprocesses_caps_n_auto() {
 #[test]
 fn xdist_and_fixture_trace_options_it_cannot_honour_are_refused() {
     for flag in [
-        "--setup-only", "--setup-plan", "--pastebin=failed", "--px=popen", "--rsyncdir=x",
-        "--max-worker-restart=2", "--maxschedchunk=4", "--loadscope-reorder",
+        "--setup-only",
+        "--setup-plan",
+        "--pastebin=failed",
+        "--px=popen",
+        "--rsyncdir=x",
+        "--max-worker-restart=2",
+        "--maxschedchunk=4",
+        "--loadscope-reorder",
     ] {
         let r = run_rpytest(&suite(), &["-n", "2", flag]);
         assert_eq!(r.code, 4, "{flag} should be refused\n{}", r.dump());

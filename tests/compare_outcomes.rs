@@ -1112,10 +1112,8 @@ fn collection_error_with_continue_on_collection_errors() {
 
 #[test]
 fn syntax_error_in_test_module_exit_2() {
-    let suite = Suite::new(&[
-        ("test_ok.py", "def test_ok():\n    pass\n"),
-        ("test_syntax.py", "def test_bad(:\n    pass\n"),
-    ]);
+    let suite =
+        Suite::new(&[("test_ok.py", "def test_ok():\n    pass\n"), ("test_syntax.py", "def test_bad(:\n    pass\n")]);
     assert_same(&suite, &[], "2");
 }
 
@@ -1140,7 +1138,11 @@ fn nonexistent_path_argument_like_pytest() {
     let pair = Pair { pytest, rpytest };
     assert_clean_exit(&pair.rpytest);
     check(&pair, pair.pytest.code == pair.rpytest.code, "exit code differs");
-    check(&pair, pair.rpytest.stderr.contains("no_such_dir") || pair.rpytest.stdout.contains("no_such_dir"), "path not mentioned");
+    check(
+        &pair,
+        pair.rpytest.stderr.contains("no_such_dir") || pair.rpytest.stdout.contains("no_such_dir"),
+        "path not mentioned",
+    );
 }
 
 // --------------------------------------------------- failure rendering ---
@@ -1163,7 +1165,11 @@ fn assert_same_failure_report(tb: &str) {
             );
         }
     }
-    check(&pair, summary_lines(&pair.pytest.stdout) == summary_lines(&pair.rpytest.stdout), "short test summary differs");
+    check(
+        &pair,
+        summary_lines(&pair.pytest.stdout) == summary_lines(&pair.rpytest.stdout),
+        "short test summary differs",
+    );
     check(&pair, pair.pytest.final_line == pair.rpytest.final_line, "final line differs");
     check(&pair, pair.pytest.code == pair.rpytest.code, "exit code differs");
 }
@@ -1333,10 +1339,19 @@ fn assert_worker_ids(workers: usize) {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{name}: worker_id {fixture:?} is not gwN\n{recs:?}"));
         assert!(n < workers, "{name}: {fixture} but only {workers} workers\n{recs:?}");
-        assert_eq!(rec["count"].as_str(), Some(workers.to_string().as_str()), "{name}: PYTEST_XDIST_WORKER_COUNT\n{recs:?}");
+        assert_eq!(
+            rec["count"].as_str(),
+            Some(workers.to_string().as_str()),
+            "{name}: PYTEST_XDIST_WORKER_COUNT\n{recs:?}"
+        );
         // The `-v` prefix names the same worker.
         let prefix = r.workers.get(&format!("test_workers.py::{name}"));
-        assert_eq!(prefix.map(|s| s.iter().copied().collect::<Vec<_>>()), Some(vec![n]), "{name}: -v prefix vs worker_id {fixture}\n{}", r.dump());
+        assert_eq!(
+            prefix.map(|s| s.iter().copied().collect::<Vec<_>>()),
+            Some(vec![n]),
+            "{name}: -v prefix vs worker_id {fixture}\n{}",
+            r.dump()
+        );
     }
 }
 
@@ -1355,10 +1370,8 @@ fn worker_ids_use_more_than_one_worker_n2() {
     let suite = worker_id_suite();
     let r = run_rpytest(&suite, &["-n", "2"]);
     assert_clean_exit(&r);
-    let ids: std::collections::BTreeSet<String> = worker_records(&suite)
-        .iter()
-        .map(|(_, rec)| rec["fixture"].as_str().unwrap_or("").to_string())
-        .collect();
+    let ids: std::collections::BTreeSet<String> =
+        worker_records(&suite).iter().map(|(_, rec)| rec["fixture"].as_str().unwrap_or("").to_string()).collect();
     assert_eq!(ids.len(), 2, "8 sleeping tests on -n 2 all ran on {ids:?}\n{}", r.dump());
 }
 

@@ -228,10 +228,8 @@ fn start_order(suite: &Suite) -> Vec<String> {
     let path = suite.join("starts.log");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(path).unwrap();
-    let mut rows: Vec<(f64, String)> = text
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(t, n)| (t.parse().unwrap(), n.to_string())))
-        .collect();
+    let mut rows: Vec<(f64, String)> =
+        text.lines().filter_map(|l| l.split_once(' ').map(|(t, n)| (t.parse().unwrap(), n.to_string()))).collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     rows.into_iter().map(|(_, n)| n).collect()
 }
@@ -262,5 +260,8 @@ fn with_history_the_longest_test_starts_first() {
     let second = run_rpytest(&suite, &["-n", "2"]);
     assert_eq!(second.code, 0, "{}", second.dump());
     let warm = start_order(&suite);
-    assert!(warm.iter().position(|n| n == "test_zz_long").unwrap() < 2, "with history the long test goes first: {warm:?}");
+    assert!(
+        warm.iter().position(|n| n == "test_zz_long").unwrap() < 2,
+        "with history the long test goes first: {warm:?}"
+    );
 }

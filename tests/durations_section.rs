@@ -42,7 +42,9 @@ fn durations_lines(stdout: &str) -> Vec<String> {
             continue;
         }
         if inside && !line.is_empty() {
-            let rest = line.split_once("s ").map_or(line, |(secs, rest)| if secs.parse::<f64>().is_ok() { rest } else { line });
+            let rest = line
+                .split_once("s ")
+                .map_or(line, |(secs, rest)| if secs.parse::<f64>().is_ok() { rest } else { line });
             lines.push(rest.to_string());
         }
     }
@@ -62,7 +64,8 @@ fn stable_part(lines: Vec<String>) -> Vec<String> {
 fn compare(args: &[&str]) {
     for workers in ["1", "2"] {
         let pair = assert_same(&suite(), args, workers);
-        let (p, r) = (stable_part(durations_lines(&pair.pytest.stdout)), stable_part(durations_lines(&pair.rpytest.stdout)));
+        let (p, r) =
+            (stable_part(durations_lines(&pair.pytest.stdout)), stable_part(durations_lines(&pair.rpytest.stdout)));
         check(&pair, !p.is_empty(), "baseline: pytest printed no durations section");
         check(&pair, p == r, &format!("durations section differs:\n{p:#?}\n{r:#?}"));
     }

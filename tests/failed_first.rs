@@ -27,7 +27,11 @@ fn run_with_cache(suite: &Suite, args: &[&str]) -> RunResult {
 
 /// The node ids in the order their progress lines appeared.
 fn finish_order(r: &RunResult) -> Vec<String> {
-    r.stdout.lines().filter(|l| l.starts_with("test_") && l.contains("::")).map(|l| l.split(' ').next().unwrap().to_string()).collect()
+    r.stdout
+        .lines()
+        .filter(|l| l.starts_with("test_") && l.contains("::"))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
 }
 
 fn suite_with_history() -> Suite {
@@ -43,7 +47,12 @@ fn suite_with_history() -> Suite {
 fn failed_first_runs_last_failures_first_even_when_they_are_short() {
     let suite = suite_with_history();
     let plain = run_with_cache(&suite, &["-n", "2"]);
-    assert_ne!(finish_order(&plain)[0], "test_a.py::test_short_failure", "LPT starts long tests first: {}", plain.dump());
+    assert_ne!(
+        finish_order(&plain)[0],
+        "test_a.py::test_short_failure",
+        "LPT starts long tests first: {}",
+        plain.dump()
+    );
     let ff = run_with_cache(&suite, &["-n", "2", "--ff"]);
     assert_eq!(ff.code, 1, "{}", ff.dump());
     assert_eq!(finish_order(&ff)[0], "test_a.py::test_short_failure", "{}", ff.dump());

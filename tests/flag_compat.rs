@@ -581,9 +581,8 @@ fn testrunuid_sets_the_fixture_like_xdist() {
 fn assert_same_after(first: &[&str], second: &[&str]) {
     let (ps, rs) = (rich_suite(), rich_suite());
     let py = python().display().to_string();
-    let with = |lead: &[&str], args: &[&str]| -> Vec<String> {
-        lead.iter().chain(args).map(|s| s.to_string()).collect()
-    };
+    let with =
+        |lead: &[&str], args: &[&str]| -> Vec<String> { lead.iter().chain(args).map(|s| s.to_string()).collect() };
     run_command(&python(), &with(&["-m", "pytest"], first), ps.path(), &[]);
     let pytest = run_command(&python(), &with(&["-m", "pytest"], second), ps.path(), &[]);
     let lead = ["--python", py.as_str(), "--color=no", "-n", "2"];
@@ -635,5 +634,9 @@ fn cache_show() {
     let (p, r) = (&pair.pytest, &pair.rpytest);
     let lines = |s: &str, dir: &Path| normalized(&s.lines().collect::<Vec<_>>(), dir);
     // The sink wrote pytest's own lastfailed cache: the same entries.
-    check(&pair, p.code == r.code && lines(&p.stdout, ps.path()) == lines(&r.stdout, rs.path()), "--cache-show differs");
+    check(
+        &pair,
+        p.code == r.code && lines(&p.stdout, ps.path()) == lines(&r.stdout, rs.path()),
+        "--cache-show differs",
+    );
 }

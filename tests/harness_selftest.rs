@@ -151,8 +151,5 @@ fn pytest_side_timeout_kills_a_hanging_child() {
 
 #[test]
 fn addresses_are_masked_in_section_blocks() {
-    assert_eq!(
-        mask_addresses("self = <T object at 0x7f883dd0fbd0>, x=0x10"),
-        "self = <T object at 0xADDR>, x=0x10"
-    );
+    assert_eq!(mask_addresses("self = <T object at 0x7f883dd0fbd0>, x=0x10"), "self = <T object at 0xADDR>, x=0x10");
 }

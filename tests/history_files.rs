@@ -100,10 +100,11 @@ fn overlapping_runs_in_one_rootdir_keep_history_valid() {
             let dir = suite.path().to_path_buf();
             let py = python();
             std::thread::spawn(move || {
-                let args: Vec<String> = ["--python", py.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                let args: Vec<String> =
+                    ["--python", py.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                 run_command(&rpytest_bin(), &args, &dir, &[])
             })
         })

@@ -130,7 +130,8 @@ fn compare(ini_extra: &str, args: &[&str], must_have: &[&str]) {
         check(&pair, pair.pytest.code == pair.rpytest.code, "exit codes differ");
         let (p, r) = (skeleton(&s.join("pytest.xml")), skeleton(&s.join("rpytest.xml")));
         for attr in must_have {
-            let found = p.iter().any(|(_, attrs, _)| attrs.contains_key(*attr) || attrs.get("name").is_some_and(|n| n == attr));
+            let found =
+                p.iter().any(|(_, attrs, _)| attrs.contains_key(*attr) || attrs.get("name").is_some_and(|n| n == attr));
             check(&pair, found, &format!("baseline: pytest's junit file has no {attr:?}"));
         }
         if p != r {

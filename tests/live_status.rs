@@ -26,11 +26,7 @@ fn on_a_terminal(suite: &Suite, args: &str, ci: bool) -> Option<String> {
         eprintln!("skipped: no /usr/bin/script to give rpytest a terminal");
         return None;
     }
-    let command = format!(
-        "{} --python {} -p no:cacheprovider {args}",
-        rpytest_bin().display(),
-        python().display()
-    );
+    let command = format!("{} --python {} -p no:cacheprovider {args}", rpytest_bin().display(), python().display());
     let mut cmd = Command::new("/usr/bin/script");
     cmd.args(["-qec", &command, "/dev/null"]).current_dir(suite.path()).env("COLUMNS", "120");
     cmd.env_remove("CI").env_remove("NO_COLOR").env_remove("PYTEST_ADDOPTS");

@@ -149,7 +149,10 @@ fn a_crashed_try_is_retried_on_a_fresh_worker() {
 fn the_last_test_is_retried_after_every_worker_was_told_there_is_no_more() {
     // One worker, one test: the worker has been told "no more" before the
     // test fails, so the retry needs a fresh worker. It must not hang.
-    let suite = Suite::new(&[("test_f.py", &FLAKY.replace("def test_always", "def _always").replace("def test_ok", "def _ok"))]);
+    let suite = Suite::new(&[(
+        "test_f.py",
+        &FLAKY.replace("def test_always", "def _always").replace("def test_ok", "def _ok"),
+    )]);
     let r = run_rpytest(&suite, &["-n", "1", "--retries", "3"]);
     assert_eq!((r.code, r.timed_out), (0, false), "{}", r.dump());
     assert_eq!(r.final_line.as_deref(), Some("1 passed, 1 flaky"), "{}", r.dump());
@@ -157,7 +160,10 @@ fn the_last_test_is_retried_after_every_worker_was_told_there_is_no_more() {
 
 #[test]
 fn retries_come_from_pyproject_and_the_environment_and_flags_win() {
-    let suite = Suite::new(&[("test_f.py", FLAKY), ("pyproject.toml", "[tool.pytest.ini_options]\n[tool.rpytest]\nretries = 1\n")]);
+    let suite = Suite::new(&[
+        ("test_f.py", FLAKY),
+        ("pyproject.toml", "[tool.pytest.ini_options]\n[tool.rpytest]\nretries = 1\n"),
+    ]);
     let r = run_rpytest(&suite, &["-n", "2"]);
     assert_eq!(r.final_line.as_deref(), Some("1 failed, 2 passed, 1 flaky"), "{}", r.dump());
     assert_eq!(lines_about(&r, "test_f.py::test_always").len(), 2, "{}", r.dump());

@@ -87,10 +87,7 @@ fn last_line(r: &RunResult) -> String {
 fn interrupt_lines(r: &RunResult) -> Vec<String> {
     let lines: Vec<&str> = r.stdout.lines().collect();
     let Some(at) = lines.iter().position(|l| l.starts_with("!!!")) else { return Vec::new() };
-    lines[at..(at + 3).min(lines.len())]
-        .iter()
-        .map(|l| l.rsplit('/').next().unwrap_or(l).to_string())
-        .collect()
+    lines[at..(at + 3).min(lines.len())].iter().map(|l| l.rsplit('/').next().unwrap_or(l).to_string()).collect()
 }
 
 #[test]

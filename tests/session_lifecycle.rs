@@ -12,11 +12,9 @@ const GOOD_TESTS: &str = "def test_a():\n    pass\n\ndef test_b():\n    pass\n\n
 
 #[test]
 fn the_exit_status_left_by_sessionfinish_is_the_runs() {
-    for (body, expected) in [
-        ("session.exitstatus = 3", 3),
-        ("raise RuntimeError('the end failed')", 1),
-        ("import os; os._exit(7)", 7),
-    ] {
+    for (body, expected) in
+        [("session.exitstatus = 3", 3), ("raise RuntimeError('the end failed')", 1), ("import os; os._exit(7)", 7)]
+    {
         let conftest = format!("def pytest_sessionfinish(session, exitstatus):\n    {body}\n");
         let suite = Suite::new(&[("conftest.py", &conftest), ("test_good.py", GOOD_TESTS)]);
         let pytest = run_pytest(&suite, &["-v"]);

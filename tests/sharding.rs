@@ -49,7 +49,11 @@ fn junit_ids(path: &std::path::Path) -> Vec<String> {
 
 /// The `rpytest: shard ...` line every shard prints.
 fn shard_line(r: &RunResult) -> String {
-    r.stdout.lines().find(|l| l.starts_with("rpytest: shard")).unwrap_or_else(|| panic!("no shard line\n{}", r.dump())).to_string()
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("rpytest: shard"))
+        .unwrap_or_else(|| panic!("no shard line\n{}", r.dump()))
+        .to_string()
 }
 
 fn fingerprint(r: &RunResult) -> String {
@@ -136,7 +140,8 @@ fn shards_partition_the_selection_not_the_whole_suite() {
         assert!(shard_line(&r).contains("of 80 tests"), "{}", r.dump());
         seen.extend(r.outcomes.into_keys());
     }
-    let wanted: BTreeSet<String> = all_ids().into_iter().filter(|id| id.starts_with("test_m0") || id.starts_with("test_m1")).collect();
+    let wanted: BTreeSet<String> =
+        all_ids().into_iter().filter(|id| id.starts_with("test_m0") || id.starts_with("test_m1")).collect();
     assert_eq!(seen, wanted);
 }
 
@@ -252,7 +257,11 @@ fn shards_store_durations_parts_and_one_command_merges_them() {
         let r = run_rpytest(&suite, &args(&k.to_string(), "2", &["--store-durations"]));
         assert_eq!(r.code, 0, "{}", r.dump());
         let part = format!(".test_durations.shard-{k}-of-2");
-        assert!(r.stdout.contains(&format!("Stored test durations in {}", suite.join(&part).display())), "{}", r.dump());
+        assert!(
+            r.stdout.contains(&format!("Stored test durations in {}", suite.join(&part).display())),
+            "{}",
+            r.dump()
+        );
         assert!(!suite.join(".test_durations").exists(), "a shard wrote the shared file");
     }
     let r = run_rpytest_raw(

@@ -64,7 +64,10 @@ fn maxfail_on_one_worker_matches_pytest() {
     check(&pair, pair.rpytest.words("test_stop.py::test_d") == ["FAILED"], "the second failure is reported");
     check(&pair, banners(&pair.rpytest.stdout) == ["stopping after 2 failures"], "banner");
     // The quiet form prints the same banner and the bare counts line.
-    let pair = Pair { pytest: run_pytest(&suite, &["-q", "--maxfail", "2"]), rpytest: run_rpytest(&suite, &["-n", "1", "-q", "--maxfail", "2"]) };
+    let pair = Pair {
+        pytest: run_pytest(&suite, &["-q", "--maxfail", "2"]),
+        rpytest: run_rpytest(&suite, &["-n", "1", "-q", "--maxfail", "2"]),
+    };
     check(&pair, pair.pytest.final_line == pair.rpytest.final_line, "-q final line");
     check(&pair, banners(&pair.pytest.stdout) == banners(&pair.rpytest.stdout), "-q banner");
 }

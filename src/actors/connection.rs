@@ -16,9 +16,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use super::scheduler::{
     Scheduler, StopRequested, TestFinished, TestInterrupted, WorkRequest, WorkerFinished, WorkerJoined,
 };
-use super::supervisor::{
-    FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteBroken, ZygoteConnected,
-};
+use super::supervisor::{FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteBroken, ZygoteConnected};
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +44,9 @@ async fn serve(stream: UnixStream, supervisor: Addr<Supervisor>, scheduler: Addr
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut reader)).await {
         Ok(Ok(Some(FromPython::Hello(hello)))) => hello,
         Ok(Ok(None)) => return,
-        Ok(Ok(Some(other))) => return eprintln!("rpytest: a connection opened with {other:?} instead of hello; closed"),
+        Ok(Ok(Some(other))) => {
+            return eprintln!("rpytest: a connection opened with {other:?} instead of hello; closed")
+        }
         Ok(Err(e)) => return eprintln!("rpytest: bad first frame on a connection ({e}); closed"),
         Err(_) => return eprintln!("rpytest: a connection sent no hello within {HELLO_TIMEOUT:?}; closed"),
     };

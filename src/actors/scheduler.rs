@@ -161,7 +161,8 @@ impl Scheduler {
         let Some(run) = self.run.as_ref().filter(|_| self.live) else { return };
         let at = |since: f64| run.started + std::time::Duration::from_secs_f64(since.max(0.0));
         let items = &run.inventory.items;
-        let running = run.queue.running().into_iter().map(|(w, t, since)| (w, items[t].shown.clone(), at(since))).collect();
+        let running =
+            run.queue.running().into_iter().map(|(w, t, since)| (w, items[t].shown.clone(), at(since))).collect();
         let workers = run.links.len().max(1);
         self.reporter.do_send(Status { running, expected_left: run.queue.expected_left(), workers });
     }
@@ -258,7 +259,15 @@ impl Scheduler {
         }
         let item = &run.inventory.items[index];
         let (nodeid, id) = (item.shown.clone(), item.id.clone());
-        self.reporter.do_send(TestReported(TestResult { index, nodeid, id, worker, phases, warnings: Vec::new(), tries: 1 }));
+        self.reporter.do_send(TestReported(TestResult {
+            index,
+            nodeid,
+            id,
+            worker,
+            phases,
+            warnings: Vec::new(),
+            tries: 1,
+        }));
     }
 
     /// Stops dispatch on every worker at once: queued tests never start.
@@ -459,7 +468,8 @@ impl Handler<TestInterrupted> for Scheduler {
             return eprintln!("rpytest: warning: ignoring a stray interruption from gw{}", msg.worker);
         }
         if !i.phases.is_empty() {
-            let done = TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None, max_rss_kb: None };
+            let done =
+                TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None, max_rss_kb: None };
             self.record(msg.worker, done);
         }
         // pytest: Exit.returncode when given, else "interrupted" (2); the

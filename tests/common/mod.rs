@@ -29,10 +29,7 @@ pub const WORDS: [&str; 6] = ["PASSED", "FAILED", "SKIPPED", "XFAIL", "XPASS", "
 /// the test fails with whatever output arrived before the kill.
 /// Override with `RPYTEST_TEST_TIMEOUT` (seconds).
 pub fn timeout() -> Duration {
-    let secs = std::env::var("RPYTEST_TEST_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(90);
+    let secs = std::env::var("RPYTEST_TEST_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(90);
     Duration::from_secs(secs)
 }
 
@@ -54,16 +51,10 @@ pub fn python() -> PathBuf {
 fn find_python() -> Result<PathBuf, String> {
     let (path, source) = match std::env::var_os("RPYTEST_TEST_PYTHON") {
         Some(p) if !p.is_empty() => (PathBuf::from(p), "RPYTEST_TEST_PYTHON"),
-        _ => (
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-            "the default <repo>/.venv/bin/python",
-        ),
+        _ => (Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"), "the default <repo>/.venv/bin/python"),
     };
     if !path.exists() {
-        return Err(format!(
-            "test Python {} (from {source}) does not exist.\n{VENV_HELP}",
-            path.display()
-        ));
+        return Err(format!("test Python {} (from {source}) does not exist.\n{VENV_HELP}", path.display()));
     }
     let out = Command::new(&path)
         .args(["-c", "import pytest"])
@@ -83,9 +74,7 @@ fn find_python() -> Result<PathBuf, String> {
 /// `pytest -n` or depend on xdist's own plugin skip themselves without it.
 pub fn has_xdist() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        Command::new(python()).args(["-c", "import xdist"]).output().is_ok_and(|o| o.status.success())
-    })
+    *HAS.get_or_init(|| Command::new(python()).args(["-c", "import xdist"]).output().is_ok_and(|o| o.status.success()))
 }
 
 /// Skips (returns true, with a note) when the test Python lacks pytest-xdist.
@@ -108,9 +97,10 @@ pub fn pytest_version() -> (u32, u32) {
             .output()
             .expect("run the test Python");
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut parts = text.trim().split('.').map(|p| {
-            p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<u32>().unwrap_or(0)
-        });
+        let mut parts = text
+            .trim()
+            .split('.')
+            .map(|p| p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<u32>().unwrap_or(0));
         (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
     })
 }
@@ -139,8 +129,7 @@ pub fn pytest_has_option(flag: &str) -> bool {
             .expect("run the test Python");
         String::from_utf8_lossy(&out.stdout).into_owned()
     });
-    help.split(|c: char| c.is_whitespace() || c == ',' || c == '=')
-        .any(|word| word == flag)
+    help.split(|c: char| c.is_whitespace() || c == ',' || c == '=').any(|word| word == flag)
 }
 
 /// Skip (return true, with a note on stderr) when the test Python's pytest
@@ -190,14 +179,10 @@ pub struct Suite {
 
 impl Suite {
     pub fn new(files: &[(&str, &str)]) -> Suite {
-        let dir = tempfile::Builder::new()
-            .prefix("rpytest-suite-")
-            .tempdir()
-            .expect("create suite tempdir");
+        let dir = tempfile::Builder::new().prefix("rpytest-suite-").tempdir().expect("create suite tempdir");
         let suite = Suite { dir };
-        let has_ini = files.iter().any(|(p, _)| {
-            matches!(*p, "pytest.ini" | "pyproject.toml" | "tox.ini" | "setup.cfg")
-        });
+        let has_ini =
+            files.iter().any(|(p, _)| matches!(*p, "pytest.ini" | "pyproject.toml" | "tox.ini" | "setup.cfg"));
         if !has_ini {
             suite.write("pytest.ini", "[pytest]\n");
         }
@@ -290,12 +275,7 @@ pub fn run_command_timeout(
 ) -> RunResult {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     for var in [
         "PYTEST_ADDOPTS",
         "PYTEST_PLUGINS",
@@ -309,17 +289,13 @@ pub fn run_command_timeout(
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("COLUMNS", "80")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONHASHSEED", "0");
+    cmd.env("COLUMNS", "80").env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONHASHSEED", "0");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
 
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
     let pid = child.id();
     let (tx, rx) = mpsc::channel::<()>();
     let out_buf = Arc::new(Mutex::new(Vec::new()));
@@ -464,16 +440,10 @@ fn is_section_rule(line: &str) -> bool {
 /// (after the `test session starts` rule, before the next rule). Accepts
 /// `nodeid WORD`, `nodeid WORD  [ 10%]`, `nodeid WORD (reason)` and the
 /// `[worker K] nodeid WORD` form. Returns outcomes and worker indices.
-pub fn parse_outcomes(
-    stdout: &str,
-) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, BTreeSet<usize>>) {
+pub fn parse_outcomes(stdout: &str) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, BTreeSet<usize>>) {
     let text = strip_ansi(stdout);
     let lines: Vec<&str> = text.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.contains("test session starts"))
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let start = lines.iter().position(|l| l.contains("test session starts")).map(|i| i + 1).unwrap_or(0);
     let mut outcomes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut workers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     for line in &lines[start..] {
@@ -569,9 +539,8 @@ pub fn parse_final_line(stdout: &str) -> Option<String> {
 pub fn is_final_line(l: &str) -> bool {
     let t = strip_ansi(l);
     let t = t.trim_end();
-    let shaped = t.starts_with('=')
-        || t.starts_with("no tests ran")
-        || t.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let shaped =
+        t.starts_with('=') || t.starts_with("no tests ran") || t.chars().next().is_some_and(|c| c.is_ascii_digit());
     let n = normalize_final_line(t);
     shaped && !n.is_empty() && n.len() < t.trim_matches('=').trim().len()
 }
@@ -709,11 +678,7 @@ pub fn check(pair: &Pair, cond: bool, what: &str) {
 /// rpytest finished on its own and released its output pipes.
 pub fn assert_clean_exit(r: &RunResult) {
     assert!(!r.timed_out, "rpytest hung and was killed after {:?}\n{}", timeout(), r.dump());
-    assert!(
-        !r.pipes_left_open,
-        "rpytest exited but left processes holding its stdout/stderr open\n{}",
-        r.dump()
-    );
+    assert!(!r.pipes_left_open, "rpytest exited but left processes holding its stdout/stderr open\n{}", r.dump());
 }
 
 /// Run `pytest -v <args>` and `rpytest -n <workers> <args>` on the suite and
@@ -752,11 +717,7 @@ pub fn assert_pair_same(pair: &Pair) {
         }
         panic!("MISMATCH: per-test outcomes differ:\n{diff}\n{}", pair.dump());
     }
-    check(
-        pair,
-        p.code == r.code,
-        &format!("exit code: pytest {} vs rpytest {}", p.code, r.code),
-    );
+    check(pair, p.code == r.code, &format!("exit code: pytest {} vs rpytest {}", p.code, r.code));
     check(
         pair,
         p.final_line == r.final_line,
@@ -780,8 +741,8 @@ pub struct Junit {
 
 pub fn parse_junit(path: &Path) -> Junit {
     use quick_xml::events::Event;
-    let xml = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read junit file {}: {e}", path.display()));
+    let xml =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read junit file {}: {e}", path.display()));
     let mut reader = quick_xml::Reader::from_str(&xml);
     reader.config_mut().trim_text(true);
     let mut j = Junit {
@@ -793,9 +754,7 @@ pub fn parse_junit(path: &Path) -> Junit {
     };
     let mut current: Option<JunitCase> = None;
     loop {
-        let ev = reader
-            .read_event()
-            .unwrap_or_else(|e| panic!("bad junit XML in {}: {e}\n{xml}", path.display()));
+        let ev = reader.read_event().unwrap_or_else(|e| panic!("bad junit XML in {}: {e}\n{xml}", path.display()));
         let (start, empty) = match &ev {
             Event::Start(e) => (Some(e.clone()), false),
             Event::Empty(e) => (Some(e.clone()), true),
