@@ -28,6 +28,31 @@ fn the_exit_status_left_by_sessionfinish_is_the_runs() {
     }
 }
 
+/// Without junit or the cache nothing consumes the replayed reports, so the
+/// zygote skips rebuilding them; the session's failure count must not care.
+#[test]
+fn sessionfinish_sees_pytests_failure_count_with_or_without_report_consumers() {
+    let conftest = "def pytest_sessionfinish(session):\n    print('TESTSFAILED', session.testsfailed)\n";
+    let tests = "import pytest\n\ndef test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n\n\
+                 @pytest.fixture\ndef broken():\n    raise RuntimeError\n\ndef test_error(broken):\n    pass\n\n\
+                 @pytest.mark.xfail\ndef test_xfail():\n    assert 0\n";
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_count.py", tests)]);
+    for extra in [&["-p", "no:cacheprovider"][..], &[][..]] {
+        let args: Vec<&str> = ["-s"].iter().chain(extra).copied().collect();
+        let pytest = run_pytest(&suite, &args);
+        let expected = testsfailed(&pytest.stdout);
+        assert_eq!(expected.as_deref(), Some("TESTSFAILED 2"), "pytest itself\n{}", pytest.dump());
+        let r = run_rpytest(&suite, &[&["-n", "2"][..], &args].concat());
+        let seen = testsfailed(&r.stdout);
+        assert_eq!(seen, expected, "{extra:?}\n{}", r.dump());
+    }
+}
+
+/// The conftest's line (after progress characters, under `-s`).
+fn testsfailed(stdout: &str) -> Option<String> {
+    stdout.find("TESTSFAILED").map(|at| stdout[at..].lines().next().unwrap_or_default().to_owned())
+}
+
 #[test]
 fn a_thread_started_at_configure_is_alive_at_sessionfinish() {
     let conftest = r#"

@@ -328,6 +328,7 @@ class WarmZygotePlugin(ZygotePlugin):
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
+        self.item_records(session)
         self.daemon.send({"type": "warm", "deps": deps, "started_ns": self.started_ns})
         msg, fds = self.daemon.recv_with_fds()
         if msg is None or msg.get("type") != "handover" or len(fds) != 2:

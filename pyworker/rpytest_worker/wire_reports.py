@@ -149,8 +149,9 @@ def _restore_tuples(report):
     return report
 
 
-def decode_phase(record, item, config):
-    """Rebuild the TestReport a phase record stands for."""
+def decode_phase(record, item, config, keywords=None):
+    """Rebuild the TestReport a phase record stands for (``keywords``: the
+    item's, when the caller has them already)."""
     full = record.get("full")
     if full is not None:
         report = config.hook.pytest_report_from_serializable(config=config, data=full)
@@ -158,7 +159,7 @@ def decode_phase(record, item, config):
     report = TestReport(
         nodeid=item.nodeid,
         location=item.location,
-        keywords={name: 1 for name in item.keywords},
+        keywords=dict(keywords) if keywords is not None else {name: 1 for name in item.keywords},
         outcome=record["outcome"],
         longrepr=None,
         when=record["when"],

@@ -171,6 +171,7 @@ class ZygotePlugin:
         self.warnings = []
         self.children = {}  # pid -> worker number
         self.shard_line = None
+        self._items = None  # the collected items as the engine reads them
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
@@ -226,16 +227,15 @@ class ZygotePlugin:
         # Everything collected so far outlives the run: keep the garbage
         # collector off it in every forked child (fewer pages copied on
         # write, and no full collection walks the whole suite).
+        # Imported once here rather than in every forked worker (milliseconds each).
+        from . import worker  # noqa: F401
+
         gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
         self.conn.send({
             "type": "collected",
-            "items": [
-                {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid),
-                 "group": xdist_group(item)}
-                for item in session.items
-            ],
+            "items": self.item_records(session),
             "deselected": self.deselected,
             "inventory": inventory_hash(session.items),
             "basetemp": self.basetemp,
@@ -266,6 +266,16 @@ class ZygotePlugin:
             "threads": threads,
             "pytest_version": pytest_version(),
         })
+
+    def item_records(self, session):
+        """What the engine reads of each collected item. Computed once: a warm
+        zygote computes it while it waits for its run."""
+        if self._items is None:
+            self._items = [
+                {"id": item.nodeid, "shown": shown_nodeid(session.config, item.nodeid), "group": xdist_group(item)}
+                for item in session.items
+            ]
+        return self._items
 
     def _serve(self, session):
         """Answer the engine until it says finish (returns that message) or
