@@ -207,6 +207,11 @@ impl RunReport {
 
     /// Everything after the last test: `notes` (one line each), then
     /// pytest's closing sections and counts line.
+    /// The junit file was not written: leave out "generated xml file".
+    pub fn forget_junit(&mut self) {
+        self.settings.junitxml = None;
+    }
+
     pub fn summary(&mut self, elapsed: f64, stopped: Option<&Stopped>, notes: &[String]) -> String {
         let mut out = String::new();
         if self.settings.verbosity < 0 && self.column > 0 {

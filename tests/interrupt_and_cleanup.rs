@@ -113,6 +113,82 @@ fn ctrl_c_exits_2_and_leaves_no_processes() {
     assert!(left.is_empty(), "processes left after Ctrl-C: {left:#?}\n{}", logs_text(&logs));
 }
 
+/// A session fixture that starts a "server" and stops it in its teardown.
+fn server_suite() -> Suite {
+    Suite::new(&[
+        (
+            "conftest.py",
+            r#"
+            import os, subprocess, sys
+            import pytest
+
+            @pytest.fixture(scope="session")
+            def server():
+                proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+                yield proc
+                proc.terminate()
+                proc.wait()
+                open(f"torn_down_{os.getpid()}", "w").close()
+            "#,
+        ),
+        (
+            "test_server.py",
+            r#"
+            import time
+            import pytest
+
+            def test_quick(server):
+                pass
+
+            @pytest.mark.parametrize("i", range(4))
+            def test_sleeps(server, i):
+                time.sleep(30)
+            "#,
+        ),
+    ])
+}
+
+/// Ctrl-C as in pytest: the tests in flight are interrupted, fixtures are
+/// torn down (the server they started is stopped), and junit and the
+/// cache are written for what ran.
+#[test]
+fn ctrl_c_tears_down_and_writes_junit_and_cache() {
+    let suite = server_suite();
+    let logs = tempfile::tempdir().unwrap();
+    let child = Command::new(rpytest_bin())
+        .args(["--python", &python().to_string_lossy(), "--color=no", "-n", "2", "--junitxml=j.xml"])
+        .current_dir(suite.path())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(logs.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(logs.path().join("stderr")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("start rpytest");
+    let mut child = child;
+    wait_until_running(&suite);
+    let started = Instant::now();
+    signal(&format!("-{}", child.id()), "-INT");
+    let status = wait_exit(&mut child, Duration::from_secs(25));
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(5));
+    kill_leftovers(&left);
+    let text = logs_text(&logs);
+    let status = status.unwrap_or_else(|| panic!("rpytest did not end within 25s of Ctrl-C\n{text}"));
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15), "teardown took {:?}\n{text}", started.elapsed());
+    assert!(left.is_empty(), "the fixture's server outlived the run: {left:#?}\n{text}");
+    let torn_down = std::fs::read_dir(suite.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("torn_down_"))
+        .count();
+    assert!(torn_down >= 1, "no session teardown ran\n{text}");
+    let junit = std::fs::read_to_string(suite.path().join("j.xml")).unwrap_or_else(|_| panic!("no j.xml\n{text}"));
+    assert!(junit.contains(r#"name="test_quick""#), "{junit}\n{text}");
+    assert!(suite.path().join(".pytest_cache/v/cache/nodeids").exists(), "no cache written\n{text}");
+    assert!(text.contains("KeyboardInterrupt"), "{text}");
+    let counts = text.lines().filter(|l| l.starts_with('=') && l.contains(" in ")).count();
+    assert_eq!(counts, 1, "one counts line, nothing after it\n{text}");
+}
+
 #[test]
 fn sigterm_to_rpytest_alone_leaves_no_processes() {
     let suite = slow_suite();

@@ -9,6 +9,7 @@ decides fixture teardown from ``nextitem``.
 """
 import os
 import resource
+import signal
 import sys
 from collections import deque
 from pathlib import Path
@@ -111,6 +112,9 @@ def become_worker(session, index, count, socket_path, basetemp, testrunuid, fork
         _reopen_capture(config)
     _own_basetemp(config, basetemp, index)
     _forget_collection_junit(config)
+    # The engine forwards Ctrl-C as SIGINT, even where rpytest was started
+    # with SIGINT ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     session.testsfailed = 0
     session.shouldfail = False
     if os.environ.get("RPYTEST_RETRYING") == "1":
@@ -149,9 +153,16 @@ class WorkerLoop:
         self.warnings.append(encode_warning(warning_message, when, nodeid, self.session.config))
 
     def run(self):
-        self._ask()
+        try:
+            self._ask()
+        except KeyboardInterrupt:
+            return self._finish()
         while True:
-            self._receive()
+            try:
+                self._receive()
+            except KeyboardInterrupt:
+                # Ctrl-C between tests: nothing was running; end as stopped.
+                self.queue.clear()
             if not self.queue:
                 break
             if len(self.queue) <= PREFETCH_AT:

@@ -79,6 +79,9 @@ pub struct Summarize {
     pub stopped: Option<Stopped>,
     /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
     pub notes: Vec<String>,
+    /// False when the run ended without pytest ending its session, so no
+    /// junit file was written: the summary must not claim one.
+    pub junit_written: bool,
 }
 
 impl Reporter {
@@ -202,6 +205,9 @@ impl Handler<Summarize> for Reporter {
         }
         let elapsed = self.started.elapsed().as_secs_f64();
         let Some(report) = self.report.as_mut() else { return false };
+        if !msg.junit_written {
+            report.forget_junit();
+        }
         let text = report.summary(elapsed, msg.stopped.as_ref(), &msg.notes);
         let too_many_warnings = report.max_warnings_exceeded(msg.stopped.is_some());
         self.emit(&text);

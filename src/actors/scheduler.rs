@@ -134,6 +134,15 @@ pub struct StopRequested {
     pub interrupted: bool,
 }
 
+/// Ctrl-C: the workers were sent SIGINT. The run stops as pytest's does on
+/// KeyboardInterrupt (exit 2); the interrupted test's own report, when it
+/// comes, says where the interrupt landed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunInterrupted;
+
+const CTRL_C_BANNER: &str = "KeyboardInterrupt";
+
 /// The zygote tore the shared session fixtures down; `phases` is a
 /// teardown failure to report on the last test, as pytest does.
 #[derive(Message)]
@@ -482,7 +491,22 @@ impl Handler<TestInterrupted> for Scheduler {
             after_counts: exitstatus != 2,
             sections: matches!(exitstatus, 0 | 1 | 2 | 4 | 5),
         };
+        // Ctrl-C stopped the run before this worker said where it landed.
+        if let Some(run) = self.run.as_mut() {
+            if run.stopped.as_ref().is_some_and(|s| s.banner == CTRL_C_BANNER && s.detail.is_empty()) {
+                run.stopped = None;
+            }
+        }
         self.stop(stopped, Some(exitstatus));
+        self.maybe_complete();
+    }
+}
+
+impl Handler<RunInterrupted> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, _: RunInterrupted, _: &mut Context<Self>) {
+        self.stop(Stopped::plain(CTRL_C_BANNER), Some(2));
         self.maybe_complete();
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::history::{Flush, History};
 use super::reporter::{Begin, Reporter, Summarize};
-use super::scheduler::{Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
+use super::scheduler::{RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
 use crate::config::{self, WorkerCount, WorkerStart};
 use crate::dist::DistMode;
@@ -58,6 +58,8 @@ fn connect_limit(start: WorkerStart) -> Duration {
 }
 /// How long the zygote may take to exit once pytest has ended its session.
 const ZYGOTE_EXIT_AFTER_SESSION: Duration = Duration::from_secs(10);
+/// How long teardown may take after the first Ctrl-C.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 /// When to say that the end of the session is still running.
 const SESSION_FINISH_NOTICE: Duration = Duration::from_secs(30);
 /// The zygote's exit status when it cannot import pytest.
@@ -96,6 +98,10 @@ pub struct Supervisor {
     next_generation: u64,
     /// A warm zygote the daemon handed over, to adopt instead of starting one.
     warm_zygote: Option<u32>,
+    /// Ctrl-C was pressed once: the run is tearing down.
+    interrupted: bool,
+    /// pytest ended the session in the zygote (its sessionfinish ran).
+    session_finished: bool,
 }
 
 /// What is known of one worker process's ending.
@@ -227,6 +233,8 @@ impl Supervisor {
             shard_keep: None,
             next_generation: 0,
             warm_zygote,
+            interrupted: false,
+            session_finished: false,
         }
     }
 
@@ -501,6 +509,8 @@ impl Supervisor {
         }
         let reporter = self.reporter.clone();
         let history = self.history.clone();
+        // pytest's junitxml writes its file when the session ends in the zygote.
+        let junit_written = self.session_finished;
         let run = LastRun {
             finished_at: unix_now(),
             tests: self.inventory.as_ref().map_or(0, |i| i.items.len()),
@@ -512,7 +522,7 @@ impl Supervisor {
             if let Some(history) = history {
                 notes.extend(history.send(Flush { run: Some(run) }).await.ok().flatten());
             }
-            reporter.send(Summarize { stopped, notes }).await.unwrap_or(false)
+            reporter.send(Summarize { stopped, notes, junit_written }).await.unwrap_or(false)
         }
         .into_actor(self)
         // pytest's ExitCode.MAX_WARNINGS_ERROR: all passed, too many warnings.
@@ -578,6 +588,7 @@ impl Supervisor {
             }
         };
         let stopped = self.stopped.take();
+        self.session_finished = true;
         self.summarize(code, stopped, ctx);
     }
 
@@ -619,6 +630,16 @@ impl Supervisor {
                 libc::kill(pid as i32, libc::SIGKILL);
             } else {
                 libc::killpg(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Every live worker process, forked or spawned.
+    fn signal_workers(&self, signal: i32) {
+        for slot in self.slots.values() {
+            if let Some(pid) = slot.pid.or(slot.forked).or(slot.spawned) {
+                // SAFETY: a plain syscall on a pid this run started.
+                unsafe { libc::kill(pid as i32, signal) };
             }
         }
     }
@@ -666,7 +687,7 @@ impl Actor for Supervisor {
         }
         let addr = ctx.address();
         actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            while tokio::signal::ctrl_c().await.is_ok() {
                 addr.do_send(Interrupt);
             }
         });
@@ -853,6 +874,11 @@ impl Handler<RunComplete> for Supervisor {
     }
 }
 
+/// The first Ctrl-C interrupts the running tests as pytest's does (SIGINT
+/// to each worker: the test in flight raises KeyboardInterrupt), then the
+/// run ends the normal way, teardown, junit and cache included, within
+/// `INTERRUPT_GRACE`. A second Ctrl-C, or Ctrl-C before the tests started,
+/// stops everything at once.
 impl Handler<Interrupt> for Supervisor {
     type Result = ();
 
@@ -860,6 +886,29 @@ impl Handler<Interrupt> for Supervisor {
         if self.done.is_none() {
             return;
         }
+        if self.interrupted || self.inventory.is_none() {
+            return self.stop_at_once(ctx);
+        }
+        self.interrupted = true;
+        eprintln!("\nrpytest: interrupted; tearing down (Ctrl-C again to stop at once)");
+        if !self.finishing {
+            self.signal_workers(libc::SIGINT);
+            self.scheduler.do_send(RunInterrupted);
+        }
+        ctx.run_later(INTERRUPT_GRACE, |act, ctx| {
+            if act.done.is_some() {
+                eprintln!(
+                    "rpytest: teardown after Ctrl-C did not end within {}s; stopping everything",
+                    INTERRUPT_GRACE.as_secs()
+                );
+                act.stop_at_once(ctx);
+            }
+        });
+    }
+}
+
+impl Supervisor {
+    fn stop_at_once(&mut self, ctx: &mut Context<Self>) {
         self.finishing = false;
         self.kill_everything();
         self.zygote = None;
