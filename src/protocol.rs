@@ -77,8 +77,13 @@ pub enum ToPython {
         keep: Vec<usize>,
         line: String,
     },
-    /// Zygote: replay these reports, in this order, into your session and
-    /// let pytest finish it (`session_ended`, then exit).
+    /// Zygote: reports to replay at `Finish`, in this order. A run's reports
+    /// go in chunks (see `finish_messages`), each far below the frame limit.
+    Replay {
+        entries: Vec<ReplayEntry>,
+    },
+    /// Zygote: the last chunk of reports; replay them all into your session
+    /// and let pytest finish it (`session_ended`, then exit).
     Finish {
         entries: Vec<ReplayEntry>,
         exitstatus: i32,
@@ -225,7 +230,7 @@ pub struct TestDone {
 }
 
 /// One phase (setup, call, teardown) as the worker's pytest saw it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PhaseRecord {
     pub when: String,
     pub outcome: String,
@@ -237,8 +242,13 @@ pub struct PhaseRecord {
     /// pytest's own serialized report, for the zygote's replay; absent for plain passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full: Option<rmpv::Value>,
-    #[serde(default, skip_serializing)]
+    /// Captured output; travels once (not in `full`), and back for the replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sections: Vec<(String, String)>,
+    /// On the wire from a worker: `sections` follow this many of the
+    /// previous phase's (expanded on decoding).
+    #[serde(default, skip_serializing)]
+    pub sections_from_previous: usize,
     #[serde(default, skip_serializing)]
     pub wasxfail: Option<String>,
     #[serde(default, skip_serializing)]
@@ -274,6 +284,42 @@ pub struct ReplayEntry {
     /// shows them as `flakyFailure` (the test then passed) or `rerunFailure`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_tries: Vec<FailedTry>,
+}
+
+/// Roughly how many bytes of reports go in one `Replay` frame.
+const REPLAY_CHUNK: usize = 32 * 1024 * 1024;
+
+/// The end of a run for the zygote: its reports in `Replay` chunks, the
+/// last one in `Finish`, so a run with huge outputs never makes one frame
+/// larger than the limit.
+pub fn finish_messages(entries: Vec<ReplayEntry>, exitstatus: i32) -> Vec<ToPython> {
+    let mut messages = Vec::new();
+    let mut chunk = Vec::new();
+    let mut size = 0;
+    for entry in entries {
+        let entry_size = entry.approx_size();
+        if !chunk.is_empty() && size + entry_size > REPLAY_CHUNK {
+            messages.push(ToPython::Replay { entries: std::mem::take(&mut chunk) });
+            size = 0;
+        }
+        size += entry_size;
+        chunk.push(entry);
+    }
+    messages.push(ToPython::Finish { entries: chunk, exitstatus });
+    messages
+}
+
+impl ReplayEntry {
+    /// An estimate of its encoded size, generous for pytest's serialized report.
+    fn approx_size(&self) -> usize {
+        let phase_size = |p: &PhaseRecord| {
+            let text = p.sections.iter().map(|(name, text)| name.len() + text.len()).sum::<usize>();
+            let full = p.full.as_ref().map_or(0, |_| 4096 + 4 * p.longrepr.as_ref().map_or(0, String::len));
+            256 + text + full
+        };
+        let tries = self.failed_tries.iter().map(|t| t.message.len() + t.text.len() + t.stdout.len() + t.stderr.len());
+        64 + self.phases.iter().map(phase_size).sum::<usize>() + tries.sum::<usize>()
+    }
 }
 
 /// One failed try of a retried test, as a junit consumer wants it.
@@ -339,7 +385,24 @@ pub async fn read_message<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option
 }
 
 pub fn decode(body: &[u8]) -> Result<FromPython, rmp_serde::decode::Error> {
-    rmp_serde::from_slice(body)
+    let mut message = rmp_serde::from_slice(body)?;
+    match &mut message {
+        FromPython::TestDone(done) => expand_sections(&mut done.phases),
+        FromPython::Interrupted(interruption) => expand_sections(&mut interruption.phases),
+        _ => {}
+    }
+    Ok(message)
+}
+
+/// pytest's reports accumulate captured output: the teardown report repeats
+/// what setup and call captured. The worker sends each section once and
+/// says how many of the previous phase's sections come first.
+fn expand_sections(phases: &mut [PhaseRecord]) {
+    for i in 1..phases.len() {
+        let n = std::mem::take(&mut phases[i].sections_from_previous);
+        let earlier: Vec<(String, String)> = phases[i - 1].sections.iter().take(n).cloned().collect();
+        phases[i].sections.splice(0..0, earlier);
+    }
 }
 
 /// One frame: length prefix and a named-field MessagePack map.
@@ -378,6 +441,70 @@ mod tests {
         assert!(decode(&[0xc1, 0x00, 0xff]).is_err());
         let not_tagged = rmp_serde::to_vec_named(&serde_json::json!({"kind": 1})).unwrap();
         assert!(decode(&not_tagged).is_err());
+    }
+
+    fn entry_with_output(index: usize, bytes: usize) -> ReplayEntry {
+        let phase = PhaseRecord {
+            when: "call".into(),
+            outcome: "passed".into(),
+            category: "passed".into(),
+            letter: ".".into(),
+            word: "PASSED".into(),
+            duration: 0.0,
+            full: Some(rmpv::Value::Map(Vec::new())),
+            sections: vec![("Captured stdout call".into(), "x".repeat(bytes))],
+            sections_from_previous: 0,
+            wasxfail: None,
+            longrepr: None,
+            crash: None,
+            crash_line: None,
+            head_line: None,
+            skip: None,
+        };
+        ReplayEntry { index, phases: vec![phase], crash: None, junit: None, failed_tries: Vec::new() }
+    }
+
+    #[test]
+    fn a_runs_reports_go_back_in_frames_far_below_the_limit() {
+        let entries: Vec<ReplayEntry> = (0..12).map(|i| entry_with_output(i, 10 * 1024 * 1024)).collect();
+        let messages = finish_messages(entries, 0);
+        assert!(messages.len() > 1, "120 MiB of output in one frame");
+        assert!(matches!(messages.last(), Some(ToPython::Finish { exitstatus: 0, .. })));
+        let mut replayed = Vec::new();
+        for message in &messages {
+            let frame = encode(message).unwrap();
+            assert!(frame.len() < MAX_FRAME / 4, "a frame of {} bytes", frame.len());
+            let value: rmpv::Value = rmp_serde::from_slice(&frame[4..]).unwrap();
+            let entries = value["entries"].as_array().unwrap();
+            replayed.extend(entries.iter().map(|e| e["index"].as_u64().unwrap()));
+            // The output travels once, beside pytest's report.
+            assert!(entries.iter().all(|e| e["phases"][0]["sections"].as_array().is_some()));
+        }
+        assert_eq!(replayed, (0..12).collect::<Vec<u64>>(), "every report, once, in order");
+    }
+
+    #[test]
+    fn a_small_runs_reports_are_all_in_finish() {
+        let messages = finish_messages((0..500).map(|i| entry_with_output(i, 10)).collect(), 1);
+        assert!(matches!(&messages[..], [ToPython::Finish { entries, exitstatus: 1 }] if entries.len() == 500));
+    }
+
+    #[test]
+    fn a_phase_gets_back_the_sections_its_worker_sent_once() {
+        let phase = |when: &str, sections: serde_json::Value, earlier: usize| {
+            serde_json::json!({"when": when, "outcome": "passed", "category": "passed", "letter": ".",
+                               "word": "PASSED", "duration": 0.0, "sections": sections,
+                               "sections_from_previous": earlier})
+        };
+        let message = serde_json::json!({"type": "test_done", "index": 0, "warnings": [], "phases": [
+            phase("setup", serde_json::json!([["Captured stdout setup", "a"]]), 0),
+            phase("call", serde_json::json!([["Captured stdout call", "b"]]), 1),
+            phase("teardown", serde_json::json!([]), 2),
+        ]});
+        let Ok(FromPython::TestDone(done)) = decode(&rmp_serde::to_vec_named(&message).unwrap()) else { panic!() };
+        let names = |i: usize| done.phases[i].sections.iter().map(|(n, t)| format!("{n}={t}")).collect::<Vec<_>>();
+        assert_eq!(names(1), ["Captured stdout setup=a", "Captured stdout call=b"]);
+        assert_eq!(names(2), ["Captured stdout setup=a", "Captured stdout call=b"]);
     }
 
     #[tokio::test]

@@ -125,3 +125,21 @@ fn capture_no_output_reaches_stdout_from_every_worker() {
         }
     }
 }
+
+/// A passing test that prints 70 MiB stays a pass: its captured output
+/// travels once per phase and the run's reports go back to the zygote in
+/// chunks, so no frame crosses the limit (it used to be ~4 copies in one
+/// 293 MB frame, reported as a crash). junit still gets the test.
+#[test]
+fn a_test_printing_70_mib_passes_and_reaches_junit() {
+    let tests = "import sys\n\ndef test_loud():\n    sys.stdout.write('x' * (70 * 1024 * 1024))\n\n\
+                 def test_quiet():\n    pass\n";
+    let suite = Suite::new(&[("test_loud.py", tests)]);
+    let pytest = run_pytest(&suite, &["-q"]);
+    let r = run_rpytest(&suite, &["-n", "2", "-q", "--junitxml=j.xml"]);
+    assert_clean_exit(&r);
+    assert_eq!((r.code, r.final_line.as_deref()), (pytest.code, pytest.final_line.as_deref()), "{}", r.dump());
+    assert_eq!(r.outcomes, pytest.outcomes);
+    let junit = std::fs::read_to_string(suite.path().join("j.xml")).expect("junit written");
+    assert!(junit.contains(r#"name="test_loud""#) && junit.contains(r#"name="test_quiet""#));
+}

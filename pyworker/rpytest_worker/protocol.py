@@ -46,9 +46,12 @@ Engine -> Python:
     run      {indices: [..]}              worker: more tests (collection indices)
     no_more  {}                           worker: run what you hold, then finish
     stop     {}                           worker: start nothing more, then finish
-    finish   {entries: [...], exitstatus} zygote: replay the reports into the
-                                          session and let pytest finish it
-                                          (then session_ended, exit)
+    replay   {entries: [...]}             zygote: reports to replay at finish
+                                          (a run's reports come in chunks, each
+                                          well under the frame limit)
+    finish   {entries: [...], exitstatus} zygote: the last chunk; replay them all
+                                          into the session and let pytest
+                                          finish it (then session_ended, exit)
     teardown_shared {index?}              zygote: every worker is done; tear the
                                           shared session fixtures down (a failure
                                           is reported on test index, the last run)
@@ -100,7 +103,10 @@ class Connection:
         self._buf = bytearray()
 
     def send(self, msg):
-        data = packb(msg)
+        self.send_packed(packb(msg))
+
+    def send_packed(self, data):
+        """Sends a message already packed (see ``wire_reports.fit_to_frame``)."""
         self.sock.sendall(_LEN.pack(len(data)) + data)
 
     def poll(self):

@@ -95,7 +95,8 @@ def encode_phase(report, config):
     if report.passed and not report.sections and not report.user_properties and wasxfail is None:
         return record
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
-    record["full"] = _encodable(full)
+    # The captured output travels once, in ``sections``: decode_phase puts it back.
+    record["full"] = _encodable({key: value for key, value in full.items() if key != "sections"})
     # All of them: --show-capture is applied when rendering (pytest still
     # heads a PASSES entry that has sections it does not show).
     record["sections"] = [[name, content] for name, content in report.sections]
@@ -154,6 +155,7 @@ def decode_phase(record, item, config, keywords=None):
     item's, when the caller has them already)."""
     full = record.get("full")
     if full is not None:
+        full = dict(full, sections=record.get("sections") or [])
         report = config.hook.pytest_report_from_serializable(config=config, data=full)
         return _restore_tuples(report)
     report = TestReport(
@@ -179,3 +181,31 @@ def crashed_report(item, message):
         when="call",
     )
     return report
+
+
+def fit_to_frame(done, limit):
+    """A ``test_done`` message packed to at most ``limit`` bytes. A test that
+    printed hundreds of megabytes keeps its outcome: its captured output and
+    failure text are cut in the middle, with a note saying so."""
+    from .protocol import packb
+
+    data = packb(done)
+    if len(data) <= limit:
+        return data
+    texts = sum(len(p.get("sections") or ()) + ("longrepr" in p) for p in done["phases"])
+    keep = limit // (4 * max(1, texts))
+    for phase in done["phases"]:
+        phase["sections"] = [[name, _cut(text, keep, len(data))] for name, text in phase.get("sections") or ()]
+        if "longrepr" in phase:
+            phase["longrepr"] = _cut(phase["longrepr"], keep, len(data))
+        if phase.get("full") is not None:
+            phase["full"] = dict(phase["full"], longrepr=phase.get("longrepr"))
+    return packb(done)
+
+
+def _cut(text, keep, size):
+    if not isinstance(text, str) or len(text) <= keep:
+        return text
+    note = (f"\n[rpytest: {len(text) - keep} characters cut here: this test's report was {size} bytes, "
+            "more than one protocol frame holds]\n")
+    return text[: keep // 2] + note + text[-(keep // 2):]

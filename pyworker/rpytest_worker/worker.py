@@ -17,12 +17,15 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
-from .protocol import Connection, hello
-from .wire_reports import encode_phase, encode_warning
+from .protocol import MAX_FRAME, Connection, hello
+from .wire_reports import encode_phase, encode_warning, fit_to_frame
 
 # Ask for more work while this many tests are still queued, so the answer
 # arrives before the queue runs dry.
 PREFETCH_AT = 2
+# A test's report stays well under a frame: the engine sends it back to the
+# zygote at the end with a little more around it.
+MAX_REPORT = MAX_FRAME // 2
 
 
 class _HooklessTerminal:
@@ -142,12 +145,24 @@ class WorkerLoop:
         self.no_more = False
         self.asked = False
         self.phases = []
+        self.sections_sent = []  # the full sections of the last phase recorded
         self.warnings = []
         session.config.pluginmanager.register(self, "rpytest-worker-loop")
 
     # pytest hooks: collect what the running test reports.
     def pytest_runtest_logreport(self, report):
-        self.phases.append(encode_phase(report, self.session.config))
+        record = encode_phase(report, self.session.config)
+        sections = record.get("sections")
+        if sections:
+            # pytest repeats earlier phases' captured output: send it once.
+            earlier = self.sections_sent
+            self.sections_sent = sections
+            if len(earlier) <= len(sections) and all(a is b or a == b for a, b in zip(earlier, sections)):
+                record["sections"] = sections[len(earlier):]
+                record["sections_from_previous"] = len(earlier)
+        else:
+            self.sections_sent = []
+        self.phases.append(record)
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
         self.warnings.append(encode_warning(warning_message, when, nodeid, self.session.config))
@@ -203,6 +218,7 @@ class WorkerLoop:
         """Runs one test; False when the session must stop after it."""
         item = self.items[index]
         self.phases = []
+        self.sections_sent = []
         self.warnings = []
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -215,7 +231,7 @@ class WorkerLoop:
         junit = junit_extras(item.config)
         if junit:
             done["junit"] = junit
-        self.conn.send(done)
+        self.conn.send_packed(fit_to_frame(done, MAX_REPORT))
         # -x/--maxfail counted here (shouldfail), or a plugin such as
         # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").
         if self.session.shouldfail:

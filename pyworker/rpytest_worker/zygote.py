@@ -209,8 +209,8 @@ class ZygotePlugin:
             # With threads alive the engine spawns workers: nothing to inherit.
             self.shared.setup(session)
         self._announce(session, threads)
-        finish = self._serve(session)
-        return sink.finish_session(session, finish["entries"], finish["exitstatus"])
+        replayed, exitstatus = self._serve(session)
+        return sink.finish_session(session, replayed, exitstatus)
 
     def _announce(self, session, threads):
         from .wire_reports import encode_warning, pytest_version
@@ -278,31 +278,34 @@ class ZygotePlugin:
         return self._items
 
     def _serve(self, session):
-        """Answer the engine until it says finish (returns that message) or
-        shutdown (exits)."""
+        """Answer the engine until it says finish, then return the run's
+        reports and exit status (``shutdown`` exits here)."""
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        replayed = []
         while True:
             ready, _, _ = select.select([self.conn.sock, wake_r], [], [])
             if wake_r in ready:
                 os.read(wake_r, 4096)
                 self._reap()
-            if self.conn.sock in ready:
-                while True:
-                    msg = self.conn.recv()
-                    if msg is None or msg["type"] == "shutdown":
-                        self._exit()
-                    if msg["type"] == "finish":
-                        signal.set_wakeup_fd(-1)
-                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        os.close(wake_r)
-                        os.close(wake_w)
-                        return msg
+            while self.conn.sock in ready:
+                msg = self.conn.recv()
+                if msg is None or msg["type"] == "shutdown":
+                    self._exit()
+                elif msg["type"] == "replay":
+                    replayed.extend(msg["entries"])
+                elif msg["type"] == "finish":
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    return replayed + msg["entries"], msg["exitstatus"]
+                else:
                     self._handle(session, msg, (wake_r, wake_w))
-                    if not self.conn._complete_frame():
-                        break
+                if not self.conn._complete_frame():
+                    break
 
     def _handle(self, session, msg, wake_fds):
         kind = msg["type"]

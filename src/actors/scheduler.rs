@@ -333,13 +333,11 @@ fn crash_phase(nodeid: &str, message: &str) -> PhaseRecord {
         word: "FAILED".into(),
         duration: 0.0,
         full: None,
-        sections: Vec::new(),
-        wasxfail: None,
         longrepr: Some(message.to_string()),
         crash: Some(message.to_string()),
         crash_line: Some(format!("{nodeid}: {message}")),
         head_line: Some(domain_of(nodeid)),
-        skip: None,
+        ..PhaseRecord::default()
     }
 }
 

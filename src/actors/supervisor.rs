@@ -32,7 +32,7 @@ use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
 use crate::interpreter;
-use crate::protocol::{FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
+use crate::protocol::{self, FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
 use crate::pyworker;
 use crate::report::Stopped;
 use crate::run_queue::RunQueue;
@@ -857,7 +857,9 @@ impl Handler<RunComplete> for Supervisor {
             Some(zygote) => {
                 self.stopped = msg.stopped;
                 self.finishing = true;
-                let _ = zygote.send(ToPython::Finish { entries: msg.entries, exitstatus: msg.exitstatus });
+                for message in protocol::finish_messages(msg.entries, msg.exitstatus) {
+                    let _ = zygote.send(message);
+                }
                 ctx.run_later(SESSION_FINISH_NOTICE, |act, _| {
                     if act.finishing && act.session_ended.is_none() {
                         eprintln!(
