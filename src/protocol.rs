@@ -46,6 +46,10 @@ pub enum FromPython {
     SharedTeardownDone {
         phases: Vec<PhaseRecord>,
     },
+    /// Zygote: what plugins' `pytest_terminal_summary` hooks wrote.
+    TerminalSummary {
+        text: String,
+    },
     SessionEnded {
         exit_code: i32,
     },

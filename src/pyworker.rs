@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
+    ("terminal_summary.py", include_str!("../pyworker/rpytest_worker/terminal_summary.py")),
     ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
     ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
 ];

@@ -114,6 +114,8 @@ pub struct RunReport {
     collect_warnings: Vec<WarningRecord>,
     counts: Counts,
     column: usize,
+    /// What plugins wrote in `pytest_terminal_summary`, printed in its place.
+    plugin_summary: String,
 }
 
 impl RunReport {
@@ -131,6 +133,7 @@ impl RunReport {
             collect_warnings: inv.warnings.clone(),
             counts,
             column: 0,
+            plugin_summary: String::new(),
         }
     }
 
@@ -207,6 +210,10 @@ impl RunReport {
 
     /// Everything after the last test: `notes` (one line each), then
     /// pytest's closing sections and counts line.
+    pub fn add_plugin_summary(&mut self, text: &str) {
+        self.plugin_summary.push_str(text);
+    }
+
     /// The junit file was not written: leave out "generated xml file".
     pub fn forget_junit(&mut self) {
         self.settings.junitxml = None;
@@ -243,6 +250,7 @@ impl RunReport {
                 out += &sep('-', Some(&format!("generated xml file: {path}")), self.settings.width);
                 out.push('\n');
             }
+            out += &self.plugin_summary;
             self.durations_section(&mut out);
             self.short_summary(&mut out);
         }

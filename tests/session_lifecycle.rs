@@ -187,3 +187,48 @@ fn a_worker_that_never_connects_is_stopped_and_the_run_ends() {
     assert!(r.stderr.contains("workers keep dying before running a test"), "{}", r.dump());
     assert_eq!(r.final_line.as_deref(), Some("3 failed"), "{}", r.dump());
 }
+
+/// `pytest_terminal_summary` from a conftest and from a plugin module run
+/// where pytest runs them, with the terminal reporter's `stats` filled and
+/// the session's exit status, and their text lands where pytest prints it:
+/// after the junit line, before the durations and the short summary.
+#[test]
+fn plugins_terminal_summaries_print_in_pytests_place() {
+    let summary = |title: &str| {
+        format!(
+            "def pytest_terminal_summary(terminalreporter, exitstatus, config):\n    \
+             terminalreporter.write_sep('-', '{title}')\n    \
+             stats = terminalreporter.stats\n    \
+             terminalreporter.write_line(f'exit {{exitstatus}} passed {{len(stats.get(\"passed\", []))}} \
+             failed {{len(stats.get(\"failed\", []))}} skipped {{len(stats.get(\"skipped\", []))}}')\n"
+        )
+    };
+    let tests = "import pytest\n\ndef test_a():\n    pass\n\ndef test_b():\n    pass\n\n\
+                 def test_c():\n    assert 0\n\ndef test_d():\n    pytest.skip('no')\n";
+    let suite = Suite::new(&[
+        ("conftest.py", &summary("conftest summary")),
+        ("myplugin.py", &summary("plugin summary")),
+        ("test_s.py", tests),
+    ]);
+    let args = ["-p", "myplugin", "--junitxml=j.xml", "--durations=1", "-rfE"];
+    let between = |out: &str| -> String {
+        let start = out.find("generated xml file").expect("junit line");
+        let end = out.find("short test summary info").expect("short summary");
+        let block = &out[start..end];
+        block
+            .lines()
+            .skip(1)
+            .filter(|l| !l.contains("durations") && !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let pytest_args: Vec<String> =
+        ["-m", "pytest", "-p", "no:cacheprovider"].iter().chain(&args).map(|a| a.to_string()).collect();
+    let pytest = run_command(&python(), &pytest_args, suite.path(), &[("PYTHONPATH", ".")]);
+    let expected = between(&pytest.stdout);
+    assert!(expected.contains("exit 1 passed 2 failed 1 skipped 1"), "{}", pytest.dump());
+    for workers in ["1", "2"] {
+        let r = run_rpytest_env(&suite, &[&["-n", workers][..], &args].concat(), &[("PYTHONPATH", ".")]);
+        assert_eq!(between(&r.stdout), expected, "-n {workers}\n{}", r.dump());
+    }
+}

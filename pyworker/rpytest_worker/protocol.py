@@ -33,6 +33,8 @@ Messages, Python -> engine:
     finished      {}                      a worker ran its last test
     worker_forked {worker, pid}                              (zygote)
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
+    terminal_summary {text}               (zygote) what plugins' pytest_terminal_summary
+                                          hooks wrote, for the engine to print
     session_ended {exit_code}             (zygote) pytest.main returned: the
                                           session's final exit status
     shared_teardown_done {phases: [...]}  (zygote) the shared session fixtures

@@ -15,20 +15,20 @@ failure count is brought up to date.
 """
 import pytest
 
+from . import terminal_summary
 from .wire_reports import crashed_report, decode_phase
 
 
-def finish_session(session, entries, exitstatus):
+def finish_session(session, entries, exitstatus, send):
     """Replays the reports, then hands the session back to pytest ending as
     the engine decided: passed (0), failed (1), or cut short with
-    ``exitstatus`` (pytest's Exit, which ``wrap_session`` turns into it)."""
+    ``exitstatus`` (pytest's Exit, which ``wrap_session`` turns into it).
+    ``send`` takes the plugins' terminal summary to the engine."""
     config = session.config
-    pm = config.pluginmanager
-    terminal = pm.get_plugin("terminalreporter")
-    if terminal is not None:
-        pm.unregister(terminal)
-    if report_consumers(config):
-        replay(session, entries)
+    summary = terminal_summary.take_over(config, send)
+    stats = summary.terminal.stats if summary is not None else None
+    if report_consumers(config) or stats is not None:
+        replay(session, entries, stats)
     else:
         # Nobody but the session counts reports: count for it.
         session.testsfailed += sum(_failures(entry) for entry in entries)
@@ -60,7 +60,9 @@ def _failures(entry):
     return failed + (entry.get("crash") is not None)
 
 
-def replay(session, entries):
+def replay(session, entries, stats=None):
+    """Each report through ``pytest_runtest_logreport``; ``stats``: the
+    terminal reporter's, filled as its own hook would (for plugins' summaries)."""
     config = session.config
     items = session.items
     for entry in entries:
@@ -73,9 +75,15 @@ def replay(session, entries):
         for record in entry.get("phases") or ():
             if keywords is None and record.get("full") is None:
                 keywords = {name: 1 for name in item.keywords}
-            config.hook.pytest_runtest_logreport(report=decode_phase(record, item, config, keywords))
+            report = decode_phase(record, item, config, keywords)
+            if stats is not None:
+                stats.setdefault(record["category"], []).append(report)
+            config.hook.pytest_runtest_logreport(report=report)
         if entry.get("crash") is not None:
-            config.hook.pytest_runtest_logreport(report=crashed_report(item, entry["crash"]))
+            report = crashed_report(item, entry["crash"])
+            if stats is not None:
+                stats.setdefault("failed", []).append(report)
+            config.hook.pytest_runtest_logreport(report=report)
 
 
 def _record_failed_tries(config, item, entry):

@@ -18,6 +18,7 @@ import pytest
 from _pytest.junitxml import xml_key
 
 from .protocol import MAX_FRAME, Connection, hello
+from .terminal_summary import hide_terminal
 from .wire_reports import encode_phase, encode_warning, fit_to_frame
 
 # Ask for more work while this many tests are still queued, so the answer
@@ -28,30 +29,10 @@ PREFETCH_AT = 2
 MAX_REPORT = MAX_FRAME // 2
 
 
-class _HooklessTerminal:
-    """The terminal reporter without its hooks (no progress, no summary).
-
-    pytest<9 asks for the terminal writer on every failed assertion compare
-    (``config.get_terminal_writer()`` asserts the plugin is registered), and
-    live logging and plugins look it up too, so a worker keeps one under the
-    name "terminalreporter". Hooks are found by ``dir()``, which shows none of
-    the reporter's; attribute access goes to the real one.
-    """
-
-    def __init__(self, reporter):
-        self._reporter = reporter
-
-    def __getattr__(self, name):
-        return getattr(self._reporter, name)
-
-
 def silence_reporters(config):
     """The engine renders the terminal and the zygote writes junit: not us."""
     pm = config.pluginmanager
-    terminal = pm.get_plugin("terminalreporter")
-    if terminal is not None:
-        pm.unregister(terminal)
-        pm.register(_HooklessTerminal(terminal), "terminalreporter")
+    hide_terminal(config)
     for plugin in list(pm.get_plugins()):
         if type(plugin).__name__ == "LogXML":
             pm.unregister(plugin)

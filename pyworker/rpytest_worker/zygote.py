@@ -210,7 +210,7 @@ class ZygotePlugin:
             self.shared.setup(session)
         self._announce(session, threads)
         replayed, exitstatus = self._serve(session)
-        return sink.finish_session(session, replayed, exitstatus)
+        return sink.finish_session(session, replayed, exitstatus, self.conn.send)
 
     def _announce(self, session, threads):
         from .wire_reports import encode_warning, pytest_version

@@ -72,6 +72,13 @@ pub struct TestRetrying {
 }
 
 /// Print the closing sections; `stopped` says why the run ended early.
+/// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PluginSummary {
+    pub text: String,
+}
+
 /// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -193,6 +200,16 @@ impl Handler<TestRetrying> for Reporter {
         let Some(report) = self.report.as_mut() else { return };
         let text = report.retrying(&msg.nodeid, msg.worker, msg.failed.as_ref(), (msg.attempt, msg.of));
         self.emit(&text);
+    }
+}
+
+impl Handler<PluginSummary> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: PluginSummary, _: &mut Context<Self>) {
+        if let Some(report) = self.report.as_mut() {
+            report.add_plugin_summary(&msg.text);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::history::{Flush, History};
-use super::reporter::{Begin, Reporter, Summarize};
+use super::reporter::{Begin, PluginSummary, Reporter, Summarize};
 use super::scheduler::{RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
 use crate::config::{self, WorkerCount, WorkerStart};
@@ -716,6 +716,7 @@ impl Handler<FromZygote> for Supervisor {
                 }
             }
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
+            FromPython::TerminalSummary { text } => self.reporter.do_send(PluginSummary { text }),
             FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
             FromPython::SharedTeardownDone { phases } => {
                 crate::trace::event(|| "shared session fixtures torn down".into());
