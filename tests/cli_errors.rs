@@ -93,6 +93,9 @@ fn unknown_pytest_option_exits_4_with_pytests_message() {
         pytest.stderr,
         r.dump()
     );
+    // pytest's usage text, naming the program the user ran.
+    assert!(r.stderr.contains("usage: rpytest [options]"), "{}", r.dump());
+    assert!(!r.stderr.contains("pytest.main()"), "{}", r.dump());
 }
 
 #[test]

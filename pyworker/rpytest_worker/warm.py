@@ -24,9 +24,9 @@ import time
 
 import pytest
 
-from . import fixtures, shared_fixtures
+from . import shared_fixtures
 from .protocol import Connection, hello
-from .zygote import XdistWorkerCount, ZygotePlugin, _die_with_parent
+from .zygote import ZygotePlugin, _die_with_parent, run_pytest
 
 # Directories walked for the set of candidate test files (by their mtimes).
 MAX_WALKED_DIRS = 20000
@@ -354,7 +354,7 @@ def main():
     # Set up per run, after the handover: this zygote is the run's controller.
     shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
     plugin = WarmZygotePlugin(daemon, restore, recorder, shared)
-    code = int(pytest.main(sys.argv[1:], plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+    code = run_pytest(sys.argv[1:], plugin)
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:

@@ -446,9 +446,27 @@ class SpawnedWorkerPlugin:
         os._exit(0)
 
 
+def run_pytest(args, plugin):
+    """``pytest.main`` with rpytest's plugins, its usage errors naming
+    rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
+    program's name), older versions take the name from ``sys.argv[0]``."""
+    import inspect
+
+    from . import fixtures
+
+    sys.argv[0] = "rpytest"
+    plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]
+    try:
+        from _pytest.config import _main
+    except ImportError:
+        _main = None
+    if _main is not None and "prog" in inspect.signature(_main).parameters:
+        return int(_main(args=args, plugins=plugins, prog="rpytest"))
+    return int(pytest.main(args, plugins=plugins))
+
+
 def main():
     _die_with_parent()
-    from . import fixtures
     from .protocol import Connection, hello
 
     args = sys.argv[1:]
@@ -459,10 +477,10 @@ def main():
     shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
     if os.environ.get("RPYTEST_ROLE") == "worker":
         plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
-        return int(pytest.main(args, plugins=[plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+        return run_pytest(args, plugin)
     conn = Connection(os.environ["RPYTEST_SOCKET"])
     conn.send(hello("zygote"))
-    code = int(pytest.main(args, plugins=[ZygotePlugin(conn, shared), XdistWorkerCount(), fixtures.RegisterUnlessXdist()]))
+    code = run_pytest(args, ZygotePlugin(conn, shared))
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send({"type": "session_ended", "exit_code": code})
