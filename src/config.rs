@@ -115,7 +115,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults, overridden by the nearest pyproject.toml at or above `dir`.
+    /// Defaults, overridden by the nearest pyproject.toml at or above `dir`
+    /// (pytest's rootdir, see `rootdir.rs`).
     pub fn load(dir: &Path) -> Result<Settings, UsageError> {
         let mut settings = Settings::from_toml(DEFAULTS, Path::new("<built-in defaults>"), None)?;
         if let Some(path) = find_pyproject(dir) {
@@ -291,7 +292,10 @@ fn reference(defaults: &str) -> String {
         "# Configuration reference\n\n\
          <!-- Generated from config/defaults.toml by `RPYTEST_BLESS=1 cargo test --release --bin rpytest \
          configuration_reference`; a test fails when the two disagree. Edit the defaults file, not this page. -->\n\n\
-         rpytest reads `[tool.rpytest]` from the nearest `pyproject.toml` at or above the current directory. \
+         rpytest reads `[tool.rpytest]` from the nearest `pyproject.toml` at or above pytest's rootdir, \
+         which it finds as pytest does (`--rootdir`, `-c`, the path arguments, then the first directory \
+         with a pytest configuration file), so running from another directory uses the project's settings; \
+         if pytest then reports another rootdir, rpytest warns. \
          Each setting can also come from the environment as `RPYTEST_<KEY>`, which overrides the file; \
          the command-line flag overrides both. An unknown key or a bad value is a usage error (exit 4) \
          naming the file or variable.\n\n```toml\n# pyproject.toml\n[tool.rpytest]\n",

@@ -52,6 +52,9 @@ pub struct RunPlan {
     pub workers_auto: bool,
     /// The warm daemon this run may take its zygote from.
     pub daemon: Option<DaemonRun>,
+    /// The rootdir `[tool.rpytest]` was looked up for, and whether settings
+    /// were found: checked against the rootdir pytest reports.
+    pub settings_lookup: (PathBuf, bool),
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

@@ -20,6 +20,7 @@ mod protocol;
 mod pyworker;
 mod render;
 mod report;
+mod rootdir;
 mod run_queue;
 mod shard;
 mod trace;
@@ -150,7 +151,7 @@ fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError> {
 /// `rpytest --inventory-status`: print what the history knows, run nothing.
 fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let cwd = current_dir()?;
-    let settings = settings(&cwd)?;
+    let settings = settings(&rootdir::pytest_rootdir(&cwd, &command_line.pytest_args))?;
     let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve();
     let tty = std::io::stdout().is_terminal();
     print!("{}", inventory_status::render(&cwd, &command_line.pytest_args, workers, tty));
@@ -160,7 +161,8 @@ fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
 fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunPlan, UsageError> {
     let own = command_line.own;
     let cwd = current_dir()?;
-    let settings = settings(&cwd)?;
+    let settings_root = rootdir::pytest_rootdir(&cwd, &command_line.pytest_args);
+    let settings = settings(&settings_root)?;
     let python = interpreter::resolve(own.python.as_deref())?;
     let color = match own.color.as_deref() {
         Some("yes") => true,
@@ -204,6 +206,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         retries: own.retries.unwrap_or(settings.retries),
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
         workers_auto,
+        settings_lookup: (settings_root, settings.source.is_some()),
     })
 }
 

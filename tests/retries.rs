@@ -241,3 +241,28 @@ fn rerunfailures_reruns_keep_working_and_are_not_retried_on_top() {
     assert_eq!(r.final_line, pytest.final_line, "{}", r.dump());
     assert!(!r.stdout.contains("retrying"), "rpytest retried a test the plugin reran: {}", r.dump());
 }
+
+/// `[tool.rpytest]` comes from pytest's rootdir, not the current
+/// directory: run from a sibling directory with the project's tests as the
+/// argument, or from a test directory with a pyproject.toml of its own (no
+/// pytest settings there), the project's `retries = 1` applies.
+#[test]
+fn settings_come_from_pytests_rootdir_not_the_current_directory() {
+    let project = || {
+        Suite::new(&[
+            ("project/pytest.ini", "[pytest]\n"),
+            ("project/pyproject.toml", "[tool.rpytest]\nretries = 1\n"),
+            ("project/tests/pyproject.toml", "[project]\nname = 'nested'\n"),
+            ("project/tests/test_f.py", FLAKY),
+            ("elsewhere/README", "not a project\n"),
+        ])
+    };
+    for (cwd, target) in [("elsewhere", "../project/tests"), ("project/tests", ".")] {
+        let suite = project();
+        let py = python().to_string_lossy().into_owned();
+        let args = ["--python", &py, "-p", "no:cacheprovider", target, "-k", "flaky"];
+        let r = run_command(&rpytest_bin(), &args.map(String::from), &suite.path().join(cwd), &[]);
+        assert_eq!(r.code, 0, "from {cwd}: the project's retries = 1 applies\n{}", r.dump());
+        assert!(!r.stderr.contains("warning"), "settings and rootdir agree\n{}", r.dump());
+    }
+}

@@ -14,7 +14,7 @@
 //! `RestartWorker`, `TeardownShared`, `RunComplete`, `Interrupt`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use crate::interpreter;
 use crate::protocol::{self, FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
 use crate::pyworker;
 use crate::report::Stopped;
+use crate::rootdir;
 use crate::run_queue::RunQueue;
 use crate::shard;
 
@@ -364,6 +365,10 @@ impl Supervisor {
 
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
         crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
+        let (assumed, read_settings) = &self.plan.settings_lookup;
+        if let Some(warning) = rootdir::settings_mismatch(assumed, *read_settings, Path::new(&inventory.rootdir)) {
+            eprintln!("{warning}");
+        }
         let inventory = Arc::new(inventory);
         if self.worker_start == WorkerStart::Fork && !inventory.threads.is_empty() {
             self.avoid_fork(&inventory.threads);
