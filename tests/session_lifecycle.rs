@@ -232,3 +232,40 @@ fn plugins_terminal_summaries_print_in_pytests_place() {
         assert_eq!(between(&r.stdout), expected, "-n {workers}\n{}", r.dump());
     }
 }
+
+/// A plugin's attribute on a passing report (pytest-html's `extras`, say)
+/// reaches the plugins in the process where the session ends, as it does
+/// in xdist's controller: a passing phase is sent compact only when it
+/// carries nothing but pytest's own fields.
+#[test]
+fn attributes_plugins_attach_to_passing_reports_reach_the_session() {
+    let conftest = r#"
+        import pytest
+
+        seen = []
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            report = outcome.get_result()
+            if report.when == "call":
+                report.extras = [{"name": item.name}]
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call":
+                seen.append(getattr(report, "extras", None))
+
+        def pytest_sessionfinish(session):
+            if not hasattr(session.config, "workerinput"):
+                print("EXTRAS", sorted(e[0]["name"] for e in seen if e))
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let pytest = run_pytest(&suite, &["-s"]);
+    let expected = pytest.stdout.find("EXTRAS").map(|at| pytest.stdout[at..].lines().next().unwrap().to_owned());
+    assert_eq!(expected.as_deref(), Some("EXTRAS ['test_a', 'test_b', 'test_c']"), "{}", pytest.dump());
+    for workers in ["1", "2"] {
+        let r = run_rpytest(&suite, &["-n", workers, "-s"]);
+        let seen = r.stdout.find("EXTRAS").map(|at| r.stdout[at..].lines().next().unwrap().to_owned());
+        assert_eq!(seen, expected, "-n {workers}\n{}", r.dump());
+    }
+}

@@ -80,6 +80,16 @@ def _crash_line(report):
         return str(report.longrepr)[:50]
 
 
+# What every TestReport has; anything else a plugin attached (pytest-html's
+# ``extras``, ``wasxfail``, a conftest's attribute) must reach the zygote.
+_REPORT_FIELDS = frozenset({"nodeid", "_id", "location", "keywords", "outcome", "longrepr", "when",
+                            "user_properties", "sections", "duration", "start", "stop"})
+
+
+def _plain(report):
+    return _REPORT_FIELDS.issuperset(vars(report))
+
+
 def encode_phase(report, config):
     """One phase's record for the wire."""
     category, letter, word = _teststatus(report, config)
@@ -92,7 +102,7 @@ def encode_phase(report, config):
         "duration": report.duration,
     }
     wasxfail = getattr(report, "wasxfail", None)
-    if report.passed and not report.sections and not report.user_properties and wasxfail is None:
+    if report.passed and not report.sections and not report.user_properties and _plain(report):
         return record
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
     # The captured output travels once, in ``sections``: decode_phase puts it back.
