@@ -107,17 +107,30 @@ enum Path_ {
 
 /// One rpytest run through the daemon; says whether it was warm.
 fn run(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_in(suite.path(), daemon, env)
+}
+
+/// `run` with the invocation directory `dir`.
+fn run_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
     let mut all = vec![("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
     all.extend_from_slice(env);
-    let result = run_rpytest_env(suite, &["-n", "2"], &all);
+    let args: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let result = run_command(&rpytest_bin(), &args, dir, &all);
     let path = if result.stderr.contains("daemon: warm zygote") { Path_::Warm } else { Path_::Cold };
     (result, path)
 }
 
 /// Outcomes and exit code equal `python -m pytest -v` with the same env.
 fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)], step: &str) {
+    assert_same_as_pytest_in(suite.path(), result, env, step)
+}
+
+fn assert_same_as_pytest_in(dir: &Path, result: &RunResult, env: &[(&str, &str)], step: &str) {
     let args: Vec<String> = ["-m", "pytest", "-p", "no:cacheprovider", "-v"].iter().map(|s| s.to_string()).collect();
-    let pytest = run_command(&python(), &args, suite.path(), env);
+    let pytest = run_command(&python(), &args, dir, env);
     assert_eq!(result.outcomes, pytest.outcomes, "{step}: outcomes differ\n{}{}", result.dump(), pytest.dump());
     assert_eq!(result.code, pytest.code, "{step}: exit codes differ\n{}{}", result.dump(), pytest.dump());
     assert!(!result.outcomes.is_empty() || result.code != 0, "{step}: nothing ran\n{}", result.dump());
@@ -127,17 +140,21 @@ fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)]
 /// cold and says why), the next is warm, and both equal pytest. Leaves the
 /// daemon with a settled zygote, so the next change comes after its check.
 fn check_step(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
-    let (first, path) = run(suite, daemon, env);
+    check_step_in(suite.path(), daemon, env, step, expect_reason)
+}
+
+fn check_step_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
+    let (first, path) = run_in(dir, daemon, env);
     assert_eq!(path, Path_::Cold, "{step}: a stale zygote served the run\n{}", first.dump());
     assert!(
         first.stderr.contains(expect_reason),
         "{step}: cold for another reason than {expect_reason:?}\n{}",
         first.dump()
     );
-    assert_same_as_pytest(suite, &first, env, &format!("{step} (cold)"));
-    let (second, path) = run(suite, daemon, env);
+    assert_same_as_pytest_in(dir, &first, env, &format!("{step} (cold)"));
+    let (second, path) = run_in(dir, daemon, env);
     assert_eq!(path, Path_::Warm, "{step}: the rebuilt zygote was not used\n{}", second.dump());
-    assert_same_as_pytest(suite, &second, env, &format!("{step} (warm)"));
+    assert_same_as_pytest_in(dir, &second, env, &format!("{step} (warm)"));
     daemon.wait_settled();
 }
 
@@ -288,6 +305,31 @@ fn warm_equals_cold_after_switching_git_branches() {
     check_step(&suite, &daemon, &[], "after checking out another branch", "changed");
     git(suite.path(), &["checkout", "-q", "main"]);
     check_step(&suite, &daemon, &[], "after checking main out again", "changed");
+}
+
+/// pytest looks for its ini file in every ancestor of the invocation
+/// directory: one that appears above a suite that had none changes the
+/// rootdir and the options, so the warm zygote must go.
+#[test]
+fn a_new_ini_file_above_the_suite_makes_the_zygote_stale() {
+    let suite = Suite::new(&[("proj/test_x.py", "def test_one():\n    pass\n\ndef test_two():\n    assert 0\n")]);
+    std::fs::remove_file(suite.join("pytest.ini")).unwrap();
+    let proj = suite.join("proj");
+    let daemon = Daemon::start(&[]);
+    run_in(&proj, &daemon, &[]);
+    let (warm, path) = run_in(&proj, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", warm.dump());
+    assert_same_as_pytest_in(&proj, &warm, &[], "without an ini file");
+    daemon.wait_settled();
+
+    suite.write("pytest.ini", "[pytest]\naddopts = -k one\n");
+    check_step_in(&proj, &daemon, &[], "a pytest.ini in the parent directory", "pytest.ini appeared");
+    let (warm, _) = run_in(&proj, &daemon, &[]);
+    assert_eq!(warm.outcomes.keys().collect::<Vec<_>>(), ["test_x.py::test_one"], "{}", warm.dump());
+    daemon.wait_settled();
+
+    suite.write("proj/pytest.toml", "[pytest]\naddopts = [\"-k\", \"two\"]\n");
+    check_step_in(&proj, &daemon, &[], "a pytest.toml in the rootdir", "pytest.toml appeared");
 }
 
 /// Sends raw bytes, half-closes, and returns the daemon's reply bytes.
