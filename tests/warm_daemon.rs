@@ -112,9 +112,14 @@ fn run(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path
 
 /// `run` with the invocation directory `dir`.
 fn run_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_with(&python(), dir, daemon, env)
+}
+
+/// `run` with the interpreter `python` in the invocation directory `dir`.
+fn run_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
     let mut all = vec![("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
     all.extend_from_slice(env);
-    let args: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+    let args: Vec<String> = ["--python", python.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -129,8 +134,12 @@ fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)]
 }
 
 fn assert_same_as_pytest_in(dir: &Path, result: &RunResult, env: &[(&str, &str)], step: &str) {
+    assert_same_as_pytest_with(&python(), dir, result, env, step)
+}
+
+fn assert_same_as_pytest_with(python: &Path, dir: &Path, result: &RunResult, env: &[(&str, &str)], step: &str) {
     let args: Vec<String> = ["-m", "pytest", "-p", "no:cacheprovider", "-v"].iter().map(|s| s.to_string()).collect();
-    let pytest = run_command(&python(), &args, dir, env);
+    let pytest = run_command(python, &args, dir, env);
     assert_eq!(result.outcomes, pytest.outcomes, "{step}: outcomes differ\n{}{}", result.dump(), pytest.dump());
     assert_eq!(result.code, pytest.code, "{step}: exit codes differ\n{}{}", result.dump(), pytest.dump());
     assert!(!result.outcomes.is_empty() || result.code != 0, "{step}: nothing ran\n{}", result.dump());
@@ -144,17 +153,21 @@ fn check_step(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)], step: &str, 
 }
 
 fn check_step_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
-    let (first, path) = run_in(dir, daemon, env);
+    check_step_with(&python(), dir, daemon, env, step, expect_reason)
+}
+
+fn check_step_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
+    let (first, path) = run_with(python, dir, daemon, env);
     assert_eq!(path, Path_::Cold, "{step}: a stale zygote served the run\n{}", first.dump());
     assert!(
         first.stderr.contains(expect_reason),
         "{step}: cold for another reason than {expect_reason:?}\n{}",
         first.dump()
     );
-    assert_same_as_pytest_in(dir, &first, env, &format!("{step} (cold)"));
-    let (second, path) = run_in(dir, daemon, env);
+    assert_same_as_pytest_with(python, dir, &first, env, &format!("{step} (cold)"));
+    let (second, path) = run_with(python, dir, daemon, env);
     assert_eq!(path, Path_::Warm, "{step}: the rebuilt zygote was not used\n{}", second.dump());
-    assert_same_as_pytest_in(dir, &second, env, &format!("{step} (warm)"));
+    assert_same_as_pytest_with(python, dir, &second, env, &format!("{step} (warm)"));
     daemon.wait_settled();
 }
 
@@ -330,6 +343,107 @@ fn a_new_ini_file_above_the_suite_makes_the_zygote_stale() {
 
     suite.write("proj/pytest.toml", "[pytest]\naddopts = [\"-k\", \"two\"]\n");
     check_step_in(&proj, &daemon, &[], "a pytest.toml in the rootdir", "pytest.toml appeared");
+}
+
+/// Runs `python -c code args…` and returns its stdout, trimmed; panics
+/// with its stderr when it fails.
+fn python_output(python: &Path, code: &str, args: &[&str]) -> String {
+    let out = Command::new(python).arg("-c").arg(code).args(args).output().unwrap();
+    assert!(out.status.success(), "{} -c {code}: {}", python.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn purelib(python: &Path) -> PathBuf {
+    PathBuf::from(python_output(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])", &[]))
+}
+
+/// A virtualenv without pip whose site-packages also sees the test
+/// interpreter's (a `.pth` file), so pytest imports there.
+fn venv_seeing_pytest(dir: &Path) -> PathBuf {
+    let venv = dir.join("venv");
+    python_output(&python(), "import sys, venv; venv.create(sys.argv[1], with_pip=False)", &[venv.to_str().unwrap()]);
+    let venv_python = venv.join("bin/python");
+    let site = purelib(&venv_python);
+    std::fs::write(site.join("test-python-site.pth"), format!("{}\n", purelib(&python()).display())).unwrap();
+    venv_python
+}
+
+/// A real wheel of `tinypkg` at `version`: the module, and a dist-info with
+/// METADATA, WHEEL and a RECORD of hashes, as a build backend writes them.
+const BUILD_WHEEL: &str = r#"
+import base64, hashlib, sys, zipfile
+out, version = sys.argv[1], sys.argv[2]
+info = f"tinypkg-{version}.dist-info"
+files = {
+    "tinypkg/__init__.py": f"__version__ = {version!r}\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: tinypkg\nVersion: {version}\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: rpytest-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+def digest(text):
+    raw = hashlib.sha256(text.encode()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+record = "".join(f"{name},{digest(text)},{len(text.encode())}\n" for name, text in files.items())
+files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+path = f"{out}/tinypkg-{version}-py3-none-any.whl"
+with zipfile.ZipFile(path, "w") as whl:
+    for name, text in files.items():
+        whl.writestr(name, text)
+print(path)
+"#;
+
+/// Installs a wheel into `venv_python`'s environment with the test
+/// interpreter's pip (`--python`, pip >= 22.3), offline. Without a usable
+/// pip, unpacks it into site-packages as pip would (module, dist-info with
+/// its RECORD, INSTALLER) after removing the previous version's files.
+fn pip_install(venv_python: &Path, wheel: &str) {
+    let pip = Command::new(python())
+        .args(["-m", "pip", "--python", venv_python.to_str().unwrap(), "install", "--no-index", "--no-deps"])
+        .args(["--no-cache-dir", "--disable-pip-version-check", "--no-warn-script-location", "-q", wheel])
+        .output()
+        .unwrap();
+    if pip.status.success() {
+        return;
+    }
+    eprintln!("pip unusable ({}); unpacking the wheel as pip would", String::from_utf8_lossy(&pip.stderr));
+    let unpack = r#"
+import glob, os, shutil, sys, zipfile
+site, wheel = sys.argv[1], sys.argv[2]
+for old in glob.glob(os.path.join(site, "tinypkg*")):
+    shutil.rmtree(old)
+with zipfile.ZipFile(wheel) as whl:
+    whl.extractall(site)
+    info = next(n.split("/")[0] for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+with open(os.path.join(site, info, "INSTALLER"), "w") as f:
+    f.write("pip\n")
+"#;
+    python_output(venv_python, unpack, &[purelib(venv_python).to_str().unwrap(), wheel]);
+}
+
+/// Installing another version of a package (a real wheel, with pip) into
+/// the run's virtualenv: the next warm run imports the new one.
+#[test]
+fn warm_equals_cold_after_installing_another_package_version() {
+    let tests = "import importlib.metadata, tinypkg\n\ndef test_module_version():\n    \
+                 assert tinypkg.__version__ == '1.0'\n\ndef test_dist_version():\n    \
+                 assert importlib.metadata.version('tinypkg') == '1.0'\n";
+    let suite = Suite::new(&[("test_pkg.py", tests)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let venv_python = venv_seeing_pytest(scratch.path());
+    let wheel = |version: &str| python_output(&python(), BUILD_WHEEL, &[scratch.path().to_str().unwrap(), version]);
+    pip_install(&venv_python, &wheel("1.0"));
+    let daemon = Daemon::start(&[]);
+    let dir = suite.path();
+    check_step_with(&venv_python, dir, &daemon, &[], "tinypkg 1.0 in a fresh venv", "no warm zygote");
+    let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
+    assert_eq!(warm.code, 0, "tinypkg 1.0 is what the suite expects\n{}", warm.dump());
+    daemon.wait_settled();
+
+    pip_install(&venv_python, &wheel("2.0"));
+    let installed = python_output(&venv_python, "import tinypkg; print(tinypkg.__version__)", &[]);
+    assert_eq!(installed, "2.0");
+    check_step_with(&venv_python, dir, &daemon, &[], "after installing tinypkg 2.0", "since the warm zygote collected");
+    let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
+    assert_eq!(warm.code, 1, "the warm run must see tinypkg 2.0\n{}", warm.dump());
 }
 
 /// Sends raw bytes, half-closes, and returns the daemon's reply bytes.
