@@ -705,6 +705,48 @@ fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
     assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
 }
 
+/// Resumes a stopped process when dropped, so a failing assertion never
+/// leaves the daemon frozen.
+struct Stopped(u32);
+
+impl Stopped {
+    fn stop(pid: u32) -> Stopped {
+        // SAFETY: signalling the daemon this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
+/// A daemon that accepts connections (the kernel queues them) but never
+/// answers: the client gives up after its limit, says so in one line and
+/// runs embedded, with the same outcomes.
+#[test]
+fn a_wedged_daemon_costs_one_line_and_an_embedded_run() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n\ndef test_y():\n    assert 0\n")]);
+    let mut daemon = Daemon::start(&[]);
+    let frozen = Stopped::stop(daemon.child.id());
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir())];
+    let wedged = run_rpytest_env(&suite, &["-n", "2"], &env);
+    assert!(!wedged.timed_out, "{}", wedged.dump());
+    let lines: Vec<&str> = wedged.stderr.lines().filter(|l| l.contains("daemon")).collect();
+    assert_eq!(lines.len(), 1, "{}", wedged.dump());
+    assert!(lines[0].contains("did not answer within 15s") && lines[0].contains("running embedded"), "{}", lines[0]);
+    assert!(wedged.elapsed < Duration::from_secs(30), "{}", wedged.dump());
+    assert_same_as_pytest(&suite, &wedged, &[], "with a wedged daemon");
+    drop(frozen);
+    // Resumed, it answers the requests it queued meanwhile and serves on.
+    assert!(daemon.alive());
+    let (after, _) = run(&suite, &daemon, &[]);
+    assert_same_as_pytest(&suite, &after, &[], "after the daemon resumed");
+}
+
 /// A warm zygote is its run's controller: it sets shared session fixtures
 /// up after the handover, once per run, never while it waits.
 #[test]
