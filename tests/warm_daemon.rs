@@ -9,6 +9,7 @@
 mod common;
 use common::*;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -117,10 +118,16 @@ fn run_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path
 
 /// `run` with the interpreter `python` in the invocation directory `dir`.
 fn run_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_args(python, dir, daemon, env, &["-n", "2"])
+}
+
+/// `run_with` and these arguments in place of `-n 2`.
+fn run_args(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)], extra: &[&str]) -> (RunResult, Path_) {
     let mut all = vec![("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
     all.extend_from_slice(env);
-    let args: Vec<String> = ["--python", python.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+    let args: Vec<String> = ["--python", python.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider"]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
     let result = run_command(&rpytest_bin(), &args, dir, &all);
@@ -487,7 +494,8 @@ fn the_socket_survives_abuse() {
     let wrong_protocol = frame(serde_json::json!({"type": "status", "protocol": 999, "build": "x"}));
     let wrong_protocol = reply_text(&abuse(&socket, &wrong_protocol));
     assert!(wrong_protocol.contains("protocol 999"), "{wrong_protocol}");
-    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 1, "build": "0.0.0+old"}));
+    // The current daemon protocol version (src/daemon/wire.rs), with another build.
+    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 2, "build": "0.0.0+old"}));
     let wrong_build = reply_text(&abuse(&socket, &wrong_build));
     assert!(wrong_build.contains("restart it"), "{wrong_build}");
 
@@ -773,4 +781,69 @@ fn warm_runs_set_shared_fixtures_up_once_per_run() {
     let (second, path) = run(&suite, &daemon, &share);
     assert_eq!((second.code, path), (0, Path_::Warm), "{}", second.dump());
     assert_eq!(setups(), 2, "the warm run sets it up once, after the handover\n{}", second.dump());
+}
+
+/// A warm zygote is the daemon's child, so the client cannot read its exit
+/// status; it asks the daemon. As a cold run does, a warm run exits with
+/// the status `pytest_sessionfinish` leaves, also through `os._exit`.
+#[test]
+fn the_exit_status_left_by_sessionfinish_is_the_warm_runs() {
+    let daemon = Daemon::start(&[]);
+    for (body, expected) in
+        [("session.exitstatus = 3", 3), ("raise RuntimeError('the end failed')", 1), ("import os; os._exit(7)", 7)]
+    {
+        let conftest = format!("def pytest_sessionfinish(session, exitstatus):\n    {body}\n");
+        let tests = "def test_one():\n    pass\n\ndef test_two():\n    pass\n";
+        let suite = Suite::new(&[("conftest.py", &conftest), ("test_good.py", tests)]);
+        let (cold, path) = run(&suite, &daemon, &[]);
+        assert_eq!((cold.code, path), (expected, Path_::Cold), "{body}: cold\n{}", cold.dump());
+        daemon.wait_settled();
+        let (warm, path) = run(&suite, &daemon, &[]);
+        assert_eq!(path, Path_::Warm, "{body}\n{}", warm.dump());
+        assert_eq!(warm.code, expected, "{body}: the warm run exits as the cold one\n{}", warm.dump());
+        assert_eq!(warm.outcomes, cold.outcomes, "{body}\n{}", warm.dump());
+        assert_same_as_pytest(&suite, &warm, &[], body);
+    }
+}
+
+/// Two `-n auto` warm runs at once: the second takes its share of the CPUs
+/// instead of all of them, and says so with `-v`.
+#[test]
+fn concurrent_auto_runs_share_the_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: one CPU leaves nothing to share");
+        return;
+    }
+    let slow = "import os, time\n\ndef slow():\n    if os.path.exists('.slow'):\n        \
+                open('.started-' + os.environ['WHICH'], 'w').close()\n        time.sleep(1.5)\n\n";
+    let tests: String = (0..2 * cpus).map(|i| format!("def test_{i}():\n    slow()\n\n")).collect();
+    let suite = Suite::new(&[("test_slow.py", &format!("{slow}{tests}"))]);
+    let daemon = Daemon::start(&[]);
+    let auto = ["-n", "auto", "-v"];
+    let run_as = |which: &str| run_args(&python(), suite.path(), &daemon, &[("WHICH", which)], &auto);
+    run_as("first");
+    run_as("second");
+    daemon.wait_settled();
+    // Without history, `auto` is every CPU (the history may fit it lower).
+    std::fs::remove_dir_all(suite.join(".rpytest")).unwrap();
+    suite.write(".slow", "");
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| run_as("first"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !suite.join(".started-first").exists() {
+            assert!(Instant::now() < deadline, "the first run did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let second = run_as("second");
+        (first.join().unwrap(), second)
+    });
+    let workers = |result: &RunResult| result.workers.values().flatten().collect::<BTreeSet<_>>().len();
+    assert_eq!(first.1, Path_::Warm, "{}", first.0.dump());
+    assert_eq!(second.1, Path_::Warm, "{}", second.0.dump());
+    assert!(!first.0.stderr.contains("share the CPUs"), "{}", first.0.dump());
+    assert!(second.0.stderr.contains("1 other warm run(s) of the daemon share the CPUs"), "{}", second.0.dump());
+    assert_eq!(workers(&second.0), (cpus / 2).max(1), "{}", second.0.dump());
+    assert!(workers(&first.0) > workers(&second.0), "{}", first.0.dump());
+    assert_eq!((first.0.code, second.0.code), (0, 0));
 }

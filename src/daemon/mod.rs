@@ -13,6 +13,7 @@ pub mod client;
 pub mod command;
 mod deps;
 mod fdpass;
+mod handed_over;
 pub mod key;
 mod memory;
 mod paths;
