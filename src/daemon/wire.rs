@@ -111,11 +111,6 @@ pub enum Reply {
         pid: u32,
         runs_beside: u32,
     },
-    /// A handed-over zygote's exit code, or the signal that killed it.
-    Exited {
-        code: Option<i32>,
-        signal: Option<i32>,
-    },
     /// No warm zygote for this run, and why; run embedded.
     Cold {
         reason: String,
@@ -124,6 +119,13 @@ pub enum Reply {
     Status(StatusReport),
     Error {
         message: String,
+    },
+    /// A handed-over zygote's exit code, or the signal that killed it. Last,
+    /// so the older variants keep their indices (rmp_serde also accepts a
+    /// variant given by index).
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
     },
 }
 
@@ -211,6 +213,14 @@ mod tests {
         let envelope: Envelope = decode(body).unwrap();
         assert_eq!((envelope.protocol, envelope.build), (DAEMON_PROTOCOL_VERSION, build_id()));
         assert!(matches!(decode::<Request>(body).unwrap(), Request::Status { .. }));
+    }
+
+    #[test]
+    fn exit_status_requests_and_replies_round_trip() {
+        let frame = encode(&Request::exit_status(42));
+        assert!(matches!(decode::<Request>(&frame[4..]).unwrap(), Request::ExitStatus { pid: 42, .. }));
+        let frame = encode(&Reply::Exited { code: Some(7), signal: None });
+        assert!(matches!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Exited { code: Some(7), signal: None }));
     }
 
     #[test]
