@@ -755,6 +755,55 @@ fn a_wedged_daemon_costs_one_line_and_an_embedded_run() {
     assert_same_as_pytest(&suite, &after, &[], "after the daemon resumed");
 }
 
+/// Kills a helper process when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A listener that never accepts, with its accept queue full: a blocking
+/// connect would wait on it forever. The client says so in one line and
+/// runs embedded at once.
+#[test]
+fn a_daemon_that_accepts_no_more_connections_costs_one_line() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n")]);
+    let dir = private_dir();
+    let socket = dir.path().join("daemon.sock");
+    let never_accepts = "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n\
+                         s.listen(0)\nprint('listening', flush=True)\ntime.sleep(120)\n";
+    let mut stub = KillOnDrop(
+        Command::new(python())
+            .args(["-c", never_accepts, socket.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = [0u8; 9];
+    stub.0.stdout.as_mut().unwrap().read_exact(&mut ready).unwrap();
+    // The one connection a backlog of 0 queues; the next finds the queue full.
+    let _queued = UnixStream::connect(&socket).unwrap();
+    let args: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let env = [("RPYTEST_RUNTIME_DIR", dir.path().to_str().unwrap())];
+    let full = run_command_timeout(&rpytest_bin(), &args, suite.path(), &env, Duration::from_secs(30));
+    assert!(!full.timed_out, "the client waited on a full accept queue\n{}", full.dump());
+    assert_eq!(full.code, 0, "{}", full.dump());
+    let lines: Vec<&str> = full.stderr.lines().filter(|l| l.contains("daemon")).collect();
+    assert_eq!(
+        lines,
+        ["rpytest: the daemon accepts no more connections (wedged?); running embedded"],
+        "{}",
+        full.dump()
+    );
+    assert!(full.elapsed < Duration::from_secs(10), "{}", full.dump());
+}
+
 /// A warm zygote is its run's controller: it sets shared session fixtures
 /// up after the handover, once per run, never while it waits.
 #[test]

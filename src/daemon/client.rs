@@ -42,6 +42,8 @@ pub enum ClientError {
     Gone(PathBuf),
     #[error("the daemon did not answer within {0:?} (wedged?)")]
     Wedged(Duration),
+    #[error("the daemon accepts no more connections (wedged?)")]
+    Full,
     #[error("cannot reach the daemon: {0}")]
     Io(std::io::Error),
     #[error("the daemon's reply was unreadable: {0}")]
@@ -141,9 +143,10 @@ fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
             };
         }
     }
-    UnixStream::connect(socket).map_err(|e| match e.kind() {
+    super::connect::connect_without_waiting(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ClientError::NotRunning,
         std::io::ErrorKind::ConnectionRefused => ClientError::Gone(socket.to_path_buf()),
+        std::io::ErrorKind::WouldBlock => ClientError::Full,
         _ => ClientError::Io(e),
     })
 }

@@ -11,6 +11,7 @@
 mod adopt;
 pub mod client;
 pub mod command;
+mod connect;
 mod deps;
 mod fdpass;
 mod handed_over;
