@@ -802,6 +802,11 @@ fn a_daemon_that_accepts_no_more_connections_costs_one_line() {
         full.dump()
     );
     assert!(full.elapsed < Duration::from_secs(10), "{}", full.dump());
+    // `rpytest serve` neither waits on it nor takes its socket.
+    let serve = run_command_timeout(&rpytest_bin(), &["serve".into()], suite.path(), &env, Duration::from_secs(30));
+    assert!(!serve.timed_out, "{}", serve.dump());
+    assert_eq!(serve.code, 1, "{}", serve.dump());
+    assert!(serve.stderr.contains("a daemon already serves"), "{}", serve.dump());
 }
 
 /// A warm zygote is its run's controller: it sets shared session fixtures

@@ -127,13 +127,19 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Binds the socket, replacing a stale one but never a live daemon's.
+/// Binds the socket, replacing a stale one but never a live daemon's (not
+/// even a wedged one whose accept queue is full).
 fn listen(socket: &Path) -> Result<UnixListener, ServeError> {
     if socket.exists() {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Err(ServeError::AlreadyRunning(socket.to_path_buf()));
+        match super::connect::connect_without_waiting(socket) {
+            Ok(_) => return Err(ServeError::AlreadyRunning(socket.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(ServeError::AlreadyRunning(socket.to_path_buf()))
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(socket);
+            }
         }
-        let _ = std::fs::remove_file(socket);
     }
     UnixListener::bind(socket).map_err(|e| ServeError::Listen(socket.to_path_buf(), e))
 }
