@@ -9,6 +9,7 @@
 mod common;
 use common::*;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -107,17 +108,45 @@ enum Path_ {
 
 /// One rpytest run through the daemon; says whether it was warm.
 fn run(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_in(suite.path(), daemon, env)
+}
+
+/// `run` with the invocation directory `dir`.
+fn run_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_with(&python(), dir, daemon, env)
+}
+
+/// `run` with the interpreter `python` in the invocation directory `dir`.
+fn run_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)]) -> (RunResult, Path_) {
+    run_args(python, dir, daemon, env, &["-n", "2"])
+}
+
+/// `run_with` and these arguments in place of `-n 2`.
+fn run_args(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)], extra: &[&str]) -> (RunResult, Path_) {
     let mut all = vec![("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
     all.extend_from_slice(env);
-    let result = run_rpytest_env(suite, &["-n", "2"], &all);
+    let args: Vec<String> = ["--python", python.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    let result = run_command(&rpytest_bin(), &args, dir, &all);
     let path = if result.stderr.contains("daemon: warm zygote") { Path_::Warm } else { Path_::Cold };
     (result, path)
 }
 
 /// Outcomes and exit code equal `python -m pytest -v` with the same env.
 fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)], step: &str) {
+    assert_same_as_pytest_in(suite.path(), result, env, step)
+}
+
+fn assert_same_as_pytest_in(dir: &Path, result: &RunResult, env: &[(&str, &str)], step: &str) {
+    assert_same_as_pytest_with(&python(), dir, result, env, step)
+}
+
+fn assert_same_as_pytest_with(python: &Path, dir: &Path, result: &RunResult, env: &[(&str, &str)], step: &str) {
     let args: Vec<String> = ["-m", "pytest", "-p", "no:cacheprovider", "-v"].iter().map(|s| s.to_string()).collect();
-    let pytest = run_command(&python(), &args, suite.path(), env);
+    let pytest = run_command(python, &args, dir, env);
     assert_eq!(result.outcomes, pytest.outcomes, "{step}: outcomes differ\n{}{}", result.dump(), pytest.dump());
     assert_eq!(result.code, pytest.code, "{step}: exit codes differ\n{}{}", result.dump(), pytest.dump());
     assert!(!result.outcomes.is_empty() || result.code != 0, "{step}: nothing ran\n{}", result.dump());
@@ -127,17 +156,25 @@ fn assert_same_as_pytest(suite: &Suite, result: &RunResult, env: &[(&str, &str)]
 /// cold and says why), the next is warm, and both equal pytest. Leaves the
 /// daemon with a settled zygote, so the next change comes after its check.
 fn check_step(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
-    let (first, path) = run(suite, daemon, env);
+    check_step_in(suite.path(), daemon, env, step, expect_reason)
+}
+
+fn check_step_in(dir: &Path, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
+    check_step_with(&python(), dir, daemon, env, step, expect_reason)
+}
+
+fn check_step_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &str)], step: &str, expect_reason: &str) {
+    let (first, path) = run_with(python, dir, daemon, env);
     assert_eq!(path, Path_::Cold, "{step}: a stale zygote served the run\n{}", first.dump());
     assert!(
         first.stderr.contains(expect_reason),
         "{step}: cold for another reason than {expect_reason:?}\n{}",
         first.dump()
     );
-    assert_same_as_pytest(suite, &first, env, &format!("{step} (cold)"));
-    let (second, path) = run(suite, daemon, env);
+    assert_same_as_pytest_with(python, dir, &first, env, &format!("{step} (cold)"));
+    let (second, path) = run_with(python, dir, daemon, env);
     assert_eq!(path, Path_::Warm, "{step}: the rebuilt zygote was not used\n{}", second.dump());
-    assert_same_as_pytest(suite, &second, env, &format!("{step} (warm)"));
+    assert_same_as_pytest_with(python, dir, &second, env, &format!("{step} (warm)"));
     daemon.wait_settled();
 }
 
@@ -290,6 +327,132 @@ fn warm_equals_cold_after_switching_git_branches() {
     check_step(&suite, &daemon, &[], "after checking main out again", "changed");
 }
 
+/// pytest looks for its ini file in every ancestor of the invocation
+/// directory: one that appears above a suite that had none changes the
+/// rootdir and the options, so the warm zygote must go.
+#[test]
+fn a_new_ini_file_above_the_suite_makes_the_zygote_stale() {
+    let suite = Suite::new(&[("proj/test_x.py", "def test_one():\n    pass\n\ndef test_two():\n    assert 0\n")]);
+    std::fs::remove_file(suite.join("pytest.ini")).unwrap();
+    let proj = suite.join("proj");
+    let daemon = Daemon::start(&[]);
+    run_in(&proj, &daemon, &[]);
+    let (warm, path) = run_in(&proj, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", warm.dump());
+    assert_same_as_pytest_in(&proj, &warm, &[], "without an ini file");
+    daemon.wait_settled();
+
+    suite.write("pytest.ini", "[pytest]\naddopts = -k one\n");
+    check_step_in(&proj, &daemon, &[], "a pytest.ini in the parent directory", "pytest.ini appeared");
+    let (warm, _) = run_in(&proj, &daemon, &[]);
+    assert_eq!(warm.outcomes.keys().collect::<Vec<_>>(), ["test_x.py::test_one"], "{}", warm.dump());
+    daemon.wait_settled();
+
+    suite.write("proj/pytest.toml", "[pytest]\naddopts = [\"-k\", \"two\"]\n");
+    check_step_in(&proj, &daemon, &[], "a pytest.toml in the rootdir", "pytest.toml appeared");
+}
+
+/// Runs `python -c code args…` and returns its stdout, trimmed; panics
+/// with its stderr when it fails.
+fn python_output(python: &Path, code: &str, args: &[&str]) -> String {
+    let out = Command::new(python).arg("-c").arg(code).args(args).output().unwrap();
+    assert!(out.status.success(), "{} -c {code}: {}", python.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn purelib(python: &Path) -> PathBuf {
+    PathBuf::from(python_output(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])", &[]))
+}
+
+/// A virtualenv without pip whose site-packages also sees the test
+/// interpreter's (a `.pth` file), so pytest imports there.
+fn venv_seeing_pytest(dir: &Path) -> PathBuf {
+    let venv = dir.join("venv");
+    python_output(&python(), "import sys, venv; venv.create(sys.argv[1], with_pip=False)", &[venv.to_str().unwrap()]);
+    let venv_python = venv.join("bin/python");
+    let site = purelib(&venv_python);
+    std::fs::write(site.join("test-python-site.pth"), format!("{}\n", purelib(&python()).display())).unwrap();
+    venv_python
+}
+
+/// A real wheel of `tinypkg` at `version`: the module, and a dist-info with
+/// METADATA, WHEEL and a RECORD of hashes, as a build backend writes them.
+const BUILD_WHEEL: &str = r#"
+import base64, hashlib, sys, zipfile
+out, version = sys.argv[1], sys.argv[2]
+info = f"tinypkg-{version}.dist-info"
+files = {
+    "tinypkg/__init__.py": f"__version__ = {version!r}\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: tinypkg\nVersion: {version}\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: rpytest-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+def digest(text):
+    raw = hashlib.sha256(text.encode()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+record = "".join(f"{name},{digest(text)},{len(text.encode())}\n" for name, text in files.items())
+files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+path = f"{out}/tinypkg-{version}-py3-none-any.whl"
+with zipfile.ZipFile(path, "w") as whl:
+    for name, text in files.items():
+        whl.writestr(name, text)
+print(path)
+"#;
+
+/// Installs a wheel into `venv_python`'s environment with the test
+/// interpreter's pip (`--python`, pip >= 22.3), offline. Without a usable
+/// pip, unpacks it into site-packages as pip would (module, dist-info with
+/// its RECORD, INSTALLER) after removing the previous version's files.
+fn pip_install(venv_python: &Path, wheel: &str) {
+    let pip = Command::new(python())
+        .args(["-m", "pip", "--python", venv_python.to_str().unwrap(), "install", "--no-index", "--no-deps"])
+        .args(["--no-cache-dir", "--disable-pip-version-check", "--no-warn-script-location", "-q", wheel])
+        .output()
+        .unwrap();
+    if pip.status.success() {
+        return;
+    }
+    eprintln!("pip unusable ({}); unpacking the wheel as pip would", String::from_utf8_lossy(&pip.stderr));
+    let unpack = r#"
+import glob, os, shutil, sys, zipfile
+site, wheel = sys.argv[1], sys.argv[2]
+for old in glob.glob(os.path.join(site, "tinypkg*")):
+    shutil.rmtree(old)
+with zipfile.ZipFile(wheel) as whl:
+    whl.extractall(site)
+    info = next(n.split("/")[0] for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+with open(os.path.join(site, info, "INSTALLER"), "w") as f:
+    f.write("pip\n")
+"#;
+    python_output(venv_python, unpack, &[purelib(venv_python).to_str().unwrap(), wheel]);
+}
+
+/// Installing another version of a package (a real wheel, with pip) into
+/// the run's virtualenv: the next warm run imports the new one.
+#[test]
+fn warm_equals_cold_after_installing_another_package_version() {
+    let tests = "import importlib.metadata, tinypkg\n\ndef test_module_version():\n    \
+                 assert tinypkg.__version__ == '1.0'\n\ndef test_dist_version():\n    \
+                 assert importlib.metadata.version('tinypkg') == '1.0'\n";
+    let suite = Suite::new(&[("test_pkg.py", tests)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let venv_python = venv_seeing_pytest(scratch.path());
+    let wheel = |version: &str| python_output(&python(), BUILD_WHEEL, &[scratch.path().to_str().unwrap(), version]);
+    pip_install(&venv_python, &wheel("1.0"));
+    let daemon = Daemon::start(&[]);
+    let dir = suite.path();
+    check_step_with(&venv_python, dir, &daemon, &[], "tinypkg 1.0 in a fresh venv", "no warm zygote");
+    let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
+    assert_eq!(warm.code, 0, "tinypkg 1.0 is what the suite expects\n{}", warm.dump());
+    daemon.wait_settled();
+
+    pip_install(&venv_python, &wheel("2.0"));
+    let installed = python_output(&venv_python, "import tinypkg; print(tinypkg.__version__)", &[]);
+    assert_eq!(installed, "2.0");
+    check_step_with(&venv_python, dir, &daemon, &[], "after installing tinypkg 2.0", "since the warm zygote collected");
+    let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
+    assert_eq!(warm.code, 1, "the warm run must see tinypkg 2.0\n{}", warm.dump());
+}
+
 /// Sends raw bytes, half-closes, and returns the daemon's reply bytes.
 fn abuse(socket: &Path, bytes: &[u8]) -> Vec<u8> {
     let mut stream = UnixStream::connect(socket).unwrap();
@@ -331,7 +494,8 @@ fn the_socket_survives_abuse() {
     let wrong_protocol = frame(serde_json::json!({"type": "status", "protocol": 999, "build": "x"}));
     let wrong_protocol = reply_text(&abuse(&socket, &wrong_protocol));
     assert!(wrong_protocol.contains("protocol 999"), "{wrong_protocol}");
-    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 1, "build": "0.0.0+old"}));
+    // The current daemon protocol version (src/daemon/wire.rs), with another build.
+    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 2, "build": "0.0.0+old"}));
     let wrong_build = reply_text(&abuse(&socket, &wrong_build));
     assert!(wrong_build.contains("restart it"), "{wrong_build}");
 
@@ -549,6 +713,102 @@ fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
     assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
 }
 
+/// Resumes a stopped process when dropped, so a failing assertion never
+/// leaves the daemon frozen.
+struct Stopped(u32);
+
+impl Stopped {
+    fn stop(pid: u32) -> Stopped {
+        // SAFETY: signalling the daemon this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
+/// A daemon that accepts connections (the kernel queues them) but never
+/// answers: the client gives up after its limit, says so in one line and
+/// runs embedded, with the same outcomes.
+#[test]
+fn a_wedged_daemon_costs_one_line_and_an_embedded_run() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n\ndef test_y():\n    assert 0\n")]);
+    let mut daemon = Daemon::start(&[]);
+    let frozen = Stopped::stop(daemon.child.id());
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir())];
+    let wedged = run_rpytest_env(&suite, &["-n", "2"], &env);
+    assert!(!wedged.timed_out, "{}", wedged.dump());
+    let lines: Vec<&str> = wedged.stderr.lines().filter(|l| l.contains("daemon")).collect();
+    assert_eq!(lines.len(), 1, "{}", wedged.dump());
+    assert!(lines[0].contains("did not answer within 15s") && lines[0].contains("running embedded"), "{}", lines[0]);
+    assert!(wedged.elapsed < Duration::from_secs(30), "{}", wedged.dump());
+    assert_same_as_pytest(&suite, &wedged, &[], "with a wedged daemon");
+    drop(frozen);
+    // Resumed, it answers the requests it queued meanwhile and serves on.
+    assert!(daemon.alive());
+    let (after, _) = run(&suite, &daemon, &[]);
+    assert_same_as_pytest(&suite, &after, &[], "after the daemon resumed");
+}
+
+/// Kills a helper process when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A listener that never accepts, with its accept queue full: a blocking
+/// connect would wait on it forever. The client says so in one line and
+/// runs embedded at once.
+#[test]
+fn a_daemon_that_accepts_no_more_connections_costs_one_line() {
+    let suite = Suite::new(&[("test_x.py", "def test_x():\n    pass\n")]);
+    let dir = private_dir();
+    let socket = dir.path().join("daemon.sock");
+    let never_accepts = "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n\
+                         s.listen(0)\nprint('listening', flush=True)\ntime.sleep(120)\n";
+    let mut stub = KillOnDrop(
+        Command::new(python())
+            .args(["-c", never_accepts, socket.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = [0u8; 9];
+    stub.0.stdout.as_mut().unwrap().read_exact(&mut ready).unwrap();
+    // The one connection a backlog of 0 queues; the next finds the queue full.
+    let _queued = UnixStream::connect(&socket).unwrap();
+    let args: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let env = [("RPYTEST_RUNTIME_DIR", dir.path().to_str().unwrap())];
+    let full = run_command_timeout(&rpytest_bin(), &args, suite.path(), &env, Duration::from_secs(30));
+    assert!(!full.timed_out, "the client waited on a full accept queue\n{}", full.dump());
+    assert_eq!(full.code, 0, "{}", full.dump());
+    let lines: Vec<&str> = full.stderr.lines().filter(|l| l.contains("daemon")).collect();
+    assert_eq!(
+        lines,
+        ["rpytest: the daemon accepts no more connections (wedged?); running embedded"],
+        "{}",
+        full.dump()
+    );
+    assert!(full.elapsed < Duration::from_secs(10), "{}", full.dump());
+    // `rpytest serve` neither waits on it nor takes its socket.
+    let serve = run_command_timeout(&rpytest_bin(), &["serve".into()], suite.path(), &env, Duration::from_secs(30));
+    assert!(!serve.timed_out, "{}", serve.dump());
+    assert_eq!(serve.code, 1, "{}", serve.dump());
+    assert!(serve.stderr.contains("a daemon already serves"), "{}", serve.dump());
+}
+
 /// A warm zygote is its run's controller: it sets shared session fixtures
 /// up after the handover, once per run, never while it waits.
 #[test]
@@ -575,4 +835,69 @@ fn warm_runs_set_shared_fixtures_up_once_per_run() {
     let (second, path) = run(&suite, &daemon, &share);
     assert_eq!((second.code, path), (0, Path_::Warm), "{}", second.dump());
     assert_eq!(setups(), 2, "the warm run sets it up once, after the handover\n{}", second.dump());
+}
+
+/// A warm zygote is the daemon's child, so the client cannot read its exit
+/// status; it asks the daemon. As a cold run does, a warm run exits with
+/// the status `pytest_sessionfinish` leaves, also through `os._exit`.
+#[test]
+fn the_exit_status_left_by_sessionfinish_is_the_warm_runs() {
+    let daemon = Daemon::start(&[]);
+    for (body, expected) in
+        [("session.exitstatus = 3", 3), ("raise RuntimeError('the end failed')", 1), ("import os; os._exit(7)", 7)]
+    {
+        let conftest = format!("def pytest_sessionfinish(session, exitstatus):\n    {body}\n");
+        let tests = "def test_one():\n    pass\n\ndef test_two():\n    pass\n";
+        let suite = Suite::new(&[("conftest.py", &conftest), ("test_good.py", tests)]);
+        let (cold, path) = run(&suite, &daemon, &[]);
+        assert_eq!((cold.code, path), (expected, Path_::Cold), "{body}: cold\n{}", cold.dump());
+        daemon.wait_settled();
+        let (warm, path) = run(&suite, &daemon, &[]);
+        assert_eq!(path, Path_::Warm, "{body}\n{}", warm.dump());
+        assert_eq!(warm.code, expected, "{body}: the warm run exits as the cold one\n{}", warm.dump());
+        assert_eq!(warm.outcomes, cold.outcomes, "{body}\n{}", warm.dump());
+        assert_same_as_pytest(&suite, &warm, &[], body);
+    }
+}
+
+/// Two `-n auto` warm runs at once: the second takes its share of the CPUs
+/// instead of all of them, and says so with `-v`.
+#[test]
+fn concurrent_auto_runs_share_the_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: one CPU leaves nothing to share");
+        return;
+    }
+    let slow = "import os, time\n\ndef slow():\n    if os.path.exists('.slow'):\n        \
+                open('.started-' + os.environ['WHICH'], 'w').close()\n        time.sleep(1.5)\n\n";
+    let tests: String = (0..2 * cpus).map(|i| format!("def test_{i}():\n    slow()\n\n")).collect();
+    let suite = Suite::new(&[("test_slow.py", &format!("{slow}{tests}"))]);
+    let daemon = Daemon::start(&[]);
+    let auto = ["-n", "auto", "-v"];
+    let run_as = |which: &str| run_args(&python(), suite.path(), &daemon, &[("WHICH", which)], &auto);
+    run_as("first");
+    run_as("second");
+    daemon.wait_settled();
+    // Without history, `auto` is every CPU (the history may fit it lower).
+    std::fs::remove_dir_all(suite.join(".rpytest")).unwrap();
+    suite.write(".slow", "");
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| run_as("first"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !suite.join(".started-first").exists() {
+            assert!(Instant::now() < deadline, "the first run did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let second = run_as("second");
+        (first.join().unwrap(), second)
+    });
+    let workers = |result: &RunResult| result.workers.values().flatten().collect::<BTreeSet<_>>().len();
+    assert_eq!(first.1, Path_::Warm, "{}", first.0.dump());
+    assert_eq!(second.1, Path_::Warm, "{}", second.0.dump());
+    assert!(!first.0.stderr.contains("share the CPUs"), "{}", first.0.dump());
+    assert!(second.0.stderr.contains("1 other warm run(s) of the daemon share the CPUs"), "{}", second.0.dump());
+    assert_eq!(workers(&second.0), (cpus / 2).max(1), "{}", second.0.dump());
+    assert!(workers(&first.0) > workers(&second.0), "{}", first.0.dump());
+    assert_eq!((first.0.code, second.0.code), (0, 0));
 }

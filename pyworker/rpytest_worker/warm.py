@@ -34,6 +34,19 @@ MAX_WALKED_DIRS = 20000
 # pyvenv.cfg; what pytest imports from them is recorded file by file.
 SKIPPED_DIRS = {"__pycache__", "node_modules"}
 CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "conftest.py")
+# What pytest's rootdir and inifile discovery looks for in every ancestor
+# of its arguments and the invocation directory (setup.py: the rootdir
+# when there is no ini file). Older pytests look for a subset.
+DISCOVERY_FILES = (
+    "pytest.toml",
+    ".pytest.toml",
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+    "setup.py",
+)
 # Where reads say nothing about the suite.
 UNWATCHED_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
@@ -124,9 +137,27 @@ def _imported_files(session):
         files.add(str(config.inipath))
     for base in {config.rootpath, config.invocation_params.dir}:
         files.update(str(base / name) for name in CONFIG_FILES)
+    files |= _discovery_candidates(config)
     files.add(sys.executable)
     files.add(os.path.realpath(sys.executable))
     return files
+
+
+def _discovery_candidates(config):
+    """Every file whose appearance would change pytest's rootdir or inifile:
+    the discovery names in the rootdir, the invocation directory, each path
+    argument and all their ancestors, recorded whether or not they exist."""
+    invocation = str(config.invocation_params.dir)
+    starts = {str(config.rootpath), invocation}
+    for arg in config.args:
+        starts.add(os.path.abspath(os.path.join(invocation, str(arg).split("::")[0])))
+    bases = set()
+    for start in starts:
+        path = start
+        while path not in bases:
+            bases.add(path)
+            path = os.path.dirname(path)
+    return {os.path.join(base, name) for base in bases for name in DISCOVERY_FILES}
 
 
 def _path_dirs_and_pth_files():

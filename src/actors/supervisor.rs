@@ -10,7 +10,7 @@
 //! unconfigure), and the exit status that session leaves is the run's.
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
-//! `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
+//! `WarmZygoteEnded`, `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
 //! `RestartWorker`, `TeardownShared`, `RunComplete`, `Interrupt`.
 
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ use super::reporter::{Begin, PluginSummary, Reporter, Summarize};
 use super::scheduler::{RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
 use crate::config::{self, WorkerCount, WorkerStart};
+use crate::daemon::client::WarmHandover;
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
@@ -98,7 +99,7 @@ pub struct Supervisor {
     /// status meant for one never lands on its replacement.
     next_generation: u64,
     /// A warm zygote the daemon handed over, to adopt instead of starting one.
-    warm_zygote: Option<u32>,
+    warm_zygote: Option<WarmHandover>,
     /// Ctrl-C was pressed once: the run is tearing down.
     interrupted: bool,
     /// pytest ended the session in the zygote (its sessionfinish ran).
@@ -141,6 +142,11 @@ pub struct ZygoteBroken {
 pub struct ZygoteExited {
     pub code: Option<i32>,
 }
+
+/// The warm zygote (the daemon's child) ended; its status is the daemon's.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WarmZygoteEnded;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -209,7 +215,7 @@ impl Supervisor {
         scheduler: Addr<Scheduler>,
         reporter: Addr<Reporter>,
         done: oneshot::Sender<i32>,
-        warm_zygote: Option<u32>,
+        warm_zygote: Option<WarmHandover>,
     ) -> Self {
         Supervisor {
             requested_workers: plan.workers,
@@ -294,8 +300,22 @@ impl Supervisor {
         let addr = ctx.address();
         actix::spawn(async move {
             crate::daemon::zygote_exited(pid).await;
-            addr.do_send(ZygoteExited { code: None });
+            addr.do_send(WarmZygoteEnded);
         });
+    }
+
+    /// A `-n auto` warm run beside other runs of the same daemon takes its
+    /// share of the CPUs (at least one), and says so with `-v`.
+    fn cpu_share(&self, cpus: usize, verbose: bool) -> usize {
+        let beside = self.warm_zygote.as_ref().map_or(0, |handover| handover.runs_beside as usize);
+        let share = (cpus / (beside + 1)).max(1);
+        if verbose && share < cpus {
+            eprintln!(
+                "rpytest: -n auto: {share} worker(s) instead of {cpus}: {beside} other warm run(s) \
+                 of the daemon share the CPUs"
+            );
+        }
+        share
     }
 
     fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
@@ -617,6 +637,7 @@ impl Supervisor {
         if !auto {
             return count;
         }
+        let count = self.cpu_share(count, inventory.verbosity > 0);
         let fit = auto_workers::fit(count, expected, peak_rss_kb, config::available_memory());
         if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
             eprintln!("rpytest: {why}");
@@ -686,7 +707,7 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        match self.warm_zygote {
+        match self.warm_zygote.as_ref().map(|handover| handover.pid) {
             Some(pid) => self.adopt_zygote(pid, ctx),
             None => self.start_zygote(ctx),
         }
@@ -775,6 +796,24 @@ impl Handler<ZygoteExited> for Supervisor {
         self.zygote = None;
         self.kill_everything();
         self.summarize(3, Some(Stopped::plain("the zygote died")), ctx);
+    }
+}
+
+impl Handler<WarmZygoteEnded> for Supervisor {
+    type Result = ();
+
+    /// pytest reported the session's exit status, or the process ended
+    /// without one (`os._exit` in `pytest_sessionfinish`): then its own
+    /// exit code is the run's, and only the daemon, its parent, has it.
+    fn handle(&mut self, _: WarmZygoteEnded, ctx: &mut Context<Self>) {
+        let Some(handover) = self.warm_zygote.clone().filter(|_| self.session_ended.is_none()) else {
+            return ctx.notify(ZygoteExited { code: None });
+        };
+        let addr = ctx.address();
+        actix::spawn(async move {
+            let asked = tokio::task::spawn_blocking(move || crate::daemon::client::exit_code(&handover)).await;
+            addr.do_send(ZygoteExited { code: asked.ok().flatten() });
+        });
     }
 }
 

@@ -42,6 +42,8 @@ pub enum ClientError {
     Gone(PathBuf),
     #[error("the daemon did not answer within {0:?} (wedged?)")]
     Wedged(Duration),
+    #[error("the daemon accepts no more connections (wedged?)")]
+    Full,
     #[error("cannot reach the daemon: {0}")]
     Io(std::io::Error),
     #[error("the daemon's reply was unreadable: {0}")]
@@ -50,15 +52,26 @@ pub enum ClientError {
     Refused(String),
 }
 
+/// A warm zygote the daemon handed to this run.
+#[derive(Debug, Clone)]
+pub struct WarmHandover {
+    pub pid: u32,
+    /// Other runs the daemon handed zygotes to that still run: a `-n auto`
+    /// run takes its share of the CPUs.
+    pub runs_beside: u32,
+    /// The daemon's socket, to ask for the zygote's exit status.
+    pub socket: PathBuf,
+}
+
 impl DaemonRun {
-    /// A warm zygote's pid when the daemon handed one over; else `None`,
-    /// having said why when that is news (or with -v).
-    pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<u32> {
+    /// The warm zygote the daemon handed over; else `None`, having said
+    /// why when that is news (or with -v).
+    pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<WarmHandover> {
         let request = Request::run(self.key.clone(), engine_socket.to_path_buf());
         match ask(&self.socket, &request, &[1, 2], RUN_REPLY_LIMIT) {
-            Ok(Reply::Warm { pid }) => {
-                crate::trace::event(|| format!("daemon: warm zygote {pid} took the run"));
-                Some(pid)
+            Ok(Reply::Warm { pid, runs_beside }) => {
+                crate::trace::event(|| format!("daemon: warm zygote {pid} took the run ({runs_beside} beside it)"));
+                Some(WarmHandover { pid, runs_beside, socket: self.socket.clone() })
             }
             Ok(Reply::Cold { reason }) => {
                 crate::trace::event(|| format!("daemon: cold: {reason}"));
@@ -72,7 +85,7 @@ impl DaemonRun {
         }
     }
 
-    fn fallback(&self, error: ClientError) -> Option<u32> {
+    fn fallback(&self, error: ClientError) -> Option<WarmHandover> {
         crate::trace::event(|| format!("daemon: {error}"));
         match error {
             ClientError::NotRunning if self.autostart => start_in_background(),
@@ -130,11 +143,32 @@ fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
             };
         }
     }
-    UnixStream::connect(socket).map_err(|e| match e.kind() {
+    super::connect::connect_without_waiting(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ClientError::NotRunning,
         std::io::ErrorKind::ConnectionRefused => ClientError::Gone(socket.to_path_buf()),
+        std::io::ErrorKind::WouldBlock => ClientError::Full,
         _ => ClientError::Io(e),
     })
+}
+
+/// How the zygote `handover` gave this run exited: its exit code, or
+/// `None` when it was killed by a signal or the daemon cannot tell (said
+/// in the trace).
+pub fn exit_code(handover: &WarmHandover) -> Option<i32> {
+    match ask(&handover.socket, &Request::exit_status(handover.pid), &[], SHORT_LIMIT) {
+        Ok(Reply::Exited { code, signal }) => {
+            crate::trace::event(|| format!("daemon: zygote {} exited: code {code:?}, signal {signal:?}", handover.pid));
+            code
+        }
+        Ok(other) => {
+            crate::trace::event(|| format!("daemon: unexpected reply {other:?} for the zygote's exit status"));
+            None
+        }
+        Err(e) => {
+            crate::trace::event(|| format!("daemon: no exit status for zygote {}: {e}", handover.pid));
+            None
+        }
+    }
 }
 
 /// The running daemon's status.

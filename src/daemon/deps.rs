@@ -3,12 +3,16 @@
 //! After collecting, the zygote lists every file it imported or read
 //! (modules, conftests, ini files, `.pth` files, the interpreter) with its
 //! stat: mtime, ctime, size and inode (ctime moves on any write, rename or
-//! `touch -d` back in time), or "absent". It also lists every directory on
-//! `sys.path` and under its collection roots with a digest of its visible
-//! entry names, so a test file or module added, removed or renamed anywhere
-//! there is seen too, while caches and reports that come and go as hidden
-//! files (`.pytest_cache`, `.coverage`) are not. Before a run takes the
-//! zygote, the daemon checks them all again; any difference discards it.
+//! `touch -d` back in time), or "absent". Absent entries include every file
+//! pytest's rootdir and inifile discovery would look for in the ancestors
+//! of the rootdir, the invocation directory and the path arguments, so a
+//! `pytest.ini` created above the suite is seen. It also lists every
+//! directory on `sys.path` and under its collection roots with a digest of
+//! its visible entry names, so a test file or module added, removed or
+//! renamed anywhere there is seen too, while caches and reports that come
+//! and go as hidden files (`.pytest_cache`, `.coverage`) are not. Before a
+//! run takes the zygote, the daemon checks them all again; any difference
+//! discards it.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;

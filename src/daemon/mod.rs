@@ -11,8 +11,10 @@
 mod adopt;
 pub mod client;
 pub mod command;
+mod connect;
 mod deps;
 mod fdpass;
+mod handed_over;
 pub mod key;
 mod memory;
 mod paths;

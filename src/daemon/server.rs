@@ -23,6 +23,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
 use super::fdpass;
+use super::handed_over::HandedOver;
 use super::key::RunKey;
 use super::paths;
 use super::warm_zygote::{self, WarmZygote};
@@ -35,6 +36,9 @@ const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 const WAIT_FOR_COLLECTION: Duration = Duration::from_secs(10);
 /// Zygotes held at once, across projects; the least recently used goes first.
 const MAX_ZYGOTES: usize = 8;
+/// How long an `exit_status` request waits for the daemon to reap the
+/// zygote (the client's pidfd fires as it exits, just before).
+const WAIT_FOR_REAPING: Duration = Duration::from_secs(2);
 
 pub struct ServeOptions {
     pub runtime_dir: PathBuf,
@@ -75,6 +79,7 @@ struct Daemon {
     started: Instant,
     last_request: Cell<Instant>,
     slots: RefCell<HashMap<String, Slot>>,
+    handed_over: RefCell<HandedOver>,
     stop: Notify,
 }
 
@@ -97,6 +102,7 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
         started: Instant::now(),
         last_request: Cell::new(Instant::now()),
         slots: RefCell::new(HashMap::new()),
+        handed_over: RefCell::new(HandedOver::default()),
         stop: Notify::new(),
     });
     eprintln!("rpytest serve: pid {}, listening on {}", std::process::id(), socket.display());
@@ -121,13 +127,19 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Binds the socket, replacing a stale one but never a live daemon's.
+/// Binds the socket, replacing a stale one but never a live daemon's (not
+/// even a wedged one whose accept queue is full).
 fn listen(socket: &Path) -> Result<UnixListener, ServeError> {
     if socket.exists() {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Err(ServeError::AlreadyRunning(socket.to_path_buf()));
+        match super::connect::connect_without_waiting(socket) {
+            Ok(_) => return Err(ServeError::AlreadyRunning(socket.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(ServeError::AlreadyRunning(socket.to_path_buf()))
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(socket);
+            }
         }
-        let _ = std::fs::remove_file(socket);
     }
     UnixListener::bind(socket).map_err(|e| ServeError::Listen(socket.to_path_buf(), e))
 }
@@ -210,6 +222,7 @@ impl Daemon {
                 self.prewarm(key);
                 Reply::Ok
             }
+            Ok(Request::ExitStatus { pid, .. }) => self.exit_status(pid).await,
             Ok(Request::Status { .. }) => Reply::Status(self.status()),
             Ok(Request::Stop { .. }) => {
                 self.stop.notify_one();
@@ -233,12 +246,34 @@ impl Daemon {
             return Reply::Cold { reason: format!("{change} since the warm zygote collected") };
         }
         let pid = zygote.pid;
+        let runs_beside = self.handed_over.borrow().running() as u32;
+        self.handed_over.borrow_mut().started(pid);
         match zygote.hand_over(engine_socket, &fds).await {
-            Ok(pid) => Reply::Warm { pid },
+            Ok(pid) => Reply::Warm { pid, runs_beside },
             Err(e) => {
                 warm_zygote::kill(pid);
                 Reply::Cold { reason: e.to_string() }
             }
+        }
+    }
+
+    /// How handed-over zygote `pid` exited, once the daemon has reaped it.
+    async fn exit_status(&self, pid: u32) -> Reply {
+        let deadline = Instant::now() + WAIT_FOR_REAPING;
+        loop {
+            {
+                let runs = self.handed_over.borrow();
+                if let Some(status) = runs.exit_status(pid) {
+                    return Reply::Exited { code: status.code, signal: status.signal };
+                }
+                if !runs.is_running(pid) {
+                    return Reply::Error { message: format!("pid {pid} is no zygote this daemon handed to a run") };
+                }
+            }
+            if Instant::now() >= deadline {
+                return Reply::Error { message: format!("the zygote {pid} has not ended within {WAIT_FOR_REAPING:?}") };
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -273,7 +308,10 @@ impl Daemon {
             }
         }
         self.make_room();
-        let state = match warm_zygote::start(&key, &self.pyworker_dir) {
+        let reaper = self.clone();
+        let on_exit =
+            move |pid, status: std::process::ExitStatus| reaper.handed_over.borrow_mut().ended(pid, status.into());
+        let state = match warm_zygote::start(&key, &self.pyworker_dir, on_exit) {
             Ok(starting) => {
                 let pid = starting.pid;
                 let daemon = self.clone();

@@ -79,8 +79,13 @@ pub struct WarmZygote {
     pub deps: Deps,
 }
 
-/// Starts a zygote for `key`. The returned handle waits for its collection.
-pub fn start(key: &RunKey, pyworker_dir: &Path) -> Result<Starting, ZygoteError> {
+/// Starts a zygote for `key`. The returned handle waits for its collection;
+/// `on_exit` gets its pid and exit status once the daemon has reaped it.
+pub fn start(
+    key: &RunKey,
+    pyworker_dir: &Path,
+    on_exit: impl FnOnce(u32, std::process::ExitStatus) + 'static,
+) -> Result<Starting, ZygoteError> {
     let spawn_error = |e| ZygoteError::Spawn(key.python.clone(), e);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
     let mut cmd = command(key, pyworker_dir).map_err(spawn_error)?;
@@ -111,7 +116,9 @@ pub fn start(key: &RunKey, pyworker_dir: &Path) -> Result<Starting, ZygoteError>
     let pid = child.id().unwrap_or(0);
     // The daemon is the parent: reap it whenever it ends.
     tokio::task::spawn_local(async move {
-        let _ = child.wait().await;
+        if let Ok(status) = child.wait().await {
+            on_exit(pid, status);
+        }
     });
     ours.set_nonblocking(true).map_err(spawn_error)?;
     let link = UnixStream::from_std(ours).map_err(spawn_error)?;

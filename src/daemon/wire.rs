@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::key::RunKey;
 
 /// Bumped whenever a client <-> daemon message changes shape.
-pub const DAEMON_PROTOCOL_VERSION: u32 = 1;
+/// 2: `exit_status` requests and `exited` replies; `warm` says how many
+/// other handed-over runs still run.
+pub const DAEMON_PROTOCOL_VERSION: u32 = 2;
 /// Requests carry an environment and arguments: generous, but bounded.
 pub const MAX_REQUEST: usize = 1024 * 1024;
 /// Replies (a status with many zygotes) stay well below this.
@@ -61,6 +63,13 @@ pub enum Request {
         build: String,
         key: RunKey,
     },
+    /// How a zygote this daemon handed to the client's run exited (the
+    /// client cannot wait for it: it is the daemon's child).
+    ExitStatus {
+        protocol: u32,
+        build: String,
+        pid: u32,
+    },
     Status {
         protocol: u32,
         build: String,
@@ -80,6 +89,10 @@ impl Request {
         Request::Prewarm { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key }
     }
 
+    pub fn exit_status(pid: u32) -> Request {
+        Request::ExitStatus { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), pid }
+    }
+
     pub fn status() -> Request {
         Request::Status { protocol: DAEMON_PROTOCOL_VERSION, build: build_id() }
     }
@@ -93,8 +106,10 @@ impl Request {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     /// A zygote took the run: it is connecting to the client's engine.
+    /// `runs_beside`: other handed-over runs whose zygotes still run.
     Warm {
         pid: u32,
+        runs_beside: u32,
     },
     /// No warm zygote for this run, and why; run embedded.
     Cold {
@@ -104,6 +119,13 @@ pub enum Reply {
     Status(StatusReport),
     Error {
         message: String,
+    },
+    /// A handed-over zygote's exit code, or the signal that killed it. Last,
+    /// so the older variants keep their indices (rmp_serde also accepts a
+    /// variant given by index).
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
     },
 }
 
@@ -191,6 +213,14 @@ mod tests {
         let envelope: Envelope = decode(body).unwrap();
         assert_eq!((envelope.protocol, envelope.build), (DAEMON_PROTOCOL_VERSION, build_id()));
         assert!(matches!(decode::<Request>(body).unwrap(), Request::Status { .. }));
+    }
+
+    #[test]
+    fn exit_status_requests_and_replies_round_trip() {
+        let frame = encode(&Request::exit_status(42));
+        assert!(matches!(decode::<Request>(&frame[4..]).unwrap(), Request::ExitStatus { pid: 42, .. }));
+        let frame = encode(&Reply::Exited { code: Some(7), signal: None });
+        assert!(matches!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Exited { code: Some(7), signal: None }));
     }
 
     #[test]
