@@ -3,11 +3,12 @@
 # binary against generated suites and compare with `python -m pytest`), the
 # same comparisons reduced to what depends on pytest's version against
 # pytest 8.x and 7.4 (scripts/matrix.sh) and on pytest alone, without
-# pytest-xdist (scripts/pytest_only.sh), the Python side's own tests, and
-# real third-party suites from PyPI. scripts/wheel.sh builds the wheel and runs
-# the example suite with it from a fresh venv that has pytest only.
-# Set RPYTEST_SKIP_MATRIX=1 to skip the older pytest versions and pytest alone, and
-# RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
+# pytest-xdist (scripts/pytest_only.sh), the Python side's own tests,
+# popular plugins (scripts/plugins.sh), and real third-party suites from
+# PyPI. scripts/wheel.sh builds the wheel and runs the example suite with it
+# from a fresh venv that has pytest only. Set RPYTEST_SKIP_MATRIX=1 to skip
+# the older pytest versions and pytest alone, RPYTEST_SKIP_PLUGINS=1 to skip
+# the plugins, and RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Formatting first: rustfmt.toml keeps the tree's 120-column style.
@@ -22,6 +23,10 @@ if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/pytest_only.sh
 fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
+# Popular plugins from PyPI, each compared with plain pytest.
+if [ "${RPYTEST_SKIP_PLUGINS:-0}" != 1 ]; then
+  bash scripts/plugins.sh
+fi
 # The benchmark report's tooling (table + SVG), on one small suite, one run.
 bench_out=$(mktemp -d)
 "$python" bench/report.py --quick --python "$python" --out "$bench_out" >/dev/null

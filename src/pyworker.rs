@@ -22,6 +22,7 @@ const FILES: &[(&str, &str)] = &[
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
     ("terminal_summary.py", include_str!("../pyworker/rpytest_worker/terminal_summary.py")),
+    ("plugin_compat.py", include_str!("../pyworker/rpytest_worker/plugin_compat.py")),
     ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
     ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
 ];

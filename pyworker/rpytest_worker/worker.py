@@ -227,6 +227,7 @@ class WorkerLoop:
         """Tears down what the last test left set up (a stop skips the
         nextitem=None teardown), then tells the engine."""
         self._teardown_all()
+        save_coverage(self.session.config)
         self.conn.send({"type": "finished"})
         sys.stdout.flush()
         sys.stderr.flush()
@@ -245,6 +246,25 @@ class WorkerLoop:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+
+
+def save_coverage(config):
+    """pytest-cov measures as under plain pytest (its "central" mode, started
+    in the zygote), and a forked worker inherits the tracer, but what it
+    measured would die with it. Saved here to a data file of its own, it is
+    combined by pytest-cov at the end of the session, as subprocesses' data
+    is. pytest-cov before 6 names its data file once per run (every fork
+    would write the same file): say so rather than report partial coverage."""
+    plugin = config.pluginmanager.get_plugin("_cov")
+    cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
+    if cov is None or not hasattr(cov, "save"):
+        return
+    if getattr(cov, "_data_suffix_specified", True) is not True:
+        sys.stderr.write("rpytest: warning: this pytest-cov names one data file per run, so coverage measured "
+                         "in workers is lost; upgrade pytest-cov (>= 6) for complete coverage\n")
+        return
+    cov.stop()
+    cov.save()
 
 
 def junit_extras(config):

@@ -35,6 +35,7 @@ import uuid
 import pytest
 
 from . import shared_fixtures, sink
+from .plugin_compat import PluginCompat
 
 
 def _die_with_parent():
@@ -455,7 +456,8 @@ def run_pytest(args, plugin):
     from . import fixtures
 
     sys.argv[0] = "rpytest"
-    plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist()]
+    zygote = isinstance(plugin, ZygotePlugin)
+    plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
     try:
         from _pytest.config import _main
     except ImportError:

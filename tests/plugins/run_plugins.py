@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Popular pytest plugins under rpytest, compared with plain pytest.
+
+For each plugin a small suite is generated in a temp dir and run with
+``PY -m pytest`` and ``rpytest -n N``; what the plugin produces must agree:
+exit code, the counts line, the plugin's terminal lines and files
+(coverage table and XML, the HTML and JSON reports' results, hypothesis
+statistics). Plugins rpytest cannot support across workers yet must be
+handled as docs/compatibility.md says: pytest-benchmark disabled with a
+warning (as pytest-xdist does), syrupy snapshot tests refused with exit 4
+and the snapshot files left untouched. Exit status 1 on any difference.
+
+PY must have the plugins (scripts/plugins.sh makes that venv from PyPI).
+
+Usage:
+  python tests/plugins/run_plugins.py --python PY --rpytest PATH [--only NAME]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+TIMEOUT = 300
+MODULE = """
+def add(a, b):
+    if a < 0:
+        return -1
+    return a + b
+
+
+def unused():
+    return 42
+"""
+TESTS = """
+from mod import add
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_add_more():
+    assert add(2, 2) == 4
+
+
+def test_metadata(json_metadata):
+    json_metadata["answer"] = 42
+"""
+
+
+def run(cmd, cwd):
+    env = dict(os.environ, COLUMNS="80", PYTHONPATH=cwd)
+    env.pop("PYTEST_ADDOPTS", None)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=TIMEOUT, check=False)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+def counts(out):
+    lines = [line for line in out.splitlines() if re.search(r" in [\d.]+s\b", line)]
+    return re.sub(r" in [\d.]+s.*", "", lines[-1]).strip("= ") if lines else None
+
+
+def write(root, files):
+    for name, text in files:
+        with open(os.path.join(root, name), "w") as f:
+            f.write(textwrap.dedent(text))
+
+
+def read(path):
+    """The file's text, or "" when it was not written."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+class Case:
+    """One plugin: a suite, the arguments, and what must agree."""
+
+    name = ""
+    files = (("mod.py", MODULE), ("test_plugin.py", TESTS))
+    args = ()
+
+    def __init__(self, py, rpytest):
+        self.py, self.rpytest = py, rpytest
+
+    def pytest(self, root, args):
+        return run([self.py, "-m", "pytest", "-p", "no:cacheprovider", *args], root)
+
+    def rpy(self, root, workers, args):
+        return run([self.rpytest, "--python", self.py, "--color=no", "-p", "no:cacheprovider", "-n", workers, *args],
+                   root)
+
+    def check(self, problems):
+        for workers in ("1", "2", "4"):
+            with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+                write(a, self.files)
+                write(b, self.files)
+                expected = self.observe(a, *self.pytest(a, self.args))
+                seen = self.observe(b, *self.rpy(b, workers, self.args))
+                if seen != expected:
+                    problems.append(f"{self.name} -n {workers}:\n  pytest:  {expected}\n  rpytest: {seen}")
+
+    def observe(self, root, code, out):
+        return {"exit": code, "counts": counts(out)}
+
+
+class Cov(Case):
+    name = "pytest-cov"
+    args = ("--cov=mod", "--cov-report=term", "--cov-report=xml:cov.xml", "--cov-fail-under=90")
+
+    def observe(self, root, code, out):
+        total = next((line.split() for line in out.splitlines() if line.startswith("TOTAL")), None)
+        xml = read(os.path.join(root, "cov.xml"))
+        rate = re.search(r'line-rate="([\d.]+)"', xml)
+        return {**super().observe(root, code, out), "total": total, "xml_rate": rate and rate.group(1),
+                "fail_under": "Required test coverage of 90% not reached" in out}
+
+
+class Html(Case):
+    name = "pytest-html"
+    args = ("--html=report.html", "--self-contained-html")
+
+    def observe(self, root, code, out):
+        html = read(os.path.join(root, "report.html"))
+        results = sorted(re.findall(r"&#34;result&#34;: &#34;(\w+)", html))
+        return {**super().observe(root, code, out), "results": results, "line": "Generated html report" in out}
+
+
+class JsonReport(Case):
+    name = "pytest-json-report"
+    args = ("--json-report", "--json-report-file=report.json", "-v")
+
+    def observe(self, root, code, out):
+        text = read(os.path.join(root, "report.json"))
+        report = json.loads(text) if text else {}
+        tests = sorted((t["nodeid"], t["outcome"], json.dumps(t.get("metadata"))) for t in report.get("tests", []))
+        return {**super().observe(root, code, out), "summary": report.get("summary"), "tests": tests,
+                "line": "report saved to" in out}
+
+
+class Hypothesis(Case):
+    name = "hypothesis"
+    files = (("test_h.py", """
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=20, derandomize=True)
+        @given(st.integers())
+        def test_int(x):
+            assert isinstance(x, int)
+    """),)
+    args = ("--hypothesis-show-statistics",)
+
+    def observe(self, root, code, out):
+        stats = [line for line in out.splitlines() if "Hypothesis Statistics" in line or "passing," in line]
+        return {**super().observe(root, code, out), "statistics": [re.sub(r"[\d.]+ seconds", "", s) for s in stats]}
+
+
+class Benchmark(Case):
+    """As pytest-xdist: benchmarks disabled with a warning; --benchmark-only refused."""
+
+    name = "pytest-benchmark"
+    files = (("test_b.py", "def test_bench(benchmark):\n    benchmark(sum, range(10))\n\ndef test_plain():\n    pass\n"),)
+
+    def check(self, problems):
+        with tempfile.TemporaryDirectory() as root:
+            write(root, self.files)
+            code, out = self.rpy(root, "2", [])
+            if code != 0 or counts(out) != "2 passed, 1 warning" or "Benchmarks are automatically disabled" not in out:
+                problems.append(f"{self.name}: expected 2 passed and xdist's warning, got {code}:\n{out}")
+            code, out = self.rpy(root, "2", ["--benchmark-only"])
+            if code != 4 or "--benchmark-only" not in out:
+                problems.append(f"{self.name} --benchmark-only: expected a usage error, got {code}:\n{out}")
+
+
+class Syrupy(Case):
+    """Refused with a reason while workers cannot hand snapshots back; no file is touched."""
+
+    name = "syrupy"
+    files = (("test_s.py", "def test_snap(snapshot):\n    assert {'a': 1} == snapshot\n"),)
+
+    def check(self, problems):
+        with tempfile.TemporaryDirectory() as root:
+            write(root, self.files)
+            self.pytest(root, ["--snapshot-update"])
+            snapshot = os.path.join(root, "__snapshots__", "test_s.ambr")
+            before = read(snapshot)
+            for args in ([], ["--snapshot-update"]):
+                code, out = self.rpy(root, "2", args)
+                if code != 4 or "syrupy" not in out:
+                    problems.append(f"{self.name} {args}: expected a usage error naming syrupy, got {code}:\n{out}")
+                if read(snapshot) != before:
+                    problems.append(f"{self.name} {args}: the snapshot file changed")
+
+
+CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--python", required=True)
+    parser.add_argument("--rpytest", required=True)
+    parser.add_argument("--only")
+    a = parser.parse_args()
+    problems = []
+    for case in CASES:
+        if a.only and case.name != a.only:
+            continue
+        before = len(problems)
+        case(a.python, os.path.abspath(a.rpytest)).check(problems)
+        print(f"{case.name:20} {'ok' if len(problems) == before else 'DIFFERS'}", file=sys.stderr)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
