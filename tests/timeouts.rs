@@ -66,7 +66,7 @@ fn a_timeout_mark_wins_over_the_setting_and_zero_turns_it_off() {
         "import time\nimport pytest\n\n@pytest.mark.timeout(1)\ndef test_short_limit():\n    time.sleep(30)\n\n\
          @pytest.mark.timeout(0)\ndef test_no_limit():\n    time.sleep(1.5)\n",
     )]);
-    let r = run_rpytest(&suite, &["-n", "2", "-v", "--timeout=60", "-W", "error::pytest.PytestUnknownMarkWarning"]);
+    let r = run_rpytest(&suite, &["-n", "2", "-v", "--timeout=60"]);
     assert_clean_exit(&r);
     assert_eq!(r.words("test_marks.py::test_short_limit"), ["FAILED"], "{}", r.dump());
     assert_eq!(r.words("test_marks.py::test_no_limit"), ["PASSED"], "{}", r.dump());

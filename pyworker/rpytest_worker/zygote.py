@@ -175,10 +175,6 @@ class XdistWorkerCount:
         config._rpytest_dist = getattr(config.option, "dist", "no")
         if config._rpytest_dist != "no":
             config.option.dist = "no"
-        if not config.pluginmanager.hasplugin("timeout"):
-            # rpytest enforces @pytest.mark.timeout(N) itself (from outside
-            # the worker) when pytest-timeout is not installed.
-            config.addinivalue_line("markers", "timeout(seconds): fail the test after so many seconds (rpytest)")
 
     @staticmethod
     def found(config):
