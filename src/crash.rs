@@ -90,9 +90,44 @@ pub fn failure_text(message: &str, worker: usize, log: Option<&str>) -> String {
     }
 }
 
+/// `--max-worker-restart`: how many lost workers (crashes and timeouts)
+/// are replaced before the run gives up, counted as xdist counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartBudget {
+    lost: usize,
+    max: usize,
+}
+
+impl RestartBudget {
+    /// `max` from the flag, else xdist's default: 4 x the worker count.
+    pub fn new(max: Option<u32>, workers: usize) -> Self {
+        RestartBudget { lost: 0, max: max.map_or(4 * workers, |n| n as usize) }
+    }
+
+    /// One more worker was lost: `None` while it may be replaced, else the
+    /// banner that ends the run (xdist's wording).
+    pub fn spend(&mut self, worker: usize) -> Option<String> {
+        self.lost += 1;
+        match (self.lost > self.max, self.max) {
+            (false, _) => None,
+            (true, 0) => Some(format!("worker gw{worker} crashed and worker restarting disabled")),
+            (true, max) => Some(format!("maximum crashed workers reached: {max}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_restart_budget_follows_xdist() {
+        let mut budget = RestartBudget::new(None, 2);
+        assert!((0..8).all(|_| budget.spend(0).is_none()));
+        assert_eq!(budget.spend(1).as_deref(), Some("maximum crashed workers reached: 8"));
+        let mut none = RestartBudget::new(Some(0), 4);
+        assert_eq!(none.spend(3).as_deref(), Some("worker gw3 crashed and worker restarting disabled"));
+    }
 
     #[test]
     fn signals_by_name() {

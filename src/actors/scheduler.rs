@@ -66,8 +66,7 @@ struct Run {
     testsfailed: usize,
     startup_failures: usize,
     /// `--max-worker-restart`: lost workers replaced so far, and the most.
-    restarts: usize,
-    max_restarts: usize,
+    restarts: crash::RestartBudget,
     /// Set when the restart budget is spent: tests that can no longer run
     /// are reported with it as not run.
     not_run: Option<String>,
@@ -110,7 +109,7 @@ pub struct StartRun {
     /// Per-test time limits (`--timeout`, marks, pytest-timeout).
     pub watchdog: Watchdog,
     /// Lost workers to replace before the run gives up.
-    pub max_restarts: usize,
+    pub restarts: crash::RestartBudget,
 }
 
 #[derive(Message)]
@@ -359,12 +358,8 @@ impl Scheduler {
 
     /// `--max-worker-restart` is spent: nothing more starts, the tests left
     /// are reported as not run, and the banner says why (xdist's wording).
-    fn give_up_restarting(&mut self, worker: usize) {
+    fn give_up_restarting(&mut self, banner: String) {
         let Some(run) = self.run.as_mut() else { return };
-        let banner = match run.max_restarts {
-            0 => format!("worker gw{worker} crashed and worker restarting disabled"),
-            max => format!("maximum crashed workers reached: {max}"),
-        };
         eprintln!("rpytest: {banner} (--max-worker-restart); the tests left are not run");
         let cause = format!("not run: {banner} (--max-worker-restart)");
         let pending = run.queue.pending_tests();
@@ -497,8 +492,7 @@ impl Handler<StartRun> for Scheduler {
             entries: vec![None; total],
             testsfailed: 0,
             startup_failures: 0,
-            restarts: 0,
-            max_restarts: msg.max_restarts,
+            restarts: msg.restarts,
             not_run: None,
             watchdog: msg.watchdog,
             timed_out: HashMap::new(),
@@ -688,13 +682,13 @@ impl Handler<WorkerLost> for Scheduler {
             return self.maybe_complete();
         }
         let run = self.run.as_mut().unwrap();
-        run.restarts += 1;
+        let spent = run.restarts.spend(msg.worker).filter(|_| run.queue.has_pending());
         if run.startup_failures >= MAX_STARTUP_FAILURES {
             let cause = format!("not run: workers keep dying before running a test (last: {})", msg.cause);
             eprintln!("rpytest: error: {cause}");
             self.abandon_pending(&cause);
-        } else if run.restarts > run.max_restarts && (run.queue.has_pending() || !lost.requeued.is_empty()) {
-            self.give_up_restarting(msg.worker);
+        } else if let Some(banner) = spent {
+            self.give_up_restarting(banner);
         } else if run.queue.has_pending() {
             run.supervisor.do_send(RestartWorker { worker: msg.worker });
         }

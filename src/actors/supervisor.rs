@@ -416,15 +416,8 @@ impl Supervisor {
         self.inventory = Some(inventory.clone());
         self.reporter.do_send(Begin { inventory: inventory.clone() });
         let watchdog = self.watchdog(&inventory);
-        let max_restarts = self.plan.max_worker_restart.map_or(4 * self.requested_workers, |n| n as usize);
-        self.scheduler.do_send(StartRun {
-            inventory,
-            queue,
-            supervisor: ctx.address(),
-            history,
-            watchdog,
-            max_restarts,
-        });
+        let restarts = crash::RestartBudget::new(self.plan.max_worker_restart, self.requested_workers);
+        self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history, watchdog, restarts });
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
         }
