@@ -90,6 +90,31 @@ pub fn failure_text(message: &str, worker: usize, log: Option<&str>) -> String {
     }
 }
 
+/// How many processes the kernel's OOM killer has killed in this process's
+/// memory cgroup (and below it), if the cgroup says: `oom_kill` in
+/// `memory.events` (cgroup v2) or `memory.oom_control` (v1). A worker
+/// killed by SIGKILL while this count went up was most likely its victim.
+pub fn oom_kills() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let file = match controllers {
+            "" => format!("/sys/fs/cgroup{path}/memory.events"),
+            c if c.split(',').any(|c| c == "memory") => format!("/sys/fs/cgroup/memory{path}/memory.oom_control"),
+            _ => continue,
+        };
+        if let Some(count) = std::fs::read_to_string(file).ok().and_then(|text| parse_oom_kills(&text)) {
+            return Some(count);
+        }
+    }
+    None
+}
+
+fn parse_oom_kills(text: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok())
+}
+
 /// `--max-worker-restart`: how many lost workers (crashes and timeouts)
 /// are replaced before the run gives up, counted as xdist counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +144,13 @@ impl RestartBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_kill_counts_from_either_cgroup_version() {
+        assert_eq!(parse_oom_kills("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\noom_group_kill 0\n"), Some(2));
+        assert_eq!(parse_oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"), Some(5));
+        assert_eq!(parse_oom_kills("nothing here\n"), None);
+    }
 
     #[test]
     fn the_restart_budget_follows_xdist() {

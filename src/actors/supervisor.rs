@@ -106,6 +106,8 @@ pub struct Supervisor {
     warm_zygote: Option<u32>,
     /// Lines for the summary (LEAK notes), from `RunComplete`.
     notes: Vec<String>,
+    /// The memory cgroup's OOM kill count when last looked at.
+    oom_kills: Option<u64>,
 }
 
 /// What is known of one worker process's ending.
@@ -257,6 +259,7 @@ impl Supervisor {
             next_generation: 0,
             warm_zygote,
             notes: Vec::new(),
+            oom_kills: crash::oom_kills(),
         }
     }
 
@@ -451,6 +454,21 @@ impl Supervisor {
             signal_worker(pid, libc::SIGTERM);
             ctx.run_later(timeouts::TERM_GRACE, move |_, _| signal_worker(pid, libc::SIGKILL));
         });
+    }
+
+    /// How a worker ended; a SIGKILL we did not send while the memory
+    /// cgroup counted an OOM kill is named as the OOM killer's.
+    fn exit_cause(&mut self, exit: &WorkerExit, stopped_by_us: bool) -> String {
+        let cause = describe_exit(exit.exit_code, exit.signal);
+        if exit.signal != Some(libc::SIGKILL) || stopped_by_us {
+            return cause;
+        }
+        let (before, now) = (self.oom_kills, crash::oom_kills());
+        self.oom_kills = now;
+        match now > before {
+            true => format!("{cause}: killed by the kernel's OOM killer (its memory cgroup counted an oom_kill)"),
+            false => cause,
+        }
     }
 
     /// `--ff`/`--nf` keep pytest's meaning under LPT: the tests that failed
@@ -848,7 +866,10 @@ impl Handler<WorkerExitSeen> for Supervisor {
         if !slot.owns(exit.pid) {
             return;
         }
-        slot.exit = Some(describe_exit(exit.exit_code, exit.signal));
+        let stopped_by_us = slot.timed_out.is_some();
+        let cause = self.exit_cause(&exit, stopped_by_us);
+        let Some(slot) = self.slots.get_mut(&exit.worker) else { return };
+        slot.exit = Some(cause);
         if slot.pid.is_none() {
             // It died before saying hello: there is no connection to wait for.
             slot.disconnected = true;
