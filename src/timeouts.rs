@@ -98,6 +98,12 @@ impl Watchdog {
         }
         out
     }
+
+    /// `worker` is gone: its replacement (same number) starts afresh, even
+    /// on the same test (a retry).
+    pub fn forget(&mut self, worker: usize) {
+        self.fired.retain(|&(w, _)| w != worker);
+    }
 }
 
 /// "Timeout (>5.0s)", as pytest-timeout words it.
@@ -139,6 +145,15 @@ mod tests {
         assert_eq!(dog.expired(&running, 15.0), [Expiry { worker: 0, test: 0, secs: 5.0 }]);
         // Test 2 has no limit (0), however long it runs.
         assert_eq!(dog.expired(&running, 1000.0), []);
+    }
+
+    #[test]
+    fn a_replacement_on_the_same_test_is_watched_again() {
+        let mut dog = Watchdog::new(TimeoutSources::default(), [Some(1.0)]);
+        assert_eq!(dog.expired(&[(0, 0, 0.0)], 2.0).len(), 1);
+        assert_eq!(dog.expired(&[(0, 0, 0.0)], 3.0), []);
+        dog.forget(0);
+        assert_eq!(dog.expired(&[(0, 0, 3.0)], 4.5), [Expiry { worker: 0, test: 0, secs: 1.0 }]);
     }
 
     #[test]

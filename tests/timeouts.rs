@@ -118,3 +118,15 @@ fn with_pytest_timeout_rpytest_is_the_backstop() {
     assert!(second.contains("Timeout (>1.0s): rpytest stopped worker"), "rpytest's backstop:\n{second}");
     ends_in_time(&r, 2.0 + 1.0);
 }
+
+/// `--retries` runs a timed-out test again on the replacement worker (same
+/// number), and the limit holds for that try too.
+#[test]
+fn a_retried_timeout_is_timed_again() {
+    let suite = Suite::new(&[("test_py.py", PY_HANG)]);
+    let r = run_rpytest(&suite, &["-n", "1", "-v", "--timeout=1", "--retries=1"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.final_line.as_deref(), Some("1 failed, 1 passed"), "{}", r.dump());
+    assert!(r.stdout.contains("Timeout (>1.0s)"), "{}", r.dump());
+    ends_in_time(&r, 2.0 * 1.0 + 2.3);
+}

@@ -5,8 +5,14 @@
 //! `WorkRequest` (a worker wants more), `TestFinished`, `TestInterrupted`
 //! (KeyboardInterrupt or `pytest.exit()` in a test), `StopRequested` (a
 //! worker's session set shouldfail/shouldstop), `WorkerFinished` and
-//! `WorkerLost` (from the Supervisor, once a worker's death is certain) and
+//! `WorkerLost` (from the Supervisor, once a worker's death is certain),
+//! `TestsLeaked` (processes a worker's tests left running) and
 //! `SharedFixturesTornDown` (the zygote tore down the shared session fixtures).
+//! With time limits it runs the `Watchdog` every 100 ms and asks the
+//! Supervisor to stop a worker whose test passed its limit (`StopTimedOut`);
+//! from then on that worker's messages are void, and its loss fails the test
+//! as `Timeout (>Ns)`. Lost workers spend the `--max-worker-restart` budget;
+//! once it is spent, the tests that will not start are reported NOT RUN.
 //! The queue logic lives in `RunQueue`; this shell routes messages, turns a
 //! lost worker's running test into a crash report, stops dispatch on every
 //! worker at once for -x/--maxfail and interrupts, and tells the Supervisor
@@ -663,6 +669,7 @@ impl Handler<WorkerLost> for Scheduler {
         let lost = run.queue.worker_lost(msg.worker);
         let not_run = run.not_run.clone();
         let timed_out = run.timed_out.remove(&msg.worker);
+        run.watchdog.forget(msg.worker);
         match lost.in_flight {
             Some(index) => {
                 let nodeid = run.inventory.items[index].shown.clone();
