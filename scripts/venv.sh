@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Creates a venv (pytest, pytest-xdist for comparisons, msgpack) if missing,
+# Creates a venv (pytest, pytest-xdist for comparisons, msgpack, and
+# pytest-timeout for rpytest's backstop to its limits) if missing,
 # and prints its python. Everything the tests need comes from PyPI here.
 #
 #   scripts/venv.sh                       .venv with pytest 9.x (the main run)
 #   scripts/venv.sh DIR SPEC              DIR with pytest SPEC, e.g.
 #   scripts/venv.sh .venv-matrix/pytest8 "pytest>=8,<9"   (scripts/matrix.sh)
-#   scripts/venv.sh DIR SPEC ""           pytest alone: no xdist, no msgpack
+#   scripts/venv.sh DIR SPEC ""           pytest alone: no xdist, msgpack, timeout
 #                                         (scripts/pytest_only.sh)
 #
 # The spec is recorded in DIR/.rpytest-spec; a venv made for another spec is
@@ -14,9 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-.venv}
 spec=${2:-"pytest>=9,<10"}
-extras=${3-"pytest-xdist msgpack"}
+extras=${3-"pytest-xdist msgpack pytest-timeout"}
 modules=pytest
-[ -z "$extras" ] || modules="pytest, xdist, msgpack"
+[ -z "$extras" ] || modules="pytest, xdist, msgpack, pytest_timeout"
 if [ ! -x "$dir/bin/python" ] || [ "$(cat "$dir/.rpytest-spec" 2>/dev/null)" != "$spec $extras" ] \
   || ! "$dir/bin/python" -c "import $modules" 2>/dev/null; then
   rm -rf "$dir"

@@ -90,6 +90,18 @@ pub struct OwnFlags {
     #[arg(long)]
     pub inventory_status: bool,
 
+    /// Fail a test that runs longer than SECS (0: no limit): its worker dumps
+    /// every thread's stack, is stopped (SIGTERM, then SIGKILL) and replaced.
+    /// A test's @pytest.mark.timeout(N) wins. Default: [tool.rpytest] timeout.
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_timeout)]
+    pub timeout: Option<f64>,
+
+    /// As in pytest-xdist: how many crashed workers are replaced before the
+    /// run gives up (0: none); the tests left are reported as not run.
+    /// Default: 4 x the worker count.
+    #[arg(long, value_name = "N")]
+    pub max_worker_restart: Option<u32>,
+
     /// Run in this process even when a warm daemon (`rpytest serve`) runs.
     #[arg(long)]
     pub no_daemon: bool,
@@ -114,10 +126,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("--rsyncignore", "xdist's remote distribution is not supported"),
     ("--looponfail", "xdist's loop-on-fail mode is not supported"),
     ("-f", "xdist's loop-on-fail mode is not supported"),
-    (
-        "--max-worker-restart",
-        "rpytest replaces every crashed worker (it stops only when workers die before running any test)",
-    ),
     ("--maxschedchunk", "rpytest sizes its batches from the queue and recorded durations; see docs/architecture.md"),
     ("--loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
     ("--no-loadscope-reorder", "rpytest orders --dist loadscope groups longest first from history"),
@@ -238,7 +246,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
     ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 10] = [
+    const WITH_VALUE: [&str; 12] = [
         "--numprocesses",
         "--python",
         "--worker-start",
@@ -249,6 +257,8 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         "--durations-path",
         "--maxprocesses",
         "--retries",
+        "--timeout",
+        "--max-worker-restart",
     ];
     for long in WITH_VALUE {
         if arg == long {
@@ -360,6 +370,16 @@ mod tests {
         assert_eq!(cl.own.retries, Some(2));
         assert_eq!(cl.pytest_args, ["--reruns", "1"]);
         assert!(parse(vec!["--retries=-1".into()]).is_err());
+    }
+
+    #[test]
+    fn timeout_and_restart_budget_are_ours() {
+        let cl = split(&["--timeout=2.5", "--max-worker-restart", "3", "-v"]);
+        assert_eq!((cl.own.timeout, cl.own.max_worker_restart), (Some(2.5), Some(3)));
+        assert_eq!(cl.pytest_args, ["-v"]);
+        for bad in [["--timeout", "soon"], ["--timeout", "-1"], ["--max-worker-restart", "-2"]] {
+            assert!(matches!(parse(bad.map(String::from).to_vec()), Err(ClapOrUsage::Clap(_))), "{bad:?}");
+        }
     }
 
     #[test]

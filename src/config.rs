@@ -95,6 +95,7 @@ struct RawSettings {
     shared_session_fixtures: Option<toml::Value>,
     daemon: Option<String>,
     daemon_idle_timeout: Option<u64>,
+    timeout: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +111,8 @@ pub struct Settings {
     pub daemon: DaemonMode,
     /// Seconds an unused daemon waits before it stops (0: never).
     pub daemon_idle_timeout: u64,
+    /// Seconds a test may run before rpytest stops its worker (0: no limit).
+    pub timeout: Option<f64>,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -147,9 +150,12 @@ impl Settings {
             shared_session_fixtures: Vec::new(),
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
+            timeout: None,
             source: None,
         });
-        for (key, value) in [("default_workers", raw.default_workers), ("retries", raw.retries)] {
+        for (key, value) in
+            [("default_workers", raw.default_workers), ("retries", raw.retries), ("timeout", raw.timeout)]
+        {
             let Some(value) = value else { continue };
             let text = match &value {
                 toml::Value::String(s) => s.clone(),
@@ -206,6 +212,7 @@ impl Settings {
                 };
             }
             "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
+            "timeout" => self.timeout = Some(parse_timeout(text).map_err(|e| format!("timeout: {e}"))?),
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
@@ -221,12 +228,27 @@ impl Settings {
 
 /// Every setting, as written in pyproject.toml (and, upper-cased after
 /// `RPYTEST_`, in the environment).
-pub const KEYS: &[&str] =
-    &["default_workers", "worker_start", "shared_session_fixtures", "daemon", "daemon_idle_timeout", "retries"];
+pub const KEYS: &[&str] = &[
+    "default_workers",
+    "worker_start",
+    "shared_session_fixtures",
+    "daemon",
+    "daemon_idle_timeout",
+    "retries",
+    "timeout",
+];
 
 /// A retry count: a whole number >= 0 (also `--retries`).
 pub fn parse_retries(text: &str) -> Result<u32, String> {
     text.trim().parse::<u32>().map_err(|_| format!("invalid value '{text}': expected a whole number >= 0"))
+}
+
+/// A time limit in seconds: a number >= 0, 0 meaning none (also `--timeout`).
+pub fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs >= 0.0 && secs.is_finite() => Ok(secs),
+        _ => Err(format!("invalid value '{text}': expected seconds, a number >= 0 (0: no limit)")),
+    }
 }
 
 /// A TOML list of fixture names, in the text form the environment uses.
@@ -281,8 +303,12 @@ fn find_pyproject(dir: &Path) -> Option<PathBuf> {
 
 /// The command-line flag that overrides each setting.
 #[cfg(test)]
-const FLAGS: &[(&str, &str)] =
-    &[("default_workers", "`-n N|auto`"), ("worker_start", "`--worker-start`"), ("retries", "`--retries N`")];
+const FLAGS: &[(&str, &str)] = &[
+    ("default_workers", "`-n N|auto`"),
+    ("worker_start", "`--worker-start`"),
+    ("retries", "`--retries N`"),
+    ("timeout", "`--timeout SECS`"),
+];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:
 /// each setting's comment, default, environment variable and flag.
@@ -415,6 +441,19 @@ mod tests {
         let err = project("[tool.rpytest]\nretries = -1\n").unwrap_err().to_string();
         assert!(err.contains("retries") && err.contains(">= 0"), "{err}");
         assert!(s.apply_env([("RPYTEST_RETRIES".to_string(), "many".to_string())]).is_err());
+    }
+
+    #[test]
+    fn timeout_from_file_and_environment() {
+        assert_eq!(project("").unwrap().timeout, Some(0.0));
+        let mut s = project("[tool.rpytest]\ntimeout = 2.5\n").unwrap();
+        assert_eq!(s.timeout, Some(2.5));
+        s.apply_env([("RPYTEST_TIMEOUT".to_string(), "7".to_string())]).unwrap();
+        assert_eq!(s.timeout, Some(7.0));
+        assert_eq!(project("[tool.rpytest]\ntimeout = 30\n").unwrap().timeout, Some(30.0));
+        let err = project("[tool.rpytest]\ntimeout = -1\n").unwrap_err().to_string();
+        assert!(err.contains("timeout") && err.contains(">= 0"), "{err}");
+        assert!(s.apply_env([("RPYTEST_TIMEOUT".to_string(), "soon".to_string())]).is_err());
     }
 
     #[test]

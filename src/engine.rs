@@ -21,6 +21,7 @@ use crate::config::WorkerStart;
 use crate::daemon::client::DaemonRun;
 use crate::dist::DistMode;
 use crate::errors::EngineError;
+use crate::proctree;
 use crate::pyworker;
 use crate::shard::ShardInput;
 
@@ -55,10 +56,18 @@ pub struct RunPlan {
     /// The rootdir `[tool.rpytest]` was looked up for, and whether settings
     /// were found: checked against the rootdir pytest reports.
     pub settings_lookup: (PathBuf, bool),
+    /// `--timeout` / `[tool.rpytest] timeout`: seconds per test, if limited.
+    pub timeout: Option<f64>,
+    /// `--max-worker-restart`: crashed workers replaced before the run gives
+    /// up; `None` is xdist's default, 4 x the worker count.
+    pub max_worker_restart: Option<u32>,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     let pyworker_dir = pyworker::install()?;
+    // Orphans of the run (a crashed worker's children, a test's detached
+    // helper) become ours, not init's, and are ended below.
+    proctree::become_subreaper();
     // tempfile creates the directory 0700: only we can reach the socket.
     let socket_dir = tempfile::Builder::new().prefix("rpytest-").tempdir().map_err(EngineError::Socket)?;
     let socket = socket_dir.path().join("engine.sock");
@@ -83,6 +92,8 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
     })?;
     drop(socket_dir);
+    let orphans = proctree::end_orphans();
+    crate::trace::event(|| format!("ended {orphans} leftover process(es) of the run"));
     if let Some(daemon) = &plan.daemon {
         daemon.prewarm();
     }

@@ -7,6 +7,7 @@ mod actors;
 mod auto_workers;
 mod cli;
 mod config;
+mod crash;
 mod daemon;
 mod dist;
 mod durations_file;
@@ -16,6 +17,7 @@ mod history;
 mod interpreter;
 mod inventory_status;
 mod lpt;
+mod proctree;
 mod protocol;
 mod pyworker;
 mod render;
@@ -23,6 +25,7 @@ mod report;
 mod rootdir;
 mod run_queue;
 mod shard;
+mod timeouts;
 mod trace;
 
 use std::io::IsTerminal;
@@ -204,6 +207,8 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
         shard,
         retries: own.retries.unwrap_or(settings.retries),
+        timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
+        max_worker_restart: own.max_worker_restart,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
         workers_auto,
         settings_lookup: (settings_root, settings.source.is_some()),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -33,6 +33,11 @@ pub enum FromPython {
     StopRequested {
         reason: String,
         interrupted: bool,
+    },
+    /// Worker, before `finished`: processes its tests left running after
+    /// every fixture was torn down (it then killed them).
+    Leaked {
+        leaks: Vec<Leak>,
     },
     Finished,
     /// Zygote: it forked worker `worker` as process `pid`.
@@ -170,6 +175,13 @@ pub struct Inventory {
     pub threads: Vec<String>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
+    /// pytest-timeout's global limit (its `--timeout`, `PYTEST_TIMEOUT`, ini
+    /// `timeout`), when the plugin is installed and sets one.
+    #[serde(default)]
+    pub timeout_plugin: Option<f64>,
+    /// pytest-timeout is active: it enforces limits inside the workers too.
+    #[serde(default)]
+    pub timeout_plugin_active: bool,
 }
 
 /// A collected test. `id` and `group` decide its dispatch unit under
@@ -183,6 +195,19 @@ pub struct CollectedItem {
     /// as xdist does); `None` when unmarked.
     #[serde(default)]
     pub group: Option<String>,
+    /// Seconds from its `@pytest.mark.timeout(N)`, if it has one (0: none).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+/// A process a test started that was still running when its worker had
+/// torn every fixture down.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Leak {
+    /// The test during which it first appeared.
+    pub index: usize,
+    pub pid: u32,
+    pub cmdline: String,
 }
 
 /// A collector that failed or skipped (with `--continue-on-collection-errors`).
@@ -282,8 +307,14 @@ pub struct ReplayEntry {
     pub phases: Vec<PhaseRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crash: Option<String>,
+    /// The crash's whole failure text (the cause, then the worker's fault log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash_text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub junit: Option<rmpv::Value>,
+    /// Processes the test left running, one line each (a junit property).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leaks: Vec<String>,
     /// `--retries`: the earlier tries that failed, oldest first; junit
     /// shows them as `flakyFailure` (the test then passed) or `rerunFailure`.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -78,6 +78,8 @@ pub struct Lost {
     pub in_flight: Option<usize>,
     /// Tests it held behind that one, back at the front of the queue.
     pub requeued: Vec<usize>,
+    /// Tests it held behind that one after a stop: they never start.
+    pub dropped: Vec<usize>,
 }
 
 impl RunQueue {
@@ -279,7 +281,11 @@ impl RunQueue {
     pub fn worker_lost(&mut self, worker: usize) -> Lost {
         let mut held = std::mem::take(&mut self.held[worker]);
         let in_flight = held.pop_front().filter(|&i| self.finish(i));
-        let requeued: Vec<usize> = if self.stopped { Vec::new() } else { held.into_iter().collect() };
+        let (requeued, dropped): (Vec<usize>, Vec<usize>) = if self.stopped {
+            (Vec::new(), held.into_iter().collect())
+        } else {
+            (held.into_iter().collect(), Vec::new())
+        };
         let mut pieces: Vec<Vec<usize>> = Vec::new();
         for &test in &requeued {
             match pieces.last_mut() {
@@ -291,7 +297,7 @@ impl RunQueue {
             self.pending.push_front(make_unit(piece, &self.known, &self.weight));
         }
         self.pending_tests += requeued.len();
-        Lost { in_flight, requeued }
+        Lost { in_flight, requeued, dropped }
     }
 }
 

@@ -204,7 +204,6 @@ fn xdist_and_fixture_trace_options_it_cannot_honour_are_refused() {
         "--pastebin=failed",
         "--px=popen",
         "--rsyncdir=x",
-        "--max-worker-restart=2",
         "--maxschedchunk=4",
         "--loadscope-reorder",
     ] {

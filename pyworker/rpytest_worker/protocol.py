@@ -9,7 +9,7 @@ clear error rather than a silent misread.
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
     shard_request {ids: [..]}             zygote, sharding: which tests to keep?
-    collected     {items: [{id, shown, group}], deselected,
+    collected     {items: [{id, shown, group, timeout}], deselected,
                    inventory, rootdir, basetemp, errors: [{id, longrepr}],
                    warnings: [...], dist, numprocesses, maxfail, durations...}
                   group: the xdist_group name (several: sorted, joined by "_")
@@ -18,7 +18,10 @@ Messages, Python -> engine:
                   shared_fixtures: the shared session fixtures set up
                   before the fork (to tear down once at the end);
                   threads: names of threads alive besides the main one
-                  (the engine then spawns workers instead of forking)
+                  (the engine then spawns workers instead of forking);
+                  timeout: the item's @pytest.mark.timeout seconds or None;
+                  timeout_plugin, timeout_plugin_active: pytest-timeout's
+                  global limit (or None) and whether it is installed
     ready         {}                      a worker wants more tests
     test_done     {index, phases: [...], warnings: [...], max_rss_kb,
                    junit?: {attrs, properties}}
@@ -30,6 +33,10 @@ Messages, Python -> engine:
                                           pytest.exit(): the session ends
     stop_requested {reason, interrupted}  session.shouldfail (-x, --maxfail) or,
                                           interrupted, shouldstop (--sw, a plugin)
+    leaked        {leaks: [{index, pid, cmdline}]}
+                                          processes a worker's tests left running
+                                          after every fixture was torn down
+                                          (killed); sent before finished
     finished      {}                      a worker ran its last test
     worker_forked {worker, pid}                              (zygote)
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
@@ -64,7 +71,7 @@ import select
 import socket
 import struct
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = struct.Struct(">I")
 

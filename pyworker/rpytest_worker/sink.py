@@ -71,6 +71,9 @@ def replay(session, entries, stats=None):
             _restore_junit_extras(config, item, entry["junit"])
         if entry.get("failed_tries"):
             _record_failed_tries(config, item, entry)
+        if entry.get("leaks"):
+            # Before the reports: junitxml closes the testcase at teardown.
+            _record_leaks(config, item, entry["leaks"])
         keywords = None  # built once per test, for its compact records
         for record in entry.get("phases") or ():
             if keywords is None and record.get("full") is None:
@@ -80,10 +83,22 @@ def replay(session, entries, stats=None):
                 stats.setdefault(record["category"], []).append(report)
             config.hook.pytest_runtest_logreport(report=report)
         if entry.get("crash") is not None:
-            report = crashed_report(item, entry["crash"])
+            report = crashed_report(item, entry["crash"], entry.get("crash_text"))
             if stats is not None:
                 stats.setdefault("failed", []).append(report)
             config.hook.pytest_runtest_logreport(report=report)
+
+
+def _record_leaks(config, item, leaks):
+    """Processes the test left running: a junit property per process."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    reporter = xml.node_reporter(item.nodeid)
+    for line in leaks:
+        reporter.add_property("rpytest_leak", line)
 
 
 def _record_failed_tries(config, item, entry):

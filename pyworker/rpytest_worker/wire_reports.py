@@ -180,14 +180,28 @@ def decode_phase(record, item, config, keywords=None):
     return report
 
 
-def crashed_report(item, message):
+class CrashText(str):
+    """A crashed test's failure text (the cause, then the worker's fault
+    log) that junitxml and other readers of ``longrepr.reprcrash`` see with
+    the one-line cause as its message."""
+
+    def __new__(cls, text, message, item):
+        from _pytest._code.code import ReprFileLocation
+
+        self = super().__new__(cls, text)
+        path, lineno, _ = item.location
+        self.reprcrash = ReprFileLocation(path, (lineno or 0) + 1, message)
+        return self
+
+
+def crashed_report(item, message, text=None):
     """The failing report of a test whose worker died under it."""
     report = TestReport(
         nodeid=item.nodeid,
         location=item.location,
         keywords={name: 1 for name in item.keywords},
         outcome="failed",
-        longrepr=message,
+        longrepr=CrashText(text or message, message, item),
         when="call",
     )
     return report

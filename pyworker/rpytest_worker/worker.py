@@ -6,8 +6,17 @@ its own: xdist's worker identity, no terminal output, fresh capture files, a
 basetemp of its own, clean failure counters. Then it pulls batches of test
 indices, always holding the next test when one exists, because pytest
 decides fixture teardown from ``nextitem``.
+
+So that the engine can supervise it from outside, a worker also leads its
+own process group (a timeout kill reaches what its tests started), writes
+faulthandler's dumps (fatal signals, and the engine's SIGUSR1 before a
+timeout kill) to a fault log the engine attaches to the failing test, and is
+a child subreaper: processes its tests leave behind, detached ones too,
+stay its children, so it can report them (``leaked``) and end them.
 """
+import faulthandler
 import os
+import signal
 import resource
 import signal
 import sys
@@ -86,10 +95,29 @@ def _own_basetemp(config, basetemp, index):
     factory._basetemp = path.resolve()
 
 
+def _be_supervisable(socket_path, index, forked):
+    """What the engine needs to supervise this worker from outside."""
+    if forked and os.getpgid(0) == os.getppid():
+        # The zygote leads its group (not in a debugging run): lead ours.
+        os.setpgid(0, 0)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+    path = os.path.join(os.path.dirname(socket_path), f"gw{index}-{os.getpid()}.stderr")
+    log = open(path, "w")
+    faulthandler.enable(file=log, all_threads=True)
+    faulthandler.register(signal.SIGUSR1, file=log, all_threads=True, chain=False)
+    return log
+
+
 def become_worker(session, index, count, socket_path, basetemp, testrunuid, forked):
     from .zygote import inventory_hash
 
     config = session.config
+    config._rpytest_fault_log = _be_supervisable(socket_path, index, forked)
     _set_xdist_identity(config, index, count, testrunuid)
     if forked:
         silence_reporters(config)
@@ -128,6 +156,7 @@ class WorkerLoop:
         self.phases = []
         self.sections_sent = []  # the full sections of the last phase recorded
         self.warnings = []
+        self.children = ChildWatch()
         session.config.pluginmanager.register(self, "rpytest-worker-loop")
 
     # pytest hooks: collect what the running test reports.
@@ -165,7 +194,9 @@ class WorkerLoop:
                 self._ask()
             index = self.queue.popleft()
             nextitem = self.items[self.queue[0]] if self.queue else None
-            if not self._run_one(index, nextitem):
+            going_on = self._run_one(index, nextitem)
+            self.children.after_test(index)
+            if not going_on:
                 break
         self._finish()
 
@@ -228,6 +259,9 @@ class WorkerLoop:
         nextitem=None teardown), then tells the engine."""
         self._teardown_all()
         save_coverage(self.session.config)
+        leaks = self.children.end_leaks()
+        if leaks:
+            self.conn.send({"type": "leaked", "leaks": leaks})
         self.conn.send({"type": "finished"})
         sys.stdout.flush()
         sys.stderr.flush()
@@ -242,6 +276,7 @@ class WorkerLoop:
         """The engine is gone or wants us gone: tear down what is set up, leave."""
         try:
             self._teardown_all()
+            self.children.end_leaks()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -265,6 +300,72 @@ def save_coverage(config):
         return
     cov.stop()
     cov.save()
+
+
+# Python's own helper processes, which end when their parent does.
+_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def live_children():
+    """{pid: command line} of this process's live children (zombies left out)."""
+    pids = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+    except OSError:
+        return {}
+    children = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            if stat[stat.rindex(")") + 2] in "ZX":
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue
+        if not any(helper in cmdline for helper in _HELPERS):
+            children[pid] = cmdline
+    return children
+
+
+class ChildWatch:
+    """Which test each child process appeared under. A child still alive
+    once every fixture is torn down is a leak of that test. The worker is a
+    subreaper, so a test's detached (setsid, double-forked) processes are
+    its children too."""
+
+    def __init__(self):
+        self.origin = {}  # pid -> (test index, command line)
+
+    def after_test(self, index):
+        alive = live_children()
+        self.origin = {pid: self.origin.get(pid, (index, cmdline)) for pid, cmdline in alive.items()}
+
+    def end_leaks(self):
+        """Kills what is left; returns the leaks, each with its test."""
+        leaks = []
+        for _ in range(10):  # a killed child's own children become ours
+            children = live_children()
+            if not children:
+                break
+            for pid, cmdline in children.items():
+                index, _ = self.origin.get(pid, (None, cmdline))
+                if index is not None:
+                    shown = " ".join(cmdline.split())
+                    leaks.append({"index": index, "pid": pid, "cmdline": shown[:160]})
+                _kill_and_reap(pid)
+        return leaks
+
+
+def _kill_and_reap(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
 
 
 def junit_extras(config):

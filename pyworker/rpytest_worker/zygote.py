@@ -84,6 +84,34 @@ def xdist_group(item):
     return "_".join(sorted(names)) or None
 
 
+def timeout_mark(item):
+    """Seconds from the item's ``@pytest.mark.timeout(N)`` (pytest-timeout's
+    signature: ``timeout(timeout=0, method=..., func_only=...)``), or None."""
+    mark = item.get_closest_marker("timeout")
+    if mark is None:
+        return None
+    value = mark.args[0] if mark.args else mark.kwargs.get("timeout")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def timeout_plugin_settings(config):
+    """pytest-timeout's own global limit as it resolved it (its --timeout,
+    else PYTEST_TIMEOUT, else ini ``timeout``) and whether it is active."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return {"timeout_plugin": None, "timeout_plugin_active": False}
+    value = getattr(config, "_env_timeout", None)
+    if value is None:
+        value = config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT") or config.getini("timeout")
+    try:
+        value = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        value = None
+    return {"timeout_plugin": value or None, "timeout_plugin_active": True}
+
+
 def shard_selection(conn, config, items):
     """Ask the engine which items this shard keeps; deselect the rest, as
     pytest-split does, so pytest's header and counts say "N deselected".
@@ -266,6 +294,7 @@ class ZygotePlugin:
             "shared_fixtures": self.shared.set_up,
             "threads": threads,
             "pytest_version": pytest_version(),
+            **timeout_plugin_settings(config),
         })
 
     def item_records(self, session):
@@ -273,7 +302,8 @@ class ZygotePlugin:
         zygote computes it while it waits for its run."""
         if self._items is None:
             self._items = [
-                {"id": item.nodeid, "shown": shown_nodeid(session.config, item.nodeid), "group": xdist_group(item)}
+                {"id": item.nodeid, "shown": shown_nodeid(session.config, item.nodeid), "group": xdist_group(item),
+                 "timeout": timeout_mark(item)}
                 for item in session.items
             ]
         return self._items

@@ -14,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::scheduler::{
-    Scheduler, StopRequested, TestFinished, TestInterrupted, WorkRequest, WorkerFinished, WorkerJoined,
+    Scheduler, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerFinished, WorkerJoined,
 };
 use super::supervisor::{FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteBroken, ZygoteConnected};
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
@@ -121,6 +121,7 @@ async fn serve_worker(
             Ok(Some(FromPython::StopRequested { reason, interrupted })) => {
                 scheduler.do_send(StopRequested { reason, interrupted })
             }
+            Ok(Some(FromPython::Leaked { leaks })) => scheduler.do_send(TestsLeaked { worker, leaks }),
             Ok(Some(FromPython::Finished)) => {
                 finished = true;
                 scheduler.do_send(WorkerFinished { worker });

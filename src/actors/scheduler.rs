@@ -5,8 +5,14 @@
 //! `WorkRequest` (a worker wants more), `TestFinished`, `TestInterrupted`
 //! (KeyboardInterrupt or `pytest.exit()` in a test), `StopRequested` (a
 //! worker's session set shouldfail/shouldstop), `WorkerFinished` and
-//! `WorkerLost` (from the Supervisor, once a worker's death is certain) and
+//! `WorkerLost` (from the Supervisor, once a worker's death is certain),
+//! `TestsLeaked` (processes a worker's tests left running) and
 //! `SharedFixturesTornDown` (the zygote tore down the shared session fixtures).
+//! With time limits it runs the `Watchdog` every 100 ms and asks the
+//! Supervisor to stop a worker whose test passed its limit (`StopTimedOut`);
+//! from then on that worker's messages are void, and its loss fails the test
+//! as `Timeout (>Ns)`. Lost workers spend the `--max-worker-restart` budget;
+//! once it is spent, the tests that will not start are reported NOT RUN.
 //! The queue logic lives in `RunQueue`; this shell routes messages, turns a
 //! lost worker's running test into a crash report, stops dispatch on every
 //! worker at once for -x/--maxfail and interrupts, and tells the Supervisor
@@ -28,14 +34,19 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::{History, Observe};
 use super::reporter::{Reporter, Status, TestReported, TestRetrying};
+use super::supervisor::StopTimedOut;
 use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
-use crate::protocol::{FailedTry, Interruption, Inventory, PhaseRecord, ReplayEntry, TestDone, ToPython};
+use crate::crash;
+use crate::protocol::{FailedTry, Interruption, Inventory, Leak, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run_queue::RunQueue;
+use crate::timeouts::{self, Watchdog};
 
 /// A worker that dies this many times without running a test means the
 /// workers cannot start at all; the run stops instead of looping.
 const MAX_STARTUP_FAILURES: usize = 3;
+/// How often the watchdog looks at the running tests' clocks.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub struct Scheduler {
     reporter: Addr<Reporter>,
@@ -60,6 +71,17 @@ struct Run {
     entries: Vec<Option<ReplayEntry>>,
     testsfailed: usize,
     startup_failures: usize,
+    /// `--max-worker-restart`: lost workers replaced so far, and the most.
+    restarts: crash::RestartBudget,
+    /// Set when the restart budget is spent: tests that can no longer run
+    /// are reported with it as not run.
+    not_run: Option<String>,
+    watchdog: Watchdog,
+    /// Workers being stopped for a timeout, and the limit their test
+    /// passed: nothing they say any more counts (the test is the timeout's).
+    timed_out: HashMap<usize, f64>,
+    /// LEAK lines for the summary.
+    leak_notes: Vec<String>,
     supervisor: Addr<Supervisor>,
     history: Addr<History>,
     completed: bool,
@@ -90,6 +112,10 @@ pub struct StartRun {
     pub queue: RunQueue,
     pub supervisor: Addr<Supervisor>,
     pub history: Addr<History>,
+    /// Per-test time limits (`--timeout`, marks, pytest-timeout).
+    pub watchdog: Watchdog,
+    /// Lost workers to replace before the run gives up.
+    pub restarts: crash::RestartBudget,
 }
 
 #[derive(Message)]
@@ -157,6 +183,18 @@ pub struct SharedFixturesTornDown {
 pub struct WorkerLost {
     pub worker: usize,
     pub cause: String,
+    /// The tail of its fault log (faulthandler's stacks), if it wrote one.
+    pub log: Option<String>,
+    /// It was stopped for passing this time limit (seconds).
+    pub timed_out: Option<f64>,
+}
+
+/// A worker's tests left these processes running; it has killed them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestsLeaked {
+    pub worker: usize,
+    pub leaks: Vec<Leak>,
 }
 
 impl Scheduler {
@@ -219,7 +257,9 @@ impl Scheduler {
             self.stop(Stopped::plain(banner), None);
         }
         let Some(run) = self.run.as_mut() else { return };
-        let crash = phases.iter().find(|p| p.when == "crash").and_then(|p| p.longrepr.clone());
+        let crash_phase = phases.iter().find(|p| p.when == "crash");
+        let crash = crash_phase.and_then(|p| p.crash.clone());
+        let crash_text = crash_phase.and_then(|p| p.longrepr.clone()).filter(|text| Some(text) != crash.as_ref());
         let duration = crash.is_none().then(|| phases.iter().map(|p| p.duration).sum());
         let outcome = final_outcome(&phases);
         run.history.do_send(Observe { nodeid: nodeid.clone(), duration, outcome, peak_rss_kb: max_rss_kb, flaky });
@@ -229,7 +269,9 @@ impl Scheduler {
         let wire_phases = phases.iter().filter(|p| p.when != "crash").cloned().collect();
         let tries = failed_tries.len() + 1;
         let failed_tries = failed_tries.iter().map(|t| FailedTry::from_phases(t)).collect();
-        run.entries[index] = Some(ReplayEntry { index, phases: wire_phases, crash, junit, failed_tries });
+        let leaks = Vec::new();
+        run.entries[index] =
+            Some(ReplayEntry { index, phases: wire_phases, crash, crash_text, junit, failed_tries, leaks });
         let result = TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries };
         self.reporter.do_send(TestReported(result));
     }
@@ -252,7 +294,8 @@ impl Scheduler {
         let entries = run.entries.iter_mut().filter_map(Option::take).collect();
         let failed = run.testsfailed + run.inventory.collect_failed;
         let exitstatus = run.exit_override.unwrap_or(if failed > 0 { 1 } else { 0 });
-        run.supervisor.do_send(RunComplete { entries, exitstatus, stopped: run.stopped.clone() });
+        let notes = std::mem::take(&mut run.leak_notes);
+        run.supervisor.do_send(RunComplete { entries, exitstatus, stopped: run.stopped.clone(), notes });
     }
 
     /// A shared fixture's teardown failure becomes the last test's teardown
@@ -312,19 +355,99 @@ impl Scheduler {
         let Some(run) = self.run.as_mut() else { return };
         for index in run.queue.drain_unfinished() {
             let nodeid = self.run.as_ref().unwrap().inventory.items[index].shown.clone();
-            self.record(0, crashed(index, &nodeid, cause));
+            self.record(0, crashed(index, &nodeid, cause, cause));
+        }
+    }
+
+    /// Reports tests that will never start as not run, with the reason.
+    fn report_not_run(&mut self, indices: Vec<usize>, cause: &str) {
+        for index in indices {
+            let Some(run) = self.run.as_mut() else { return };
+            if run.entries[index].is_some() {
+                continue;
+            }
+            let nodeid = run.inventory.items[index].shown.clone();
+            self.record(0, not_run(index, &nodeid, cause));
+        }
+    }
+
+    /// `--max-worker-restart` is spent: nothing more starts, the tests left
+    /// are reported as not run, and the banner says why (xdist's wording).
+    fn give_up_restarting(&mut self, banner: String) {
+        let Some(run) = self.run.as_mut() else { return };
+        eprintln!("rpytest: {banner} (--max-worker-restart); the tests left are not run");
+        let cause = format!("not run: {banner} (--max-worker-restart)");
+        let pending = run.queue.pending_tests();
+        run.not_run = Some(cause.clone());
+        self.stop(Stopped::plain(banner), None);
+        self.report_not_run(pending, &cause);
+    }
+
+    /// Whether `worker` is being stopped for a timeout: what it says is void.
+    fn being_stopped(&self, worker: usize) -> bool {
+        self.run.as_ref().is_some_and(|run| run.timed_out.contains_key(&worker))
+    }
+
+    /// The watchdog: every running test past its limit has its worker stopped.
+    fn check_timeouts(&mut self) {
+        let Some(run) = self.run.as_mut() else { return };
+        let now = run.started.elapsed().as_secs_f64();
+        run.queue.tick(now);
+        for expiry in run.watchdog.expired(&run.queue.running(), now) {
+            let nodeid = &run.inventory.items[expiry.test].shown;
+            crate::trace::event(|| format!("{nodeid} on gw{} passed {}s", expiry.worker, expiry.secs));
+            run.timed_out.insert(expiry.worker, expiry.secs);
+            run.links.remove(&expiry.worker);
+            run.supervisor.do_send(StopTimedOut { worker: expiry.worker, secs: expiry.secs });
+        }
+    }
+
+    /// The failure message of a test whose worker was lost under it.
+    fn lost_message(&self, msg: &WorkerLost, nodeid: &str, timed_out: Option<f64>) -> String {
+        match msg.timed_out.or(timed_out) {
+            Some(secs) => {
+                format!(
+                    "{}: rpytest stopped worker 'gw{}' while running '{nodeid}'",
+                    timeouts::describe(secs),
+                    msg.worker
+                )
+            }
+            None => format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause),
+        }
+    }
+
+    /// A worker's leaked processes: a LEAK line in the summary, and a junit
+    /// property on the test that started them.
+    fn record_leaks(&mut self, worker: usize, leaks: Vec<Leak>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let total = run.entries.len();
+        for leak in leaks.into_iter().filter(|l| l.index < total) {
+            let nodeid = &run.inventory.items[leak.index].shown;
+            let line = format!("pid {} ({}) was still running after the test; killed", leak.pid, leak.cmdline);
+            run.leak_notes.push(format!("LEAK {nodeid} [gw{worker}]: {line}"));
+            if let Some(entry) = run.entries[leak.index].as_mut() {
+                entry.leaks.push(line);
+            }
         }
     }
 }
 
-/// The record of a test whose worker died under it.
-fn crashed(index: usize, nodeid: &str, message: &str) -> TestDone {
-    let phases = vec![crash_phase(nodeid, message)];
+/// The record of a test whose worker died under it: `message` is the one
+/// line cause, `text` the whole failure (with the worker's fault log).
+fn crashed(index: usize, nodeid: &str, message: &str, text: &str) -> TestDone {
+    let phases = vec![crash_phase(nodeid, message, text)];
     TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None }
 }
 
+/// The record of a test that never started and never will.
+fn not_run(index: usize, nodeid: &str, cause: &str) -> TestDone {
+    let mut phase = crash_phase(nodeid, cause, cause);
+    (phase.category, phase.letter, phase.word) = ("not run".into(), "N".into(), "NOT RUN".into());
+    TestDone { index, phases: vec![phase], warnings: Vec::new(), junit: None, max_rss_kb: None }
+}
+
 /// The failing phase that stands for a test whose worker died under it.
-fn crash_phase(nodeid: &str, message: &str) -> PhaseRecord {
+fn crash_phase(nodeid: &str, message: &str, text: &str) -> PhaseRecord {
     PhaseRecord {
         when: "crash".into(),
         outcome: "failed".into(),
@@ -333,7 +456,7 @@ fn crash_phase(nodeid: &str, message: &str) -> PhaseRecord {
         word: "FAILED".into(),
         duration: 0.0,
         full: None,
-        longrepr: Some(message.to_string()),
+        longrepr: Some(text.to_string()),
         crash: Some(message.to_string()),
         crash_line: Some(format!("{nodeid}: {message}")),
         head_line: Some(domain_of(nodeid)),
@@ -364,8 +487,11 @@ impl Actor for Scheduler {
 impl Handler<StartRun> for Scheduler {
     type Result = ();
 
-    fn handle(&mut self, msg: StartRun, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: StartRun, ctx: &mut Context<Self>) {
         let total = msg.inventory.items.len();
+        if msg.watchdog.active() {
+            ctx.run_interval(WATCH_EVERY, |act, _| act.check_timeouts());
+        }
         let shared_teardown =
             if msg.inventory.shared_fixtures.is_empty() { SharedTeardown::Done } else { SharedTeardown::Pending };
         self.run = Some(Run {
@@ -379,6 +505,11 @@ impl Handler<StartRun> for Scheduler {
             entries: vec![None; total],
             testsfailed: 0,
             startup_failures: 0,
+            restarts: msg.restarts,
+            not_run: None,
+            watchdog: msg.watchdog,
+            timed_out: HashMap::new(),
+            leak_notes: Vec::new(),
             supervisor: msg.supervisor,
             history: msg.history,
             completed: false,
@@ -417,6 +548,9 @@ impl Handler<WorkRequest> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: WorkRequest, _: &mut Context<Self>) {
+        if self.being_stopped(msg.worker) {
+            return;
+        }
         let Some(run) = self.run.as_mut() else { return };
         let Some(link) = run.links.get(&msg.worker) else { return };
         run.queue.tick(run.started.elapsed().as_secs_f64());
@@ -433,6 +567,9 @@ impl Handler<TestFinished> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: TestFinished, _: &mut Context<Self>) {
+        if self.being_stopped(msg.worker) {
+            return;
+        }
         let Some(run) = self.run.as_mut() else { return };
         run.queue.tick(run.started.elapsed().as_secs_f64());
         if msg.done.index >= run.queue.total() || !run.queue.complete(msg.worker, msg.done.index) {
@@ -455,11 +592,18 @@ impl Handler<WorkerFinished> for Scheduler {
 
     fn handle(&mut self, msg: WorkerFinished, _: &mut Context<Self>) {
         crate::trace::event(|| format!("worker gw{} finished", msg.worker));
+        if self.being_stopped(msg.worker) {
+            return;
+        }
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
             let released = run.queue.release(msg.worker);
-            let waiting_retries = released.into_iter().filter(|&i| !run.failed_tries[i].is_empty()).collect();
+            let not_run = run.not_run.clone();
+            let waiting_retries = released.iter().copied().filter(|&i| !run.failed_tries[i].is_empty()).collect();
             self.end_waiting_retries(waiting_retries);
+            if let Some(cause) = not_run {
+                self.report_not_run(released, &cause);
+            }
         }
         self.maybe_complete();
     }
@@ -469,6 +613,9 @@ impl Handler<TestInterrupted> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, msg: TestInterrupted, _: &mut Context<Self>) {
+        if self.being_stopped(msg.worker) {
+            return;
+        }
         let Some(run) = self.run.as_mut() else { return };
         let i = msg.interruption;
         if i.index >= run.queue.total() || !run.queue.complete(msg.worker, i.index) {
@@ -542,26 +689,46 @@ impl Handler<WorkerLost> for Scheduler {
         run.links.remove(&msg.worker);
         run.finished_workers.remove(&msg.worker);
         let lost = run.queue.worker_lost(msg.worker);
+        let not_run = run.not_run.clone();
+        let timed_out = run.timed_out.remove(&msg.worker);
+        run.watchdog.forget(msg.worker);
         match lost.in_flight {
             Some(index) => {
                 let nodeid = run.inventory.items[index].shown.clone();
-                let message = format!("worker 'gw{}' crashed while running '{nodeid}': {}", msg.worker, msg.cause);
-                let done = crashed(index, &nodeid, &message);
+                let message = self.lost_message(&msg, &nodeid, timed_out);
+                let text = crash::failure_text(&message, msg.worker, msg.log.as_deref());
+                let done = crashed(index, &nodeid, &message, &text);
                 // A retried crash runs on a fresh worker: this one is gone.
                 if !self.retried(msg.worker, &done) {
                     self.record(msg.worker, done);
                 }
             }
-            None => run.startup_failures += 1,
+            None => self.run.as_mut().unwrap().startup_failures += 1,
+        }
+        if let Some(cause) = not_run {
+            // Stopping after the restart budget: what it held never starts.
+            self.report_not_run(lost.dropped, &cause);
+            return self.maybe_complete();
         }
         let run = self.run.as_mut().unwrap();
+        let spent = run.restarts.spend(msg.worker).filter(|_| run.queue.has_pending());
         if run.startup_failures >= MAX_STARTUP_FAILURES {
             let cause = format!("not run: workers keep dying before running a test (last: {})", msg.cause);
             eprintln!("rpytest: error: {cause}");
             self.abandon_pending(&cause);
+        } else if let Some(banner) = spent {
+            self.give_up_restarting(banner);
         } else if run.queue.has_pending() {
             run.supervisor.do_send(RestartWorker { worker: msg.worker });
         }
         self.maybe_complete();
+    }
+}
+
+impl Handler<TestsLeaked> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestsLeaked, _: &mut Context<Self>) {
+        self.record_leaks(msg.worker, msg.leaks);
     }
 }

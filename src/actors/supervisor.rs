@@ -9,9 +9,15 @@
 //! run's reports, pytest finishes the session there (sessionfinish,
 //! unconfigure), and the exit status that session leaves is the run's.
 //!
+//! A test past its time limit (the Scheduler's watchdog sends
+//! `StopTimedOut`) has its worker stopped from outside: SIGUSR1 (the worker
+//! dumps every thread's stack to its fault log), SIGTERM, a grace period,
+//! then SIGKILL of its process group and of every process under it. A lost
+//! worker's fault log tail travels with `WorkerLost` to its test's failure.
+//!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WarmZygoteEnded`, `WorkerConnected`, `WorkerDisconnected`, `WorkerExitSeen`,
-//! `RestartWorker`, `TeardownShared`, `RunComplete`, `Interrupt`.
+//! `RestartWorker`, `StopTimedOut`, `TeardownShared`, `RunComplete`, `Interrupt`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +34,7 @@ use super::reporter::{Begin, PluginSummary, Reporter, Summarize};
 use super::scheduler::{RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
 use crate::config::{self, WorkerCount, WorkerStart};
+use crate::crash::{self, describe_exit};
 use crate::daemon::client::WarmHandover;
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
@@ -39,6 +46,7 @@ use crate::report::Stopped;
 use crate::rootdir;
 use crate::run_queue::RunQueue;
 use crate::shard;
+use crate::timeouts::{self, TimeoutSources, Watchdog};
 
 /// How long to wait for the other half of a worker's ending.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -104,6 +112,10 @@ pub struct Supervisor {
     interrupted: bool,
     /// pytest ended the session in the zygote (its sessionfinish ran).
     session_finished: bool,
+    /// Lines for the summary (LEAK notes), from `RunComplete`.
+    notes: Vec<String>,
+    /// The memory cgroup's OOM kill count when last looked at.
+    oom_kills: Option<u64>,
 }
 
 /// What is known of one worker process's ending.
@@ -118,6 +130,8 @@ struct Slot {
     exit: Option<String>,
     grace_started: bool,
     spawned: Option<u32>,
+    /// Stopped by the watchdog for passing this limit (seconds).
+    timed_out: Option<f64>,
 }
 
 #[derive(Message)]
@@ -141,6 +155,16 @@ pub struct ZygoteBroken {
 #[rtype(result = "()")]
 pub struct ZygoteExited {
     pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// The test worker `worker` runs has passed its time limit: stop the worker.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTimedOut {
+    pub worker: usize,
+    pub secs: f64,
 }
 
 /// The warm zygote (the daemon's child) ended; its status is the daemon's.
@@ -187,6 +211,8 @@ pub struct RunComplete {
     pub entries: Vec<ReplayEntry>,
     pub exitstatus: i32,
     pub stopped: Option<Stopped>,
+    /// Lines for the summary (LEAK notes).
+    pub notes: Vec<String>,
 }
 
 #[derive(Message)]
@@ -203,7 +229,12 @@ struct GraceOver {
 impl Slot {
     /// Whether `pid` is this slot's process (unknown yet counts as yes).
     fn owns(&self, pid: u32) -> bool {
-        self.pid.or(self.forked).or(self.spawned).is_none_or(|own| own == pid)
+        self.process().is_none_or(|own| own == pid)
+    }
+
+    /// The worker's pid, as far as it is known.
+    fn process(&self) -> Option<u32> {
+        self.pid.or(self.forked).or(self.spawned)
     }
 }
 
@@ -242,6 +273,8 @@ impl Supervisor {
             warm_zygote,
             interrupted: false,
             session_finished: false,
+            notes: Vec::new(),
+            oom_kills: crash::oom_kills(),
         }
     }
 
@@ -282,8 +315,10 @@ impl Supervisor {
                 self.zygote_pid = child.id();
                 let addr = ctx.address();
                 actix::spawn(async move {
+                    use std::os::unix::process::ExitStatusExt;
                     let status = child.wait().await.ok();
-                    addr.do_send(ZygoteExited { code: status.and_then(|s| s.code()) });
+                    let (code, signal) = (status.and_then(|s| s.code()), status.and_then(|s| s.signal()));
+                    addr.do_send(ZygoteExited { code, signal });
                 });
             }
             Err(e) => {
@@ -342,6 +377,10 @@ impl Supervisor {
             .env("RPYTEST_WORKER_COUNT", self.requested_workers.to_string())
             .env("RPYTEST_BASETEMP", &inventory.basetemp)
             .env("RPYTEST_TESTRUNUID", &inventory.testrunuid);
+        if !self.plan.interactive {
+            // Its own group: a timeout kill reaches the children its tests start.
+            cmd.process_group(0);
+        }
         if let Some(keep) = &self.shard_keep {
             match self.write_shard_keep(keep) {
                 Ok(path) => cmd.env("RPYTEST_SHARD_KEEP", path),
@@ -412,9 +451,56 @@ impl Supervisor {
         self.worker_count = queue.workers();
         self.inventory = Some(inventory.clone());
         self.reporter.do_send(Begin { inventory: inventory.clone() });
-        self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history });
+        let watchdog = self.watchdog(&inventory);
+        let restarts = crash::RestartBudget::new(self.plan.max_worker_restart, self.requested_workers);
+        self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history, watchdog, restarts });
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
+        }
+    }
+
+    /// Each test's time limit: its mark, `--timeout`, or pytest-timeout's.
+    fn watchdog(&self, inventory: &Inventory) -> Watchdog {
+        let sources = TimeoutSources {
+            rpytest: self.plan.timeout,
+            plugin: inventory.timeout_plugin,
+            plugin_active: inventory.timeout_plugin_active,
+        };
+        Watchdog::new(sources, inventory.items.iter().map(|item| item.timeout))
+    }
+
+    /// Stops a worker whose test passed its limit: SIGUSR1 for the stack
+    /// dump, then SIGTERM, then (after the grace period) SIGKILL of its
+    /// group and of every process under it, detached ones included.
+    fn stop_timed_out(&mut self, worker: usize, secs: f64, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get_mut(&worker).filter(|s| s.timed_out.is_none()) else { return };
+        let Some(pid) = slot.pid.filter(|_| slot.exit.is_none()) else { return };
+        slot.timed_out = Some(secs);
+        let pid = pid as i32;
+        eprintln!("rpytest: {} on worker gw{worker} (pid {pid}): stopping it", timeouts::describe(secs));
+        // SAFETY: plain syscalls on a worker process we started.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        ctx.run_later(timeouts::DUMP_WAIT, move |_, ctx| {
+            // What the test started dies now (detached ones would otherwise
+            // be orphaned); the worker gets SIGTERM and a grace period.
+            crate::proctree::kill_all(&crate::proctree::descendants(pid));
+            signal_worker(pid, libc::SIGTERM);
+            ctx.run_later(timeouts::TERM_GRACE, move |_, _| signal_worker(pid, libc::SIGKILL));
+        });
+    }
+
+    /// How a worker ended; a SIGKILL we did not send while the memory
+    /// cgroup counted an OOM kill is named as the OOM killer's.
+    fn exit_cause(&mut self, exit: &WorkerExit, stopped_by_us: bool) -> String {
+        let cause = describe_exit(exit.exit_code, exit.signal);
+        if exit.signal != Some(libc::SIGKILL) || stopped_by_us {
+            return cause;
+        }
+        let (before, now) = (self.oom_kills, crash::oom_kills());
+        self.oom_kills = now;
+        match now > before {
+            true => format!("{cause}: killed by the kernel's OOM killer (its memory cgroup counted an oom_kill)"),
+            false => cause,
         }
     }
 
@@ -522,9 +608,14 @@ impl Supervisor {
             return;
         }
         let slot = self.slots.remove(&worker).unwrap();
-        if !slot.finished {
+        let log = slot.process().and_then(|pid| crash::take_tail(&crash::fault_log(&self.socket, worker, pid)));
+        // A timed-out worker's test is the timeout's, even if it ended (a
+        // signal can cut a sleep short) before the kill.
+        if !slot.finished || slot.timed_out.is_some() {
             let cause = slot.exit.unwrap_or_else(|| "its connection closed unexpectedly".to_string());
-            self.scheduler.do_send(WorkerLost { worker, cause });
+            self.scheduler.do_send(WorkerLost { worker, cause, log, timed_out: slot.timed_out });
+        } else if let Some(log) = log {
+            eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
         }
     }
 
@@ -542,8 +633,8 @@ impl Supervisor {
             workers: self.worker_count,
             wall: self.plan.started.elapsed().as_secs_f64(),
         };
+        let mut notes = std::mem::take(&mut self.notes);
         async move {
-            let mut notes = Vec::new();
             if let Some(history) = history {
                 notes.extend(history.send(Flush { run: Some(run) }).await.ok().flatten());
             }
@@ -673,33 +764,23 @@ impl Supervisor {
     fn kill_everything(&mut self) {
         self.kill_zygote();
         for slot in self.slots.values() {
-            if let Some(pid) = slot.spawned {
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            if let Some(pid) = slot.process() {
+                signal_worker(pid as i32, libc::SIGKILL);
             }
         }
     }
 }
 
-/// "exited with code 3" / "killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(exit_code: Option<i32>, signal: Option<i32>) -> String {
-    match (exit_code, signal) {
-        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        (Some(code), None) => format!("exited with code {code}"),
-        (None, None) => "ended for an unknown reason".to_string(),
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGILL => "SIGILL",
-        libc::SIGINT => "SIGINT",
-        _ => "signal",
+/// Signals a worker and, when it leads its own process group (outside a
+/// debugging run it does), every process in that group.
+fn signal_worker(pid: i32, signal: i32) {
+    // SAFETY: plain syscalls on a worker process we started.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::killpg(pid, signal);
+        } else {
+            libc::kill(pid, signal);
+        }
     }
 }
 
@@ -788,11 +869,11 @@ impl Handler<ZygoteExited> for Supervisor {
             eprintln!(
                 "rpytest: error: the Python zygote ({}) {} before collecting",
                 self.plan.python.display(),
-                describe_exit(msg.code, None)
+                describe_exit(msg.code, msg.signal)
             );
             return self.finish(msg.code.filter(|c| *c != 0).unwrap_or(3));
         }
-        eprintln!("rpytest: error: the zygote died during the run ({})", describe_exit(msg.code, None));
+        eprintln!("rpytest: error: the zygote died during the run ({})", describe_exit(msg.code, msg.signal));
         self.zygote = None;
         self.kill_everything();
         self.summarize(3, Some(Stopped::plain("the zygote died")), ctx);
@@ -807,12 +888,12 @@ impl Handler<WarmZygoteEnded> for Supervisor {
     /// exit code is the run's, and only the daemon, its parent, has it.
     fn handle(&mut self, _: WarmZygoteEnded, ctx: &mut Context<Self>) {
         let Some(handover) = self.warm_zygote.clone().filter(|_| self.session_ended.is_none()) else {
-            return ctx.notify(ZygoteExited { code: None });
+            return ctx.notify(ZygoteExited { code: None, signal: None });
         };
         let addr = ctx.address();
         actix::spawn(async move {
             let asked = tokio::task::spawn_blocking(move || crate::daemon::client::exit_code(&handover)).await;
-            addr.do_send(ZygoteExited { code: asked.ok().flatten() });
+            addr.do_send(ZygoteExited { code: asked.ok().flatten(), signal: None });
         });
     }
 }
@@ -851,7 +932,10 @@ impl Handler<WorkerExitSeen> for Supervisor {
         if !slot.owns(exit.pid) {
             return;
         }
-        slot.exit = Some(describe_exit(exit.exit_code, exit.signal));
+        let stopped_by_us = slot.timed_out.is_some();
+        let cause = self.exit_cause(&exit, stopped_by_us);
+        let Some(slot) = self.slots.get_mut(&exit.worker) else { return };
+        slot.exit = Some(cause);
         if slot.pid.is_none() {
             // It died before saying hello: there is no connection to wait for.
             slot.disconnected = true;
@@ -868,6 +952,14 @@ impl Handler<GraceOver> for Supervisor {
         if self.slots.get(&msg.worker).is_some_and(|s| s.generation == msg.generation) {
             self.settle(msg.worker, ctx, true);
         }
+    }
+}
+
+impl Handler<StopTimedOut> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopTimedOut, ctx: &mut Context<Self>) {
+        self.stop_timed_out(msg.worker, msg.secs, ctx);
     }
 }
 
@@ -898,6 +990,7 @@ impl Handler<RunComplete> for Supervisor {
     fn handle(&mut self, msg: RunComplete, ctx: &mut Context<Self>) {
         crate::trace::event(|| "every test finished".into());
         self.exitstatus = Some(msg.exitstatus);
+        self.notes = msg.notes;
         match &self.zygote {
             Some(zygote) => {
                 self.stopped = msg.stopped;
