@@ -8,6 +8,7 @@ mod auto_workers;
 mod cli;
 mod config;
 mod daemon;
+mod dir_lock;
 mod dist;
 mod durations_file;
 mod engine;
@@ -235,15 +236,25 @@ fn sharding(own: &OwnFlags, cwd: &Path) -> Result<Option<ShardInput>, UsageError
     if !path.exists() && !required {
         return Ok(Some(ShardInput { spec, durations: None, source }));
     }
-    let durations = durations_file::read(&path).map_err(UsageError::BadFlag)?;
+    let durations = match durations_file::read(&path) {
+        Ok(durations) => durations,
+        // This run rewrites the file: say so and split by node-id hash meanwhile.
+        Err(_) if own.store_durations => {
+            let warning = durations_file::replaced_warning(&path).unwrap_or_default();
+            eprintln!("rpytest: warning: {warning}; this shard splits by node-id hash");
+            return Ok(Some(ShardInput { spec, durations: None, source }));
+        }
+        Err(problem) => return Err(UsageError::BadFlag(problem)),
+    };
     let shown = path.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(path);
     Ok(Some(ShardInput { spec, durations: Some((shown, durations)), source }))
 }
 
-/// `--store-durations`: the file to merge into, checked now so a corrupt
-/// one is reported before the run rather than overwritten after it. A
-/// shard writes its own part beside the shared file instead (shards run on
-/// different machines); `--merge-durations` puts the parts together.
+/// `--store-durations`: the file to merge into. One that cannot be read is
+/// reported now, as a warning: this run replaces it (the fix the error
+/// message of every other command recommends). A shard writes its own part
+/// beside the shared file instead (shards run on different machines);
+/// `--merge-durations` puts the parts together.
 fn durations_target(
     own: &OwnFlags,
     cwd: &Path,
@@ -256,8 +267,8 @@ fn durations_target(
     if let Some(spec) = shard {
         path = durations_file::part_path(&path, spec.index, spec.total);
     }
-    if path.exists() {
-        durations_file::read(&path).map_err(UsageError::BadFlag)?;
+    if let Some(warning) = durations_file::replaced_warning(&path) {
+        eprintln!("rpytest: warning: {warning}");
     }
     Ok(Some(path))
 }
