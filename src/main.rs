@@ -24,6 +24,8 @@ mod report;
 mod rootdir;
 mod run_queue;
 mod shard;
+mod signals;
+mod socket_dir;
 mod trace;
 
 use std::io::IsTerminal;
@@ -70,7 +72,11 @@ fn run(args: Vec<String>) -> i32 {
     }
     match plan(command_line, started) {
         Ok(plan) => match engine::run(plan) {
-            Ok(code) => code,
+            // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
+            Ok(code) => match signals::ending(code, signals::received()) {
+                signals::Ending::Exit(code) => code,
+                signals::Ending::Raise(sig) => signals::raise_default(sig),
+            },
             Err(e) => {
                 eprintln!("rpytest: internal error: {e}");
                 EngineError::EXIT_CODE
