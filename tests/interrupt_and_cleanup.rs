@@ -314,3 +314,40 @@ fn sigkill_leaves_no_process_and_the_next_run_removes_its_socket_dir() {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(socket_dirs(tmp.path()), Vec::<String>::new(), "the next run removes a dead run's socket directory");
 }
+
+/// Ctrl-C while pytest is still collecting (a slow import): the terminal
+/// shows what plain pytest shows, and the exit code is pytest's 2.
+#[test]
+fn ctrl_c_during_collection_prints_what_pytest_prints() {
+    let suite = Suite::new(&[("test_slow_import.py", "import time\ntime.sleep(15)\n\ndef test_a():\n    pass\n")]);
+    let interrupt = |mut child: std::process::Child, logs: &tempfile::TempDir| {
+        std::thread::sleep(Duration::from_secs(3));
+        signal(&format!("-{}", child.id()), "-INT");
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        let text = logs_text(logs);
+        (status.unwrap_or_else(|| panic!("no exit 10 s after Ctrl-C\n{text}")), text)
+    };
+    let pytest_logs = tempfile::tempdir().unwrap();
+    let pytest = Command::new(python())
+        .args(["-m", "pytest", "--color=no", "-p", "no:cacheprovider"])
+        .current_dir(suite.path())
+        .env("COLUMNS", "80")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(pytest_logs.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(pytest_logs.path().join("stderr")).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let (pytest_status, pytest_text) = interrupt(pytest, &pytest_logs);
+    let (child, logs) = start(&suite, &["-n", "2"]);
+    let (status, text) = interrupt(child, &logs);
+    assert_eq!(pytest_status.code(), Some(2), "{pytest_text}");
+    assert_eq!(status.code(), Some(2), "Ctrl-C during collection exits 2 like pytest\n{text}");
+    for line in ["!!! KeyboardInterrupt !!!", "test_slow_import.py:2: KeyboardInterrupt", "no tests ran in"] {
+        assert!(pytest_text.contains(line), "pytest prints {line:?}\n{pytest_text}");
+        assert!(text.contains(line), "rpytest should print {line:?} as pytest does\n{text}\n\npytest:\n{pytest_text}");
+    }
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(5));
+    kill_leftovers(&left);
+    assert!(left.is_empty(), "processes left after Ctrl-C during collection: {left:#?}\n{text}");
+}

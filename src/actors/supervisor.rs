@@ -802,6 +802,11 @@ impl Handler<ZygoteExited> for Supervisor {
         if let Some(code) = self.session_ended {
             return self.finish(code);
         }
+        if self.inventory.is_none() && self.zygote.is_none() && self.warm_zygote.is_none() {
+            // It never said hello: not an interpreter that can run pytest.
+            eprintln!("rpytest: error: {}", interpreter::unusable(&self.plan.python, &describe_exit(msg.code, None)));
+            return self.finish(crate::errors::UsageError::EXIT_CODE);
+        }
         if self.inventory.is_none() {
             eprintln!(
                 "rpytest: error: the Python zygote ({}) {} before collecting",
