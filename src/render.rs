@@ -70,17 +70,14 @@ pub fn terminal_width() -> usize {
 /// So when the terminal echoes control characters (`ECHO` and `ECHOCTL` in
 /// its local flags) and the interrupt was a SIGINT, erase the echo's line
 /// and step back up first.
-pub fn before_interrupted_clear(sigint: bool, local_flags: Option<u32>) -> &'static str {
-    let echoes = |flags: u32| flags & ECHO != 0 && flags & ECHOCTL != 0;
+pub fn before_interrupted_clear(sigint: bool, local_flags: Option<libc::tcflag_t>) -> &'static str {
+    let echoes = |flags: libc::tcflag_t| flags & libc::ECHO != 0 && flags & libc::ECHOCTL != 0;
     if sigint && local_flags.is_some_and(echoes) {
         "\r\x1b[2K\x1b[1A"
     } else {
         ""
     }
 }
-
-const ECHO: u32 = libc::ECHO as u32;
-const ECHOCTL: u32 = libc::ECHOCTL as u32;
 
 /// pytest's `TerminalWriter.sep`: `==== title ====` filling `width`.
 pub fn sep(ch: char, title: Option<&str>, width: usize) -> String {
@@ -312,9 +309,9 @@ mod tests {
 
     #[test]
     fn an_echoed_ctrl_c_line_is_erased_before_the_status_is_cleared() {
-        let echoing = (libc::ECHO | libc::ECHOCTL) as u32;
+        let echoing = libc::ECHO | libc::ECHOCTL;
         assert_eq!(before_interrupted_clear(true, Some(echoing)), "\r\x1b[2K\x1b[1A");
-        assert_eq!(before_interrupted_clear(true, Some(libc::ECHO as u32)), "", "stty -echoctl: nothing echoed");
+        assert_eq!(before_interrupted_clear(true, Some(libc::ECHO)), "", "stty -echoctl: nothing echoed");
         assert_eq!(before_interrupted_clear(false, Some(echoing)), "", "SIGTERM is not typed at the terminal");
         assert_eq!(before_interrupted_clear(true, None), "", "not a terminal");
     }

@@ -450,13 +450,13 @@ mod tests {
     fn without_history_every_worker_gets_its_fair_share_first() {
         let mut q = RunQueue::per_test(vec![None; 8], 4);
         let mut got = vec![Vec::new(); 4];
-        for worker in 0..4 {
+        for (worker, held) in got.iter_mut().enumerate() {
             // Each asks until it holds two, then once more (after a test).
-            got[worker].extend(q.next_batch(worker));
+            held.extend(q.next_batch(worker));
             assert!(!q.must_wait(worker), "gw{worker} may prefetch its second test");
-            got[worker].extend(q.next_batch(worker));
+            held.extend(q.next_batch(worker));
             if worker < 3 {
-                assert!(q.complete(worker, got[worker][0]));
+                assert!(q.complete(worker, held[0]));
                 assert!(q.must_wait(worker), "gw{worker} waits: the rest is the others' share");
             }
         }

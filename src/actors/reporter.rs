@@ -137,7 +137,7 @@ impl Reporter {
 }
 
 /// The local mode flags (`c_lflag`) of the terminal on stdout, if it is one.
-fn terminal_local_flags() -> Option<u32> {
+fn terminal_local_flags() -> Option<libc::tcflag_t> {
     // SAFETY: tcgetattr fills a zeroed termios for a descriptor we only read.
     unsafe {
         let mut termios: libc::termios = std::mem::zeroed();
