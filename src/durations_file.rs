@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::dir_lock::DirLock;
+
 /// pytest-split's default file name, looked for in the current directory.
 pub const DEFAULT_NAME: &str = ".test_durations";
 
@@ -70,6 +72,20 @@ pub fn read(path: &Path) -> Result<Durations, String> {
     })
 }
 
+/// With `--store-durations`, a file that cannot be used is no obstacle: the
+/// run replaces it. The warning to show for one, if it is such a file.
+pub fn replaced_warning(path: &Path) -> Option<String> {
+    let problem = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => e.to_string(),
+        Ok(bytes) => parse(&bytes).err()?,
+    };
+    Some(format!(
+        "the durations file {} is not usable ({problem}); --store-durations replaces it with this run's durations",
+        path.display()
+    ))
+}
+
 /// Parses either pytest-split form; every duration must be a finite number >= 0.
 pub fn parse(bytes: &[u8]) -> Result<Durations, String> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON ({e})"))?;
@@ -96,12 +112,14 @@ fn pair(entry: &serde_json::Value) -> Result<(String, &serde_json::Value), Strin
 }
 
 /// Merges this run's durations into the file (this run wins) and writes it
-/// atomically. An existing file that no longer parses is replaced.
+/// atomically. An existing file that no longer parses is replaced. The
+/// directory is locked from the read to the rename, so two runs storing at
+/// the same time both keep their tests (see `dir_lock.rs`).
 pub fn merge_and_save(path: &Path, run: &HashMap<String, f64>) -> std::io::Result<usize> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let _lock = DirLock::exclusive(dir)?;
     let mut durations = std::fs::read(path).ok().and_then(|b| parse(&b).ok()).unwrap_or_default();
     durations.extend(run.iter().map(|(id, s)| (id.clone(), *s)));
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let mut text = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
@@ -142,6 +160,20 @@ mod tests {
         let err = read(&path).unwrap_err();
         assert!(err.contains("--store-durations") && err.contains("delete it"), "{err}");
         assert!(read(&dir.path().join("missing")).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn store_durations_warns_about_a_file_it_will_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".test_durations");
+        assert_eq!(replaced_warning(&path), None, "no file, nothing to say");
+        std::fs::write(&path, b"{\"a::t\": 1}").unwrap();
+        assert_eq!(replaced_warning(&path), None);
+        std::fs::write(&path, b"{\"a::t\": ").unwrap();
+        let warning = replaced_warning(&path).unwrap();
+        assert!(warning.contains("invalid JSON") && warning.contains("replaces it"), "{warning}");
+        merge_and_save(&path, &HashMap::from([("b::t".to_string(), 2.0)])).unwrap();
+        assert_eq!(read(&path).unwrap(), Durations::from([("b::t".to_string(), 2.0)]));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::errors::EngineError;
 use crate::proctree;
 use crate::pyworker;
 use crate::shard::ShardInput;
+use crate::socket_dir;
 
 /// Everything one run needs, resolved from flags and settings.
 #[derive(Debug)]
@@ -68,9 +69,8 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     // Orphans of the run (a crashed worker's children, a test's detached
     // helper) become ours, not init's, and are ended below.
     proctree::become_subreaper();
-    // tempfile creates the directory 0700: only we can reach the socket.
-    let socket_dir = tempfile::Builder::new().prefix("rpytest-").tempdir().map_err(EngineError::Socket)?;
-    let socket = socket_dir.path().join("engine.sock");
+    let socket_dir = socket_dir::create().map_err(EngineError::Socket)?;
+    let socket = socket_dir.path().join(socket_dir::SOCKET_NAME);
     // Bound before a warm zygote is asked to connect to it.
     let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(EngineError::Socket)?;
     listener.set_nonblocking(true).map_err(EngineError::Socket)?;

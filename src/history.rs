@@ -3,7 +3,10 @@
 //! and a line about the last run.
 //!
 //! Stored as JSON at `<rootdir>/.rpytest/history.json`, written to a temp
-//! file and renamed, so a killed run never leaves it half-written. A file
+//! file and renamed, so a killed run never leaves it half-written. Runs
+//! that overlap in one rootdir merge instead of overwriting each other: a
+//! save takes a lock on `.rpytest/` (`dir_lock.rs`), re-reads the file, and
+//! applies only what this run recorded since its last save. A file
 //! that cannot be read is reported and rebuilt, never trusted: a schedule
 //! from garbage is worse than no schedule. Durations that are not finite
 //! and non-negative are dropped on load for the same reason.
@@ -18,6 +21,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
+
+use crate::dir_lock::DirLock;
 
 /// Durations kept per test; the schedule uses their mean.
 const KEEP: usize = 5;
@@ -40,6 +45,23 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl TestHistory {
+    /// Adds one finished run of the test; see `HistoryStore::record`.
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Ran { duration, outcome, peak_rss_kb, .. } => {
+                if let Some(d) = duration.filter(|d| d.is_finite() && *d >= 0.0) {
+                    self.durations.push(d);
+                }
+                if self.durations.len() > KEEP {
+                    self.durations.remove(0);
+                }
+                self.last_outcome = outcome.clone();
+                self.peak_rss_kb = peak_rss_kb.or(self.peak_rss_kb);
+            }
+            Change::Flaky { .. } => self.flaky += 1,
+        }
+    }
+
     pub fn expected(&self) -> Option<f64> {
         (!self.durations.is_empty()).then(|| self.durations.iter().sum::<f64>() / self.durations.len() as f64)
     }
@@ -91,11 +113,29 @@ impl HistoryView {
     }
 }
 
+/// One thing this run learnt, kept until it is saved so that a save can
+/// replay it onto what another run wrote meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Ran { nodeid: String, duration: Option<f64>, outcome: String, peak_rss_kb: Option<u64> },
+    Flaky { nodeid: String },
+}
+
+impl Change {
+    fn nodeid(&self) -> &str {
+        match self {
+            Change::Ran { nodeid, .. } | Change::Flaky { nodeid } => nodeid,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct HistoryStore {
     path: PathBuf,
     tests: Arc<DashMap<String, TestHistory>>,
     last_run: Option<LastRun>,
+    /// Recorded since the last save, in order.
+    unsaved: Vec<Change>,
 }
 
 impl HistoryStore {
@@ -112,7 +152,7 @@ impl HistoryStore {
         };
         let (tests, last_run) = file.map_or_else(Default::default, |f| (f.tests, f.last_run));
         let tests: DashMap<String, TestHistory> = tests.into_iter().map(sanitized).collect();
-        (HistoryStore { path, tests: Arc::new(tests), last_run }, warning)
+        (HistoryStore { path, tests: Arc::new(tests), last_run, unsaved: Vec::new() }, warning)
     }
 
     pub fn view(&self) -> HistoryView {
@@ -142,44 +182,63 @@ impl HistoryStore {
     /// Records one finished test; `duration` is `None` when it did not run
     /// to the end (a crash), which teaches nothing about its length.
     pub fn record(&mut self, nodeid: &str, duration: Option<f64>, outcome: &str, peak_rss_kb: Option<u64>) {
-        let mut entry = self.tests.entry(nodeid.to_string()).or_default();
-        if let Some(d) = duration.filter(|d| d.is_finite() && *d >= 0.0) {
-            entry.durations.push(d);
-        }
-        if entry.durations.len() > KEEP {
-            entry.durations.remove(0);
-        }
-        entry.last_outcome = outcome.to_string();
-        entry.peak_rss_kb = peak_rss_kb.or(entry.peak_rss_kb);
+        let nodeid = nodeid.to_string();
+        self.change(Change::Ran { nodeid, duration, outcome: outcome.to_string(), peak_rss_kb });
     }
 
     /// Counts one more flaky result for a test `record` has seen.
     pub fn count_flaky(&mut self, nodeid: &str) {
-        if let Some(mut entry) = self.tests.get_mut(nodeid) {
-            entry.flaky += 1;
+        if self.tests.contains_key(nodeid) {
+            self.change(Change::Flaky { nodeid: nodeid.to_string() });
         }
+    }
+
+    fn change(&mut self, change: Change) {
+        self.tests.entry(change.nodeid().to_string()).or_default().apply(&change);
+        self.unsaved.push(change);
     }
 
     pub fn set_last_run(&mut self, run: LastRun) {
         self.last_run = Some(run);
     }
 
-    /// Atomic write: temp file in the same directory, then rename.
-    pub fn save(&self) -> std::io::Result<()> {
+    /// Merges this run into the file under the directory lock: re-read
+    /// what is there now (another run may have saved since we loaded),
+    /// replay what we recorded since our last save onto it, and write it
+    /// atomically (temp file in the same directory, then rename). A file
+    /// that cannot be read now is replaced by what this store knows. The
+    /// store then holds the merged history.
+    pub fn save(&mut self) -> std::io::Result<()> {
         let dir = self.path.parent().expect("history path has a parent");
-        std::fs::create_dir_all(dir)?;
+        let _lock = DirLock::exclusive(dir)?;
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
             std::fs::write(&ignore, "# Created by rpytest.\n*\n")?;
         }
-        let file =
-            HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests: self.tests().into_iter().collect() };
+        let tests = match load(&self.path) {
+            Ok(Some(on_disk)) => merged(on_disk.tests, &self.unsaved),
+            _ => self.tests().into_iter().collect(),
+        };
+        let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests };
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         // One write: serializing straight into the file is a syscall per token.
         std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
+        for (nodeid, test) in file.tests {
+            self.tests.insert(nodeid, test);
+        }
+        self.unsaved.clear();
         Ok(())
     }
+}
+
+/// What another run saved, with this run's changes replayed on top.
+fn merged(on_disk: BTreeMap<String, TestHistory>, changes: &[Change]) -> BTreeMap<String, TestHistory> {
+    let mut tests: BTreeMap<String, TestHistory> = on_disk.into_iter().map(sanitized).collect();
+    for change in changes {
+        tests.entry(change.nodeid().to_string()).or_default().apply(change);
+    }
+    tests
 }
 
 /// The file's contents; `Ok(None)` when there is none, `Err` with the warning
@@ -230,6 +289,36 @@ mod tests {
         assert_eq!(a.peak_rss_kb, Some(1007));
         assert_eq!(store.view().expected("t::a"), Some(5.0));
         assert_eq!(store.last_run().unwrap().wall, 3.5);
+    }
+
+    #[test]
+    fn overlapping_runs_merge_instead_of_overwriting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HistoryStore::path_for(dir.path());
+        let (mut seed, _) = HistoryStore::open(path.clone());
+        seed.record("t::shared", Some(1.0), "passed", None);
+        seed.save().unwrap();
+        // Both runs load the same file before either saves.
+        let (mut first, _) = HistoryStore::open(path.clone());
+        let (mut second, _) = HistoryStore::open(path.clone());
+        first.record("t::a", Some(2.0), "passed", None);
+        first.record("t::shared", Some(3.0), "failed", None);
+        second.record("t::b", Some(4.0), "passed", None);
+        second.record("t::shared", Some(5.0), "passed", None);
+        second.count_flaky("t::shared");
+        first.save().unwrap();
+        second.save().unwrap();
+        // A second save replays nothing twice.
+        second.save().unwrap();
+        let (merged, _) = HistoryStore::open(path);
+        assert_eq!(merged.get("t::a").unwrap().durations, vec![2.0]);
+        assert_eq!(merged.get("t::b").unwrap().durations, vec![4.0]);
+        let shared = merged.get("t::shared").unwrap();
+        assert_eq!(
+            (shared.durations.clone(), shared.last_outcome.as_str(), shared.flaky),
+            (vec![1.0, 3.0, 5.0], "passed", 1)
+        );
+        assert_eq!(second.view().expected("t::a"), Some(2.0), "a save brings the other run's tests in");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! `--python PATH`, else the active virtualenv, else `python3` on PATH. A
 //! missing interpreter is a usage error that says where we looked and how to
-//! fix it; a missing pytest is detected by the zygote itself (it exits with
+//! fix it; a `VIRTUAL_ENV` without an interpreter (a deleted venv) is named
+//! in a warning before falling back, never skipped silently; an interpreter
+//! that exits before rpytest's code starts in it is a usage error too; a missing pytest is detected by the zygote itself (it exits with
 //! a reserved status) so the common path costs no extra interpreter start.
 
 use std::path::{Path, PathBuf};
@@ -21,19 +23,50 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, UsageError> {
             )))
         };
     }
-    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-        let python = Path::new(&venv).join("bin").join("python");
-        if is_executable(&python) {
-            return Ok(python);
+    let venv = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let stale = match venv.map(|venv| venv.join("bin").join("python")) {
+        Some(python) if is_executable(&python) => return Ok(python),
+        Some(python) => Some(python),
+        None => None,
+    };
+    let fallback = find_on_path("python3");
+    if let Some(missing) = &stale {
+        if let Some(found) = &fallback {
+            eprintln!("rpytest: warning: {}", stale_venv(missing, found));
         }
     }
-    find_on_path("python3").ok_or_else(|| {
-        UsageError::Interpreter(
-            "no Python interpreter found: VIRTUAL_ENV is not set and python3 is not on PATH.\n\
-             Install Python 3 with pytest, activate a virtualenv, or pass --python PATH"
-                .to_string(),
-        )
-    })
+    fallback.ok_or_else(|| UsageError::Interpreter(not_found(stale.as_deref())))
+}
+
+/// The warning for a `VIRTUAL_ENV` whose interpreter is gone.
+fn stale_venv(missing: &Path, fallback: &Path) -> String {
+    format!(
+        "VIRTUAL_ENV is set but {} does not exist or is not executable (a deleted or moved venv?); \
+         using {} from PATH instead. Activate a working venv, unset VIRTUAL_ENV, or pass --python PATH",
+        missing.display(),
+        fallback.display()
+    )
+}
+
+fn not_found(stale: Option<&Path>) -> String {
+    let looked = match stale {
+        Some(missing) => format!("VIRTUAL_ENV points to a missing interpreter ({})", missing.display()),
+        None => "VIRTUAL_ENV is not set".to_string(),
+    };
+    format!(
+        "no Python interpreter found: {looked} and python3 is not on PATH.\n\
+         Install Python 3 with pytest, activate a virtualenv, or pass --python PATH"
+    )
+}
+
+/// The message for an interpreter that ended before rpytest's code in it
+/// said hello (`--python /bin/false`, not a Python 3): it cannot run pytest.
+pub fn unusable(python: &Path, how: &str) -> UsageError {
+    UsageError::Interpreter(format!(
+        "{} {how} before rpytest could start pytest in it: it is not a usable Python 3 interpreter.\n\
+         Pass --python with the path of a Python 3 interpreter that has pytest, e.g. --python .venv/bin/python",
+        python.display()
+    ))
 }
 
 /// The message for an interpreter that runs but cannot import pytest.
@@ -70,5 +103,21 @@ pub fn pytest_version(python: &Path) -> Result<String, String> {
     match text.split_whitespace().collect::<Vec<_>>()[..] {
         [pytest, py] => Ok(format!("pytest {pytest} (Python {py} at {})", python.display())),
         _ => Err(format!("{} printed an unexpected version line: {text}", python.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_what_was_looked_at() {
+        let warning = stale_venv(Path::new("/gone/bin/python"), Path::new("/usr/bin/python3"));
+        assert!(warning.contains("VIRTUAL_ENV") && warning.contains("/gone/bin/python"), "{warning}");
+        assert!(warning.contains("/usr/bin/python3"), "{warning}");
+        assert!(not_found(Some(Path::new("/gone/bin/python"))).contains("VIRTUAL_ENV points to"));
+        assert!(not_found(None).contains("VIRTUAL_ENV is not set"));
+        let error = unusable(Path::new("/bin/false"), "exited with code 1").to_string();
+        assert!(error.contains("/bin/false exited with code 1") && error.contains("--python"), "{error}");
     }
 }

@@ -250,7 +250,7 @@ mod tests {
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
         assert_eq!(find_history(&sub, &[]), HistoryStore::path_for(&sub));
-        let (store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
+        let (mut store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
         store.save().unwrap();
         assert_eq!(find_history(&sub, &[]), HistoryStore::path_for(dir.path()));
         let args = strings(&["--rootdir", "x"]);

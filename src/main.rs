@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod dir_lock;
 mod dist;
 mod durations_file;
 mod engine;
@@ -25,6 +26,8 @@ mod report;
 mod rootdir;
 mod run_queue;
 mod shard;
+mod signals;
+mod socket_dir;
 mod timeouts;
 mod trace;
 
@@ -72,7 +75,11 @@ fn run(args: Vec<String>) -> i32 {
     }
     match plan(command_line, started) {
         Ok(plan) => match engine::run(plan) {
-            Ok(code) => code,
+            // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
+            Ok(code) => match signals::ending(code, signals::received()) {
+                signals::Ending::Exit(code) => code,
+                signals::Ending::Raise(sig) => signals::raise_default(sig),
+            },
             Err(e) => {
                 eprintln!("rpytest: internal error: {e}");
                 EngineError::EXIT_CODE
@@ -240,15 +247,25 @@ fn sharding(own: &OwnFlags, cwd: &Path) -> Result<Option<ShardInput>, UsageError
     if !path.exists() && !required {
         return Ok(Some(ShardInput { spec, durations: None, source }));
     }
-    let durations = durations_file::read(&path).map_err(UsageError::BadFlag)?;
+    let durations = match durations_file::read(&path) {
+        Ok(durations) => durations,
+        // This run rewrites the file: say so and split by node-id hash meanwhile.
+        Err(_) if own.store_durations => {
+            let warning = durations_file::replaced_warning(&path).unwrap_or_default();
+            eprintln!("rpytest: warning: {warning}; this shard splits by node-id hash");
+            return Ok(Some(ShardInput { spec, durations: None, source }));
+        }
+        Err(problem) => return Err(UsageError::BadFlag(problem)),
+    };
     let shown = path.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(path);
     Ok(Some(ShardInput { spec, durations: Some((shown, durations)), source }))
 }
 
-/// `--store-durations`: the file to merge into, checked now so a corrupt
-/// one is reported before the run rather than overwritten after it. A
-/// shard writes its own part beside the shared file instead (shards run on
-/// different machines); `--merge-durations` puts the parts together.
+/// `--store-durations`: the file to merge into. One that cannot be read is
+/// reported now, as a warning: this run replaces it (the fix the error
+/// message of every other command recommends). A shard writes its own part
+/// beside the shared file instead (shards run on different machines);
+/// `--merge-durations` puts the parts together.
 fn durations_target(
     own: &OwnFlags,
     cwd: &Path,
@@ -261,8 +278,8 @@ fn durations_target(
     if let Some(spec) = shard {
         path = durations_file::part_path(&path, spec.index, spec.total);
     }
-    if path.exists() {
-        durations_file::read(&path).map_err(UsageError::BadFlag)?;
+    if let Some(warning) = durations_file::replaced_warning(&path) {
+        eprintln!("rpytest: warning: {warning}");
     }
     Ok(Some(path))
 }

@@ -62,6 +62,23 @@ pub fn terminal_width() -> usize {
     }
 }
 
+/// What to write before the live status is cleared after an interrupt.
+/// The status keeps the cursor at the right edge of its last line (so the
+/// next print starts a new line), and a terminal's Ctrl-C echoes `^C` there,
+/// which wraps onto a new line: the clear, counting lines up from the
+/// cursor, would then miss the status's top line and leave it on screen.
+/// So when the terminal echoes control characters (`ECHO` and `ECHOCTL` in
+/// its local flags) and the interrupt was a SIGINT, erase the echo's line
+/// and step back up first.
+pub fn before_interrupted_clear(sigint: bool, local_flags: Option<libc::tcflag_t>) -> &'static str {
+    let echoes = |flags: libc::tcflag_t| flags & libc::ECHO != 0 && flags & libc::ECHOCTL != 0;
+    if sigint && local_flags.is_some_and(echoes) {
+        "\r\x1b[2K\x1b[1A"
+    } else {
+        ""
+    }
+}
+
 /// pytest's `TerminalWriter.sep`: `==== title ====` filling `width`.
 pub fn sep(ch: char, title: Option<&str>, width: usize) -> String {
     let mut line = match title {
@@ -288,5 +305,14 @@ mod tests {
         assert_eq!(trimmed_message("short\nsecond", 40).as_deref(), Some(" - short"));
         assert_eq!(trimmed_message("abcdefghij", 10).as_deref(), Some(" - abcd..."));
         assert_eq!(trimmed_message("abc", 4), None);
+    }
+
+    #[test]
+    fn an_echoed_ctrl_c_line_is_erased_before_the_status_is_cleared() {
+        let echoing = libc::ECHO | libc::ECHOCTL;
+        assert_eq!(before_interrupted_clear(true, Some(echoing)), "\r\x1b[2K\x1b[1A");
+        assert_eq!(before_interrupted_clear(true, Some(libc::ECHO)), "", "stty -echoctl: nothing echoed");
+        assert_eq!(before_interrupted_clear(false, Some(echoing)), "", "SIGTERM is not typed at the terminal");
+        assert_eq!(before_interrupted_clear(true, None), "", "not a terminal");
     }
 }

@@ -17,7 +17,11 @@
 //! A test without history counts as the mean known duration, so a new test
 //! is neither starved nor assumed huge; when nothing is known the order is
 //! collection order, handed out in small batches to whoever asks:
-//! round-robin in effect. With one worker, or `--dist no`, the order is
+//! round-robin in effect. Then, at the start, a worker that asks again
+//! (prefetching) while others have not had their fair share yet (units /
+//! workers) waits for them, for up to `FAIR_START_LIMIT`: the first worker
+//! to connect would otherwise take the next worker's tests (8 equal tests
+//! on 4 workers went 3/2/0/3 where xdist gives 2/2/2/2). With one worker, or `--dist no`, the order is
 //! always collection order: LPT gains nothing there, and pytest's order
 //! sets each module fixture up once.
 
@@ -28,6 +32,9 @@ use crate::dist::{self, DistMode};
 /// Units whose known durations add up to this (seconds) are dispatched alone.
 const LONG_UNIT: f64 = 0.1;
 const MAX_BATCH: usize = 32;
+/// Seconds (on the queue's clock) that early workers hold back for the
+/// others' fair share; a worker that has not connected by then loses it.
+pub const FAIR_START_LIMIT: f64 = 2.0;
 
 /// How pending units are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,10 @@ pub struct RunQueue {
     done: Vec<bool>,
     /// Set by `stop`: nothing more is handed out or requeued.
     stopped: bool,
+    /// Units handed out per worker, and each worker's fair share of the
+    /// units at the start (0: no fair start, see `must_wait`).
+    received: Vec<usize>,
+    fair_share: usize,
 }
 
 /// What a lost worker leaves behind.
@@ -96,7 +107,10 @@ impl RunQueue {
             Order::Longest => lpt_order(&durations, &units),
             Order::Collection => (0..units.len()).collect(),
         };
-        let pending = ordered.into_iter().map(|u| make_unit(units[u].clone(), &known, &weight)).collect();
+        let pending: VecDeque<Unit> =
+            ordered.into_iter().map(|u| make_unit(units[u].clone(), &known, &weight)).collect();
+        let nothing_known = known.iter().all(|&k| k == 0.0);
+        let fair_share = if order == Order::Longest && nothing_known { pending.len() / workers.max(1) } else { 0 };
         RunQueue {
             pending,
             pending_tests: durations.len(),
@@ -109,6 +123,8 @@ impl RunQueue {
             started: vec![0.0; workers],
             done: vec![false; durations.len()],
             stopped: false,
+            received: vec![0; workers],
+            fair_share,
         }
     }
 
@@ -193,11 +209,37 @@ impl RunQueue {
             self.started[worker] = self.now;
         }
         let long_ahead = self.pending.front().is_some_and(|unit| unit.long);
-        let batch =
-            if self.order == Order::Longest && long_ahead { self.planned_unit(worker) } else { self.front_batch() };
+        let (batch, units) = if self.order == Order::Longest && long_ahead {
+            (self.planned_unit(worker), 1)
+        } else {
+            self.front_batch(self.allowance(worker).unwrap_or(usize::MAX).max(1))
+        };
         self.pending_tests -= batch.len();
+        self.received[worker] += units;
         self.held[worker].extend(&batch);
         batch
+    }
+
+    /// Without history, at the start: `worker` already holds work and
+    /// asks for more (prefetch), but what is pending is the fair share of
+    /// workers that have not had theirs. It should ask again later (the
+    /// caller retries after `tick`); nothing is held back after
+    /// `FAIR_START_LIMIT`, or from a worker with nothing to run.
+    pub fn must_wait(&self, worker: usize) -> bool {
+        !self.held[worker].is_empty() && !self.pending.is_empty() && self.allowance(worker) == Some(0)
+    }
+
+    /// Units `worker` may take now without eating into the fair share still
+    /// owed to the others; `None` when no fair start applies (any more).
+    fn allowance(&self, worker: usize) -> Option<usize> {
+        if self.fair_share == 0 || self.now >= FAIR_START_LIMIT || self.stopped {
+            return None;
+        }
+        let owed: usize = (0..self.received.len())
+            .filter(|&w| w != worker)
+            .map(|w| self.fair_share.saturating_sub(self.received[w]))
+            .sum();
+        Some(self.pending.len().saturating_sub(owed))
     }
 
     /// Pull-form LPT gives the next longest unit to the worker that will be
@@ -245,22 +287,25 @@ impl RunQueue {
         self.now = now;
     }
 
-    fn front_batch(&mut self) -> Vec<usize> {
+    /// Whole units from the front, about pending/(4·workers) tests and at
+    /// most `max_units` units; returns the tests and the number of units.
+    fn front_batch(&mut self, max_units: usize) -> (Vec<usize>, usize) {
         let workers = self.held.len().max(1);
         let size = (self.pending_tests / (workers * 4)).clamp(1, MAX_BATCH);
-        let mut batch = Vec::new();
-        while batch.len() < size {
+        let (mut batch, mut units) = (Vec::new(), 0);
+        while batch.len() < size && units < max_units {
             let Some(next) = self.pending.front() else { break };
             if next.long && !batch.is_empty() {
                 break;
             }
             let unit = self.pending.pop_front().unwrap();
             batch.extend(unit.tests);
+            units += 1;
             if unit.long {
                 break;
             }
         }
-        batch
+        (batch, units)
     }
 
     /// Marks `index` finished on `worker`. False if it was not held there
@@ -318,6 +363,8 @@ impl RunQueue {
     /// A new worker slot (a fresh worker for retries once every other one
     /// has been told there is no more work); returns its number.
     pub fn add_worker(&mut self) -> usize {
+        self.fair_share = 0;
+        self.received.push(0);
         self.held.push(VecDeque::new());
         self.started.push(self.now);
         self.held.len() - 1
@@ -401,6 +448,43 @@ mod tests {
         assert_eq!(*sizes.last().unwrap(), 1);
         seen.sort();
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    }
+
+    /// Workers ask for a second test at once (pytest needs the next one);
+    /// the first to connect must not take the others' share.
+    #[test]
+    fn without_history_every_worker_gets_its_fair_share_first() {
+        let mut q = RunQueue::per_test(vec![None; 8], 4);
+        let mut got = vec![Vec::new(); 4];
+        for (worker, held) in got.iter_mut().enumerate() {
+            // Each asks until it holds two, then once more (after a test).
+            held.extend(q.next_batch(worker));
+            assert!(!q.must_wait(worker), "gw{worker} may prefetch its second test");
+            held.extend(q.next_batch(worker));
+            if worker < 3 {
+                assert!(q.complete(worker, held[0]));
+                assert!(q.must_wait(worker), "gw{worker} waits: the rest is the others' share");
+            }
+        }
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 2]);
+        assert!(!q.has_pending());
+    }
+
+    #[test]
+    fn the_fair_start_ends_after_its_limit_and_never_applies_with_history() {
+        let mut q = RunQueue::per_test(vec![None; 8], 4);
+        q.next_batch(0);
+        q.next_batch(0);
+        assert!(q.must_wait(0));
+        q.tick(FAIR_START_LIMIT);
+        assert!(!q.must_wait(0), "a worker that never connects does not hold the others back");
+        let mut known = RunQueue::per_test(vec![Some(0.01); 8], 4);
+        known.next_batch(0);
+        known.next_batch(0);
+        assert!(!known.must_wait(0));
+        let mut one = RunQueue::per_test(vec![None; 8], 1);
+        one.next_batch(0);
+        assert!(!one.must_wait(0));
     }
 
     #[test]

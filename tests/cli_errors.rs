@@ -226,3 +226,32 @@ fn bad_environment_setting_exits_4_and_names_the_variable() {
     assert_eq!(r.code, 4, "{}", r.dump());
     assert!(r.stderr.contains("RPYTEST_WORKER_START") && r.stderr.contains("spawn"), "{}", r.dump());
 }
+
+/// An executable that is not Python ends before rpytest's code in it
+/// starts: a usage error naming it (exit 4), not exit 1 ("tests failed").
+#[test]
+fn python_that_is_not_python_exits_4_and_says_so() {
+    let suite = tiny_suite();
+    let r = run_rpytest_raw(suite.path(), &["--python", "/bin/false"]);
+    assert_clean_exit(&r);
+    assert_no_panic(&r);
+    assert_eq!(r.code, 4, "{}", r.dump());
+    assert!(r.stderr.contains("/bin/false exited with code 1"), "{}", r.dump());
+    assert!(r.stderr.contains("not a usable Python 3 interpreter") && r.stderr.contains("--python"), "{}", r.dump());
+}
+
+/// A stale `VIRTUAL_ENV` (the venv was deleted) is named before rpytest
+/// falls back to `python3` on PATH, which here is the test Python.
+#[test]
+fn a_virtual_env_without_python_is_named_before_falling_back() {
+    let suite = tiny_suite();
+    let bin = python().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let args: Vec<String> = ["--color=no", "-p", "no:cacheprovider"].map(String::from).to_vec();
+    let env = [("VIRTUAL_ENV", "/nonexistent"), ("PATH", path.as_str())];
+    let r = run_command(&rpytest_bin(), &args, suite.path(), &env);
+    assert_no_panic(&r);
+    assert_eq!(r.code, 0, "the fallback python3 has pytest\n{}", r.dump());
+    assert!(r.stderr.contains("warning: VIRTUAL_ENV") && r.stderr.contains("/nonexistent/bin/python"), "{}", r.dump());
+    assert!(r.stderr.contains(&format!("using {}", bin.join("python3").display())), "{}", r.dump());
+}

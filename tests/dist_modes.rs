@@ -265,3 +265,38 @@ fn with_history_the_longest_test_starts_first() {
         "with history the long test goes first: {warm:?}"
     );
 }
+
+/// Equal tests without history: each worker's fair share comes first, so
+/// no worker prefetches another's tests (3/2/0/3 before; xdist 2/2/2/2).
+#[test]
+fn equal_tests_without_history_split_evenly_like_xdist() {
+    let suite = Suite::new(&[(
+        "test_equal.py",
+        r#"
+        import os
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_equal(i):
+            time.sleep(0.3)
+            with open("ran_on.txt", "a") as f:
+                f.write(os.environ["PYTEST_XDIST_WORKER"] + "\n")
+        "#,
+    )]);
+    let per_worker = |label: &str, r: &RunResult| {
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let text = std::fs::read_to_string(suite.join("ran_on.txt")).unwrap();
+        std::fs::remove_file(suite.join("ran_on.txt")).unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        for worker in text.lines() {
+            *counts.entry(worker.to_string()).or_insert(0) += 1;
+        }
+        let want: std::collections::BTreeMap<String, i32> = (0..4).map(|w| (format!("gw{w}"), 2)).collect();
+        assert_eq!(counts, want, "{label}: tests per worker\n{}", r.dump());
+    };
+    if !skip_without_xdist("the comparison with pytest -n 4") {
+        per_worker("pytest-xdist", &run_pytest(&suite, &["-n", "4"]));
+    }
+    per_worker("rpytest", &run_rpytest(&suite, &["-n", "4"]));
+}

@@ -149,3 +149,61 @@ fn a_killed_run_keeps_a_valid_history_of_what_finished() {
     }
     assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
 }
+
+/// Two runs of different tests at the same time in one project.
+fn two_concurrent_runs(suite: &Suite, extra: &[&str]) -> (RunResult, RunResult) {
+    let start = |file: &str| {
+        let dir = suite.path().to_path_buf();
+        let py = python();
+        let mut args: Vec<String> =
+            ["--python", py.to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-n", "2"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(file.to_string());
+        std::thread::spawn(move || run_command(&rpytest_bin(), &args, &dir, &[]))
+    };
+    let (a, b) = (start("test_a.py"), start("test_b.py"));
+    (a.join().unwrap(), b.join().unwrap())
+}
+
+/// Each file takes about 2 s on 2 workers, so both runs load the history
+/// (and the durations file) before either writes it back.
+fn two_file_suite() -> Suite {
+    let body = r#"
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_t(i):
+            time.sleep(1.0)
+        "#;
+    Suite::new(&[("test_a.py", body), ("test_b.py", body)])
+}
+
+#[test]
+fn concurrent_runs_of_different_tests_both_stay_in_the_history() {
+    let suite = two_file_suite();
+    let (a, b) = two_concurrent_runs(&suite, &["--store-durations"]);
+    for r in [&a, &b] {
+        assert_clean_exit(r);
+        assert_eq!(r.code, 0, "{}", r.dump());
+    }
+    let history = read_history(&suite);
+    let durations: std::collections::BTreeMap<String, f64> =
+        serde_json::from_str(&std::fs::read_to_string(suite.join(".test_durations")).unwrap()).unwrap();
+    for file in ["test_a.py", "test_b.py"] {
+        for i in 0..4 {
+            let id = format!("{file}::test_t[{i}]");
+            assert!(
+                history["tests"].get(&id).is_some(),
+                "{id} lost from the history: {history}\n{}{}",
+                a.dump(),
+                b.dump()
+            );
+            assert!(durations.contains_key(&id), "{id} lost from .test_durations: {durations:?}");
+        }
+    }
+    assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
+}

@@ -216,3 +216,138 @@ fn sigkill_to_rpytest_alone_leaves_no_processes() {
     kill_leftovers(&left);
     assert!(left.is_empty(), "workers outlived a SIGKILLed rpytest: {left:#?}\n{}", logs_text(&logs));
 }
+
+/// rpytest with `TMPDIR` set to a private directory, so the test can see
+/// the engine's socket directory (`rpytest-*`) and whether it is left.
+fn start_with_tmpdir(suite: &Suite, tmp: &std::path::Path) -> (std::process::Child, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let out = std::fs::File::create(logs.path().join("stdout")).unwrap();
+    let err = std::fs::File::create(logs.path().join("stderr")).unwrap();
+    let child = Command::new(rpytest_bin())
+        .arg("--python")
+        .arg(python())
+        .args(["--color=no", "-p", "no:cacheprovider", "-n", "2"])
+        .current_dir(suite.path())
+        .env("COLUMNS", "80")
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .expect("start rpytest");
+    (child, logs)
+}
+
+/// What rpytest left in the temp dir: its socket directories. (pytest's own
+/// `pytest-of-<user>` basetemp is kept, as plain pytest keeps it.)
+fn socket_dirs(tmp: &std::path::Path) -> Vec<String> {
+    let entries = std::fs::read_dir(tmp).unwrap().flatten();
+    entries.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with("pytest-of-")).collect()
+}
+
+/// Sends `sig` to rpytest alone mid-run (as `kill`, CI cancelling a job, or
+/// a closing terminal does) and checks, 2 s later, that rpytest has exited,
+/// no process of the run is left and its socket directory is gone.
+fn stop_mid_run(sig: &str) -> (std::process::ExitStatus, String) {
+    let suite = slow_suite();
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, logs) = start_with_tmpdir(&suite, tmp.path());
+    wait_until_running(&suite);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(tmp.path().join(&socket_dirs(tmp.path())[0])).unwrap().permissions(),
+    );
+    signal(&child.id().to_string(), sig);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = child.try_wait().unwrap();
+    let left = processes_in_dir(suite.path());
+    let dirs = socket_dirs(tmp.path());
+    kill_leftovers(&left);
+    let status = status.unwrap_or_else(|| {
+        let _ = wait_exit(&mut child, Duration::from_secs(1));
+        panic!("rpytest still running 2 s after {sig}\n{}", logs_text(&logs))
+    });
+    assert_eq!(mode & 0o777, 0o700, "the socket directory must admit only its owner");
+    assert!(left.is_empty(), "processes left 2 s after {sig}: {left:#?}\n{}", logs_text(&logs));
+    assert!(dirs.is_empty(), "left in TMPDIR after {sig}: {dirs:?}\n{}", logs_text(&logs));
+    (status, logs_text(&logs))
+}
+
+#[test]
+fn sigterm_interrupts_the_run_and_leaves_no_process_or_socket_dir() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, logs) = stop_mid_run("-TERM");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "rpytest should end by SIGTERM after its teardown\n{logs}");
+    assert!(logs.contains("SIGTERM received: interrupting the run"), "the run should say why it stops\n{logs}");
+    assert!(logs.contains("!! KeyboardInterrupt !!"), "the tests are interrupted as by Ctrl-C\n{logs}");
+    assert!(logs.contains("passed") || logs.contains("no tests ran"), "the counts line is printed\n{logs}");
+}
+
+#[test]
+fn sighup_interrupts_the_run_and_leaves_no_process_or_socket_dir() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, logs) = stop_mid_run("-HUP");
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "rpytest should end by SIGHUP after its teardown\n{logs}");
+    assert!(logs.contains("SIGHUP received: interrupting the run"), "the run should say why it stops\n{logs}");
+    assert!(logs.contains("!! KeyboardInterrupt !!"), "the tests are interrupted as by Ctrl-C\n{logs}");
+}
+
+/// SIGKILL cannot be handled: the Python processes die with rpytest
+/// (PR_SET_PDEATHSIG), and the socket directory it could not remove is
+/// removed by the next run in the same temp dir.
+#[test]
+fn sigkill_leaves_no_process_and_the_next_run_removes_its_socket_dir() {
+    let suite = slow_suite();
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, logs) = start_with_tmpdir(&suite, tmp.path());
+    wait_until_running(&suite);
+    signal(&child.id().to_string(), "-KILL");
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_secs(2));
+    let left = processes_in_dir(suite.path());
+    kill_leftovers(&left);
+    assert!(left.is_empty(), "processes left 2 s after SIGKILL: {left:#?}\n{}", logs_text(&logs));
+    assert_eq!(socket_dirs(tmp.path()).len(), 1, "the killed run's socket directory\n{}", logs_text(&logs));
+    let quick = Suite::new(&[("test_q.py", "def test_q():\n    pass\n")]);
+    let tmpdir = tmp.path().to_str().unwrap();
+    let r = run_rpytest_env(&quick, &["-n", "1"], &[("TMPDIR", tmpdir)]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(socket_dirs(tmp.path()), Vec::<String>::new(), "the next run removes a dead run's socket directory");
+}
+
+/// Ctrl-C while pytest is still collecting (a slow import): the terminal
+/// shows what plain pytest shows, and the exit code is pytest's 2.
+#[test]
+fn ctrl_c_during_collection_prints_what_pytest_prints() {
+    let suite = Suite::new(&[("test_slow_import.py", "import time\ntime.sleep(15)\n\ndef test_a():\n    pass\n")]);
+    let interrupt = |mut child: std::process::Child, logs: &tempfile::TempDir| {
+        std::thread::sleep(Duration::from_secs(3));
+        signal(&format!("-{}", child.id()), "-INT");
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        let text = logs_text(logs);
+        (status.unwrap_or_else(|| panic!("no exit 10 s after Ctrl-C\n{text}")), text)
+    };
+    let pytest_logs = tempfile::tempdir().unwrap();
+    let pytest = Command::new(python())
+        .args(["-m", "pytest", "--color=no", "-p", "no:cacheprovider"])
+        .current_dir(suite.path())
+        .env("COLUMNS", "80")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(pytest_logs.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(pytest_logs.path().join("stderr")).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let (pytest_status, pytest_text) = interrupt(pytest, &pytest_logs);
+    let (child, logs) = start(&suite, &["-n", "2"]);
+    let (status, text) = interrupt(child, &logs);
+    assert_eq!(pytest_status.code(), Some(2), "{pytest_text}");
+    assert_eq!(status.code(), Some(2), "Ctrl-C during collection exits 2 like pytest\n{text}");
+    for line in ["!!! KeyboardInterrupt !!!", "test_slow_import.py:2: KeyboardInterrupt", "no tests ran in"] {
+        assert!(pytest_text.contains(line), "pytest prints {line:?}\n{pytest_text}");
+        assert!(text.contains(line), "rpytest should print {line:?} as pytest does\n{text}\n\npytest:\n{pytest_text}");
+    }
+    let left = wait_no_processes_in(suite.path(), Duration::from_secs(5));
+    kill_leftovers(&left);
+    assert!(left.is_empty(), "processes left after Ctrl-C during collection: {left:#?}\n{text}");
+}

@@ -48,6 +48,12 @@ fn sessionfinish_sees_pytests_failure_count_with_or_without_report_consumers() {
     }
 }
 
+/// A `--durations` line: they vary from run to run; only their place matters.
+fn is_timing(line: &str) -> bool {
+    let phase = line.split_whitespace().nth(1);
+    line.contains("durations") || phase.is_some_and(|w| ["setup", "call", "teardown"].contains(&w))
+}
+
 /// The conftest's line (after progress characters, under `-s`).
 fn testsfailed(stdout: &str) -> Option<String> {
     stdout.find("TESTSFAILED").map(|at| stdout[at..].lines().next().unwrap_or_default().to_owned())
@@ -215,12 +221,7 @@ fn plugins_terminal_summaries_print_in_pytests_place() {
         let start = out.find("generated xml file").expect("junit line");
         let end = out.find("short test summary info").expect("short summary");
         let block = &out[start..end];
-        block
-            .lines()
-            .skip(1)
-            .filter(|l| !l.contains("durations") && !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
+        block.lines().skip(1).filter(|l| !is_timing(l) && !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
     };
     let pytest_args: Vec<String> =
         ["-m", "pytest", "-p", "no:cacheprovider"].iter().chain(&args).map(|a| a.to_string()).collect();

@@ -207,9 +207,27 @@ fn unusable_durations_files_exit_4_and_say_how_to_fix() {
     std::fs::write(suite.join(".test_durations"), "{\"test_m0.py::test_p[0]\": ").unwrap();
     let shard = ["--shard", "0", "--total-shards", "2"];
     assert_usage_error(&suite, &shard, &[], &[".test_durations", "--store-durations", "delete it"]);
-    assert_usage_error(&suite, &["--store-durations"], &[], &[".test_durations"]);
     let missing = ["--shard", "0", "--total-shards", "2", "--durations-path", "nope.json"];
     assert_usage_error(&suite, &missing, &[], &["nope.json", "--store-durations"]);
+}
+
+/// The fix every other command's error recommends must work: with
+/// `--store-durations` a corrupt file is a warning and this run replaces it.
+#[test]
+fn store_durations_replaces_a_corrupt_file_with_a_warning() {
+    let suite = suite();
+    std::fs::write(suite.join(".test_durations"), "{\"test_m0.py::test_p[0]\": ").unwrap();
+    let r = run_rpytest(&suite, &["-n", "2", "--store-durations"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stderr.contains("warning") && r.stderr.contains(".test_durations"), "{}", r.dump());
+    assert!(r.stderr.contains("replaces it"), "{}", r.dump());
+    let text = std::fs::read_to_string(suite.join(".test_durations")).unwrap();
+    let stored: BTreeMap<String, f64> = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored.keys().cloned().collect::<BTreeSet<_>>(), all_ids());
+    // Now shards balance from it, with no error.
+    let r = run_rpytest(&suite, &args("0", "2", &[]));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(shard_line(&r).contains(".test_durations (200 of 200 known)"), "{}", r.dump());
 }
 
 /// The node ids `shard-{k}.xml` ran, after shard k's run in `suite`.

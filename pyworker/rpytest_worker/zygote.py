@@ -499,6 +499,10 @@ def run_pytest(args, plugin):
 
 def main():
     _die_with_parent()
+    # The engine forwards an interrupt during collection as SIGINT, for
+    # pytest to report; a SIGINT ignored by inheritance (rpytest started as
+    # a background job) must not swallow it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from .protocol import Connection, hello
 
     args = sys.argv[1:]

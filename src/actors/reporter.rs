@@ -136,6 +136,15 @@ impl Reporter {
     }
 }
 
+/// The local mode flags (`c_lflag`) of the terminal on stdout, if it is one.
+fn terminal_local_flags() -> Option<libc::tcflag_t> {
+    // SAFETY: tcgetattr fills a zeroed termios for a descriptor we only read.
+    unsafe {
+        let mut termios: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(libc::STDOUT_FILENO, &mut termios) == 0).then_some(termios.c_lflag)
+    }
+}
+
 impl Actor for Reporter {
     type Context = Context<Self>;
 
@@ -218,6 +227,13 @@ impl Handler<Summarize> for Reporter {
 
     fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) -> bool {
         if let Some(bar) = self.progress.take() {
+            if msg.stopped.is_some() {
+                let sigint = crate::signals::received() == Some(libc::SIGINT);
+                let mut out = std::io::stdout().lock();
+                let _ =
+                    out.write_all(crate::render::before_interrupted_clear(sigint, terminal_local_flags()).as_bytes());
+                let _ = out.flush();
+            }
             bar.finish_and_clear();
         }
         let elapsed = self.started.elapsed().as_secs_f64();

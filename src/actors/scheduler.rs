@@ -27,7 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
@@ -47,6 +47,9 @@ use crate::timeouts::{self, Watchdog};
 const MAX_STARTUP_FAILURES: usize = 3;
 /// How often the watchdog looks at the running tests' clocks.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often a worker told to wait for the others' fair share (see
+/// `RunQueue::must_wait`) is reconsidered, besides after every dispatch.
+const FAIR_START_RETRY: Duration = Duration::from_millis(100);
 
 pub struct Scheduler {
     reporter: Addr<Reporter>,
@@ -93,6 +96,8 @@ struct Run {
     /// reports a session fixture's teardown error on the last test.
     last_ran: Option<(usize, usize)>,
     shared_teardown: SharedTeardown,
+    /// Workers whose `ready` waits for the others' fair share.
+    waiting: HashSet<usize>,
 }
 
 /// The shared session fixtures' one teardown, in the zygote, once every
@@ -241,6 +246,36 @@ impl Scheduler {
         }
         let worker = run.queue.add_worker();
         run.supervisor.do_send(RestartWorker { worker });
+    }
+
+    /// Answers a worker's `ready`: a batch, `no_more`, or, while it must
+    /// leave the rest to workers that have not had their fair share, later.
+    fn dispatch(&mut self, worker: usize, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(link) = run.links.get(&worker) else { return };
+        run.queue.tick(run.started.elapsed().as_secs_f64());
+        if run.queue.must_wait(worker) {
+            if run.waiting.insert(worker) {
+                ctx.run_later(FAIR_START_RETRY, |act, ctx| act.answer_waiting(ctx));
+            }
+            return;
+        }
+        run.waiting.remove(&worker);
+        let batch = run.queue.next_batch(worker);
+        if batch.is_empty() {
+            run.told_no_more.insert(worker);
+        }
+        let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
+        self.send_status();
+        self.answer_waiting(ctx);
+    }
+
+    fn answer_waiting(&mut self, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let waiting: Vec<usize> = run.waiting.drain().collect();
+        for worker in waiting {
+            self.dispatch(worker, ctx);
+        }
     }
 
     fn record(&mut self, worker: usize, done: TestDone) {
@@ -517,6 +552,7 @@ impl Handler<StartRun> for Scheduler {
             exit_override: None,
             last_ran: None,
             shared_teardown,
+            waiting: HashSet::new(),
         });
     }
 }
@@ -547,19 +583,11 @@ impl Handler<WorkerJoined> for Scheduler {
 impl Handler<WorkRequest> for Scheduler {
     type Result = ();
 
-    fn handle(&mut self, msg: WorkRequest, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: WorkRequest, ctx: &mut Context<Self>) {
         if self.being_stopped(msg.worker) {
             return;
         }
-        let Some(run) = self.run.as_mut() else { return };
-        let Some(link) = run.links.get(&msg.worker) else { return };
-        run.queue.tick(run.started.elapsed().as_secs_f64());
-        let batch = run.queue.next_batch(msg.worker);
-        if batch.is_empty() {
-            run.told_no_more.insert(msg.worker);
-        }
-        let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
-        self.send_status();
+        self.dispatch(msg.worker, ctx);
     }
 }
 

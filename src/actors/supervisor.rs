@@ -424,6 +424,9 @@ impl Supervisor {
 
     fn on_collected(&mut self, inventory: Inventory, ctx: &mut Context<Self>) {
         crate::trace::event(|| format!("collected {} tests", inventory.items.len()));
+        if self.exit_after_zygote.is_some() {
+            return; // interrupted during collection
+        }
         let (assumed, read_settings) = &self.plan.settings_lookup;
         if let Some(warning) = rootdir::settings_mismatch(assumed, *read_settings, Path::new(&inventory.rootdir)) {
             eprintln!("{warning}");
@@ -761,6 +764,20 @@ impl Supervisor {
         }
     }
 
+    /// Interrupted while pytest collects: pytest handles the interrupt
+    /// itself, printing what plain pytest prints (the KeyboardInterrupt
+    /// banner, "no tests ran"); stopped if it has not exited in time.
+    fn interrupt_collection(&mut self, ctx: &mut Context<Self>) {
+        let Some(pid) = self.zygote_pid else { return self.finish(2) };
+        // SAFETY: a plain syscall on the zygote we started.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        self.exit_after_zygote = Some(2);
+        ctx.run_later(ZYGOTE_EXIT_GRACE, |act, _| {
+            act.kill_zygote();
+            act.finish(2);
+        });
+    }
+
     fn kill_everything(&mut self) {
         self.kill_zygote();
         for slot in self.slots.values() {
@@ -794,7 +811,8 @@ impl Actor for Supervisor {
         }
         let addr = ctx.address();
         actix::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            let Some(mut signals) = crate::signals::StopSignals::install() else { return };
+            while signals.next().await.is_some() {
                 addr.do_send(Interrupt);
             }
         });
@@ -864,6 +882,11 @@ impl Handler<ZygoteExited> for Supervisor {
         }
         if let Some(code) = self.session_ended {
             return self.finish(code);
+        }
+        if self.inventory.is_none() && self.zygote.is_none() && self.warm_zygote.is_none() {
+            // It never said hello: not an interpreter that can run pytest.
+            eprintln!("rpytest: error: {}", interpreter::unusable(&self.plan.python, &describe_exit(msg.code, None)));
+            return self.finish(crate::errors::UsageError::EXIT_CODE);
         }
         if self.inventory.is_none() {
             eprintln!(
@@ -1017,8 +1040,9 @@ impl Handler<RunComplete> for Supervisor {
 /// The first Ctrl-C interrupts the running tests as pytest's does (SIGINT
 /// to each worker: the test in flight raises KeyboardInterrupt), then the
 /// run ends the normal way, teardown, junit and cache included, within
-/// `INTERRUPT_GRACE`. A second Ctrl-C, or Ctrl-C before the tests started,
-/// stops everything at once.
+/// `INTERRUPT_GRACE`. A second Ctrl-C stops everything at once. SIGTERM and
+/// SIGHUP count as Ctrl-C (`signals.rs`). During collection pytest gets
+/// the SIGINT and reports it itself.
 impl Handler<Interrupt> for Supervisor {
     type Result = ();
 
@@ -1026,7 +1050,10 @@ impl Handler<Interrupt> for Supervisor {
         if self.done.is_none() {
             return;
         }
-        if self.interrupted || self.inventory.is_none() {
+        if self.inventory.is_none() {
+            return self.interrupt_collection(ctx);
+        }
+        if self.interrupted {
             return self.stop_at_once(ctx);
         }
         self.interrupted = true;
@@ -1052,9 +1079,6 @@ impl Supervisor {
         self.finishing = false;
         self.kill_everything();
         self.zygote = None;
-        if self.inventory.is_none() {
-            return self.finish(2);
-        }
-        self.summarize(2, Some(Stopped::plain("KeyboardInterrupt")), ctx);
+        self.summarize(2, Some(Stopped::plain(crate::signals::banner())), ctx);
     }
 }
