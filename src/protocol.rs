@@ -353,7 +353,8 @@ impl ReplayEntry {
             256 + text + full
         };
         let tries = self.failed_tries.iter().map(|t| t.message.len() + t.text.len() + t.stdout.len() + t.stderr.len());
-        64 + self.phases.iter().map(phase_size).sum::<usize>() + tries.sum::<usize>()
+        let own = self.crash_text.as_ref().map_or(0, String::len) + self.leaks.iter().map(String::len).sum::<usize>();
+        64 + own + self.phases.iter().map(phase_size).sum::<usize>() + tries.sum::<usize>()
     }
 }
 
@@ -496,7 +497,15 @@ mod tests {
             head_line: None,
             skip: None,
         };
-        ReplayEntry { index, phases: vec![phase], crash: None, junit: None, failed_tries: Vec::new() }
+        ReplayEntry {
+            index,
+            phases: vec![phase],
+            crash: None,
+            crash_text: None,
+            junit: None,
+            failed_tries: Vec::new(),
+            leaks: Vec::new(),
+        }
     }
 
     #[test]
