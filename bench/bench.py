@@ -49,8 +49,8 @@ The scheduling benchmark of the README:
 Shared session fixtures:
   python bench/bench.py --kind session --workers 4
 """
-import json
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -83,7 +83,7 @@ def run(cmd, cwd, env=None, must_say=None):
     if isinstance(cmd[0], dict):
         env, cmd = {**(env or os.environ), **cmd[0]}, cmd[1:]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, check=False)
     elapsed = time.perf_counter() - start
     if must_say is not None and must_say.encode() not in proc.stdout:
         sys.stderr.write(f"expected {must_say!r} in the output of {' '.join(cmd)}:\n"
@@ -126,12 +126,12 @@ def lpt_bounds(suite, workers):
     longest): from the sleeps the suite records, and from the durations
     pytest measured (setup + call + teardown) in rpytest's history."""
     bounds = []
-    for label, path, value in [
+    for label, name, value in [
         ("sleeps", ".bench_sleeps.json", lambda v: v),
         ("measured durations", os.path.join(".rpytest", "history.json"),
          lambda t: sum(t["durations"]) / len(t["durations"]) if t["durations"] else 0.0),
     ]:
-        path = os.path.join(suite, path)
+        path = os.path.join(suite, name)
         if not os.path.exists(path):
             continue
         with open(path) as f:
@@ -237,7 +237,7 @@ def main():
         p.error("--warm and --history measure different things; pass one")
 
     python = resolve(a.python or default_python())
-    if subprocess.run([python, "-c", "import pytest, xdist"], stderr=subprocess.DEVNULL).returncode:
+    if subprocess.run([python, "-c", "import pytest, xdist"], stderr=subprocess.DEVNULL, check=False).returncode:
         p.error(f"{python} cannot import pytest and xdist (pass --python)")
     tools = []
     if not a.skip_rpytest:
@@ -267,7 +267,7 @@ def main():
         daemon = WarmDaemon(rpytest, tmp) if a.warm else None
         try:
             for _ in range(a.warmup):
-                for name, cmd in tools:
+                for _name, cmd in tools:
                     # The first run through the daemon is cold; it prewarms.
                     run(cmd, suite, env=daemon.run_env if daemon else None)
             rounds(tools, suite, a, times, daemon)

@@ -11,9 +11,12 @@
 # the plugins, and RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Formatting first: rustfmt.toml keeps the tree's 120-column style.
+# Formatting and lints first: rustfmt.toml keeps the tree's 120-column
+# style, clippy warnings are errors, and ruff.toml sets the Python rules.
 cargo fmt --check
+cargo clippy --release --all-targets --quiet -- -D warnings
 python=$(scripts/venv.sh)
+"$(dirname "$python")/ruff" check --quiet pyworker bench scripts tests
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 cargo test --release

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-.venv}
 spec=${2:-"pytest>=9,<10"}
-extras=${3-"pytest-xdist msgpack pytest-timeout"}
+extras=${3-"pytest-xdist msgpack pytest-timeout ruff==0.17.6"}
 modules=pytest
 [ -z "$extras" ] || modules="pytest, xdist, msgpack, pytest_timeout"
 if [ ! -x "$dir/bin/python" ] || [ "$(cat "$dir/.rpytest-spec" 2>/dev/null)" != "$spec $extras" ] \

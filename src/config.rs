@@ -133,10 +133,10 @@ impl Settings {
     fn from_toml(text: &str, file: &Path, base: Option<Settings>) -> Result<Settings, UsageError> {
         let bad = |message: String| UsageError::Config { file: file.to_path_buf(), message };
         let doc: toml::Table = text.parse().map_err(|e| bad(format!("invalid TOML: {e}")))?;
-        let section = if base.is_some() {
+        let section = if let Some(base) = &base {
             match doc.get("tool").and_then(|t| t.get("rpytest")) {
                 Some(section) => section.clone(),
-                None => return Ok(base.unwrap()),
+                None => return Ok(base.clone()),
             }
         } else {
             toml::Value::Table(doc)

@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn ties_go_to_the_lowest_bin_and_the_tiebreak_order() {
         let w = [1.0; 5];
-        let order = heaviest_first(&w, |i| std::cmp::Reverse(i));
+        let order = heaviest_first(&w, std::cmp::Reverse);
         assert_eq!(order, vec![4, 3, 2, 1, 0]);
         let (bin_of, _) = assign(&order, &w, 2);
         assert_eq!(bin_of, vec![0, 1, 0, 1, 0]);

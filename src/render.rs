@@ -84,10 +84,10 @@ pub fn sep(ch: char, title: Option<&str>, width: usize) -> String {
     let mut line = match title {
         Some(title) => {
             let n = ((width as isize - title.chars().count() as isize - 2) / 2).max(1) as usize;
-            let fill: String = std::iter::repeat(ch).take(n).collect();
+            let fill: String = std::iter::repeat_n(ch, n).collect();
             format!("{fill} {title} {fill}")
         }
-        None => std::iter::repeat(ch).take(width).collect(),
+        None => std::iter::repeat_n(ch, width).collect(),
     };
     if line.chars().count() < width && !ch.is_whitespace() {
         line.push(ch);

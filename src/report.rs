@@ -85,6 +85,9 @@ const FLAKY_LETTER: &str = "K";
 /// The `-q` letter of a failed try that will be retried (pytest-rerunfailures' R).
 const RETRY_LETTER: &str = "R";
 
+/// A folded skip: (path, line, reason), as pytest's short summary groups them.
+type SkipKeyTuple = (String, Option<i64>, String);
+
 /// Why a run ended before every test ran, and how pytest words it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stopped {
@@ -231,7 +234,7 @@ impl RunReport {
         notes.iter().for_each(|note| push_text(&mut out, note));
         self.results.sort_by_key(|r| r.index);
         let since_8 = self.settings.pytest_version >= (8, 0);
-        if !self.settings.no_summary && stopped.map_or(true, |s| s.sections) {
+        if !self.settings.no_summary && stopped.is_none_or(|s| s.sections) {
             self.errors_section(&mut out);
             self.failures_section(&mut out, "failed", "FAILURES");
             if since_8 && self.settings.xfail_tb {
@@ -568,7 +571,7 @@ impl RunReport {
             }
             return;
         }
-        let mut folded: Vec<((String, Option<i64>, String), usize)> = Vec::new();
+        let mut folded: Vec<(SkipKeyTuple, usize)> = Vec::new();
         let keys = self
             .collect_reports
             .iter()

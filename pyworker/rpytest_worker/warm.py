@@ -14,6 +14,7 @@ renders, schedules and tears down exactly as in an embedded run. A warm
 zygote serves one run only, so no run can dirty the next.
 """
 import array
+import contextlib
 import hashlib
 import io
 import os
@@ -162,15 +163,13 @@ def _discovery_candidates(config):
 
 def _path_dirs_and_pth_files():
     dirs, files = set(), set()
-    for entry in sys.path:
-        entry = os.path.abspath(entry or ".")
+    for raw in sys.path:
+        entry = os.path.abspath(raw or ".")
         if not os.path.isdir(entry):
             continue
         dirs.add(entry)
-        try:
+        with contextlib.suppress(OSError):
             files.update(os.path.join(entry, n) for n in os.listdir(entry) if n.endswith(".pth"))
-        except OSError:
-            pass
     return dirs, files
 
 

@@ -16,7 +16,6 @@ stay its children, so it can report them (``leaked``) and end them.
 """
 import faulthandler
 import os
-import signal
 import resource
 import signal
 import sys
@@ -104,10 +103,10 @@ def _be_supervisable(socket_path, index, forked):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except Exception:
-        pass
+    except (OSError, AttributeError):
+        pass  # no prctl: leaks are still found among direct children
     path = os.path.join(os.path.dirname(socket_path), f"gw{index}-{os.getpid()}.stderr")
-    log = open(path, "w")
+    log = open(path, "w")  # noqa: SIM115  faulthandler writes to it until the process ends
     faulthandler.enable(file=log, all_threads=True)
     faulthandler.register(signal.SIGUSR1, file=log, all_threads=True, chain=False)
     return log
@@ -269,7 +268,7 @@ class WorkerLoop:
     def _teardown_all(self):
         try:
             self.session._setupstate.teardown_exact(None)
-        except Exception as e:  # pytest, too, reports nothing for these at session end
+        except Exception as e:  # noqa: BLE001  pytest, too, reports nothing for these at session end
             sys.stderr.write(f"rpytest: teardown at the end failed: {e!r}\n")
 
     def _abandon(self):
@@ -401,6 +400,7 @@ def interruption(index, phases, warnings, config):
             crash = excrepr.reprcrash
             detail = [f"{crash.path}:{crash.lineno}: {crash.message}",
                       "(to show a full traceback on KeyboardInterrupt use --full-trace)"]
-    returncode = getattr(excinfo.value, "returncode", None) if isinstance(excinfo.value, pytest.exit.Exception) else None
+    is_exit = isinstance(excinfo.value, pytest.exit.Exception)
+    returncode = getattr(excinfo.value, "returncode", None) if is_exit else None
     return {"type": "interrupted", "index": index, "phases": phases, "warnings": warnings,
             "message": message, "detail": detail, "returncode": returncode}

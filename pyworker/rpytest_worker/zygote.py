@@ -44,8 +44,8 @@ def _die_with_parent():
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    except (OSError, AttributeError):
+        pass  # no prctl (not Linux): the engine kills the process group instead
 
 
 def inventory_hash(items):
@@ -363,7 +363,7 @@ class ZygotePlugin:
             try:
                 child_main()
                 code = 0
-            except BaseException:
+            except BaseException:  # noqa: BLE001  a forked child must never return into the zygote's code
                 import traceback
 
                 traceback.print_exc()

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
 
-from rpytest_worker.msgpack_fallback import packb, unpackb  # noqa: E402
+from rpytest_worker.msgpack_fallback import packb, unpackb
 
 INTS = [
     0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2**31 - 1, 2**31,

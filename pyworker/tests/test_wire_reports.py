@@ -10,7 +10,8 @@ from rpytest_worker.wire_reports import fit_to_frame
 
 
 def _done(output, longrepr=None):
-    phase = {"when": "call", "outcome": "failed" if longrepr else "passed", "sections": [["Captured stdout call", output]]}
+    outcome = "failed" if longrepr else "passed"
+    phase = {"when": "call", "outcome": outcome, "sections": [["Captured stdout call", output]]}
     if longrepr:
         phase["longrepr"] = longrepr
         phase["full"] = {"longrepr": longrepr}

@@ -485,7 +485,7 @@ pub fn parse_outcome_line(line: &str) -> Option<(Option<usize>, String, String)>
             let at = from + i;
             let after = &rest[at + pat.len()..];
             if (after.is_empty() || after.starts_with(' ')) && rest[..at].contains("::") {
-                if best.map_or(true, |(b, _)| at < b) {
+                if best.is_none_or(|(b, _)| at < b) {
                     best = Some((at, w));
                 }
                 break;

@@ -165,7 +165,8 @@ class Benchmark(Case):
     """As pytest-xdist: benchmarks disabled with a warning; --benchmark-only refused."""
 
     name = "pytest-benchmark"
-    files = (("test_b.py", "def test_bench(benchmark):\n    benchmark(sum, range(10))\n\ndef test_plain():\n    pass\n"),)
+    files = (("test_b.py", "def test_bench(benchmark):\n    benchmark(sum, range(10))\n\n"
+                           "def test_plain():\n    pass\n"),)
 
     def check(self, problems):
         with tempfile.TemporaryDirectory() as root:

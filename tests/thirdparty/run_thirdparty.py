@@ -85,7 +85,7 @@ def fetch(python, cache, suite):
     cmd = [python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
            f"{suite.name}=={suite.version}", "-d", cache, "-q"]
     print(f"downloading {suite.name}=={suite.version} ...", flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     path = find_sdist(cache, suite)
     if proc.returncode or not path:
         sys.exit(f"pip download failed for {suite.name}=={suite.version}:\n"
@@ -127,7 +127,7 @@ def run(cmd, cwd, env, junit):
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=TIMEOUT)
+                              stderr=subprocess.STDOUT, timeout=TIMEOUT, check=False)
         code, out = proc.returncode, proc.stdout.decode("utf-8", "replace")
     except subprocess.TimeoutExpired as e:
         code, out = "timeout", (e.stdout or b"").decode("utf-8", "replace")
