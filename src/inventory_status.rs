@@ -48,23 +48,10 @@ pub fn render(cwd: &Path, pytest_args: &[String], workers: usize, tty: bool) -> 
 
 /// `--rootdir` from the pytest arguments, else the nearest history above `cwd`.
 fn find_history(cwd: &Path, pytest_args: &[String]) -> PathBuf {
-    if let Some(rootdir) = rootdir_arg(pytest_args) {
+    if let Some(rootdir) = crate::rootdir::option_value(pytest_args, &["--rootdir"]) {
         return HistoryStore::path_for(&cwd.join(rootdir));
     }
     cwd.ancestors().map(HistoryStore::path_for).find(|p| p.is_file()).unwrap_or_else(|| HistoryStore::path_for(cwd))
-}
-
-fn rootdir_arg(args: &[String]) -> Option<&str> {
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--rootdir" {
-            return it.next().map(String::as_str);
-        }
-        if let Some(value) = arg.strip_prefix("--rootdir=") {
-            return Some(value);
-        }
-    }
-    None
 }
 
 /// pytest's verbosity from `-v`, `-vv`, `--verbose`, `-q`, `--verbosity=N`.

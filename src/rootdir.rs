@@ -49,7 +49,7 @@ pub fn pytest_rootdir(cwd: &Path, pytest_args: &[String]) -> PathBuf {
 
 /// The value of the first of `names` on the command line (`--name value`
 /// or `--name=value`), stopping at `--`.
-fn option_value<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
+pub fn option_value<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
     let mut args = args.iter().take_while(|a| *a != "--");
     while let Some(arg) = args.next() {
         for name in names {

@@ -28,16 +28,27 @@ fn slow_suite() -> Suite {
 
 /// Start rpytest in its own process group with output going to files.
 fn start(suite: &Suite, args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
+    spawn_rpytest(suite, &[&["-p", "no:cacheprovider"][..], args].concat(), &[])
+}
+
+/// `rpytest --python <py> --color=no <args>` in its own process group,
+/// with `env` added and output going to files in the returned directory.
+fn spawn_rpytest(
+    suite: &Suite,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, tempfile::TempDir) {
     let logs = tempfile::tempdir().unwrap();
     let out = std::fs::File::create(logs.path().join("stdout")).unwrap();
     let err = std::fs::File::create(logs.path().join("stderr")).unwrap();
     let child = Command::new(rpytest_bin())
         .arg("--python")
         .arg(python())
-        .args(["--color=no", "-p", "no:cacheprovider"])
+        .arg("--color=no")
         .args(args)
         .current_dir(suite.path())
         .env("COLUMNS", "80")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -154,17 +165,7 @@ fn server_suite() -> Suite {
 #[test]
 fn ctrl_c_tears_down_and_writes_junit_and_cache() {
     let suite = server_suite();
-    let logs = tempfile::tempdir().unwrap();
-    let child = Command::new(rpytest_bin())
-        .args(["--python", &python().to_string_lossy(), "--color=no", "-n", "2", "--junitxml=j.xml"])
-        .current_dir(suite.path())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(logs.path().join("stdout")).unwrap())
-        .stderr(std::fs::File::create(logs.path().join("stderr")).unwrap())
-        .process_group(0)
-        .spawn()
-        .expect("start rpytest");
-    let mut child = child;
+    let (mut child, logs) = spawn_rpytest(&suite, &["-n", "2", "--junitxml=j.xml"], &[]);
     wait_until_running(&suite);
     let started = Instant::now();
     signal(&format!("-{}", child.id()), "-INT");
@@ -220,23 +221,7 @@ fn sigkill_to_rpytest_alone_leaves_no_processes() {
 /// rpytest with `TMPDIR` set to a private directory, so the test can see
 /// the engine's socket directory (`rpytest-*`) and whether it is left.
 fn start_with_tmpdir(suite: &Suite, tmp: &std::path::Path) -> (std::process::Child, tempfile::TempDir) {
-    let logs = tempfile::tempdir().unwrap();
-    let out = std::fs::File::create(logs.path().join("stdout")).unwrap();
-    let err = std::fs::File::create(logs.path().join("stderr")).unwrap();
-    let child = Command::new(rpytest_bin())
-        .arg("--python")
-        .arg(python())
-        .args(["--color=no", "-p", "no:cacheprovider", "-n", "2"])
-        .current_dir(suite.path())
-        .env("COLUMNS", "80")
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .expect("start rpytest");
-    (child, logs)
+    spawn_rpytest(suite, &["-p", "no:cacheprovider", "-n", "2"], &[("TMPDIR", tmp.as_os_str())])
 }
 
 /// What rpytest left in the temp dir: its socket directories. (pytest's own

@@ -1,6 +1,9 @@
 """Plugins whose design needs one process per session, handled as
 pytest-xdist handles them, or refused with a reason, never run silently wrong.
 
+- pytest-cov: measures as under plain pytest (central mode, started in the
+  zygote); each forked worker saves its own data file before it ends
+  (``save_coverage``), which pytest-cov combines in the zygote.
 - pytest-benchmark: benchmarks cannot be timed reliably beside other
   workers. As under xdist, they are disabled (each benchmarked function runs
   once, as a test) and a warning says so; ``--benchmark-only`` is refused.
@@ -10,6 +13,7 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
   them. Until workers hand their snapshot reports back, a run that selects
   a test using the ``snapshot`` fixture is refused, with a reason.
 """
+import sys
 import warnings
 
 import pytest
@@ -56,3 +60,22 @@ class PluginCompat:
 
 def _uses(items, fixture):
     return any(fixture in getattr(item, "fixturenames", ()) for item in items)
+
+
+def save_coverage(config):
+    """pytest-cov measures as under plain pytest (its "central" mode, started
+    in the zygote), and a forked worker inherits the tracer, but what it
+    measured would die with it. Saved here to a data file of its own, it is
+    combined by pytest-cov at the end of the session, as subprocesses' data
+    is. pytest-cov before 6 names its data file once per run (every fork
+    would write the same file): say so rather than report partial coverage."""
+    plugin = config.pluginmanager.get_plugin("_cov")
+    cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
+    if cov is None or not hasattr(cov, "save"):
+        return
+    if getattr(cov, "_data_suffix_specified", True) is not True:
+        sys.stderr.write("rpytest: warning: this pytest-cov names one data file per run, so coverage measured "
+                         "in workers is lost; upgrade pytest-cov (>= 6) for complete coverage\n")
+        return
+    cov.stop()
+    cov.save()

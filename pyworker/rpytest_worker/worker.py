@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
+from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
 from .terminal_summary import hide_terminal
 from .wire_reports import encode_phase, encode_warning, fit_to_frame
@@ -281,25 +282,6 @@ class WorkerLoop:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-
-
-def save_coverage(config):
-    """pytest-cov measures as under plain pytest (its "central" mode, started
-    in the zygote), and a forked worker inherits the tracer, but what it
-    measured would die with it. Saved here to a data file of its own, it is
-    combined by pytest-cov at the end of the session, as subprocesses' data
-    is. pytest-cov before 6 names its data file once per run (every fork
-    would write the same file): say so rather than report partial coverage."""
-    plugin = config.pluginmanager.get_plugin("_cov")
-    cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
-    if cov is None or not hasattr(cov, "save"):
-        return
-    if getattr(cov, "_data_suffix_specified", True) is not True:
-        sys.stderr.write("rpytest: warning: this pytest-cov names one data file per run, so coverage measured "
-                         "in workers is lost; upgrade pytest-cov (>= 6) for complete coverage\n")
-        return
-    cov.stop()
-    cov.save()
 
 
 # Python's own helper processes, which end when their parent does.
