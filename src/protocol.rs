@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -39,7 +39,12 @@ pub enum FromPython {
     Leaked {
         leaks: Vec<Leak>,
     },
-    Finished,
+    /// The worker's session ended; `workeroutput`: its `config.workeroutput`
+    /// (what xdist-aware plugins left for the controller), MessagePack-packed
+    /// by the worker and carried to the zygote unread; None when empty.
+    Finished {
+        workeroutput: Option<rmpv::Value>,
+    },
     /// Zygote: it forked worker `worker` as process `pid`.
     WorkerForked {
         worker: usize,
@@ -90,6 +95,13 @@ pub enum ToPython {
     /// go in chunks (see `finish_messages`), each far below the frame limit.
     Replay {
         entries: Vec<ReplayEntry>,
+    },
+    /// Zygote: a worker process ended, for `pytest_testnodedown`: with its
+    /// `workeroutput` when it finished, with `error` when it was lost.
+    NodeDown {
+        worker: usize,
+        workeroutput: Option<rmpv::Value>,
+        error: Option<String>,
     },
     /// Zygote: the last chunk of reports; replay them all into your session
     /// and let pytest finish it (`session_ended`, then exit).

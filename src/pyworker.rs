@@ -25,6 +25,7 @@ const FILES: &[(&str, &str)] = &[
     ("plugin_compat.py", include_str!("../pyworker/rpytest_worker/plugin_compat.py")),
     ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
     ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
+    ("xdist_nodes.py", include_str!("../pyworker/rpytest_worker/xdist_nodes.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.

@@ -270,3 +270,59 @@ fn attributes_plugins_attach_to_passing_reports_reach_the_session() {
         assert_eq!(seen, expected, "-n {workers}\n{}", r.dump());
     }
 }
+
+/// Plugins written for pytest-xdist split their work across its node
+/// lifecycle: `pytest_configure_node` adds to a worker's `workerinput`, a
+/// worker's `pytest_sessionfinish` leaves `workeroutput`, and the
+/// controller's `pytest_testnodedown` collects it. They must find it, with
+/// pytest-xdist installed (where `pytest -n 2` is the oracle) and without.
+#[test]
+fn xdist_node_hooks_carry_workerinput_and_workeroutput() {
+    let conftest = r#"
+        import json
+        import pytest
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_configure_node(node):
+            node.workerinput["greeting"] = "hello " + node.gateway.id
+
+        def pytest_runtest_logreport(report):
+            config = pytest_runtest_logreport.config
+            if hasattr(config, "workerinput") and report.when == "call":
+                config.ran = getattr(config, "ran", 0) + 1
+
+        def pytest_configure(config):
+            pytest_runtest_logreport.config = config
+            config.nodes = []
+
+        def pytest_sessionfinish(session):
+            config = session.config
+            if hasattr(config, "workerinput"):
+                config.workeroutput["ran"] = getattr(config, "ran", 0)
+                print("WORKER SESSIONFINISH OUTPUT")
+            elif config.nodes:
+                with open("nodes.json", "w") as f:
+                    json.dump({"nodes": len(config.nodes), "ran": sum(config.nodes)}, f)
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_testnodedown(node, error):
+            node.config.nodes.append(node.workeroutput["ran"])
+    "#;
+    let tests = "def test_greeting(request):\n    wi = getattr(request.config, 'workerinput', None)\n    \
+                 assert wi is None or wi['greeting'] == 'hello ' + wi['workerid']\n\n\
+                 def test_a():\n    pass\n\ndef test_b():\n    pass\n\ndef test_c():\n    pass\n";
+    let suite = Suite::new(&[("conftest.py", &dedent(conftest)), ("test_nodes.py", tests)]);
+    let expected = r#"{"nodes": 2, "ran": 4}"#;
+    if has_xdist() {
+        let xdist = run_pytest(&suite, &["-n", "2", "-p", "no:randomly"]);
+        assert_eq!(xdist.code, 0, "pytest -n 2\n{}", xdist.dump());
+        assert_eq!(std::fs::read_to_string(suite.join("nodes.json")).unwrap(), expected, "the oracle");
+        std::fs::remove_file(suite.join("nodes.json")).unwrap();
+    }
+    let r = run_rpytest(&suite, &["-n", "2", "-s"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let seen = std::fs::read_to_string(suite.join("nodes.json")).unwrap_or_default();
+    assert_eq!(seen, expected, "{}", r.dump());
+    assert!(!r.stdout.contains("WORKER SESSIONFINISH OUTPUT"), "as under xdist, not shown\n{}", r.dump());
+}

@@ -7,16 +7,21 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
 - pytest-benchmark: benchmarks cannot be timed reliably beside other
   workers. As under xdist, they are disabled (each benchmarked function runs
   once, as a test) and a warning says so; ``--benchmark-only`` is refused.
-- syrupy: snapshots are asserted in the workers, but syrupy writes and
-  prunes them from the session that ends in the zygote, which saw none: it
-  would call every snapshot unused, and ``--snapshot-update`` would delete
-  them. Until workers hand their snapshot reports back, a run that selects
-  a test using the ``snapshot`` fixture is refused, with a reason.
+- syrupy: works as under pytest-xdist. Workers assert and write snapshots
+  and leave their reports in ``config.workeroutput``; the zygote merges them
+  (``pytest_testnodedown``, see ``xdist_nodes``) and decides what is unused.
+  syrupy wires that up only when pytest-xdist is installed: without it,
+  rpytest registers syrupy's own xdist hooks, removes the lock files the
+  workers leave (xdist's controller would), and when a worker crashed,
+  keeps unused snapshots (syrupy would under xdist: its reports are
+  incomplete).
 """
 import sys
 import warnings
 
 import pytest
+
+from . import xdist_nodes
 
 BENCHMARK_WARNING = (
     "Benchmarks are automatically disabled because rpytest runs tests in parallel workers. "
@@ -29,6 +34,33 @@ class PluginCompat:
         self.zygote = zygote  # the process that reports collection warnings
         self.benchmarks_disabled = False
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        xdist_nodes.add_specs_unless_xdist(config)
+        syrupy = config.pluginmanager.get_plugin("syrupy")
+        defer = getattr(syrupy, "DeferXDist", None)
+        if defer is not None and not any(isinstance(p, defer) for p in config.pluginmanager.get_plugins()):
+            config.pluginmanager.register(defer(), "rpytest-syrupy-nodes")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        if error is not None and not _xdist(node.config):
+            # syrupy counts worker reports only when xdist is installed.
+            option = node.config.option
+            if hasattr(option, "disable_unused_snapshots") and not option.disable_unused_snapshots:
+                option.disable_unused_snapshots = True
+                sys.stderr.write(f"rpytest: worker {node.gateway.id} crashed, so syrupy's unused-snapshot "
+                                 "check is off for this run (its snapshot report is incomplete)\n")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        syrupy_session = getattr(session.config, "_syrupy", None)
+        controller = not hasattr(session.config, "workerinput")
+        if controller and syrupy_session is not None and not _xdist(session.config):
+            cleanup = getattr(syrupy_session, "_cleanup_write_sidecars", None)
+            if cleanup is not None:
+                cleanup()
+
     def pytest_sessionstart(self, session):
         # pytest-benchmark makes its session in a trylast pytest_configure.
         config = session.config
@@ -40,14 +72,6 @@ class PluginCompat:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        if config.pluginmanager.hasplugin("syrupy") and _uses(items, "snapshot"):
-            # pytest still ends the session after a usage error: syrupy must
-            # not be there to prune the snapshots it saw none of.
-            config.pluginmanager.unregister(config.pluginmanager.get_plugin("syrupy"))
-            raise pytest.UsageError(
-                "rpytest cannot run syrupy snapshot tests yet: it would report the workers' snapshots as "
-                "unused, and --snapshot-update would delete them. Run them with `python -m pytest` "
-                "(or deselect them, e.g. -k 'not snapshot').")
         if self.benchmarks_disabled and getattr(config.option, "benchmark_only", False):
             raise pytest.UsageError(
                 "--benchmark-only: rpytest disables benchmarks in its parallel workers, as pytest-xdist does; "
@@ -56,6 +80,10 @@ class PluginCompat:
             from pytest_benchmark.logger import PytestBenchmarkWarning
 
             warnings.warn(PytestBenchmarkWarning(BENCHMARK_WARNING), stacklevel=1)
+
+
+def _xdist(config):
+    return config.pluginmanager.hasplugin("xdist") or config.pluginmanager.hasplugin("xdist.plugin")
 
 
 def _uses(items, fixture):

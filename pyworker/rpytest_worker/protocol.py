@@ -37,7 +37,9 @@ Messages, Python -> engine:
                                           processes a worker's tests left running
                                           after every fixture was torn down
                                           (killed); sent before finished
-    finished      {}                      a worker ran its last test
+    finished      {workeroutput}          a worker ran its last test and ended its
+                                          session; workeroutput: its packed
+                                          config.workeroutput, or None
     worker_forked {worker, pid}                              (zygote)
     worker_exited {worker, pid, exit_code?, signal?}         (zygote)
     terminal_summary {text}               (zygote) what plugins' pytest_terminal_summary
@@ -58,6 +60,10 @@ Engine -> Python:
     replay   {entries: [...]}             zygote: reports to replay at finish
                                           (a run's reports come in chunks, each
                                           well under the frame limit)
+    node_down {worker, workeroutput, error}
+                                          zygote: a worker process ended (its
+                                          output as the worker packed it), or was
+                                          lost (error); for pytest_testnodedown
     finish   {entries: [...], exitstatus} zygote: the last chunk; replay them all
                                           into the session and let pytest
                                           finish it (then session_ended, exit)
@@ -71,7 +77,7 @@ import select
 import socket
 import struct
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = struct.Struct(">I")
 

@@ -15,12 +15,13 @@ failure count is brought up to date.
 """
 import pytest
 
-from . import terminal_summary
+from . import terminal_summary, xdist_nodes
 from .wire_reports import crashed_report, decode_phase
 
 
-def finish_session(session, entries, exitstatus, send):
-    """Replays the reports, then hands the session back to pytest ending as
+def finish_session(session, entries, exitstatus, nodes, send):
+    """Replays the reports and the workers' ends (``nodes``: the engine's
+    ``node_down`` messages), then hands the session back to pytest ending as
     the engine decided: passed (0), failed (1), or cut short with
     ``exitstatus`` (pytest's Exit, which ``wrap_session`` turns into it).
     ``send`` takes the plugins' terminal summary to the engine."""
@@ -32,6 +33,7 @@ def finish_session(session, entries, exitstatus, send):
     else:
         # Nobody but the session counts reports: count for it.
         session.testsfailed += sum(_failures(entry) for entry in entries)
+    xdist_nodes.nodes_down(config, nodes)
     if exitstatus == 0:
         session.testsfailed = 0
     elif exitstatus == 1:

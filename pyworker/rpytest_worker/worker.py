@@ -30,6 +30,7 @@ from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
 from .terminal_summary import hide_terminal
 from .wire_reports import encode_phase, encode_warning, fit_to_frame
+from .xdist_nodes import finish_worker_session
 
 # Ask for more work while this many tests are still queued, so the answer
 # arrives before the queue runs dry.
@@ -59,10 +60,10 @@ def _forget_collection_junit(config):
         xml.global_properties = []
 
 
-def _set_xdist_identity(config, index, count, testrunuid):
-    os.environ["PYTEST_XDIST_WORKER"] = f"gw{index}"
-    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(count)
-    config.workerinput = {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid}
+def _set_xdist_identity(config, workerinput):
+    os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
+    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
+    config.workerinput = workerinput
     config.workeroutput = {}
     _let_rerunfailures_report_reruns()
 
@@ -114,12 +115,14 @@ def _be_supervisable(socket_path, index, forked):
     return log
 
 
-def become_worker(session, index, count, socket_path, basetemp, testrunuid, forked):
+def become_worker(session, index, socket_path, basetemp, workerinput, forked):
+    """``workerinput``: see ``xdist_nodes.workerinput`` (the zygote's
+    ``pytest_configure_node`` hooks may have added to it)."""
     from .zygote import inventory_hash
 
     config = session.config
     config._rpytest_fault_log = _be_supervisable(socket_path, index, forked)
-    _set_xdist_identity(config, index, count, testrunuid)
+    _set_xdist_identity(config, workerinput)
     if forked:
         silence_reporters(config)
         _reopen_capture(config)
@@ -259,11 +262,12 @@ class WorkerLoop:
         """Tears down what the last test left set up (a stop skips the
         nextitem=None teardown), then tells the engine."""
         self._teardown_all()
+        workeroutput = finish_worker_session(self.session)
         save_coverage(self.session.config)
         leaks = self.children.end_leaks()
         if leaks:
             self.conn.send({"type": "leaked", "leaks": leaks})
-        self.conn.send({"type": "finished"})
+        self.conn.send({"type": "finished", "workeroutput": workeroutput})
         sys.stdout.flush()
         sys.stderr.flush()
 

@@ -36,6 +36,8 @@ import pytest
 
 from . import shared_fixtures, sink
 from .plugin_compat import PluginCompat
+from .xdist_nodes import configure_node
+from .xdist_nodes import workerinput as xdist_workerinput
 
 
 def _die_with_parent():
@@ -199,6 +201,8 @@ class ZygotePlugin:
         self.collect_reports = []
         self.warnings = []
         self.children = {}  # pid -> worker number
+        self.workerinputs = {}  # worker number -> its config.workerinput
+        self.nodes_down = []  # the engine's node_down messages
         self.shard_line = None
         self._items = None  # the collected items as the engine reads them
 
@@ -239,7 +243,7 @@ class ZygotePlugin:
             self.shared.setup(session)
         self._announce(session, threads)
         replayed, exitstatus = self._serve(session)
-        return sink.finish_session(session, replayed, exitstatus, self.conn.send)
+        return sink.finish_session(session, replayed, exitstatus, self.nodes_down, self.conn.send)
 
     def _announce(self, session, threads):
         from .wire_reports import encode_warning, pytest_version
@@ -327,6 +331,8 @@ class ZygotePlugin:
                     self._exit()
                 elif msg["type"] == "replay":
                     replayed.extend(msg["entries"])
+                elif msg["type"] == "node_down":
+                    self.nodes_down.append({**msg, "workerinput": self.workerinputs.get(msg["worker"])})
                 elif msg["type"] == "finish":
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -341,7 +347,10 @@ class ZygotePlugin:
     def _handle(self, session, msg, wake_fds):
         kind = msg["type"]
         if kind == "fork":
-            self._fork(wake_fds, lambda: self._run_worker(session, msg["worker"], msg["count"]), msg["worker"])
+            index = msg["worker"]
+            workerinput = xdist_workerinput(index, msg["count"], self.testrunuid)
+            self.workerinputs[index] = configure_node(session.config, index, workerinput)
+            self._fork(wake_fds, lambda: self._run_worker(session, index, workerinput), index)
         elif kind == "teardown_shared":
             phases = self.shared.teardown(session, msg.get("index"))
             self.conn.send({"type": "shared_teardown_done", "phases": phases})
@@ -376,11 +385,10 @@ class ZygotePlugin:
             self.conn.send({"type": "worker_forked", "worker": worker, "pid": pid})
         return pid
 
-    def _run_worker(self, session, index, count):
+    def _run_worker(self, session, index, workerinput):
         from .worker import become_worker
 
-        become_worker(session, index, count, os.environ["RPYTEST_SOCKET"], self.basetemp,
-                      self.testrunuid, forked=True)
+        become_worker(session, index, os.environ["RPYTEST_SOCKET"], self.basetemp, workerinput, forked=True)
 
     def _reap(self):
         while True:
@@ -471,8 +479,9 @@ class SpawnedWorkerPlugin:
             conn.send({"type": "internal_error",
                        "message": f"spawned worker gw{self.index} failed to collect the suite"})
             os._exit(3)
-        become_worker(session, self.index, self.count, os.environ["RPYTEST_SOCKET"],
-                      os.environ["RPYTEST_BASETEMP"], os.environ["RPYTEST_TESTRUNUID"], forked=False)
+        workerinput = xdist_workerinput(self.index, self.count, os.environ["RPYTEST_TESTRUNUID"])
+        become_worker(session, self.index, os.environ["RPYTEST_SOCKET"], os.environ["RPYTEST_BASETEMP"],
+                      workerinput, forked=False)
         sys.stdout.flush()
         os._exit(0)
 

@@ -16,7 +16,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use super::scheduler::{
     Scheduler, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerFinished, WorkerJoined,
 };
-use super::supervisor::{FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, ZygoteBroken, ZygoteConnected};
+use super::supervisor::{
+    FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, WorkerOutput, ZygoteBroken, ZygoteConnected,
+};
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,8 +124,11 @@ async fn serve_worker(
                 scheduler.do_send(StopRequested { reason, interrupted })
             }
             Ok(Some(FromPython::Leaked { leaks })) => scheduler.do_send(TestsLeaked { worker, leaks }),
-            Ok(Some(FromPython::Finished)) => {
+            Ok(Some(FromPython::Finished { workeroutput })) => {
                 finished = true;
+                // Before the Scheduler hears of it: the zygote must have every
+                // node's output before the run's end reaches it.
+                supervisor.do_send(WorkerOutput { worker, pid, workeroutput });
                 scheduler.do_send(WorkerFinished { worker });
             }
             Ok(Some(FromPython::InternalError { message })) => eprintln!("rpytest: worker gw{worker}: {message}"),

@@ -187,6 +187,15 @@ pub struct WorkerDisconnected {
     pub finished: bool,
 }
 
+/// A worker finished its session: its `config.workeroutput`, for the zygote.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerOutput {
+    pub worker: usize,
+    pub pid: u32,
+    pub workeroutput: Option<rmpv::Value>,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WorkerExitSeen(pub WorkerExit);
@@ -616,9 +625,19 @@ impl Supervisor {
         // signal can cut a sleep short) before the kill.
         if !slot.finished || slot.timed_out.is_some() {
             let cause = slot.exit.unwrap_or_else(|| "its connection closed unexpectedly".to_string());
+            if !slot.finished && slot.pid.is_some() {
+                self.node_down(worker, None, Some(format!("worker gw{worker} {cause}")));
+            }
             self.scheduler.do_send(WorkerLost { worker, cause, log, timed_out: slot.timed_out });
         } else if let Some(log) = log {
             eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
+        }
+    }
+
+    /// Tells the zygote a worker process ended (xdist's `pytest_testnodedown`).
+    fn node_down(&self, worker: usize, workeroutput: Option<rmpv::Value>, error: Option<String>) {
+        if let Some(zygote) = &self.zygote {
+            let _ = zygote.send(ToPython::NodeDown { worker, workeroutput, error });
         }
     }
 
@@ -943,6 +962,16 @@ impl Handler<WorkerDisconnected> for Supervisor {
         slot.disconnected = true;
         slot.finished |= msg.finished;
         self.settle(msg.worker, ctx, false);
+    }
+}
+
+impl Handler<WorkerOutput> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerOutput, _: &mut Context<Self>) {
+        if self.slots.get(&msg.worker).is_some_and(|slot| slot.owns(msg.pid)) {
+            self.node_down(msg.worker, msg.workeroutput, None);
+        }
     }
 }
 

@@ -5,10 +5,10 @@ For each plugin a small suite is generated in a temp dir and run with
 ``PY -m pytest`` and ``rpytest -n N``; what the plugin produces must agree:
 exit code, the counts line, the plugin's terminal lines and files
 (coverage table and XML, the HTML and JSON reports' results, hypothesis
-statistics). Plugins rpytest cannot support across workers yet must be
-handled as docs/compatibility.md says: pytest-benchmark disabled with a
-warning (as pytest-xdist does), syrupy snapshot tests refused with exit 4
-and the snapshot files left untouched. Exit status 1 on any difference.
+statistics, syrupy's snapshot files and report through create, check,
+update and prune). pytest-benchmark must be handled as
+docs/compatibility.md says: disabled with a warning (as pytest-xdist does).
+Exit status 1 on any difference.
 
 PY must have the plugins (scripts/plugins.sh makes that venv from PyPI).
 
@@ -180,26 +180,103 @@ class Benchmark(Case):
 
 
 class Syrupy(Case):
-    """Refused with a reason while workers cannot hand snapshots back; no file is touched."""
+    """Snapshots created, checked, updated and pruned as under pytest, step by
+    step on two copies of a suite whose module's snapshots are split across
+    workers; with pytest-xdist installed and without it (``-p no:xdist``)."""
 
     name = "syrupy"
-    files = (("test_s.py", "def test_snap(snapshot):\n    assert {'a': 1} == snapshot\n"),)
+    SNAP = """
+        import pytest
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_snap(snapshot, i):
+            assert {"a": i * FACTOR} == snapshot
+    """
+    # (what the step does to the suite, the arguments)
+    STEPS = (
+        ("create", ["--snapshot-update"]),
+        ("", []),
+        ("change", []),
+        ("", ["--snapshot-update"]),
+        ("remove", []),
+        ("", ["--snapshot-update"]),
+        ("", []),
+    )
 
     def check(self, problems):
-        with tempfile.TemporaryDirectory() as root:
-            write(root, self.files)
-            self.pytest(root, ["--snapshot-update"])
-            snapshot = os.path.join(root, "__snapshots__", "test_s.ambr")
-            before = read(snapshot)
-            for args in ([], ["--snapshot-update"]):
-                code, out = self.rpy(root, "2", args)
-                if code != 4 or "syrupy" not in out:
-                    problems.append(f"{self.name} {args}: expected a usage error naming syrupy, got {code}:\n{out}")
-                if read(snapshot) != before:
-                    problems.append(f"{self.name} {args}: the snapshot file changed")
+        for extra, workers in (([], "2"), ([], "4"), (["-p", "no:xdist"], "2")):
+            with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+                for step, args in self.STEPS:
+                    self.edit(a, step)
+                    self.edit(b, step)
+                    expected = self.observe(a, *self.pytest(a, [*extra, *args]))
+                    seen = self.observe(b, *self.rpy(b, workers, [*extra, *args]))
+                    if seen != expected:
+                        problems.append(f"{self.name} -n {workers} {extra} after {step or 'nothing'}, {args}:\n"
+                                        f"  pytest:  {expected}\n  rpytest: {seen}")
+                        break
+
+    def edit(self, root, step):
+        if step == "create":
+            write(root, [("test_s.py", "FACTOR = 1\n" + textwrap.dedent(self.SNAP)),
+                         ("test_t.py", "def test_other(snapshot):\n    assert 'hello' == snapshot\n")])
+        elif step == "change":
+            write(root, [("test_s.py", "FACTOR = 2\n" + textwrap.dedent(self.SNAP))])
+        elif step == "remove":
+            os.remove(os.path.join(root, "test_t.py"))
+
+    def observe(self, root, code, out):
+        lines = out.splitlines()
+        start = next((i for i, line in enumerate(lines) if "snapshot report summary" in line), None)
+        report = [line for line in lines[start:] if line.strip() and " in " not in line] if start is not None else []
+        snapdir = os.path.join(root, "__snapshots__")
+        files = {name: read(os.path.join(snapdir, name)) for name in sorted(os.listdir(snapdir))} \
+            if os.path.isdir(snapdir) else {}
+        return {**super().observe(root, code, out), "report": report, "files": files}
 
 
-CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy]
+class Django(Case):
+    """A small Django project on SQLite: each worker gets its own test
+    database, as under xdist (pytest-django suffixes it with the worker id)."""
+
+    name = "pytest-django"
+    files = (
+        ("settings.py", """
+            SECRET_KEY = "test"
+            INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
+            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3",
+                                     "TEST": {"NAME": "test_db.sqlite3"}}}
+            USE_TZ = True
+        """),
+        ("pytest.ini", "[pytest]\nDJANGO_SETTINGS_MODULE = settings\n"),
+        ("test_django.py", """
+            import os
+
+            import pytest
+            from django.contrib.auth.models import User
+            from django.db import connection
+
+
+            @pytest.mark.parametrize("i", range(6))
+            def test_users_are_isolated(db, i):
+                User.objects.create(username=f"user{i}")
+                assert User.objects.count() == 1
+
+
+            def test_database_is_this_workers(db):
+                worker = os.environ.get("PYTEST_XDIST_WORKER")
+                name = str(connection.settings_dict["NAME"])
+                assert name.endswith(f"test_db.sqlite3_{worker}" if worker else "test_db.sqlite3")
+
+
+            def test_no_database_without_the_fixture():
+                with pytest.raises(RuntimeError, match="Database access not allowed"):
+                    User.objects.count()
+        """),
+    )
+
+
+CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy, Django]
 
 
 def main():
