@@ -32,7 +32,31 @@ def _encodable(value):
     return repr(value)
 
 
+def _only_pytests_teststatus(config):
+    """Whether only pytest's own plugins answer ``pytest_report_teststatus``;
+    their answer for a pass depends on the phase and the report's type alone.
+    Computed once per process."""
+    known = getattr(config, "_rpytest_only_pytests_teststatus", None)
+    if known is None:
+        impls = config.hook.pytest_report_teststatus.get_hookimpls()
+        known = all(getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls)
+        config._rpytest_only_pytests_teststatus = known
+        config._rpytest_pass_status = {}
+    return known
+
+
 def _teststatus(report, config):
+    if report.passed and _only_pytests_teststatus(config) and not hasattr(report, "wasxfail"):
+        # Asked once per phase and report type: spares a hook call per phase.
+        key = (report.when, type(report))
+        status = config._rpytest_pass_status.get(key)
+        if status is None:
+            status = config._rpytest_pass_status[key] = _hook_teststatus(report, config)
+        return status
+    return _hook_teststatus(report, config)
+
+
+def _hook_teststatus(report, config):
     status = config.hook.pytest_report_teststatus(report=report, config=config)
     if status is None:
         # pytest<8 keeps the default implementation in the terminal plugin, so
