@@ -102,6 +102,17 @@ pub struct OwnFlags {
     #[arg(long, value_name = "N")]
     pub max_worker_restart: Option<u32>,
 
+    /// The memory the run's processes may use together (e.g. 1000M, 8G):
+    /// caps the worker count by the history's peak per test, and a worker
+    /// is retired when the run goes over it. Default: [tool.rpytest] max_memory.
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_max_memory_flag)]
+    pub max_memory: Option<crate::config::MaxMemory>,
+
+    /// The memory one worker is assumed to need until the history has seen
+    /// its tests. Default: [tool.rpytest] worker_memory (256M).
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_memory)]
+    pub worker_memory: Option<u64>,
+
     /// Run in this process even when a warm daemon (`rpytest serve`) runs.
     #[arg(long)]
     pub no_daemon: bool,
@@ -246,7 +257,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
     ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 12] = [
+    const WITH_VALUE: [&str; 14] = [
         "--numprocesses",
         "--python",
         "--worker-start",
@@ -259,6 +270,8 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         "--retries",
         "--timeout",
         "--max-worker-restart",
+        "--max-memory",
+        "--worker-memory",
     ];
     for long in WITH_VALUE {
         if arg == long {

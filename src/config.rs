@@ -37,34 +37,54 @@ impl WorkerCount {
     }
 
     /// Like `resolve`, with `auto` capped at `max` (xdist's `--maxprocesses`).
-    pub fn resolve_capped(self, max: Option<u32>) -> usize {
+    pub fn resolve_capped(self, max: Option<u32>, budget: &MemoryBudget) -> usize {
         match (self, max) {
-            (WorkerCount::Auto, Some(max)) => self.resolve().min(max as usize),
-            _ => self.resolve(),
+            (WorkerCount::Auto, Some(max)) => self.resolve(budget).min(max as usize),
+            _ => self.resolve(budget),
         }
     }
 
     /// `auto` is the CPUs this process may use (std reads affinity and
-    /// cgroup quotas), capped so each worker has `MEMORY_PER_WORKER` of the
-    /// memory available now (sysinfo; cgroup limits included).
-    pub fn resolve(self) -> usize {
+    /// cgroup quotas), capped so each worker has `worker_memory` of the
+    /// memory budget (see `MemoryBudget`).
+    pub fn resolve(self, budget: &MemoryBudget) -> usize {
         match self {
             WorkerCount::Exactly(n) => n,
             WorkerCount::Auto => {
                 let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-                cpus.min(memory_cap()).max(1)
+                cpus.min(budget.workers_that_fit(budget.worker_memory)).max(1)
             }
         }
     }
 }
 
-/// Memory one worker is assumed to need when `-n auto` sizes the pool.
-const MEMORY_PER_WORKER: u64 = 256 * 1024 * 1024;
+/// The memory a run may use: `max_memory` when set, else what is available
+/// now (cgroup limits included); and what one worker is assumed to need
+/// when the history has not seen it (`worker_memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Bytes; None: unknown (no cap).
+    pub total: Option<u64>,
+    /// Whether the user set it (`--max-memory`, `max_memory`): then it also
+    /// caps an explicit `-n` and is watched during the run.
+    pub explicit: bool,
+    pub worker_memory: u64,
+}
 
-fn memory_cap() -> usize {
-    match available_memory() {
-        Some(available) => (available / MEMORY_PER_WORKER) as usize,
-        None => usize::MAX, // unknown: do not cap
+impl MemoryBudget {
+    pub fn new(max_memory: Option<u64>, worker_memory: u64) -> Self {
+        match max_memory {
+            Some(total) => MemoryBudget { total: Some(total), explicit: true, worker_memory },
+            None => MemoryBudget { total: available_memory(), explicit: false, worker_memory },
+        }
+    }
+
+    /// How many workers of `per_worker` bytes the budget holds (at least one).
+    pub fn workers_that_fit(&self, per_worker: u64) -> usize {
+        match self.total {
+            Some(total) => ((total / per_worker.max(1)) as usize).max(1),
+            None => usize::MAX,
+        }
     }
 }
 
@@ -96,6 +116,8 @@ struct RawSettings {
     daemon: Option<String>,
     daemon_idle_timeout: Option<u64>,
     timeout: Option<toml::Value>,
+    max_memory: Option<toml::Value>,
+    worker_memory: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +135,10 @@ pub struct Settings {
     pub daemon_idle_timeout: u64,
     /// Seconds a test may run before rpytest stops its worker (0: no limit).
     pub timeout: Option<f64>,
+    /// Bytes the run's processes may use together (None: what is available).
+    pub max_memory: Option<u64>,
+    /// Bytes one worker is assumed to need until the history knows better.
+    pub worker_memory: u64,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -151,11 +177,17 @@ impl Settings {
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
             timeout: None,
+            max_memory: None,
+            worker_memory: 256 * 1024 * 1024,
             source: None,
         });
-        for (key, value) in
-            [("default_workers", raw.default_workers), ("retries", raw.retries), ("timeout", raw.timeout)]
-        {
+        for (key, value) in [
+            ("default_workers", raw.default_workers),
+            ("retries", raw.retries),
+            ("timeout", raw.timeout),
+            ("max_memory", raw.max_memory),
+            ("worker_memory", raw.worker_memory),
+        ] {
             let Some(value) = value else { continue };
             let text = match &value {
                 toml::Value::String(s) => s.clone(),
@@ -213,6 +245,8 @@ impl Settings {
             }
             "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
             "timeout" => self.timeout = Some(parse_timeout(text).map_err(|e| format!("timeout: {e}"))?),
+            "max_memory" => self.max_memory = parse_max_memory(text).map_err(|e| format!("max_memory: {e}"))?,
+            "worker_memory" => self.worker_memory = parse_memory(text).map_err(|e| format!("worker_memory: {e}"))?,
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
@@ -236,7 +270,50 @@ pub const KEYS: &[&str] = &[
     "daemon_idle_timeout",
     "retries",
     "timeout",
+    "max_memory",
+    "worker_memory",
 ];
+
+/// A size in bytes: a number with an optional unit, K/M/G/T (powers of
+/// 1024, with or without "iB"/"B"): `1000M`, `1.5G`, `512MiB`, `1048576`.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size '{text}': expected a number of bytes with an optional unit, e.g. 1000M or 2G");
+    let t = text.trim();
+    let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit.trim_end_matches("IB").trim_end_matches('B');
+    let scale = match unit {
+        "" => 1u64,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let bytes = number * scale as f64;
+    if !bytes.is_finite() || bytes < 1.0 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// `max_memory`: a size (also `--max-memory`), or "available" (the default).
+pub fn parse_max_memory(text: &str) -> Result<Option<u64>, String> {
+    match text.trim() {
+        "available" => Ok(None),
+        size => parse_memory(size).map(Some),
+    }
+}
+
+/// `--max-memory`'s value: bytes, or None for "available".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxMemory(pub Option<u64>);
+
+pub fn parse_max_memory_flag(text: &str) -> Result<MaxMemory, String> {
+    parse_max_memory(text).map(MaxMemory)
+}
 
 /// A retry count: a whole number >= 0 (also `--retries`).
 pub fn parse_retries(text: &str) -> Result<u32, String> {
@@ -308,6 +385,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("worker_start", "`--worker-start`"),
     ("retries", "`--retries N`"),
     ("timeout", "`--timeout SECS`"),
+    ("max_memory", "`--max-memory SIZE`"),
+    ("worker_memory", "`--worker-memory SIZE`"),
 ];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:
@@ -483,13 +562,42 @@ mod tests {
         assert_eq!(WorkerCount::parse("0"), Ok(WorkerCount::Exactly(1)));
         assert!(WorkerCount::parse("abc").is_err());
         assert_eq!(WorkerCount::parse("4"), Ok(WorkerCount::Exactly(4)));
-        assert!(WorkerCount::Auto.resolve() >= 1);
+        assert!(WorkerCount::Auto.resolve(&MemoryBudget::new(None, 256 << 20)) >= 1);
     }
 
     #[test]
     fn maxprocesses_caps_auto_only() {
-        assert_eq!(WorkerCount::Auto.resolve_capped(Some(1)), 1);
-        assert_eq!(WorkerCount::Exactly(3).resolve_capped(Some(1)), 3);
-        assert_eq!(WorkerCount::Auto.resolve_capped(None), WorkerCount::Auto.resolve());
+        let budget = MemoryBudget::new(None, 256 << 20);
+        assert_eq!(WorkerCount::Auto.resolve_capped(Some(1), &budget), 1);
+        assert_eq!(WorkerCount::Exactly(3).resolve_capped(Some(1), &budget), 3);
+        assert_eq!(WorkerCount::Auto.resolve_capped(None, &budget), WorkerCount::Auto.resolve(&budget));
+    }
+
+    #[test]
+    fn auto_fits_the_memory_budget() {
+        let budget = MemoryBudget::new(Some(1000 << 20), 300 << 20);
+        assert!(budget.explicit);
+        assert_eq!(budget.workers_that_fit(300 << 20), 3);
+        assert_eq!(budget.workers_that_fit(2000 << 20), 1, "at least one");
+        assert_eq!(WorkerCount::Auto.resolve(&budget), 3.min(std::thread::available_parallelism().unwrap().get()));
+        assert_eq!(WorkerCount::Exactly(4).resolve(&budget), 4, "an explicit -n is capped later, from history");
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("1000M"), Ok(1000 << 20));
+        assert_eq!(parse_memory("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_memory("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_memory("2kb"), Ok(2048));
+        assert_eq!(parse_memory("4096"), Ok(4096));
+        for bad in ["", "M", "lots", "-1G", "0", "10X"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_max_memory("available"), Ok(None));
+        let mut s = Settings::from_toml(DEFAULTS, Path::new("d"), None).unwrap();
+        assert_eq!((s.max_memory, s.worker_memory), (None, 256 << 20));
+        s.set("max_memory", "2G").unwrap();
+        assert_eq!(s.max_memory, Some(2 << 30));
+        assert!(s.set("worker_memory", "big").unwrap_err().contains("worker_memory: invalid size 'big'"));
     }
 }

@@ -62,6 +62,8 @@ pub struct RunPlan {
     /// `--max-worker-restart`: crashed workers replaced before the run gives
     /// up; `None` is xdist's default, 4 x the worker count.
     pub max_worker_restart: Option<u32>,
+    /// What the run's processes may use together (`--max-memory`).
+    pub memory: crate::config::MemoryBudget,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

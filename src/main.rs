@@ -18,6 +18,7 @@ mod history;
 mod interpreter;
 mod inventory_status;
 mod lpt;
+mod memory_watch;
 mod proctree;
 mod protocol;
 mod pyworker;
@@ -162,7 +163,8 @@ fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError> {
 fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let cwd = current_dir()?;
     let settings = settings(&rootdir::pytest_rootdir(&cwd, &command_line.pytest_args))?;
-    let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve();
+    let budget = memory_budget(&command_line.own, &settings);
+    let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve(&budget);
     let tty = std::io::stdout().is_terminal();
     print!("{}", inventory_status::render(&cwd, &command_line.pytest_args, workers, tty));
     Ok(0)
@@ -179,7 +181,8 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         Some("no") => false,
         _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let resolve = |n: config::WorkerCount| n.resolve_capped(own.maxprocesses);
+    let memory = memory_budget(&own, &settings);
+    let resolve = |n: config::WorkerCount| n.resolve_capped(own.maxprocesses, &memory);
     let (mut workers, dist) = match (own.dist, own.workers) {
         // As in xdist: `--dist no` is a plain run, unless -n asks for workers.
         (Some(DistMode::No), None) => (1, Some(DistMode::No)),
@@ -216,10 +219,17 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         retries: own.retries.unwrap_or(settings.retries),
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
         max_worker_restart: own.max_worker_restart,
+        memory,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
         workers_auto,
         settings_lookup: (settings_root, settings.source.is_some()),
     })
+}
+
+/// `--max-memory`/`--worker-memory` over `[tool.rpytest]`.
+fn memory_budget(own: &cli::OwnFlags, settings: &config::Settings) -> config::MemoryBudget {
+    let max_memory = own.max_memory.map_or(settings.max_memory, |flag| flag.0);
+    config::MemoryBudget::new(max_memory, own.worker_memory.unwrap_or(settings.worker_memory))
 }
 
 /// Shared session fixtures need the fork: spawned workers each set them up.

@@ -331,8 +331,23 @@ impl RunQueue {
         } else {
             (held.into_iter().collect(), Vec::new())
         };
+        self.requeue_front(&requeued);
+        Lost { in_flight, requeued, dropped }
+    }
+
+    /// `worker` was retired (memory) and finished its current test: the
+    /// tests it still held go back to the front for the others.
+    pub fn worker_retired(&mut self, worker: usize) -> Vec<usize> {
+        let held: Vec<usize> = self.held[worker].drain(..).collect();
+        if !self.stopped {
+            self.requeue_front(&held);
+        }
+        held
+    }
+
+    fn requeue_front(&mut self, requeued: &[usize]) {
         let mut pieces: Vec<Vec<usize>> = Vec::new();
-        for &test in &requeued {
+        for &test in requeued {
             match pieces.last_mut() {
                 Some(piece) if self.unit_of[piece[0]] == self.unit_of[test] => piece.push(test),
                 _ => pieces.push(vec![test]),
@@ -342,7 +357,6 @@ impl RunQueue {
             self.pending.push_front(make_unit(piece, &self.known, &self.weight));
         }
         self.pending_tests += requeued.len();
-        Lost { in_flight, requeued, dropped }
     }
 }
 
@@ -507,6 +521,15 @@ mod tests {
         assert_eq!(lost.requeued, batch[2..].to_vec());
         let again = q.next_batch(1);
         assert_eq!(again[0], batch[2]);
+    }
+
+    #[test]
+    fn a_retired_worker_gives_back_every_test_it_had_not_started() {
+        let mut q = RunQueue::per_test(vec![None; 200], 2);
+        let batch = q.next_batch(0);
+        assert!(q.complete(0, batch[0]));
+        assert_eq!(q.worker_retired(0), batch[1..].to_vec());
+        assert_eq!(q.next_batch(1)[0], batch[1], "the others take them first");
     }
 
     #[test]

@@ -98,6 +98,8 @@ struct Run {
     shared_teardown: SharedTeardown,
     /// Workers whose `ready` waits for the others' fair share.
     waiting: HashSet<usize>,
+    /// Workers retired for memory (`RetireWorker`), until they finish.
+    retired: HashSet<usize>,
 }
 
 /// The shared session fixtures' one teardown, in the zygote, once every
@@ -180,6 +182,14 @@ const CTRL_C_BANNER: &str = "KeyboardInterrupt";
 #[rtype(result = "()")]
 pub struct SharedFixturesTornDown {
     pub phases: Vec<PhaseRecord>,
+}
+
+/// The Supervisor's memory watch: `worker` runs no test after its current
+/// one, and the tests it holds go to the others once it has finished.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RetireWorker {
+    pub worker: usize,
 }
 
 /// A worker is gone for good without finishing; `cause` says how it ended.
@@ -553,6 +563,7 @@ impl Handler<StartRun> for Scheduler {
             last_ran: None,
             shared_teardown,
             waiting: HashSet::new(),
+            retired: HashSet::new(),
         });
     }
 }
@@ -625,6 +636,11 @@ impl Handler<WorkerFinished> for Scheduler {
         }
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
+            if run.retired.remove(&msg.worker) {
+                run.queue.worker_retired(msg.worker);
+                self.ensure_asking_worker();
+                return self.maybe_complete();
+            }
             let released = run.queue.release(msg.worker);
             let not_run = run.not_run.clone();
             let waiting_retries = released.iter().copied().filter(|&i| !run.failed_tries[i].is_empty()).collect();
@@ -750,6 +766,21 @@ impl Handler<WorkerLost> for Scheduler {
             run.supervisor.do_send(RestartWorker { worker: msg.worker });
         }
         self.maybe_complete();
+    }
+}
+
+impl Handler<RetireWorker> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: RetireWorker, _: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped.is_some() || run.finished_workers.contains(&msg.worker) {
+            return;
+        }
+        if let Some(link) = run.links.get(&msg.worker) {
+            let _ = link.send(ToPython::Stop);
+            run.retired.insert(msg.worker);
+        }
     }
 }
 

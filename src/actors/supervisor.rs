@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
@@ -31,15 +31,16 @@ use tokio::sync::oneshot;
 
 use super::history::{Flush, History};
 use super::reporter::{Begin, PluginSummary, Reporter, Summarize};
-use super::scheduler::{RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
+use super::scheduler::{RetireWorker, RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
-use crate::config::{self, WorkerCount, WorkerStart};
+use crate::config::{WorkerCount, WorkerStart};
 use crate::crash::{self, describe_exit};
 use crate::daemon::client::WarmHandover;
 use crate::dist::DistMode;
 use crate::engine::RunPlan;
 use crate::history::{unix_now, HistoryStore, HistoryView, LastRun};
 use crate::interpreter;
+use crate::memory_watch::{MemoryWatch, TreeSampler, WorkerMemory};
 use crate::protocol::{self, FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
 use crate::pyworker;
 use crate::report::Stopped;
@@ -74,6 +75,8 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 const SESSION_FINISH_NOTICE: Duration = Duration::from_secs(30);
 /// The zygote's exit status when it cannot import pytest.
 const EXIT_NO_PYTEST: i32 = 97;
+/// How often `--max-memory` samples the run's processes.
+const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(200);
 
 pub struct Supervisor {
     plan: Arc<RunPlan>,
@@ -116,6 +119,8 @@ pub struct Supervisor {
     notes: Vec<String>,
     /// The memory cgroup's OOM kill count when last looked at.
     oom_kills: Option<u64>,
+    /// `--max-memory`: the run's memory, sampled while tests run.
+    memory_watch: Option<(MemoryWatch, TreeSampler)>,
 }
 
 /// What is known of one worker process's ending.
@@ -284,6 +289,7 @@ impl Supervisor {
             session_finished: false,
             notes: Vec::new(),
             oom_kills: crash::oom_kills(),
+            memory_watch: None,
         }
     }
 
@@ -468,6 +474,37 @@ impl Supervisor {
         self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history, watchdog, restarts });
         for worker in 0..self.worker_count {
             self.start_worker(worker, ctx);
+        }
+        self.start_memory_watch(ctx);
+    }
+
+    /// With `--max-memory`, samples the run's memory a few times a second.
+    fn start_memory_watch(&mut self, ctx: &mut Context<Self>) {
+        let (true, Some(budget)) = (self.plan.memory.explicit, self.plan.memory.total) else { return };
+        self.memory_watch = Some((MemoryWatch::new(budget), TreeSampler::default()));
+        ctx.run_interval(MEMORY_SAMPLE_EVERY, |act, _| act.watch_memory());
+    }
+
+    /// One sample: the zygote's tree and each worker's; a worker over the
+    /// budget is retired after its current test (see `memory_watch`).
+    fn watch_memory(&mut self) {
+        let Some((watch, sampler)) = self.memory_watch.as_mut() else { return };
+        if self.finishing {
+            return;
+        }
+        let workers: Vec<(usize, u32)> =
+            self.slots.iter().filter_map(|(&worker, slot)| slot.process().map(|pid| (worker, pid))).collect();
+        let roots: Vec<u32> =
+            std::iter::once(self.zygote_pid.unwrap_or(0)).chain(workers.iter().map(|w| w.1)).collect();
+        let bytes = sampler.sample(&roots);
+        let memory: Vec<WorkerMemory> =
+            workers.iter().zip(&bytes[1..]).map(|(&(worker, _), &bytes)| WorkerMemory { worker, bytes }).collect();
+        // Forked workers are in the zygote's tree: count them once.
+        let forked: u64 = if self.worker_start == WorkerStart::Fork { bytes[1..].iter().sum() } else { 0 };
+        let others = bytes[0].saturating_sub(forked);
+        if let Some(retire) = watch.observe(Instant::now(), others, &memory) {
+            eprintln!("{}", retire.why);
+            self.scheduler.do_send(RetireWorker { worker: retire.worker });
         }
     }
 
@@ -739,7 +776,7 @@ impl Supervisor {
         let (count, auto) = match inventory.numprocesses.as_deref().filter(|_| !self.plan.workers_fixed) {
             Some("0") => (1, false),
             Some(text) => match WorkerCount::parse(text) {
-                Ok(count) => (count.resolve(), count == WorkerCount::Auto),
+                Ok(count) => (count.resolve(&self.plan.memory), count == WorkerCount::Auto),
                 Err(e) => {
                     eprintln!("rpytest: warning: ignoring -n from pytest's addopts: {e}");
                     planned
@@ -748,14 +785,28 @@ impl Supervisor {
             None => planned,
         };
         if !auto {
-            return count;
+            return self.memory_capped(count, peak_rss_kb);
         }
         let count = self.cpu_share(count, inventory.verbosity > 0);
-        let fit = auto_workers::fit(count, expected, peak_rss_kb, config::available_memory());
+        let fit = auto_workers::fit(count, expected, peak_rss_kb, &self.plan.memory);
         if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
             eprintln!("rpytest: {why}");
         }
         fit.workers
+    }
+
+    /// An explicit `-n` within `--max-memory`, said on stderr when capped.
+    fn memory_capped(&self, count: usize, peak_rss_kb: Option<u64>) -> usize {
+        if !self.plan.memory.explicit {
+            return count;
+        }
+        match auto_workers::memory_cap(count, peak_rss_kb, &self.plan.memory) {
+            Some(cap) => {
+                eprintln!("rpytest: --max-memory: {}", cap.why.unwrap_or_default());
+                cap.workers
+            }
+            None => count,
+        }
     }
 
     /// The zygote and its forked children. Outside a debugging run the
