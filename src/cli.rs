@@ -96,6 +96,11 @@ pub struct OwnFlags {
     #[arg(long, value_name = "SECS", value_parser = crate::config::parse_timeout)]
     pub timeout: Option<f64>,
 
+    /// Say on stderr when a test has run longer than SECS (a SLOW line, as
+    /// nextest; 0: never). Default: [tool.rpytest] slow_timeout (60).
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_timeout)]
+    pub slow_timeout: Option<f64>,
+
     /// As in pytest-xdist: how many crashed workers are replaced before the
     /// run gives up (0: none); the tests left are reported as not run.
     /// Default: 4 x the worker count.
@@ -257,7 +262,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
     ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 14] = [
+    const WITH_VALUE: [&str; 15] = [
         "--numprocesses",
         "--python",
         "--worker-start",
@@ -272,6 +277,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         "--max-worker-restart",
         "--max-memory",
         "--worker-memory",
+        "--slow-timeout",
     ];
     for long in WITH_VALUE {
         if arg == long {

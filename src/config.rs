@@ -118,6 +118,7 @@ struct RawSettings {
     timeout: Option<toml::Value>,
     max_memory: Option<toml::Value>,
     worker_memory: Option<toml::Value>,
+    slow_timeout: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +136,8 @@ pub struct Settings {
     pub daemon_idle_timeout: u64,
     /// Seconds a test may run before rpytest stops its worker (0: no limit).
     pub timeout: Option<f64>,
+    /// Seconds after which a running test is said to be slow (0: never).
+    pub slow_timeout: f64,
     /// Bytes the run's processes may use together (None: what is available).
     pub max_memory: Option<u64>,
     /// Bytes one worker is assumed to need until the history knows better.
@@ -177,6 +180,7 @@ impl Settings {
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
             timeout: None,
+            slow_timeout: 60.0,
             max_memory: None,
             worker_memory: 256 * 1024 * 1024,
             source: None,
@@ -185,6 +189,7 @@ impl Settings {
             ("default_workers", raw.default_workers),
             ("retries", raw.retries),
             ("timeout", raw.timeout),
+            ("slow_timeout", raw.slow_timeout),
             ("max_memory", raw.max_memory),
             ("worker_memory", raw.worker_memory),
         ] {
@@ -245,6 +250,7 @@ impl Settings {
             }
             "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
             "timeout" => self.timeout = Some(parse_timeout(text).map_err(|e| format!("timeout: {e}"))?),
+            "slow_timeout" => self.slow_timeout = parse_timeout(text).map_err(|e| format!("slow_timeout: {e}"))?,
             "max_memory" => self.max_memory = parse_max_memory(text).map_err(|e| format!("max_memory: {e}"))?,
             "worker_memory" => self.worker_memory = parse_memory(text).map_err(|e| format!("worker_memory: {e}"))?,
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
@@ -270,6 +276,7 @@ pub const KEYS: &[&str] = &[
     "daemon_idle_timeout",
     "retries",
     "timeout",
+    "slow_timeout",
     "max_memory",
     "worker_memory",
 ];
@@ -385,6 +392,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("worker_start", "`--worker-start`"),
     ("retries", "`--retries N`"),
     ("timeout", "`--timeout SECS`"),
+    ("slow_timeout", "`--slow-timeout SECS`"),
     ("max_memory", "`--max-memory SIZE`"),
     ("worker_memory", "`--worker-memory SIZE`"),
 ];

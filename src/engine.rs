@@ -59,6 +59,8 @@ pub struct RunPlan {
     pub settings_lookup: (PathBuf, bool),
     /// `--timeout` / `[tool.rpytest] timeout`: seconds per test, if limited.
     pub timeout: Option<f64>,
+    /// `--slow-timeout`: seconds after which a running test is said to be slow.
+    pub slow_timeout: Option<f64>,
     /// `--max-worker-restart`: crashed workers replaced before the run gives
     /// up; `None` is xdist's default, 4 x the worker count.
     pub max_worker_restart: Option<u32>,

@@ -218,6 +218,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         shard,
         retries: own.retries.unwrap_or(settings.retries),
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
+        slow_timeout: Some(own.slow_timeout.unwrap_or(settings.slow_timeout)).filter(|secs| *secs > 0.0),
         max_worker_restart: own.max_worker_restart,
         memory,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),

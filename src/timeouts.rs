@@ -67,23 +67,50 @@ pub struct Expiry {
     pub secs: f64,
 }
 
-/// The per-test limits of a run and which expiries were already acted on.
+/// A running test past `--slow-timeout`: said once, as nextest's SLOW.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slow {
+    pub worker: usize,
+    pub test: usize,
+    pub secs: f64,
+}
+
+/// The per-test limits of a run and which expiries were already acted on;
+/// also which running tests were already said to be slow.
 #[derive(Debug, Default)]
 pub struct Watchdog {
     limits: Vec<Option<Limit>>,
     fired: HashSet<(usize, usize)>,
+    slow_after: Option<f64>,
+    said_slow: HashSet<(usize, usize)>,
 }
 
 impl Watchdog {
     /// One limit per collected test, from each test's mark.
     pub fn new(sources: TimeoutSources, marks: impl IntoIterator<Item = Option<f64>>) -> Self {
         let limits = marks.into_iter().map(|mark| sources.limit_for(mark)).collect();
-        Watchdog { limits, fired: HashSet::new() }
+        Watchdog { limits, ..Watchdog::default() }
     }
 
-    /// Whether any test has a limit (otherwise nothing needs watching).
+    /// Tests running longer than `secs` are said to be slow (`--slow-timeout`).
+    pub fn slow_after(mut self, secs: Option<f64>) -> Self {
+        self.slow_after = secs.filter(|s| *s > 0.0);
+        self
+    }
+
+    /// Whether any test has a limit or can be slow (else nothing needs watching).
     pub fn active(&self) -> bool {
-        self.limits.iter().any(Option::is_some)
+        self.slow_after.is_some() || self.limits.iter().any(Option::is_some)
+    }
+
+    /// The running tests that passed the slow threshold since last asked.
+    pub fn newly_slow(&mut self, running: &[(usize, usize, f64)], now: f64) -> Vec<Slow> {
+        let Some(after) = self.slow_after else { return Vec::new() };
+        running
+            .iter()
+            .filter(|&&(worker, test, since)| now - since >= after && self.said_slow.insert((worker, test)))
+            .map(|&(worker, test, _)| Slow { worker, test, secs: after })
+            .collect()
     }
 
     /// The running tests, (worker, test, started at), past their deadline
@@ -103,6 +130,7 @@ impl Watchdog {
     /// on the same test (a retry).
     pub fn forget(&mut self, worker: usize) {
         self.fired.retain(|&(w, _)| w != worker);
+        self.said_slow.retain(|&(w, _)| w != worker);
     }
 }
 
@@ -114,6 +142,21 @@ pub fn describe(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_test_is_said_once_and_again_after_its_worker_is_replaced() {
+        let mut dog = Watchdog::new(TimeoutSources::default(), [None, None]).slow_after(Some(60.0));
+        assert!(dog.active(), "watching for slow tests alone");
+        let running = [(0, 1, 10.0), (1, 0, 30.0)];
+        assert_eq!(dog.newly_slow(&running, 69.0), vec![]);
+        assert_eq!(dog.newly_slow(&running, 70.0), vec![Slow { worker: 0, test: 1, secs: 60.0 }]);
+        assert_eq!(dog.newly_slow(&running, 95.0), vec![Slow { worker: 1, test: 0, secs: 60.0 }]);
+        assert_eq!(dog.newly_slow(&running, 200.0), vec![], "once each");
+        dog.forget(0);
+        assert_eq!(dog.newly_slow(&running, 200.0).len(), 1);
+        let off = Watchdog::new(TimeoutSources::default(), [None]).slow_after(Some(0.0));
+        assert!(!off.active(), "0 turns it off");
+    }
 
     const OURS: TimeoutSources = TimeoutSources { rpytest: Some(5.0), plugin: Some(9.0), plugin_active: true };
 

@@ -130,3 +130,20 @@ fn a_retried_timeout_is_timed_again() {
     assert!(r.stdout.contains("Timeout (>1.0s)"), "{}", r.dump());
     ends_in_time(&r, 2.0 * 1.0 + 2.3);
 }
+
+/// `--slow-timeout`: a test running longer is named once on stderr (as
+/// nextest's SLOW) and goes on to pass; quick tests are not named.
+#[test]
+fn a_slow_test_is_named_once_while_it_runs_and_still_passes() {
+    let suite = Suite::new(&[(
+        "test_slow.py",
+        "import time\n\ndef test_sleepy():\n    time.sleep(1.5)\n\ndef test_quick():\n    pass\n",
+    )]);
+    let r = run_rpytest(&suite, &["-n", "1", "--slow-timeout=0.5"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.final_line.as_deref(), Some("2 passed"), "{}", r.dump());
+    let slow: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("SLOW ")).collect();
+    assert_eq!(slow, ["SLOW [>0.5s] test_slow.py::test_sleepy (gw0)"], "{}", r.dump());
+    let quiet = run_rpytest(&suite, &["-n", "1", "--slow-timeout=0"]);
+    assert!(!quiet.stderr.contains("SLOW"), "0 turns it off\n{}", quiet.dump());
+}

@@ -6,6 +6,7 @@
 //! status under the streamed lines: done/total, failures so far, the time
 //! left by the history, and each worker's running test with its elapsed
 //! time (`Status`, from the Scheduler). Elsewhere it writes plain text.
+//! `TestSlow` (a test past `--slow-timeout`) is a SLOW line on stderr.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -71,7 +72,16 @@ pub struct TestRetrying {
     pub failed: Option<crate::protocol::PhaseRecord>,
 }
 
-/// Print the closing sections; `stopped` says why the run ended early.
+/// A test has run longer than `--slow-timeout`: said on stderr, as
+/// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestSlow {
+    pub nodeid: String,
+    pub worker: usize,
+    pub secs: f64,
+}
+
 /// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -150,6 +160,23 @@ impl Actor for Reporter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(STATUS_EVERY, |act, _| act.refresh());
+    }
+}
+
+impl Handler<TestSlow> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: TestSlow, _: &mut Context<Self>) {
+        let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+        };
+        match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::{History, Observe};
-use super::reporter::{Reporter, Status, TestReported, TestRetrying};
+use super::reporter::{Reporter, Status, TestReported, TestRetrying, TestSlow};
 use super::supervisor::StopTimedOut;
 use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
 use crate::crash;
@@ -45,7 +45,8 @@ use crate::timeouts::{self, Watchdog};
 /// A worker that dies this many times without running a test means the
 /// workers cannot start at all; the run stops instead of looping.
 const MAX_STARTUP_FAILURES: usize = 3;
-/// How often the watchdog looks at the running tests' clocks.
+/// How often the watchdog looks at the running tests' clocks (limits and
+/// `--slow-timeout`).
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How often a worker told to wait for the others' fair share (see
 /// `RunQueue::must_wait`) is reconsidered, besides after every dispatch.
@@ -444,6 +445,10 @@ impl Scheduler {
             run.timed_out.insert(expiry.worker, expiry.secs);
             run.links.remove(&expiry.worker);
             run.supervisor.do_send(StopTimedOut { worker: expiry.worker, secs: expiry.secs });
+        }
+        for slow in run.watchdog.newly_slow(&run.queue.running(), now) {
+            let nodeid = run.inventory.items[slow.test].shown.clone();
+            self.reporter.do_send(TestSlow { nodeid, worker: slow.worker, secs: slow.secs });
         }
     }
 

@@ -515,7 +515,7 @@ impl Supervisor {
             plugin: inventory.timeout_plugin,
             plugin_active: inventory.timeout_plugin_active,
         };
-        Watchdog::new(sources, inventory.items.iter().map(|item| item.timeout))
+        Watchdog::new(sources, inventory.items.iter().map(|item| item.timeout)).slow_after(self.plan.slow_timeout)
     }
 
     /// Stops a worker whose test passed its limit: SIGUSR1 for the stack
