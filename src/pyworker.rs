@@ -18,6 +18,7 @@ const FILES: &[(&str, &str)] = &[
     ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
     ("wire_reports.py", include_str!("../pyworker/rpytest_worker/wire_reports.py")),
     ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
+    ("identity.py", include_str!("../pyworker/rpytest_worker/identity.py")),
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
