@@ -18,15 +18,27 @@ const USER_VAR: (&str, &str) = ("RPYTEST_DEFAULT_WORKERS", "2");
 /// same pytest arguments (rpytest passes on all but its own `--python` and
 /// `-n`), and compares.
 fn probe_both(suite: &Suite, extra: &[&str], allowed: &[(&str, &str)], what: &str) -> RunResult {
+    probe_both_with(suite, extra, &[], &[], allowed, what)
+}
+
+/// `probe_both` with flags for rpytest alone and more variables for both.
+fn probe_both_with(
+    suite: &Suite,
+    extra: &[&str],
+    rpytest_only: &[&str],
+    more_env: &[(&str, &str)],
+    allowed: &[(&str, &str)],
+    what: &str,
+) -> RunResult {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("probe.json");
-    let env = [("PROBE_OUT", out.to_str().unwrap()), USER_VAR];
+    let env = [&[("PROBE_OUT", out.to_str().unwrap()), USER_VAR], more_env].concat();
     let mut args: Vec<String> = ["-m", "pytest", "--color=no", "-p", "no:cacheprovider", "-q"].map(String::from).into();
     args.extend(extra.iter().map(|s| s.to_string()));
     let pytest = run_command(&python(), &args, suite.path(), &env);
     assert_eq!(pytest.code, 0, "{what}: pytest itself\n{}", pytest.dump());
     let under_pytest = read_probe(&out, "pytest");
-    let rpytest = run_rpytest_env(suite, &[&["-q", "-n", "2"], extra].concat(), &env);
+    let rpytest = run_rpytest_env(suite, &[&["-q", "-n", "2"], rpytest_only, extra].concat(), &env);
     assert_clean_exit(&rpytest);
     assert_eq!(rpytest.code, 0, "{what}\n{}", rpytest.dump());
     let under_rpytest = read_probe(&out, "rpytest");
@@ -60,6 +72,21 @@ fn a_spawned_worker_looks_like_pytests_own_process() {
     let suite = Suite::new(&[("conftest.py", conftest), ("test_probe.py", PROBE_TEST)]);
     let r = probe_both(&suite, &[], &[XDIST_IDENTITY], "spawned");
     assert!(r.stderr.contains("start with spawn"), "the workers were not spawned\n{}", r.dump());
+}
+
+/// The variables behind rpytest's own settings (retries, sharding, shared
+/// session fixtures) are gone too, forked and spawned; the user's stay.
+#[test]
+fn rpytest_settings_leave_no_engine_variable_behind() {
+    let flags = ["--retries", "1", "--shard", "0", "--total-shards", "1"];
+    let shared = [("RPYTEST_SHARED_SESSION_FIXTURES", "token")];
+    let fixture = "import threading\n\nimport pytest\n\n@pytest.fixture(scope='session')\ndef token():\n    return 1\n";
+    let thread =
+        "\ndef pytest_configure(config):\n    threading.Thread(target=threading.Event().wait, daemon=True).start()\n";
+    for (conftest, what) in [(fixture.to_string(), "forked"), (format!("{fixture}{thread}"), "spawned")] {
+        let suite = Suite::new(&[("conftest.py", &conftest), ("test_probe.py", PROBE_TEST)]);
+        probe_both_with(&suite, &[], &flags, &shared, &[XDIST_IDENTITY], what);
+    }
 }
 
 const MULTIPROCESSING_TESTS: &str = r#"
