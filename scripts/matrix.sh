@@ -10,6 +10,8 @@
 #   - flag_compat (options whose output pytest renders differently by version).
 #   - shared_fixtures (it works with pytest's fixture internals, which differ
 #     by version).
+#   - process_identity (pytest's __main__, its parser's program name and
+#     pytester differ by version).
 # Budget: about a minute and a half per version on 2 cores.
 #
 #   scripts/matrix.sh            both older versions
@@ -28,7 +30,7 @@ for version in "${versions[@]}"; do
   start=$SECONDS
   python=$(scripts/venv.sh ".venv-matrix/pytest$version" "$spec")
   echo "== pytest matrix: $("$python" -m pytest --version 2>&1) ($python)"
-  RPYTEST_TEST_PYTHON="$python" cargo test --release --test compare_outcomes --test flag_compat --test shared_fixtures \
+  RPYTEST_TEST_PYTHON="$python" cargo test --release --test compare_outcomes --test flag_compat --test shared_fixtures --test process_identity \
     -- --skip ::n1 --skip ::n4 --skip spawn_mode --skip crashing_worker --skip baseline_suites
   echo "== pytest $version done in $((SECONDS - start))s"
 done

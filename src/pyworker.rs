@@ -18,6 +18,7 @@ const FILES: &[(&str, &str)] = &[
     ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
     ("wire_reports.py", include_str!("../pyworker/rpytest_worker/wire_reports.py")),
     ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
+    ("identity.py", include_str!("../pyworker/rpytest_worker/identity.py")),
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
@@ -108,6 +109,30 @@ mod tests {
             assert_eq!(std::fs::read_to_string(dir.join("rpytest_worker").join(name)).unwrap(), *text);
         }
         write_atomically(root.path(), &dir).unwrap();
+    }
+
+    /// The engine's variables never reach the code under test: identity.py
+    /// removes each one the engine or the daemon sets (a new one must be added there).
+    #[test]
+    fn identity_knows_every_variable_the_engine_sets() {
+        let identity = include_str!("../pyworker/rpytest_worker/identity.py");
+        let sources = [
+            include_str!("actors/supervisor.rs"),
+            include_str!("daemon/warm_zygote.rs"),
+            include_str!("daemon/client.rs"),
+        ];
+        let mut seen = 0;
+        for source in sources {
+            for pattern in ["env(\"RPYTEST_", "push((\"RPYTEST_"] {
+                for (at, _) in source.match_indices(pattern) {
+                    let start = at + pattern.len() - "RPYTEST_".len();
+                    let name = &source[start..start + source[start..].find('"').unwrap()];
+                    assert!(identity.contains(&format!("\"{name}\":")), "identity.py does not remove {name}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 10, "found only {seen} variables: has the way the engine sets them changed?");
     }
 
     #[test]

@@ -862,6 +862,30 @@ fn the_exit_status_left_by_sessionfinish_is_the_warm_runs() {
 
 /// Two `-n auto` warm runs at once: the second takes its share of the CPUs
 /// instead of all of them, and says so with `-v`.
+/// A warm zygote's workers look like pytest's own process to the tests,
+/// as an embedded run's do (`process_identity.rs`): the daemon's
+/// variables are gone, the user's (`RPYTEST_RUNTIME_DIR`, `RPYTEST_TRACE`) stay.
+#[test]
+fn a_warm_worker_looks_like_pytests_own_process() {
+    use common::probe::*;
+    let suite = Suite::new(&[("test_probe.py", PROBE_TEST)]);
+    let out_dir = tempfile::tempdir().unwrap(); // outside the suite: no change to it
+    let out = out_dir.path().join("probe.json");
+    let daemon = Daemon::start(&[]);
+    let env = [("PROBE_OUT", out.to_str().unwrap())];
+    let (first, _) = run(&suite, &daemon, &env);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    let (second, path) = run(&suite, &daemon, &env);
+    assert_eq!(path, Path_::Warm, "{}", second.dump());
+    let warm = read_probe(&out, "warm rpytest");
+    let env = [env[0], ("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    let args: Vec<String> = ["-m", "pytest", "--color=no", "-p", "no:cacheprovider"].map(String::from).into();
+    let pytest = run_command(&python(), &args, suite.path(), &env);
+    assert_eq!(pytest.code, 0, "{}", pytest.dump());
+    assert_probes_match(&read_probe(&out, "pytest"), &warm, &[XDIST_IDENTITY], "warm");
+    assert_xdist_identity(&warm, 2);
+}
+
 #[test]
 fn concurrent_auto_runs_share_the_cpus() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -2,7 +2,7 @@
 
 By default a session fixture is set up once per worker, as under
 pytest-xdist. A fixture named in ``shared_session_fixtures`` (engine
-setting, passed as ``RPYTEST_SHARED_FIXTURES``) is instead set up here, in
+setting, passed as ``RPYTEST_SHARED_FIXTURES``, read by ``identity``) is instead set up here, in
 the zygote, after collection and before any worker is forked: every worker,
 a replacement after a crash too, inherits pytest's cached value (or cached
 error) and none sets it up again.
@@ -17,21 +17,11 @@ test.
 """
 import builtins
 import functools
-import os
 
 import pytest
 from _pytest.runner import CallInfo
 
 from .wire_reports import encode_phase
-
-ENV_NAMES = "RPYTEST_SHARED_FIXTURES"
-
-
-def names_from_env():
-    """The fixture names the engine asks to share (the variable is the
-    engine's, so it is removed before any test can see it)."""
-    raw = os.environ.pop(ENV_NAMES, "")
-    return [name for name in raw.split(",") if name]
 
 
 class SharedFixtures:

@@ -25,9 +25,9 @@ import time
 
 import pytest
 
-from . import shared_fixtures
+from . import identity, shared_fixtures
 from .protocol import Connection, hello
-from .zygote import ZygotePlugin, _die_with_parent, run_pytest
+from .zygote import ZygotePlugin, run_pytest
 
 # Directories walked for the set of candidate test files (by their mtimes).
 MAX_WALKED_DIRS = 20000
@@ -95,6 +95,8 @@ class DaemonLink(Connection):
     """The socket pair to the daemon: frames as with the engine, plus fds."""
 
     def __init__(self, fd):
+        # The fd came through exec: keep it from the subprocesses a conftest starts.
+        os.set_inheritable(fd, False)
         self.sock = socket.socket(fileno=fd)
         self._buf = bytearray()
 
@@ -314,9 +316,9 @@ def adopt_client_streams(config, out, err):
     for name, fd in (("out", out), ("err", err)):
         saved = getattr(getattr(capturing, name, None), "targetfd_save", None)
         if saved is not None:
-            os.dup2(fd, saved)
+            os.dup2(fd, saved, inheritable=False)  # as pytest's own os.dup() made it
     for copy in _faulthandler_fds(config):
-        os.dup2(err, copy)
+        os.dup2(err, copy, inheritable=False)
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.close(out)
@@ -367,7 +369,7 @@ class WarmZygotePlugin(ZygotePlugin):
         if self.restore_terminal:
             self.restore_terminal()
         adopt_client_streams(session.config, *fds)
-        os.environ["RPYTEST_SOCKET"] = msg["socket"]
+        identity.ENV.socket = msg["socket"]  # for the workers this zygote forks
         conn = Connection(msg["socket"])
         conn.send(hello("zygote"))
         self.daemon.send({"type": "taken"})
@@ -375,16 +377,16 @@ class WarmZygotePlugin(ZygotePlugin):
         return conn
 
 
-def main():
-    _die_with_parent()
+def main(args):
+    """Started by ``zygote.main``, which has taken the engine's variables."""
+    env = identity.ENV
     recorder = ReadRecorder()
-    daemon = DaemonLink(int(os.environ.pop("RPYTEST_WARM_FD")))
-    columns = os.environ.pop("RPYTEST_WARM_TTY", None)
-    restore = pretend_terminal(int(columns)) if columns else None
+    daemon = DaemonLink(int(env.warm_fd))
+    restore = pretend_terminal(int(env.warm_tty)) if env.warm_tty else None
     # Set up per run, after the handover: this zygote is the run's controller.
-    shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
+    shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
     plugin = WarmZygotePlugin(daemon, restore, recorder, shared)
-    code = run_pytest(sys.argv[1:], plugin)
+    code = run_pytest(args, plugin)
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:

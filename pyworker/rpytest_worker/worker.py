@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
+from . import identity
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
 from .terminal_summary import hide_terminal
@@ -63,6 +64,7 @@ def _forget_collection_junit(config):
 def _set_xdist_identity(config, workerinput):
     os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
     os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
+    os.environ["PYTEST_XDIST_TESTRUNUID"] = workerinput["testrunuid"]
     config.workerinput = workerinput
     config.workeroutput = {}
     _let_rerunfailures_report_reruns()
@@ -133,7 +135,7 @@ def become_worker(session, index, socket_path, basetemp, workerinput, forked):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     session.testsfailed = 0
     session.shouldfail = False
-    if os.environ.get("RPYTEST_RETRYING") == "1":
+    if identity.ENV.retrying == "1":
         # --retries: a failed try may yet pass, so -x/--maxfail count last
         # tries only, and only the engine can tell which try is the last.
         config.option.maxfail = 0
@@ -143,6 +145,9 @@ def become_worker(session, index, socket_path, basetemp, workerinput, forked):
         # our stdout is a pipe (CI logs), not when a buffer fills.
         sys.stdout.reconfigure(line_buffering=True)
     conn = Connection(socket_path)
+    # A process a test forks (multiprocessing's fork start method) must not
+    # hold the engine's socket: the engine would not see this worker end.
+    os.register_at_fork(after_in_child=conn.sock.close)
     conn.send(hello("worker", worker=index, inventory=inventory_hash(session.items)))
     WorkerLoop(session, conn).run()
 

@@ -20,7 +20,8 @@ The bootstrap (``src/pyworker.rs``) exits 97 before importing this module
 when pytest is missing, so rpytest can say how to install it.
 
 The same module starts a spawned worker (``RPYTEST_ROLE=worker``), which
-collects for itself instead of being forked.
+collects for itself instead of being forked. Every one of these processes
+looks like ``python -m pytest ARGS`` to the code it runs (``identity``).
 """
 import atexit
 import gc
@@ -34,7 +35,7 @@ import uuid
 
 import pytest
 
-from . import shared_fixtures, sink
+from . import identity, shared_fixtures, sink
 from .plugin_compat import PluginCompat
 from .xdist_nodes import configure_node
 from .xdist_nodes import workerinput as xdist_workerinput
@@ -212,7 +213,7 @@ class ZygotePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        if os.environ.pop("RPYTEST_SHARDING", None):
+        if identity.ENV.sharding:
             self.shard_line = shard_selection(self.conn, config, items)
 
     def pytest_report_collectionfinish(self, config, start_path, items):
@@ -388,7 +389,7 @@ class ZygotePlugin:
     def _run_worker(self, session, index, workerinput):
         from .worker import become_worker
 
-        become_worker(session, index, os.environ["RPYTEST_SOCKET"], self.basetemp, workerinput, forked=True)
+        become_worker(session, index, identity.ENV.socket, self.basetemp, workerinput, forked=True)
 
     def _reap(self):
         while True:
@@ -461,7 +462,7 @@ class SpawnedWorkerPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         """Keep the zygote's shard selection (indices in a JSON file)."""
-        path = os.environ.pop("RPYTEST_SHARD_KEEP", None)
+        path = identity.ENV.shard_keep
         if path:
             import json
 
@@ -474,14 +475,14 @@ class SpawnedWorkerPlugin:
         from .protocol import Connection
         from .worker import become_worker
 
+        env = identity.ENV
         if session.testsfailed:
-            conn = Connection(os.environ["RPYTEST_SOCKET"])
+            conn = Connection(env.socket)
             conn.send({"type": "internal_error",
                        "message": f"spawned worker gw{self.index} failed to collect the suite"})
             os._exit(3)
-        workerinput = xdist_workerinput(self.index, self.count, os.environ["RPYTEST_TESTRUNUID"])
-        become_worker(session, self.index, os.environ["RPYTEST_SOCKET"], os.environ["RPYTEST_BASETEMP"],
-                      workerinput, forked=False)
+        workerinput = xdist_workerinput(self.index, self.count, env.testrunuid)
+        become_worker(session, self.index, env.socket, env.basetemp, workerinput, forked=False)
         sys.stdout.flush()
         os._exit(0)
 
@@ -489,12 +490,12 @@ class SpawnedWorkerPlugin:
 def run_pytest(args, plugin):
     """``pytest.main`` with rpytest's plugins, its usage errors naming
     rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
-    program's name), older versions take the name from ``sys.argv[0]``."""
+    program's name), older versions take the name from their parser's
+    ``prog``, else ``sys.argv[0]`` (pytest's own ``__main__.py`` here)."""
     import inspect
 
     from . import fixtures
 
-    sys.argv[0] = "rpytest"
     zygote = isinstance(plugin, ZygotePlugin)
     plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
     try:
@@ -503,27 +504,39 @@ def run_pytest(args, plugin):
         _main = None
     if _main is not None and "prog" in inspect.signature(_main).parameters:
         return int(_main(args=args, plugins=plugins, prog="rpytest"))
-    return int(pytest.main(args, plugins=plugins))
+    return int(pytest.main(args, plugins=[*plugins, NamedRpytest()]))
+
+
+class NamedRpytest:
+    """pytest<9: usage errors and ``--help`` say "rpytest" (the parser's
+    ``prog``, read when it parses, after every plugin's ``pytest_addoption``)."""
+
+    def pytest_addoption(self, parser):
+        parser.prog = "rpytest"
 
 
 def main():
     _die_with_parent()
+    # The engine's variables are ours: read, then gone before any conftest
+    # (or a subprocess a test starts) can see them.
+    env = identity.take_engine_env()
+    args = sys.argv[1:]
+    identity.look_like_python_m_pytest(args)
     # The engine forwards an interrupt during collection as SIGINT, for
     # pytest to report; a SIGINT ignored by inheritance (rpytest started as
     # a background job) must not swallow it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from .protocol import Connection, hello
 
-    args = sys.argv[1:]
-    if os.environ.get("RPYTEST_WARM_FD"):
+    if env.warm_fd:
         from .warm import main as warm_main
 
-        return warm_main()
-    shared = shared_fixtures.SharedFixtures(shared_fixtures.names_from_env())
-    if os.environ.get("RPYTEST_ROLE") == "worker":
-        plugin = SpawnedWorkerPlugin(int(os.environ["RPYTEST_WORKER"]), int(os.environ["RPYTEST_WORKER_COUNT"]))
+        return warm_main(args)
+    shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
+    if env.role == "worker":
+        plugin = SpawnedWorkerPlugin(int(env.worker), int(env.worker_count))
         return run_pytest(args, plugin)
-    conn = Connection(os.environ["RPYTEST_SOCKET"])
+    conn = Connection(env.socket)
     conn.send(hello("zygote"))
     code = run_pytest(args, ZygotePlugin(conn, shared))
     sys.stdout.flush()

@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod probe;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
