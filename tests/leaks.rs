@@ -5,32 +5,6 @@
 
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
-
-/// Processes whose command line holds `marker`.
-fn with_marker(marker: &str) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) {
-            found.push((pid, cmdline));
-        }
-    }
-    found
-}
-
-fn none_left(marker: &str) -> Vec<(u32, String)> {
-    let end = Instant::now() + Duration::from_secs(2);
-    loop {
-        let left = with_marker(marker);
-        if left.is_empty() || Instant::now() > end {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn marker(name: &str) -> String {
     format!("rpytest-leak-{name}-{}", std::process::id())

@@ -925,3 +925,25 @@ fn concurrent_auto_runs_share_the_cpus() {
     assert!(workers(&first.0) > workers(&second.0), "{}", first.0.dump());
     assert_eq!((first.0.code, second.0.code), (0, 0));
 }
+
+/// A warm zygote is the daemon's child, not rpytest's: what a crashed
+/// worker's test left detached (setsid, double fork) must still end with
+/// the run, not live on under the daemon.
+#[test]
+fn a_crashed_workers_detached_child_does_not_outlive_a_warm_run() {
+    let marker = format!("rpytest-warm-orphan-{}", std::process::id());
+    let code = format!(
+        "import os, sys\n\nCHILD = [sys.executable, '-c', 'import time; time.sleep(60)', '{marker}']\n\n\
+         def test_detach_then_crash():\n    pid = os.fork()\n    if pid == 0:\n        os.setsid()\n        \
+         if os.fork() == 0:\n            os.execv(sys.executable, CHILD)\n        os._exit(0)\n    os.waitpid(pid, 0)\n    \
+         os._exit(3)\n\ndef test_fine():\n    pass\n"
+    );
+    let suite = Suite::new(&[("test_crash.py", &code)]);
+    let daemon = Daemon::start(&[]);
+    let (_, _) = run(&suite, &daemon, &[]);
+    daemon.wait_settled();
+    let (r, path) = run(&suite, &daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{}", r.dump());
+    assert_eq!(r.final_line.as_deref(), Some("1 failed, 1 passed"), "{}", r.dump());
+    assert_eq!(none_left(&marker), [], "a crashed test's detached process outlived the warm run\n{}", r.dump());
+}

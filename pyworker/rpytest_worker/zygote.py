@@ -51,6 +51,25 @@ def _die_with_parent():
         pass  # no prctl (not Linux): the engine kills the process group instead
 
 
+def _become_subreaper():
+    """Orphans of a crashed worker (a test's detached helper) become the
+    zygote's, not init's or the warm daemon's, so they end with the run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass  # no prctl: the engine's own subreaper catches what it can
+
+
+def _end_orphans():
+    """Every process still under the zygote when the run ends: what a lost
+    worker's tests left behind (the workers themselves are done)."""
+    from .worker import ChildWatch
+
+    ChildWatch().end_leaks()
+
+
 def inventory_hash(items):
     return hashlib.sha1("\n".join(item.nodeid for item in items).encode()).hexdigest()[:16]
 
@@ -415,6 +434,7 @@ class ZygotePlugin:
         # basetemp's .lock; without it /tmp/pytest-of-<user>/pytest-N would
         # stay locked (undeletable) for three days after every run.
         atexit._run_exitfuncs()
+        _end_orphans()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
@@ -528,18 +548,20 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from .protocol import Connection, hello
 
-    if env.warm_fd:
-        from .warm import main as warm_main
-
-        return warm_main(args)
-    shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
     if env.role == "worker":
         plugin = SpawnedWorkerPlugin(int(env.worker), int(env.worker_count))
         return run_pytest(args, plugin)
-    conn = Connection(env.socket)
-    conn.send(hello("zygote"))
-    code = run_pytest(args, ZygotePlugin(conn, shared))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    conn.send({"type": "session_ended", "exit_code": code})
+    _become_subreaper()
+    if env.warm_fd:
+        from .warm import main as warm_main
+
+        code = warm_main(args)
+    else:
+        conn = Connection(env.socket)
+        conn.send(hello("zygote"))
+        code = run_pytest(args, ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names())))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        conn.send({"type": "session_ended", "exit_code": code})
+    _end_orphans()
     return code
