@@ -472,6 +472,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn python_speaks_the_same_protocol_version() {
+        let python = include_str!("../pyworker/rpytest_worker/protocol.py");
+        let line = format!("\nPROTOCOL_VERSION = {PROTOCOL_VERSION}\n");
+        assert!(python.contains(&line), "pyworker/rpytest_worker/protocol.py must say{line}");
+    }
+
+    #[test]
     fn unit_messages_are_maps_with_a_type() {
         let frame = encode(&ToPython::NoMore).unwrap();
         let value: rmpv::Value = rmp_serde::from_slice(&frame[4..]).unwrap();

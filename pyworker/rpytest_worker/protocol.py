@@ -4,7 +4,14 @@ This is the only Python module that knows how bytes travel; its Rust twin is
 ``src/protocol.rs``. A frame is a big-endian u32 length followed by one
 MessagePack map with a ``type`` key. Every process opens with ``hello``
 carrying ``PROTOCOL_VERSION``, so a stale worker cache or an old daemon is a
-clear error rather than a silent misread.
+clear error rather than a silent misread (a Rust unit test checks that both
+sides carry the same number). Each message sent from Python is built by the
+function of its name below.
+
+Besides the socket, the engine talks to a process through its environment
+(the ``RPYTEST_*`` variables, read once and removed in ``identity``) and its
+exit status: the bootstrap (``src/pyworker.rs``) exits 97 when pytest cannot
+be imported.
 
 Messages, Python -> engine:
     hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
@@ -159,5 +166,72 @@ class Connection:
         self.sock.close()
 
 
+# Every message the Python side sends is built here, one function per type,
+# so the wire format reads in one place (the docstring above lists them).
+
+
 def hello(role, **fields):
     return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": os.getpid(), **fields}
+
+
+def shard_request(ids):
+    return {"type": "shard_request", "ids": ids}
+
+
+def collected(**fields):
+    """The inventory and the session's settings: see ``ZygotePlugin._announce``."""
+    return {"type": "collected", **fields}
+
+
+def ready():
+    return {"type": "ready"}
+
+
+def test_done(index, phases, warnings, max_rss_kb, junit=None):
+    done = {"type": "test_done", "index": index, "phases": phases, "warnings": warnings, "max_rss_kb": max_rss_kb}
+    if junit:
+        done["junit"] = junit
+    return done
+
+
+def interrupted(index, phases, warnings, message, detail, returncode):
+    return {"type": "interrupted", "index": index, "phases": phases, "warnings": warnings,
+            "message": message, "detail": detail, "returncode": returncode}
+
+
+def stop_requested(reason, interrupted):
+    return {"type": "stop_requested", "reason": str(reason), "interrupted": interrupted}
+
+
+def leaked(leaks):
+    return {"type": "leaked", "leaks": leaks}
+
+
+def finished(workeroutput):
+    return {"type": "finished", "workeroutput": workeroutput}
+
+
+def worker_forked(worker, pid):
+    return {"type": "worker_forked", "worker": worker, "pid": pid}
+
+
+def worker_exited(worker, pid, code):
+    """``code``: ``os.waitstatus_to_exitcode``'s (negative for a signal)."""
+    return {"type": "worker_exited", "worker": worker, "pid": pid,
+            "exit_code": code if code >= 0 else None, "signal": -code if code < 0 else None}
+
+
+def shared_teardown_done(phases):
+    return {"type": "shared_teardown_done", "phases": phases}
+
+
+def terminal_summary(text):
+    return {"type": "terminal_summary", "text": text}
+
+
+def session_ended(exit_code):
+    return {"type": "session_ended", "exit_code": exit_code}
+
+
+def internal_error(message):
+    return {"type": "internal_error", "message": message}

@@ -13,6 +13,8 @@ import io
 
 import pytest
 
+from . import protocol
+
 # pytest's TerminalReporter calls pytest_terminal_summary for these exit statuses.
 SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5)
 
@@ -77,7 +79,7 @@ class PluginSummary:
             return
         text = self._run_hooks(exitstatus)
         if text:
-            self.send({"type": "terminal_summary", "text": text})
+            self.send(protocol.terminal_summary(text))
 
     def _run_hooks(self, exitstatus):
         if not self.wanted():

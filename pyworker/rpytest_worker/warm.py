@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from . import identity, shared_fixtures
+from . import identity, protocol, shared_fixtures
 from .protocol import Connection, hello
 from .zygote import ZygotePlugin, run_pytest
 
@@ -390,5 +390,5 @@ def main(args):
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:
-        plugin.conn.send({"type": "session_ended", "exit_code": code})
+        plugin.conn.send(protocol.session_ended(code))
     return code

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
-from . import identity
+from . import identity, protocol
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
 from .terminal_summary import hide_terminal
@@ -211,7 +211,7 @@ class WorkerLoop:
 
     def _ask(self):
         if not self.asked and not self.no_more:
-            self.conn.send({"type": "ready"})
+            self.conn.send(protocol.ready())
             self.asked = True
 
     def _must_wait(self):
@@ -247,19 +247,16 @@ class WorkerLoop:
             # pytest lets these escape the runtest protocol to end the session.
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
-        done = {"type": "test_done", "index": index, "phases": self.phases, "warnings": self.warnings,
-                "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
-        junit = junit_extras(item.config)
-        if junit:
-            done["junit"] = junit
+        done = protocol.test_done(index, self.phases, self.warnings,
+                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, junit_extras(item.config))
         self.conn.send_packed(fit_to_frame(done, MAX_REPORT))
         # -x/--maxfail counted here (shouldfail), or a plugin such as
         # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").
         if self.session.shouldfail:
-            self.conn.send({"type": "stop_requested", "reason": str(self.session.shouldfail), "interrupted": False})
+            self.conn.send(protocol.stop_requested(self.session.shouldfail, interrupted=False))
             return False
         if self.session.shouldstop:
-            self.conn.send({"type": "stop_requested", "reason": str(self.session.shouldstop), "interrupted": True})
+            self.conn.send(protocol.stop_requested(self.session.shouldstop, interrupted=True))
             return False
         return True
 
@@ -271,8 +268,8 @@ class WorkerLoop:
         save_coverage(self.session.config)
         leaks = self.children.end_leaks()
         if leaks:
-            self.conn.send({"type": "leaked", "leaks": leaks})
-        self.conn.send({"type": "finished", "workeroutput": workeroutput})
+            self.conn.send(protocol.leaked(leaks))
+        self.conn.send(protocol.finished(workeroutput))
         sys.stdout.flush()
         sys.stderr.flush()
 
@@ -409,5 +406,4 @@ def interruption(index, phases, warnings, config):
                       "(to show a full traceback on KeyboardInterrupt use --full-trace)"]
     is_exit = isinstance(excinfo.value, pytest.exit.Exception)
     returncode = getattr(excinfo.value, "returncode", None) if is_exit else None
-    return {"type": "interrupted", "index": index, "phases": phases, "warnings": warnings,
-            "message": message, "detail": detail, "returncode": returncode}
+    return protocol.interrupted(index, phases, warnings, message, detail, returncode)

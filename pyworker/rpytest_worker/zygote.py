@@ -35,7 +35,7 @@ import uuid
 
 import pytest
 
-from . import identity, shared_fixtures, sink
+from . import identity, protocol, shared_fixtures, sink
 from .plugin_compat import PluginCompat
 from .xdist_nodes import configure_node
 from .xdist_nodes import workerinput as xdist_workerinput
@@ -139,7 +139,7 @@ def shard_selection(conn, config, items):
     pytest-split does, so pytest's header and counts say "N deselected".
     Returns the line to show under pytest's "collected" line."""
     sys.stdout.flush()
-    conn.send({"type": "shard_request", "ids": [item.nodeid for item in items]})
+    conn.send(protocol.shard_request([item.nodeid for item in items]))
     msg = conn.recv()
     if msg is None or msg["type"] != "shard_plan":
         os._exit(3)
@@ -286,8 +286,7 @@ class ZygotePlugin:
         gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
-        self.conn.send({
-            "type": "collected",
+        self.conn.send(protocol.collected(**{
             "items": self.item_records(session),
             "deselected": self.deselected,
             "inventory": inventory_hash(session.items),
@@ -319,7 +318,7 @@ class ZygotePlugin:
             "threads": threads,
             "pytest_version": pytest_version(),
             **timeout_plugin_settings(config),
-        })
+        }))
 
     def item_records(self, session):
         """What the engine reads of each collected item. Computed once: a warm
@@ -373,9 +372,9 @@ class ZygotePlugin:
             self._fork(wake_fds, lambda: self._run_worker(session, index, workerinput), index)
         elif kind == "teardown_shared":
             phases = self.shared.teardown(session, msg.get("index"))
-            self.conn.send({"type": "shared_teardown_done", "phases": phases})
+            self.conn.send(protocol.shared_teardown_done(phases))
         else:
-            self.conn.send({"type": "internal_error", "message": f"zygote got unexpected {kind!r}"})
+            self.conn.send(protocol.internal_error(f"zygote got unexpected {kind!r}"))
 
     def _fork(self, wake_fds, child_main, worker):
         sys.stdout.flush()
@@ -402,7 +401,7 @@ class ZygotePlugin:
                 os._exit(code)
         if worker is not None:
             self.children[pid] = worker
-            self.conn.send({"type": "worker_forked", "worker": worker, "pid": pid})
+            self.conn.send(protocol.worker_forked(worker, pid))
         return pid
 
     def _run_worker(self, session, index, workerinput):
@@ -422,11 +421,7 @@ class ZygotePlugin:
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
-            self.conn.send({
-                "type": "worker_exited", "worker": worker, "pid": pid,
-                "exit_code": code if code >= 0 else None,
-                "signal": -code if code < 0 else None,
-            })
+            self.conn.send(protocol.worker_exited(worker, pid, code))
 
     def _exit(self):
         # The zygote is the run's main process: its exit handlers run once,
@@ -498,8 +493,7 @@ class SpawnedWorkerPlugin:
         env = identity.ENV
         if session.testsfailed:
             conn = Connection(env.socket)
-            conn.send({"type": "internal_error",
-                       "message": f"spawned worker gw{self.index} failed to collect the suite"})
+            conn.send(protocol.internal_error(f"spawned worker gw{self.index} failed to collect the suite"))
             os._exit(3)
         workerinput = xdist_workerinput(self.index, self.count, env.testrunuid)
         become_worker(session, self.index, env.socket, env.basetemp, workerinput, forked=False)
@@ -562,6 +556,6 @@ def main():
         code = run_pytest(args, ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names())))
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.send({"type": "session_ended", "exit_code": code})
+        conn.send(protocol.session_ended(code))
     _end_orphans()
     return code
