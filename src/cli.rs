@@ -80,6 +80,12 @@ pub struct OwnFlags {
     #[arg(long, value_name = "N", value_parser = crate::config::parse_retries)]
     pub retries: Option<u32>,
 
+    /// The order each worker runs its tests in: `collection` (pytest's,
+    /// order-safe) or `longest` (longest first). Default: [tool.rpytest]
+    /// test_order, else collection.
+    #[arg(long, value_name = "ORDER", value_parser = crate::run_queue::Order::parse)]
+    pub test_order: Option<crate::run_queue::Order>,
+
     /// Merge the durations parts that shards wrote with --store-durations
     /// (the files given as arguments) into the durations file, then exit.
     #[arg(long)]
@@ -246,7 +252,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
     ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 12] = [
+    const WITH_VALUE: [&str; 13] = [
         "--numprocesses",
         "--python",
         "--worker-start",
@@ -257,6 +263,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         "--durations-path",
         "--maxprocesses",
         "--retries",
+        "--test-order",
         "--timeout",
         "--max-worker-restart",
     ];

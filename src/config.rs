@@ -96,6 +96,7 @@ struct RawSettings {
     daemon: Option<String>,
     daemon_idle_timeout: Option<u64>,
     timeout: Option<toml::Value>,
+    test_order: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +114,8 @@ pub struct Settings {
     pub daemon_idle_timeout: u64,
     /// Seconds a test may run before rpytest stops its worker (0: no limit).
     pub timeout: Option<f64>,
+    /// The order in which each worker runs its tests.
+    pub test_order: crate::run_queue::Order,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -151,6 +154,7 @@ impl Settings {
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
             timeout: None,
+            test_order: crate::run_queue::Order::Collection,
             source: None,
         });
         for (key, value) in
@@ -169,6 +173,9 @@ impl Settings {
         if let Some(value) = raw.shared_session_fixtures {
             let names = fixture_list(&value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
             settings.set("shared_session_fixtures", &names).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.test_order {
+            settings.set("test_order", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.daemon {
             settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
@@ -214,6 +221,9 @@ impl Settings {
             "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
             "timeout" => self.timeout = Some(parse_timeout(text).map_err(|e| format!("timeout: {e}"))?),
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
+            "test_order" => {
+                self.test_order = crate::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
+            }
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
                 self.daemon_idle_timeout = text
@@ -236,6 +246,7 @@ pub const KEYS: &[&str] = &[
     "daemon_idle_timeout",
     "retries",
     "timeout",
+    "test_order",
 ];
 
 /// A retry count: a whole number >= 0 (also `--retries`).
@@ -308,6 +319,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("worker_start", "`--worker-start`"),
     ("retries", "`--retries N`"),
     ("timeout", "`--timeout SECS`"),
+    ("test_order", "`--test-order collection|longest`"),
 ];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:

@@ -48,6 +48,8 @@ pub struct RunPlan {
     pub store_durations: Option<PathBuf>,
     /// `--retries`: reruns of a failed test before it counts as failed.
     pub retries: u32,
+    /// `--test-order` / `[tool.rpytest] test_order`: each worker's order.
+    pub test_order: crate::run_queue::Order,
     /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
     pub shared_fixtures: Vec<String>,
     /// The worker count is `auto`: the history may lower it (`auto_workers`).

@@ -214,6 +214,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
         shard,
         retries: own.retries.unwrap_or(settings.retries),
+        test_order: own.test_order.unwrap_or(settings.test_order),
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
         max_worker_restart: own.max_worker_restart,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),

@@ -39,7 +39,7 @@ use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
 use crate::crash;
 use crate::protocol::{FailedTry, Interruption, Inventory, Leak, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
-use crate::run_queue::RunQueue;
+use crate::run_queue::{Answer, RunQueue};
 use crate::timeouts::{self, Watchdog};
 
 /// A worker that dies this many times without running a test means the
@@ -248,26 +248,46 @@ impl Scheduler {
         run.supervisor.do_send(RestartWorker { worker });
     }
 
-    /// Answers a worker's `ready`: a batch, `no_more`, or, while it must
-    /// leave the rest to workers that have not had their fair share, later.
+    /// Answers a worker's `ready`: a batch, `no_more`, or later: after it
+    /// finishes a test (it holds enough, see `RunQueue::answer`) or, while
+    /// it must leave the rest to workers that have not had their fair
+    /// share, after `FAIR_START_RETRY`.
     fn dispatch(&mut self, worker: usize, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let Some(link) = run.links.get(&worker) else { return };
         run.queue.tick(run.started.elapsed().as_secs_f64());
-        if run.queue.must_wait(worker) {
-            if run.waiting.insert(worker) {
-                ctx.run_later(FAIR_START_RETRY, |act, ctx| act.answer_waiting(ctx));
+        let message = match run.queue.answer(worker) {
+            Answer::Later => {
+                if run.waiting.insert(worker) && run.queue.must_wait(worker) {
+                    ctx.run_later(FAIR_START_RETRY, |act, ctx| act.answer_waiting(ctx));
+                }
+                return;
             }
-            return;
-        }
+            Answer::Run(indices) => ToPython::Run { indices },
+            Answer::NoMore => {
+                run.told_no_more.insert(worker);
+                ToPython::NoMore
+            }
+        };
         run.waiting.remove(&worker);
-        let batch = run.queue.next_batch(worker);
-        if batch.is_empty() {
-            run.told_no_more.insert(worker);
-        }
-        let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
+        let _ = link.send(message);
         self.send_status();
         self.answer_waiting(ctx);
+    }
+
+    /// A worker that has ended after it was told there was no more work:
+    /// if a fresh worker would take enough of the slowest one's plan
+    /// (`RunQueue::fresh_steal`), start one.
+    fn offer_fresh_steal(&mut self, worker: usize) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped.is_some() || !run.told_no_more.contains(&worker) {
+            return;
+        }
+        run.queue.tick(run.started.elapsed().as_secs_f64());
+        if let Some(slot) = run.queue.fresh_steal() {
+            crate::trace::event(|| format!("gw{slot} starts fresh for work stolen from a slower worker"));
+            run.supervisor.do_send(RestartWorker { worker: slot });
+        }
     }
 
     fn answer_waiting(&mut self, ctx: &mut Context<Self>) {
@@ -594,7 +614,7 @@ impl Handler<WorkRequest> for Scheduler {
 impl Handler<TestFinished> for Scheduler {
     type Result = ();
 
-    fn handle(&mut self, msg: TestFinished, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: TestFinished, ctx: &mut Context<Self>) {
         if self.being_stopped(msg.worker) {
             return;
         }
@@ -611,6 +631,8 @@ impl Handler<TestFinished> for Scheduler {
             self.record(msg.worker, msg.done);
         }
         self.send_status();
+        // A worker that asked while it held enough is answered now.
+        self.answer_waiting(ctx);
         self.maybe_complete();
     }
 }
@@ -633,6 +655,7 @@ impl Handler<WorkerFinished> for Scheduler {
                 self.report_not_run(released, &cause);
             }
         }
+        self.offer_fresh_steal(msg.worker);
         self.maybe_complete();
     }
 }

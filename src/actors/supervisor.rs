@@ -445,7 +445,13 @@ impl Supervisor {
         let durations: Vec<Option<f64>> = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
         let peak = inventory.items.iter().filter_map(|item| view.peak_rss_kb(&item.id)).max();
         self.requested_workers = self.workers_for(&inventory, &durations, peak);
-        let mut queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        let mut queue = RunQueue::for_run(
+            &tests,
+            durations,
+            self.dist_mode(&inventory),
+            self.requested_workers,
+            self.plan.test_order,
+        );
         if let Some(first) = self.first_group(&inventory, &view) {
             queue.put_first(&first);
         }

@@ -1,0 +1,85 @@
+//! Order safety (issue 16): the history decides which worker runs a test,
+//! never that a test runs before one it follows under pytest. Each worker
+//! runs its share in collection order, so a suite with a hidden order
+//! dependency passes as it does under pytest and pytest-xdist, on every run,
+//! with history. `--test-order longest` is the explicit opt-out.
+
+mod common;
+use common::*;
+
+/// The issue's suite: a module-level cache that two slow tests, collected
+/// last, pollute, and that twenty fast tests, collected first, read.
+fn polluted_cache_suite() -> Suite {
+    let mut files = vec![("tests/state.py", "CACHE = {}\n".to_string())];
+    let readers: String =
+        (0..20).map(|i| format!("\ndef test_reader_{i}():\n    assert \"polluted\" not in state.CACHE\n")).collect();
+    files.push(("tests/test_a_readers.py", format!("import state\n{readers}")));
+    let polluters: String = (0..2)
+        .map(|i| format!("\ndef test_polluter_{i}():\n    time.sleep(0.3)\n    state.CACHE[\"polluted\"] = True\n"))
+        .collect();
+    files.push(("tests/test_z_polluters.py", format!("import time\n\nimport state\n{polluters}")));
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    Suite::new(&files)
+}
+
+#[test]
+fn a_hidden_order_dependency_passes_on_every_run_with_history() {
+    for workers in ["2", "4"] {
+        let suite = polluted_cache_suite();
+        let plain = run_pytest(&suite, &[]);
+        assert_eq!(plain.counts().get("passed"), Some(&22), "pytest itself\n{}", plain.dump());
+        for run in 0..3 {
+            let r = run_rpytest(&suite, &["-n", workers]);
+            assert_clean_exit(&r);
+            assert_eq!(r.code, 0, "-n {workers}, run {run} (history from the runs before)\n{}", r.dump());
+            assert_eq!(r.counts().get("passed"), Some(&22), "-n {workers}, run {run}\n{}", r.dump());
+        }
+        assert!(suite.join(".rpytest/history.json").is_file(), "the later runs had history");
+    }
+}
+
+#[test]
+fn longest_first_is_an_explicit_choice_that_reorders() {
+    let suite = polluted_cache_suite();
+    let first = run_rpytest(&suite, &["-n", "2"]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    // With history, longest first runs each worker's polluter before its readers.
+    let r = run_rpytest(&suite, &["-n", "2", "--test-order", "longest"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 1, "the polluters ran first\n{}", r.dump());
+    let bad = run_rpytest(&suite, &["-n", "2", "--test-order", "shortest"]);
+    assert_eq!(bad.code, 4, "{}", bad.dump());
+    assert!(bad.stderr.contains("collection") && bad.stderr.contains("longest"), "{}", bad.dump());
+}
+
+/// Every worker reports its tests in collection order (`-v` names the
+/// worker of each line; a worker's lines come in the order it ran them).
+#[test]
+fn every_worker_runs_a_subsequence_of_collection_order() {
+    let mut body = String::from("import time\n");
+    for i in 0..60 {
+        let secs = match i % 13 {
+            0 => 0.2,
+            5 => 0.05,
+            _ => 0.002,
+        };
+        body.push_str(&format!("\ndef test_{i:02}():\n    time.sleep({secs})\n"));
+    }
+    let suite = Suite::new(&[("test_seq.py", &body)]);
+    let collection: Vec<String> = (0..60).map(|i| format!("test_seq.py::test_{i:02}")).collect();
+    for run in 0..2 {
+        let r = run_rpytest(&suite, &["-n", "3", "-v"]);
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let mut per_worker: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for line in strip_ansi(&r.stdout).lines() {
+            if let Some((Some(worker), nodeid, _)) = parse_outcome_line(line) {
+                let index = collection.iter().position(|id| *id == nodeid).expect("a collected test");
+                per_worker.entry(worker).or_default().push(index);
+            }
+        }
+        assert_eq!(per_worker.values().map(Vec::len).sum::<usize>(), 60, "{}", r.dump());
+        for (worker, sequence) in &per_worker {
+            assert!(sequence.windows(2).all(|p| p[0] < p[1]), "run {run}: worker {worker} ran {sequence:?}");
+        }
+    }
+}
