@@ -111,6 +111,12 @@ pub struct OwnFlags {
     /// Run in this process even when a warm daemon (`rpytest serve`) runs.
     #[arg(long)]
     pub no_daemon: bool,
+
+    /// After the run, run each failed test again alone in a fresh worker;
+    /// one that passes alone is reported as order-dependent, naming the
+    /// tests that ran before it on its worker.
+    #[arg(long)]
+    pub rerun_isolated: bool,
 }
 
 /// The command line, split.
@@ -249,6 +255,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
             | "--inventory-status"
             | "--merge-durations"
             | "--no-daemon"
+            | "--rerun-isolated"
     ) {
         return Some(OwnKind::Flag);
     }

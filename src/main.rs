@@ -215,6 +215,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         shard,
         retries: own.retries.unwrap_or(settings.retries),
         test_order: own.test_order.unwrap_or(settings.test_order),
+        rerun_isolated: own.rerun_isolated,
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
         max_worker_restart: own.max_worker_restart,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),

@@ -142,6 +142,9 @@ pub struct RunQueue {
     /// units at the start (0: no fair start, see `must_wait`).
     received: Vec<usize>,
     fair_share: usize,
+    /// Per worker slot: whether others may steal its plan (not a slot that
+    /// runs one test alone, see `isolate`).
+    stealable: Vec<bool>,
     /// Worker slots the run started with, and slots added for fresh steals.
     initial_workers: usize,
     fresh_slots: usize,
@@ -190,6 +193,7 @@ impl RunQueue {
             stopped: false,
             received: vec![0; workers],
             fair_share: 0,
+            stealable: vec![true; workers],
             initial_workers: workers,
             fresh_slots: 0,
             units,
@@ -504,7 +508,7 @@ impl RunQueue {
     fn find_steal(&self, worker: Option<usize>, free_in: f64) -> Option<(usize, Vec<usize>)> {
         let last = worker.and_then(|w| self.last[w]);
         let mut victims: Vec<(usize, f64)> = (0..self.plans.len())
-            .filter(|&v| Some(v) != worker && !self.plans[v].is_empty())
+            .filter(|&v| Some(v) != worker && !self.plans[v].is_empty() && self.stealable[v])
             .map(|v| (v, self.remaining(v) + self.plan_weight[v]))
             .collect();
         victims.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -659,8 +663,20 @@ impl RunQueue {
         self.plans.push(BTreeSet::new());
         self.plan_weight.push(0.0);
         self.last.push(None);
+        self.stealable.push(true);
         self.started.push(self.now);
         self.held.len() - 1
+    }
+
+    /// `--rerun-isolated`: a finished test runs once more, alone, on a new
+    /// worker slot (start a fresh worker for it); returns the slot.
+    pub fn isolate(&mut self, test: usize) -> usize {
+        let slot = self.add_worker();
+        self.stealable[slot] = false;
+        self.done[test] = false;
+        self.plan_test(slot, test);
+        self.pending_tests += 1;
+        slot
     }
 
     /// Ends every test not yet finished (pending or held): the run cannot go on.
@@ -1001,6 +1017,24 @@ mod tests {
         assert_eq!(q.next_batch(fresh), vec![4], "the back half of worker 0's plan, in order");
         assert_eq!(q.next_batch(fresh), vec![6]);
         assert_eq!(q.next_batch(0), vec![2]);
+    }
+
+    #[test]
+    fn an_isolated_rerun_goes_alone_to_a_new_slot_nobody_steals_from() {
+        let mut q = RunQueue::new(vec![Some(0.5); 4], singles(4), 1, Order::Collection);
+        for t in 0..4 {
+            assert_eq!(q.next_batch(0), vec![t]);
+            assert!(q.complete(0, t));
+        }
+        assert!(q.is_finished());
+        let slot = q.isolate(2);
+        assert_eq!(slot, 1);
+        assert!(q.next_batch(0).is_empty(), "worker 0 may not take it");
+        assert_eq!(q.fresh_steal(), None);
+        assert_eq!(q.answer(slot), Answer::Run(vec![2]));
+        assert_eq!(q.answer(slot), Answer::NoMore);
+        assert!(q.complete(slot, 2));
+        assert!(q.is_finished());
     }
 
     #[test]

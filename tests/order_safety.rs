@@ -83,3 +83,30 @@ fn every_worker_runs_a_subsequence_of_collection_order() {
         }
     }
 }
+
+/// `--rerun-isolated`: a failed test is run again alone on a fresh worker;
+/// one that passes alone is named order-dependent, with what ran before it.
+#[test]
+fn rerun_isolated_names_an_order_dependent_failure() {
+    let suite = polluted_cache_suite();
+    assert_eq!(run_rpytest(&suite, &["-n", "2"]).code, 0);
+    // Longest first runs a polluter before the readers on each worker.
+    let r = run_rpytest(&suite, &["-n", "2", "--test-order", "longest", "--rerun-isolated"]);
+    assert_clean_exit(&r);
+    assert_eq!(r.code, 1, "the failures stand\n{}", r.dump());
+    let failed = r.counts().get("failed").copied().unwrap_or(0);
+    assert!(failed > 0, "{}", r.dump());
+    assert_eq!(r.counts().get("passed").copied().unwrap_or(0) + failed, 22, "one result per test\n{}", r.dump());
+    let notes: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("ORDER-DEPENDENT ")).collect();
+    assert_eq!(notes.len() as u64, failed, "{}", r.dump());
+    assert!(
+        notes.iter().all(|n| n.contains("test_z_polluters.py::test_polluter_") && n.contains("passed alone")),
+        "{}",
+        r.dump()
+    );
+    // A test that fails alone too is not called order-dependent.
+    suite.write("tests/test_m_broken.py", "def test_broken():\n    assert False\n");
+    let r = run_rpytest(&suite, &["-n", "2", "--rerun-isolated"]);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.stdout.contains("ORDER-DEPENDENT"), "{}", r.dump());
+}

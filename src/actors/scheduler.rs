@@ -57,7 +57,22 @@ pub struct Scheduler {
     retries: u32,
     /// Feed the reporter's live status line (a terminal, not CI).
     live: bool,
+    /// `--rerun-isolated`: failed tests run again alone at the end.
+    rerun_isolated: bool,
     run: Option<Run>,
+}
+
+/// `--rerun-isolated`: failed tests rerun alone on fresh workers once the
+/// run is otherwise over; more than this many are not rerun.
+const MAX_ISOLATED_RERUNS: usize = 20;
+
+/// A test that failed after other tests on its worker.
+#[derive(Debug, Clone)]
+struct FailedAfter {
+    test: usize,
+    worker: usize,
+    /// What that worker's process ran before it, in order.
+    before: Vec<usize>,
 }
 
 struct Run {
@@ -98,6 +113,13 @@ struct Run {
     shared_teardown: SharedTeardown,
     /// Workers whose `ready` waits for the others' fair share.
     waiting: HashSet<usize>,
+    /// What each worker slot's current process has run, in order.
+    sequences: HashMap<usize, Vec<usize>>,
+    /// `--rerun-isolated`: failed tests to rerun, whether the reruns have
+    /// started, and the slot each rerun runs on.
+    failed_after: Vec<FailedAfter>,
+    isolation_started: bool,
+    isolating: HashMap<usize, FailedAfter>,
 }
 
 /// The shared session fixtures' one teardown, in the zygote, once every
@@ -203,8 +225,61 @@ pub struct TestsLeaked {
 }
 
 impl Scheduler {
-    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool) -> Self {
-        Scheduler { reporter, retries, live, run: None }
+    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool, rerun_isolated: bool) -> Self {
+        Scheduler { reporter, retries, live, rerun_isolated, run: None }
+    }
+
+    /// `--rerun-isolated`, once every test has run and every worker ended:
+    /// each failed test that ran after others goes alone to a new worker
+    /// slot, a fresh fork. True when reruns were started (the run goes on).
+    fn start_isolated_reruns(&mut self) -> bool {
+        let rerun_isolated = self.rerun_isolated;
+        let Some(run) = self.run.as_mut() else { return false };
+        if !rerun_isolated || run.isolation_started || run.stopped.is_some() {
+            return false;
+        }
+        run.isolation_started = true;
+        let failed = std::mem::take(&mut run.failed_after);
+        if failed.len() > MAX_ISOLATED_RERUNS {
+            run.leak_notes.push(format!(
+                "--rerun-isolated: {} tests failed after others; only the first {MAX_ISOLATED_RERUNS} were rerun alone",
+                failed.len()
+            ));
+        }
+        for failure in failed.into_iter().take(MAX_ISOLATED_RERUNS) {
+            let slot = run.queue.isolate(failure.test);
+            run.isolating.insert(slot, failure);
+            run.supervisor.do_send(RestartWorker { worker: slot });
+        }
+        !run.isolating.is_empty()
+    }
+
+    /// The result of a failed test run alone: the note that says whether
+    /// the failure depends on what ran before it.
+    fn isolated_result(&mut self, failure: FailedAfter, phases: &[PhaseRecord]) {
+        let Some(run) = self.run.as_mut() else { return };
+        let items = &run.inventory.items;
+        let nodeid = &items[failure.test].shown;
+        let n = failure.before.len();
+        let note = if final_outcome(phases) == "passed" {
+            let name = |&t: &usize| items[t].shown.clone();
+            let mut shown: Vec<String> = failure.before.iter().map(name).collect();
+            if n > 8 {
+                // The first ones and the last ones: a polluter is usually one of them.
+                let last = shown.split_off(n - 4);
+                shown.truncate(3);
+                shown.push(format!("{} more", n - 7));
+                shown.extend(last);
+            }
+            format!(
+                "ORDER-DEPENDENT {nodeid}: failed on gw{} after {n} test(s) there ({}); passed alone on a fresh worker",
+                failure.worker,
+                shown.join(", ")
+            )
+        } else {
+            format!("{nodeid}: failed alone on a fresh worker too (not an order dependency)")
+        };
+        run.leak_notes.push(note);
     }
 
     /// The live status line's facts: who runs what since when, and the
@@ -337,6 +412,10 @@ impl Scheduler {
         if run.completed || !run.queue.is_finished() || live {
             return;
         }
+        if self.start_isolated_reruns() {
+            return;
+        }
+        let Some(run) = self.run.as_mut() else { return };
         if run.shared_teardown != SharedTeardown::Done {
             if run.shared_teardown == SharedTeardown::Pending {
                 run.shared_teardown = SharedTeardown::Requested;
@@ -573,6 +652,10 @@ impl Handler<StartRun> for Scheduler {
             last_ran: None,
             shared_teardown,
             waiting: HashSet::new(),
+            sequences: HashMap::new(),
+            failed_after: Vec::new(),
+            isolation_started: false,
+            isolating: HashMap::new(),
         });
     }
 }
@@ -596,6 +679,7 @@ impl Handler<WorkerJoined> for Scheduler {
         }
         run.finished_workers.remove(&msg.worker);
         run.told_no_more.remove(&msg.worker);
+        run.sequences.insert(msg.worker, Vec::new());
         run.links.insert(msg.worker, msg.link);
     }
 }
@@ -625,9 +709,22 @@ impl Handler<TestFinished> for Scheduler {
             return;
         }
         run.startup_failures = 0;
+        if let Some(failure) = run.isolating.remove(&msg.worker) {
+            // A rerun alone: a diagnosis, not a second result.
+            self.isolated_result(failure, &msg.done.phases);
+            self.maybe_complete();
+            return;
+        }
+        let before = run.sequences.entry(msg.worker).or_default();
+        let failed = msg.done.phases.iter().any(|p| p.outcome == "failed" && p.wasxfail.is_none());
+        let failure = FailedAfter { test: msg.done.index, worker: msg.worker, before: before.clone() };
+        before.push(msg.done.index);
         if self.retried(msg.worker, &msg.done) {
             self.ensure_asking_worker();
         } else {
+            if let Some(run) = self.run.as_mut().filter(|_| failed && !failure.before.is_empty()) {
+                run.failed_after.push(failure);
+            }
             self.record(msg.worker, msg.done);
         }
         self.send_status();
@@ -739,6 +836,14 @@ impl Handler<WorkerLost> for Scheduler {
         let Some(run) = self.run.as_mut() else { return };
         run.links.remove(&msg.worker);
         run.finished_workers.remove(&msg.worker);
+        run.sequences.remove(&msg.worker);
+        if let Some(failure) = run.isolating.remove(&msg.worker) {
+            // A rerun alone crashed: say so; the test's result stands.
+            run.queue.worker_lost(msg.worker);
+            let nodeid = &run.inventory.items[failure.test].shown;
+            run.leak_notes.push(format!("{nodeid}: its worker was lost running it alone ({})", msg.cause));
+            return self.maybe_complete();
+        }
         let lost = run.queue.worker_lost(msg.worker);
         let not_run = run.not_run.clone();
         let timed_out = run.timed_out.remove(&msg.worker);
