@@ -110,3 +110,35 @@ fn rerun_isolated_names_an_order_dependent_failure() {
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(!r.stdout.contains("ORDER-DEPENDENT"), "{}", r.dump());
 }
+
+/// A plugin that shuffles the collection (as pytest-randomly does, in
+/// `pytest_collection_modifyitems`): each worker follows the shuffled order.
+#[test]
+fn a_shuffled_collection_is_the_order_each_worker_follows() {
+    let mut body = String::from("import time\n");
+    for i in 0..40 {
+        let secs = if i % 9 == 0 { 0.1 } else { 0.002 };
+        body.push_str(&format!("\ndef test_{i:02}():\n    time.sleep({secs})\n"));
+    }
+    let conftest =
+        "import random\n\ndef pytest_collection_modifyitems(items):\n    random.Random(1234).shuffle(items)\n";
+    let suite = Suite::new(&[("test_shuf.py", &body), ("conftest.py", conftest)]);
+    let listed = run_pytest(&suite, &["--collect-only", "-q"]);
+    let shuffled: Vec<String> = listed.stdout.lines().filter(|l| l.contains("::")).map(str::to_string).collect();
+    assert_eq!(shuffled.len(), 40, "{}", listed.dump());
+    assert_ne!(shuffled[0], "test_shuf.py::test_00", "the conftest shuffles");
+    for run in 0..2 {
+        let r = run_rpytest(&suite, &["-n", "3", "-v"]);
+        assert_eq!(r.code, 0, "{}", r.dump());
+        let mut per_worker: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for line in strip_ansi(&r.stdout).lines() {
+            if let Some((Some(worker), nodeid, _)) = parse_outcome_line(line) {
+                let position = shuffled.iter().position(|id| *id == nodeid).expect("a collected test");
+                per_worker.entry(worker).or_default().push(position);
+            }
+        }
+        for (worker, sequence) in &per_worker {
+            assert!(sequence.windows(2).all(|p| p[0] < p[1]), "run {run}: worker {worker} ran {sequence:?}");
+        }
+    }
+}
