@@ -52,6 +52,19 @@ fn longest_first_is_an_explicit_choice_that_reorders() {
     assert!(bad.stderr.contains("collection") && bad.stderr.contains("longest"), "{}", bad.dump());
 }
 
+/// Per worker (from `-v`'s `[worker K]`), the positions in `order` of the
+/// tests it reported, in the order it reported them (the order it ran them).
+fn positions_per_worker(r: &RunResult, order: &[String]) -> std::collections::BTreeMap<usize, Vec<usize>> {
+    let mut per_worker: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for line in strip_ansi(&r.stdout).lines() {
+        if let Some((Some(worker), nodeid, _)) = parse_outcome_line(line) {
+            let position = order.iter().position(|id| *id == nodeid).expect("a collected test");
+            per_worker.entry(worker).or_default().push(position);
+        }
+    }
+    per_worker
+}
+
 /// Every worker reports its tests in collection order (`-v` names the
 /// worker of each line; a worker's lines come in the order it ran them).
 #[test]
@@ -70,13 +83,7 @@ fn every_worker_runs_a_subsequence_of_collection_order() {
     for run in 0..2 {
         let r = run_rpytest(&suite, &["-n", "3", "-v"]);
         assert_eq!(r.code, 0, "{}", r.dump());
-        let mut per_worker: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for line in strip_ansi(&r.stdout).lines() {
-            if let Some((Some(worker), nodeid, _)) = parse_outcome_line(line) {
-                let index = collection.iter().position(|id| *id == nodeid).expect("a collected test");
-                per_worker.entry(worker).or_default().push(index);
-            }
-        }
+        let per_worker = positions_per_worker(&r, &collection);
         assert_eq!(per_worker.values().map(Vec::len).sum::<usize>(), 60, "{}", r.dump());
         for (worker, sequence) in &per_worker {
             assert!(sequence.windows(2).all(|p| p[0] < p[1]), "run {run}: worker {worker} ran {sequence:?}");
@@ -130,13 +137,7 @@ fn a_shuffled_collection_is_the_order_each_worker_follows() {
     for run in 0..2 {
         let r = run_rpytest(&suite, &["-n", "3", "-v"]);
         assert_eq!(r.code, 0, "{}", r.dump());
-        let mut per_worker: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for line in strip_ansi(&r.stdout).lines() {
-            if let Some((Some(worker), nodeid, _)) = parse_outcome_line(line) {
-                let position = shuffled.iter().position(|id| *id == nodeid).expect("a collected test");
-                per_worker.entry(worker).or_default().push(position);
-            }
-        }
+        let per_worker = positions_per_worker(&r, &shuffled);
         for (worker, sequence) in &per_worker {
             assert!(sequence.windows(2).all(|p| p[0] < p[1]), "run {run}: worker {worker} ran {sequence:?}");
         }
