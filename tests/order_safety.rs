@@ -143,3 +143,29 @@ fn a_shuffled_collection_is_the_order_each_worker_follows() {
         }
     }
 }
+
+/// Work from before what an idle worker ran goes to a fresh worker: one
+/// worker is stuck in a test the history says is short, the other runs
+/// its share and ends; a new worker (gw2) takes what the stuck one has not
+/// started, and every worker's sequence stays increasing.
+#[test]
+fn work_an_idle_worker_may_not_take_goes_to_a_fresh_worker() {
+    let mut body = String::from("import os\nimport time\n");
+    for i in 0..8 {
+        let secs = if i == 0 { "float(os.environ.get('SLOW', '0.5'))" } else { "0.5" };
+        body.push_str(&format!("\ndef test_{i}():\n    time.sleep({secs})\n"));
+    }
+    let suite = Suite::new(&[("test_f.py", &body)]);
+    for _ in 0..2 {
+        assert_eq!(run_rpytest(&suite, &["-n", "2"]).code, 0);
+    }
+    let r = run_rpytest_env(&suite, &["-n", "2", "-v"], &[("SLOW", "3")]);
+    assert_clean_exit(&r);
+    assert_eq!(r.counts().get("passed"), Some(&8), "{}", r.dump());
+    let collection: Vec<String> = (0..8).map(|i| format!("test_f.py::test_{i}")).collect();
+    let per_worker = positions_per_worker(&r, &collection);
+    assert!(per_worker.keys().any(|&w| w >= 2), "a fresh worker took stolen work\n{}", r.dump());
+    for (worker, sequence) in &per_worker {
+        assert!(sequence.windows(2).all(|p| p[0] < p[1]), "worker {worker} ran {sequence:?}\n{}", r.dump());
+    }
+}
