@@ -21,6 +21,10 @@ sleeps (--kind skewed) the LPT lower bound max(total/W, longest test) is
 printed with the ratio of each tool to it, and whether rpytest's second run
 is within 10% (+0.6 s start-up) of it.
 
+With --history --longest, a third rpytest run per round (with history)
+uses `--test-order longest`: each worker runs its share longest first
+instead of in collection order (the default), to compare the two.
+
 With --warm, rpytest runs through a private `rpytest serve` daemon (its own
 runtime directory, background poll off): each timed run takes a zygote that
 has already collected, and the bench waits before each run until the next
@@ -37,7 +41,7 @@ whichever tool happens to go first.
 
 Usage:
   python bench/bench.py [--kind trivial|mixed|skewed|fixtures|session] [--tests 500]
-                        [--files 20] [--workers 2] [--runs 7] [--history]
+                        [--files 20] [--workers 2] [--runs 7] [--history [--longest]]
                         [--python PY] [--rpytest PATH] [--skip-rpytest]
                         [--skip-pytest] [--markdown] [--warm]
 
@@ -45,7 +49,8 @@ The warm-daemon benchmark of the README:
   python bench/bench.py --warm
 
 The scheduling benchmark of the README:
-  python bench/bench.py --kind skewed --workers 4 --history
+  python bench/bench.py --kind skewed --workers 4 --history --longest
+  python bench/bench.py --kind mixed --workers 4 --history --longest
 Shared session fixtures:
   python bench/bench.py --kind session --workers 4
 """
@@ -229,6 +234,8 @@ def main():
     p.add_argument("--skip-pytest", action="store_true", help="do not time plain pytest")
     p.add_argument("--history", action="store_true",
                    help="time rpytest's first run (no history) and second run (with history)")
+    p.add_argument("--longest", action="store_true",
+                   help="with --history, also time a run with history under --test-order longest")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--warm", action="store_true",
                    help="time rpytest through a warm daemon (rpytest serve)")
@@ -247,6 +254,8 @@ def main():
         cmd = [rpytest, "-n", str(a.workers), "-q", "-p", "no:cacheprovider", "--python", python]
         if a.history:
             tools += [("rpytest 1st", cmd), ("rpytest 2nd", cmd)]
+            if a.longest:
+                tools.append(("rpytest longest", [*cmd, "--test-order", "longest"]))
         elif a.kind == "session":
             shared = {"RPYTEST_SHARED_SESSION_FIXTURES": "expensive_dataset"}
             tools += [("rpytest", cmd), ("rpytest shared", [shared, *cmd])]

@@ -80,6 +80,12 @@ pub struct OwnFlags {
     #[arg(long, value_name = "N", value_parser = crate::config::parse_retries)]
     pub retries: Option<u32>,
 
+    /// The order each worker runs its tests in: `collection` (pytest's,
+    /// order-safe) or `longest` (longest first). Default: [tool.rpytest]
+    /// test_order, else collection.
+    #[arg(long, value_name = "ORDER", value_parser = crate::run_queue::Order::parse)]
+    pub test_order: Option<crate::run_queue::Order>,
+
     /// Merge the durations parts that shards wrote with --store-durations
     /// (the files given as arguments) into the durations file, then exit.
     #[arg(long)]
@@ -121,6 +127,12 @@ pub struct OwnFlags {
     /// Run in this process even when a warm daemon (`rpytest serve`) runs.
     #[arg(long)]
     pub no_daemon: bool,
+
+    /// After the run, run each failed test again alone in a fresh worker;
+    /// one that passes alone is reported as order-dependent, naming the
+    /// tests that ran before it on its worker.
+    #[arg(long)]
+    pub rerun_isolated: bool,
 }
 
 /// The command line, split.
@@ -259,10 +271,11 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
             | "--inventory-status"
             | "--merge-durations"
             | "--no-daemon"
+            | "--rerun-isolated"
     ) {
         return Some(OwnKind::Flag);
     }
-    const WITH_VALUE: [&str; 15] = [
+    const WITH_VALUE: [&str; 16] = [
         "--numprocesses",
         "--python",
         "--worker-start",
@@ -273,6 +286,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
         "--durations-path",
         "--maxprocesses",
         "--retries",
+        "--test-order",
         "--timeout",
         "--max-worker-restart",
         "--max-memory",

@@ -119,6 +119,7 @@ struct RawSettings {
     max_memory: Option<toml::Value>,
     worker_memory: Option<toml::Value>,
     slow_timeout: Option<toml::Value>,
+    test_order: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +143,8 @@ pub struct Settings {
     pub max_memory: Option<u64>,
     /// Bytes one worker is assumed to need until the history knows better.
     pub worker_memory: u64,
+    /// The order in which each worker runs its tests.
+    pub test_order: crate::run_queue::Order,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -183,6 +186,7 @@ impl Settings {
             slow_timeout: 60.0,
             max_memory: None,
             worker_memory: 256 * 1024 * 1024,
+            test_order: crate::run_queue::Order::Collection,
             source: None,
         });
         for (key, value) in [
@@ -206,6 +210,9 @@ impl Settings {
         if let Some(value) = raw.shared_session_fixtures {
             let names = fixture_list(&value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
             settings.set("shared_session_fixtures", &names).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.test_order {
+            settings.set("test_order", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.daemon {
             settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
@@ -254,6 +261,9 @@ impl Settings {
             "max_memory" => self.max_memory = parse_max_memory(text).map_err(|e| format!("max_memory: {e}"))?,
             "worker_memory" => self.worker_memory = parse_memory(text).map_err(|e| format!("worker_memory: {e}"))?,
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
+            "test_order" => {
+                self.test_order = crate::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
+            }
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
                 self.daemon_idle_timeout = text
@@ -279,6 +289,7 @@ pub const KEYS: &[&str] = &[
     "slow_timeout",
     "max_memory",
     "worker_memory",
+    "test_order",
 ];
 
 /// A size in bytes: a number with an optional unit, K/M/G/T (powers of
@@ -395,6 +406,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("slow_timeout", "`--slow-timeout SECS`"),
     ("max_memory", "`--max-memory SIZE`"),
     ("worker_memory", "`--worker-memory SIZE`"),
+    ("test_order", "`--test-order collection|longest`"),
 ];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:

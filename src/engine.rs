@@ -48,6 +48,10 @@ pub struct RunPlan {
     pub store_durations: Option<PathBuf>,
     /// `--retries`: reruns of a failed test before it counts as failed.
     pub retries: u32,
+    /// `--test-order` / `[tool.rpytest] test_order`: each worker's order.
+    pub test_order: crate::run_queue::Order,
+    /// `--rerun-isolated`: failed tests run again alone, to diagnose order.
+    pub rerun_isolated: bool,
     /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
     pub shared_fixtures: Vec<String>,
     /// The worker count is `auto`: the history may lower it (`auto_workers`).
@@ -89,7 +93,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
         let reporter = Reporter::new(plan.color, plan.started, live).start();
-        let scheduler = Scheduler::new(reporter.clone(), plan.retries, live).start();
+        let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));

@@ -217,6 +217,8 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
         shard,
         retries: own.retries.unwrap_or(settings.retries),
+        test_order: own.test_order.unwrap_or(settings.test_order),
+        rerun_isolated: own.rerun_isolated,
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
         slow_timeout: Some(own.slow_timeout.unwrap_or(settings.slow_timeout)).filter(|secs| *secs > 0.0),
         max_worker_restart: own.max_worker_restart,

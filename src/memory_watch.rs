@@ -5,9 +5,10 @@
 //! still take more than the history saw, so the Supervisor samples the
 //! memory of the run's process trees (sysinfo, a few times a second) and
 //! asks `MemoryWatch` what to do: when the trees together pass the budget,
-//! retire the largest worker after its current test (the Scheduler gives
-//! its queued tests to the others; none is lost), one worker at a time and
-//! never the last one, and say so once.
+//! retire the largest worker after its current test (the Scheduler has a
+//! fresh process take over its queued tests: none is lost, the memory the
+//! old one held is freed), one worker at a time and never the last one,
+//! and say so.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ const SETTLE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerMemory {
     pub worker: usize,
+    /// The process: a retired worker's fresh replacement is another one.
+    pub pid: u32,
     pub bytes: u64,
 }
 
@@ -34,7 +37,8 @@ pub struct Retire {
 
 pub struct MemoryWatch {
     budget: u64,
-    retiring: HashSet<usize>,
+    /// Pids of the workers retired: they finish their current test.
+    retiring: HashSet<u32>,
     last_retired: Option<Instant>,
 }
 
@@ -49,18 +53,18 @@ impl MemoryWatch {
         if total <= self.budget || self.last_retired.is_some_and(|at| now.duration_since(at) < SETTLE) {
             return None;
         }
-        let active: Vec<&WorkerMemory> = workers.iter().filter(|w| !self.retiring.contains(&w.worker)).collect();
+        let active: Vec<&WorkerMemory> = workers.iter().filter(|w| !self.retiring.contains(&w.pid)).collect();
         if active.len() < 2 {
             return None; // the last worker runs on: the run must end
         }
         let largest = active.iter().max_by_key(|w| (w.bytes, std::cmp::Reverse(w.worker)))?;
-        self.retiring.insert(largest.worker);
+        self.retiring.insert(largest.pid);
         self.last_retired = Some(now);
         Some(Retire {
             worker: largest.worker,
             why: format!(
                 "rpytest: memory: the run uses {} MiB, over --max-memory {} MiB; retiring worker gw{} ({} MiB) \
-                 after its current test, its queued tests go to the other workers",
+                 after its current test, a fresh process takes over its queued tests",
                 total >> 20,
                 self.budget >> 20,
                 largest.worker,
@@ -117,7 +121,12 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     fn workers(sizes: &[u64]) -> Vec<WorkerMemory> {
-        sizes.iter().enumerate().map(|(worker, mib)| WorkerMemory { worker, bytes: mib * MIB }).collect()
+        let pid = |worker: usize| 1000 + worker as u32;
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(worker, mib)| WorkerMemory { worker, pid: pid(worker), bytes: mib * MIB })
+            .collect()
     }
 
     #[test]
@@ -143,6 +152,9 @@ mod tests {
         assert_eq!(watch.observe(t0 + Duration::from_millis(500), 0, &sizes), None, "settling");
         let later = watch.observe(t0 + SETTLE, 0, &sizes).unwrap();
         assert_eq!(later.worker, 0, "gw1 is already retiring");
+        let mut replaced = sizes.clone();
+        replaced[1].pid = 2001; // gw1's fresh process
+        assert_eq!(watch.observe(t0 + SETTLE * 2, 0, &replaced).unwrap().worker, 1, "a new process counts anew");
     }
 
     #[test]

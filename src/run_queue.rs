@@ -1,73 +1,135 @@
-//! The run's queue of tests: what is pending, what each worker holds, what
-//! is done. Plain logic, no actors, so every rule is unit-tested.
+//! The run's queue of tests: what is planned for each worker, what each
+//! worker holds, what is done. Plain logic, no actors, so every rule is
+//! unit-tested (the simulation of prefetching workers at the end drives it
+//! exactly as the scheduler actor does).
 //!
 //! Work travels in *units*: a test alone (`--dist load`) or a group that
 //! must stay on one worker (a module, class, file or `xdist_group`, see
-//! `dist.rs`). Dispatch is pull-based: a worker asks when its local queue
-//! runs low and gets a batch of whole units. Batches shrink as the queue
-//! drains (so the tail balances) and a unit known to be long travels alone.
+//! `dist.rs`).
 //!
-//! The order is LPT in pull form: units sorted by summed duration, longest
-//! first, each to whichever worker asks next (the least-loaded one, since a
-//! worker asks when it runs dry). Workers also ask before they run dry
-//! (pytest needs the next test to plan fixture teardown, and prefetching
-//! hides the round trip), so while long units lead the queue, an asker gets
-//! the unit an LPT plan from every worker's held work assigns to it.
+//! **Assignment and order are separate decisions.** With history, the run
+//! starts from an LPT plan: units, heaviest first, each to the worker with
+//! the least planned work, so the workers' totals balance. *Order* is what
+//! a worker does with its share: by default it runs it in collection order
+//! (`Order::Collection`), so every worker's sequence is a subsequence of
+//! pytest's and a test is only ever preceded by tests that precede it under
+//! pytest (hidden order dependencies stay hidden, as under xdist). The
+//! order does not change a worker's total, so it costs no balance.
+//! `Order::Longest` (the `test_order = "longest"` setting) runs each share
+//! longest first instead, for suites known to be order-independent.
 //!
-//! A test without history counts as the mean known duration, so a new test
-//! is neither starved nor assumed huge; when nothing is known the order is
-//! collection order, handed out in small batches to whoever asks:
-//! round-robin in effect. Then, at the start, a worker that asks again
-//! (prefetching) while others have not had their fair share yet (units /
-//! workers) waits for them, for up to `FAIR_START_LIMIT`: the first worker
-//! to connect would otherwise take the next worker's tests (8 equal tests
-//! on 4 workers went 3/2/0/3 where xdist gives 2/2/2/2). With one worker, or `--dist no`, the order is
-//! always collection order: LPT gains nothing there, and pytest's order
-//! sets each module fixture up once.
+//! **Nothing is committed early.** A plan stays here until the worker needs
+//! it: a worker holds its running test, its next one (pytest decides
+//! fixture teardown from `nextitem`) and, beyond those, at most an eighth
+//! of what its plan still holds, or `PREFETCH_SECS` of expected work near
+//! its end; when it asks for more while it holds that much, the answer
+//! waits (`Answer::Later`) until it finishes a test. Stealing takes from
+//! the back of a plan, prefetching from its front, so near the end of a
+//! run no worker holds queued work an idle worker could take.
+//!
+//! **Work stealing.** A worker whose plan is empty takes units from the back
+//! of the plan of the worker expected to finish last, as long as that moves
+//! the two finishing times closer. Under `Order::Collection` it only takes
+//! units that come after everything it has run, so its sequence stays
+//! increasing; when no such unit exists and the imbalance is worth a fork,
+//! `fresh_steal` gives the work to a new worker slot (a fresh fork from
+//! the zygote has run nothing, so any order is safe on it). A lost
+//! worker's unstarted tests go back to its own slot's plan: its replacement
+//! is a fresh fork and starts over.
+//!
+//! **Without history** there is no plan: units wait in one shared pool in
+//! collection order and are handed out from its front in small batches
+//! (about pending / (4 · workers), by count): round-robin in effect, and
+//! each worker's sequence is increasing because the front only moves
+//! forward. At the start, a worker that asks again (prefetching) while
+//! others have not had their fair share yet (units / workers) waits for
+//! them, for up to `FAIR_START_LIMIT`: 8 equal tests on 4 workers run
+//! 2/2/2/2, as under xdist.
+//!
+//! Retries (`--retries`) are the one exception to the order rule: a failed
+//! test runs again on whichever worker asks first.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::dist::{self, DistMode};
 
-/// Units whose known durations add up to this (seconds) are dispatched alone.
-const LONG_UNIT: f64 = 0.1;
 const MAX_BATCH: usize = 32;
+/// Expected seconds of unstarted work a worker may hold beyond its next
+/// test: enough to hide the round trip for short tests, small enough that
+/// the tail is not decided by what a worker already holds.
+pub const PREFETCH_SECS: f64 = 0.025;
 /// Seconds (on the queue's clock) that early workers hold back for the
 /// others' fair share; a worker that has not connected by then loses it.
 pub const FAIR_START_LIMIT: f64 = 2.0;
+/// Least expected gain (seconds) for which work goes to a fresh worker.
+pub const FRESH_GAIN: f64 = 0.1;
 
-/// How pending units are ordered.
+/// The order in which a worker runs the tests assigned to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
-    /// Longest first (LPT), by recorded durations.
-    Longest,
-    /// As collected.
+    /// Collection order (pytest's), the default: order-safe.
     Collection,
+    /// Longest first, by recorded durations.
+    Longest,
 }
 
-/// Tests that go to one worker together, in collection order.
-#[derive(Debug, Clone, PartialEq)]
-struct Unit {
-    tests: Vec<usize>,
-    /// Known durations add up to `LONG_UNIT` or more.
-    long: bool,
-    /// Expected seconds: known durations, unknown tests at the mean.
-    weight: f64,
+impl Order {
+    pub fn parse(text: &str) -> Result<Order, String> {
+        match text {
+            "collection" => Ok(Order::Collection),
+            "longest" => Ok(Order::Longest),
+            other => Err(format!("invalid test order '{other}'; accepted: \"collection\", \"longest\"")),
+        }
+    }
+}
+
+/// The answer to a worker's request for work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Run(Vec<usize>),
+    /// Nothing more for this worker.
+    NoMore,
+    /// Ask again after this worker finishes a test (it holds enough), or
+    /// shortly (the fair start holds the rest for others).
+    Later,
+}
+
+/// Where a test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Pool,
+    Plan(usize),
+    Held(usize),
+    Retry,
+    Done,
 }
 
 #[derive(Debug)]
 pub struct RunQueue {
-    pending: VecDeque<Unit>,
+    /// Tests of each unit, in collection order, and each test's unit.
+    units: Vec<Vec<usize>>,
+    unit_of: Vec<usize>,
+    /// Per test: its rank in a worker's run order (collection index, or
+    /// longest unit first).
+    key: Vec<usize>,
+    place: Vec<Place>,
+    /// Without history: whole units, in collection order, for any worker.
+    pool: VecDeque<usize>,
+    /// Per worker slot: planned tests by run-order key, and their expected seconds.
+    plans: Vec<BTreeSet<(usize, usize)>>,
+    plan_weight: Vec<f64>,
+    /// Failed tests to run again (`--retries`), for whoever asks first.
+    retries: VecDeque<usize>,
     pending_tests: usize,
     /// Per worker slot: tests sent and not yet finished, in run order.
     held: Vec<VecDeque<usize>>,
-    /// The unit each test was dispatched in, to requeue a lost worker's
-    /// tests without splitting or merging units.
-    unit_of: Vec<usize>,
-    /// Per test: recorded seconds (0 when unknown), and expected seconds
-    /// (unknown at the mean recorded duration).
-    known: Vec<f64>,
+    /// Per worker slot: the highest collection index its process was sent
+    /// (None: a fresh process, which may run anything).
+    last: Vec<Option<usize>>,
+    /// Per test: expected seconds (recorded, unknown at the mean recorded
+    /// duration), and whether anything was recorded at all.
     weight: Vec<f64>,
+    any_known: bool,
     order: Order,
     /// Seconds since the run started, as last told by `tick`, and when
     /// each worker started the test it holds first (its running test).
@@ -80,6 +142,12 @@ pub struct RunQueue {
     /// units at the start (0: no fair start, see `must_wait`).
     received: Vec<usize>,
     fair_share: usize,
+    /// Per worker slot: whether others may steal its plan (not a slot that
+    /// runs one test alone, see `isolate`).
+    stealable: Vec<bool>,
+    /// Worker slots the run started with, and slots added for fresh steals.
+    initial_workers: usize,
+    fresh_slots: usize,
 }
 
 /// What a lost worker leaves behind.
@@ -87,7 +155,8 @@ pub struct RunQueue {
 pub struct Lost {
     /// The test it was running (the first it held), now finished as crashed.
     pub in_flight: Option<usize>,
-    /// Tests it held behind that one, back at the front of the queue.
+    /// Tests it held behind that one, back in its slot's plan for its
+    /// replacement (a fresh fork).
     pub requeued: Vec<usize>,
     /// Tests it held behind that one after a stop: they never start.
     pub dropped: Vec<usize>,
@@ -95,61 +164,121 @@ pub struct Lost {
 
 impl RunQueue {
     /// `durations[i]` is test i's recorded duration, if any; `units` partition
-    /// the tests (every test in exactly one unit).
+    /// the tests (every test in exactly one unit, in collection order).
     pub fn new(durations: Vec<Option<f64>>, units: Vec<Vec<usize>>, workers: usize, order: Order) -> Self {
-        let mut unit_of = vec![0; durations.len()];
+        let workers = workers.max(1);
+        let n = durations.len();
+        let mut unit_of = vec![0; n];
         for (u, tests) in units.iter().enumerate() {
             tests.iter().for_each(|&t| unit_of[t] = u);
         }
-        let known: Vec<f64> = durations.iter().map(|d| d.unwrap_or(0.0)).collect();
         let weight = expected(&durations);
-        let ordered = match order {
-            Order::Longest => lpt_order(&durations, &units),
-            Order::Collection => (0..units.len()).collect(),
-        };
-        let pending: VecDeque<Unit> =
-            ordered.into_iter().map(|u| make_unit(units[u].clone(), &known, &weight)).collect();
-        let nothing_known = known.iter().all(|&k| k == 0.0);
-        let fair_share = if order == Order::Longest && nothing_known { pending.len() / workers.max(1) } else { 0 };
-        RunQueue {
-            pending,
-            pending_tests: durations.len(),
+        let any_known = durations.iter().any(Option::is_some);
+        let mut q = RunQueue {
+            key: (0..n).collect(),
+            place: vec![Place::Pool; n],
+            pool: VecDeque::new(),
+            plans: vec![BTreeSet::new(); workers],
+            plan_weight: vec![0.0; workers],
+            retries: VecDeque::new(),
+            pending_tests: n,
             held: vec![VecDeque::new(); workers],
-            unit_of,
-            known,
+            last: vec![None; workers],
             weight,
+            any_known,
             order,
             now: 0.0,
             started: vec![0.0; workers],
-            done: vec![false; durations.len()],
+            done: vec![false; n],
             stopped: false,
             received: vec![0; workers],
-            fair_share,
+            fair_share: 0,
+            stealable: vec![true; workers],
+            initial_workers: workers,
+            fresh_slots: 0,
+            units,
+            unit_of,
+        };
+        if any_known {
+            q.plan(&vec![false; n]);
+        } else {
+            q.pool = (0..q.units.len()).collect();
+            q.fair_share = if workers > 1 { q.pool.len() / workers } else { 0 };
+        }
+        q
+    }
+
+    /// The LPT plan: units heaviest first (those with a test marked in
+    /// `first` before all others), each to the worker with the least
+    /// planned work; each worker's share keyed in its run order.
+    fn plan(&mut self, first: &[bool]) {
+        let is_first = |unit: &Vec<usize>| unit.iter().any(|&t| first[t]);
+        let weights: Vec<f64> = self.units.iter().map(|u| u.iter().map(|&t| self.weight[t]).sum()).collect();
+        let mut order: Vec<usize> = (0..self.units.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ua, ub) = (&self.units[a], &self.units[b]);
+            is_first(ub).cmp(&is_first(ua)).then(weights[b].total_cmp(&weights[a])).then(ua[0].cmp(&ub[0]))
+        });
+        let (bin_of, _) = crate::lpt::assign(&order, &weights, self.plans.len());
+        let n = self.done.len();
+        for (rank, &u) in order.iter().enumerate() {
+            for t in self.units[u].clone() {
+                self.key[t] = match self.order {
+                    Order::Collection => t,
+                    Order::Longest => rank * n + t,
+                };
+                self.plan_test(bin_of[u], t);
+            }
+        }
+    }
+
+    fn plan_test(&mut self, worker: usize, test: usize) {
+        self.plans[worker].insert((self.key[test], test));
+        self.plan_weight[worker] += self.weight[test];
+        self.place[test] = Place::Plan(worker);
+    }
+
+    fn unplan_test(&mut self, worker: usize, test: usize) {
+        self.plans[worker].remove(&(self.key[test], test));
+        self.plan_weight[worker] -= self.weight[test];
+        if self.plans[worker].is_empty() {
+            self.plan_weight[worker] = 0.0;
         }
     }
 
     /// The queue for a run: `tests` are (node id, xdist_group) in collection
     /// order, grouped into units by `mode`. Never more worker slots than
-    /// units: a worker with nothing to do is not worth forking.
+    /// units: a worker with nothing to do is not worth forking. With one
+    /// worker, or `--dist no`, collection order.
     pub fn for_run(
         tests: &[(&str, Option<&str>)],
         durations: Vec<Option<f64>>,
         mode: DistMode,
         workers: usize,
+        order: Order,
     ) -> Self {
         let units = dist::units(mode, tests);
         let workers = workers.min(units.len()).max(1);
-        let order = if workers == 1 || mode == DistMode::No { Order::Collection } else { Order::Longest };
+        let order = if workers == 1 || mode == DistMode::No { Order::Collection } else { order };
         RunQueue::new(durations, units, workers, order)
     }
 
-    /// pytest's `--ff`/`--nf`: units holding a test marked in `first` go
-    /// before all others, each group still longest first. (In collection
-    /// order pytest's own reordering already put them first.)
+    /// pytest's `--ff`/`--nf`: under `Order::Longest`, units holding a test
+    /// marked in `first` are planned and run before all others. (In
+    /// collection order pytest's own reordering already put them first.)
     pub fn put_first(&mut self, first: &[bool]) {
-        let (front, back): (Vec<Unit>, Vec<Unit>) =
-            self.pending.drain(..).partition(|unit| unit.tests.iter().any(|&t| first[t]));
-        self.pending = front.into_iter().chain(back).collect();
+        if self.order != Order::Longest {
+            return;
+        }
+        if self.any_known {
+            self.plans.iter_mut().for_each(BTreeSet::clear);
+            self.plan_weight.iter_mut().for_each(|w| *w = 0.0);
+            self.plan(first);
+        } else {
+            let (front, back): (Vec<usize>, Vec<usize>) =
+                self.pool.drain(..).partition(|&u| self.units[u].iter().any(|&t| first[t]));
+            self.pool = front.into_iter().chain(back).collect();
+        }
     }
 
     /// Worker slots the queue serves.
@@ -157,7 +286,7 @@ impl RunQueue {
         self.held.len()
     }
 
-    /// One unit per test, in the given order (`--dist load`).
+    /// One unit per test, longest first within each worker.
     #[cfg(test)]
     pub fn per_test(durations: Vec<Option<f64>>, workers: usize) -> Self {
         let units = (0..durations.len()).map(|i| vec![i]).collect();
@@ -171,7 +300,7 @@ impl RunQueue {
     /// Nothing pending and nothing held: every test ran, crashed, or was
     /// left unstarted by a stop.
     pub fn is_finished(&self) -> bool {
-        self.pending.is_empty() && self.held.iter().all(VecDeque::is_empty)
+        !self.has_pending() && self.held.iter().all(VecDeque::is_empty)
     }
 
     /// The run is stopping (-x, --maxfail, an interrupt): pending tests will
@@ -179,7 +308,10 @@ impl RunQueue {
     pub fn stop(&mut self) -> usize {
         self.stopped = true;
         let dropped = self.pending_tests;
-        self.pending.clear();
+        self.pool.clear();
+        self.retries.clear();
+        self.plans.iter_mut().for_each(BTreeSet::clear);
+        self.plan_weight.iter_mut().for_each(|w| *w = 0.0);
         self.pending_tests = 0;
         dropped
     }
@@ -194,26 +326,118 @@ impl RunQueue {
 
     /// Tests waiting to be handed out.
     pub fn pending_tests(&self) -> Vec<usize> {
-        self.pending.iter().flat_map(|u| u.tests.iter().copied()).collect()
+        let pool = self.pool.iter().flat_map(|&u| self.units[u].iter().copied());
+        let plans = self.plans.iter().flat_map(|p| p.iter().map(|&(_, t)| t));
+        let mut all: Vec<usize> = self.retries.iter().copied().chain(pool).chain(plans).collect();
+        all.sort_unstable();
+        all
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.pending_tests > 0
     }
 
-    /// The next batch for `worker`: whole units, about pending/(4·workers)
-    /// tests; while long units lead the queue, the one unit LPT plans for
-    /// this worker. Empty when nothing is left to hand out.
-    pub fn next_batch(&mut self, worker: usize) -> Vec<usize> {
+    /// What to tell `worker`, which asks for more work (see the module doc).
+    pub fn answer(&mut self, worker: usize) -> Answer {
         if self.held[worker].is_empty() {
             self.started[worker] = self.now;
         }
-        let long_ahead = self.pending.front().is_some_and(|unit| unit.long);
-        let (batch, units) = if self.order == Order::Longest && long_ahead {
-            (self.planned_unit(worker), 1)
+        if self.stopped {
+            return Answer::NoMore;
+        }
+        if self.must_wait(worker) {
+            return Answer::Later;
+        }
+        // It needs a test now: none to run, or none to follow the running one.
+        let needs = self.held[worker].len() <= 1;
+        if let Some(test) = self.retries.pop_front() {
+            return Answer::Run(self.send(worker, vec![test], 1));
+        }
+        if self.plans[worker].is_empty() && self.pool.is_empty() {
+            self.steal(worker);
+        }
+        if !self.plans[worker].is_empty() {
+            return self.serve_own_plan(worker, needs);
+        }
+        if !self.pool.is_empty() {
+            // The tail without history: a worker gets more only when it
+            // needs a next test, so no one holds what another could run.
+            if !needs && self.pending_tests <= 2 * self.initial_workers {
+                return Answer::Later;
+            }
+            let max_units = self.allowance(worker).unwrap_or(usize::MAX).max(1);
+            let (batch, units) = self.pool_batch(worker, max_units);
+            if !batch.is_empty() {
+                return Answer::Run(self.send(worker, batch, units));
+            }
+        }
+        if needs {
+            Answer::NoMore
         } else {
-            self.front_batch(self.allowance(worker).unwrap_or(usize::MAX).max(1))
+            Answer::Later
+        }
+    }
+
+    /// `answer`, for a worker that must get something now: the batch, empty
+    /// for "no more" (the fair start and prefetch limits do not apply).
+    #[cfg(test)]
+    pub fn next_batch(&mut self, worker: usize) -> Vec<usize> {
+        let saved = std::mem::take(&mut self.held[worker]);
+        let answer = self.answer(worker);
+        let mut held = saved;
+        let batch = match answer {
+            Answer::Run(batch) => batch,
+            _ => Vec::new(),
         };
+        held.extend(self.held[worker].drain(..));
+        self.held[worker] = held;
+        batch
+    }
+
+    /// The next tests of `worker`'s own plan, in its run order: at most
+    /// `PREFETCH_SECS` (or an eighth of its plan, if more) of expected work
+    /// beyond its running test (at least one test when it needs one).
+    fn serve_own_plan(&mut self, worker: usize, needs: bool) -> Answer {
+        let unstarted: f64 = self.held[worker].iter().skip(1).map(|&t| self.weight[t]).sum();
+        let size = self.batch_size();
+        // Taking from the front of a long plan leaves its back, what
+        // stealing takes, alone: the limit bites as the plan runs out.
+        let budget = PREFETCH_SECS.max(self.plan_weight[worker] / 8.0);
+        let mut batch = Vec::new();
+        let mut load = unstarted;
+        let mut units = 0;
+        while let Some(&(_, test)) = self.plans[worker].first() {
+            let w = self.weight[test];
+            let first_one = batch.is_empty() && needs;
+            if !first_one && (batch.len() >= size || (self.any_known && load + w > budget)) {
+                break;
+            }
+            self.unplan_test(worker, test);
+            if batch.last().is_none_or(|&prev| self.unit_of[prev] != self.unit_of[test]) {
+                units += 1;
+            }
+            batch.push(test);
+            load += w;
+        }
+        if batch.is_empty() {
+            return Answer::Later;
+        }
+        Answer::Run(self.send(worker, batch, units))
+    }
+
+    /// Count-sized batches: about pending / (4 · workers) tests, at most
+    /// `MAX_BATCH`, so a big suite is not one round trip per test and the
+    /// batches shrink as the queue drains.
+    fn batch_size(&self) -> usize {
+        (self.pending_tests / (self.initial_workers * 4)).clamp(1, MAX_BATCH)
+    }
+
+    /// Hands `batch` to `worker`.
+    fn send(&mut self, worker: usize, batch: Vec<usize>, units: usize) -> Vec<usize> {
+        for &t in &batch {
+            self.place[t] = Place::Held(worker);
+            self.last[worker] = self.last[worker].max(Some(t));
+        }
         self.pending_tests -= batch.len();
         self.received[worker] += units;
         self.held[worker].extend(&batch);
@@ -226,7 +450,7 @@ impl RunQueue {
     /// caller retries after `tick`); nothing is held back after
     /// `FAIR_START_LIMIT`, or from a worker with nothing to run.
     pub fn must_wait(&self, worker: usize) -> bool {
-        !self.held[worker].is_empty() && !self.pending.is_empty() && self.allowance(worker) == Some(0)
+        !self.held[worker].is_empty() && !self.pool.is_empty() && self.allowance(worker) == Some(0)
     }
 
     /// Units `worker` may take now without eating into the fair share still
@@ -239,31 +463,125 @@ impl RunQueue {
             .filter(|&w| w != worker)
             .map(|w| self.fair_share.saturating_sub(self.received[w]))
             .sum();
-        Some(self.pending.len().saturating_sub(owed))
+        Some(self.pool.len().saturating_sub(owed))
     }
 
-    /// Pull-form LPT gives the next longest unit to the worker that will be
-    /// free first. But a worker also asks while it still holds work (to learn
-    /// pytest's `nextitem`, or to prefetch), so the asker is not always that
-    /// worker. Plan forward from what every worker holds: pending units in
-    /// order, each to the least-loaded worker (the asker on ties); the asker
-    /// gets the first unit planned for it. If the plan never reaches it,
-    /// the shortest unit (it still needs a next test).
-    fn planned_unit(&mut self, worker: usize) -> Vec<usize> {
-        let mut loads: Vec<f64> = (0..self.held.len()).map(|w| self.remaining(w)).collect();
-        for position in 0..self.pending.len() {
-            let least = (0..loads.len()).min_by(|&a, &b| loads[a].total_cmp(&loads[b])).unwrap_or(worker);
-            if loads[worker] <= loads[least] {
-                return self.pending.remove(position).map_or_else(Vec::new, |unit| unit.tests);
+    /// Whole units from the pool's front that `worker` may run (after
+    /// everything it has run), about `batch_size` tests and at most
+    /// `max_units` units; returns the tests and the number of units.
+    fn pool_batch(&mut self, worker: usize, max_units: usize) -> (Vec<usize>, usize) {
+        let size = self.batch_size();
+        let (mut batch, mut units) = (Vec::new(), 0);
+        let mut position = 0;
+        while batch.len() < size && units < max_units && position < self.pool.len() {
+            let unit = self.pool[position];
+            if !self.may_run(worker, unit) {
+                position += 1;
+                continue;
             }
-            loads[least] += self.pending[position].weight;
+            self.pool.remove(position);
+            batch.extend(self.units[unit].iter().copied());
+            units += 1;
         }
-        self.pending.pop_back().map_or_else(Vec::new, |unit| unit.tests)
+        (batch, units)
+    }
+
+    /// Whether `worker`'s process may run `unit` next under the order rule.
+    fn may_run(&self, worker: usize, unit: usize) -> bool {
+        self.may_run_after(self.last[worker], unit)
+    }
+
+    fn may_run_after(&self, last: Option<usize>, unit: usize) -> bool {
+        self.order == Order::Longest || last.is_none_or(|last| self.first_left(unit) > last)
+    }
+
+    /// The lowest collection index of `unit`'s tests not yet finished.
+    fn first_left(&self, unit: usize) -> usize {
+        self.units[unit].iter().copied().find(|&t| self.place[t] != Place::Done).unwrap_or(usize::MAX)
+    }
+
+    /// Work stealing: units from the back of the plan of the worker expected
+    /// to finish last, for `worker` (None: a fresh one), expected to be free
+    /// after `free_in` seconds, as long as each unit moved brings the two
+    /// finishing times closer; under `Order::Collection` only units after
+    /// everything `worker` has run. Returns the victim and the tests to move.
+    fn find_steal(&self, worker: Option<usize>, free_in: f64) -> Option<(usize, Vec<usize>)> {
+        let last = worker.and_then(|w| self.last[w]);
+        let mut victims: Vec<(usize, f64)> = (0..self.plans.len())
+            .filter(|&v| Some(v) != worker && !self.plans[v].is_empty() && self.stealable[v])
+            .map(|v| (v, self.remaining(v) + self.plan_weight[v]))
+            .collect();
+        victims.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (victim, finish) in victims {
+            let mut moved = 0.0;
+            let mut taken: Vec<usize> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for &(_, test) in self.plans[victim].iter().rev() {
+                let unit = self.unit_of[test];
+                if !seen.insert(unit) {
+                    continue;
+                }
+                let tests = &self.units[unit];
+                let here = |t: &usize| self.place[*t] == Place::Done || self.place[*t] == Place::Plan(victim);
+                if !tests.iter().all(here) || !self.may_run_after(last, unit) {
+                    continue;
+                }
+                let left = || tests.iter().copied().filter(|&t| self.place[t] != Place::Done);
+                let w: f64 = left().map(|t| self.weight[t]).sum();
+                if free_in + moved + w >= finish - moved {
+                    break;
+                }
+                moved += w;
+                taken.extend(left());
+            }
+            if !taken.is_empty() {
+                taken.sort_unstable();
+                return Some((victim, taken));
+            }
+        }
+        None
+    }
+
+    fn steal(&mut self, worker: usize) {
+        if let Some((victim, tests)) = self.find_steal(Some(worker), self.remaining(worker)) {
+            for test in tests {
+                self.unplan_test(victim, test);
+                self.plan_test(worker, test);
+            }
+        }
+    }
+
+    /// A worker process has finished (it was told there is no more work):
+    /// if the worker expected to finish last holds planned work that a
+    /// fresh worker would take at a gain of at least `FRESH_GAIN` seconds,
+    /// it moves to a new worker slot, whose number is returned (start a
+    /// worker for it). Only a fresh process may take work from before what
+    /// the finished ones ran; at most as many fresh slots as the run had
+    /// workers.
+    pub fn fresh_steal(&mut self) -> Option<usize> {
+        if self.stopped || self.fresh_slots >= self.initial_workers || !self.any_known {
+            return None;
+        }
+        let (victim, tests) = self.find_steal(None, 0.0)?;
+        let gain: f64 = tests.iter().map(|&t| self.weight[t]).sum();
+        if gain < FRESH_GAIN {
+            return None;
+        }
+        self.fresh_slots += 1;
+        let slot = self.add_worker();
+        for test in tests {
+            self.unplan_test(victim, test);
+            self.plan_test(slot, test);
+        }
+        Some(slot)
     }
 
     /// Expected seconds of work `worker` still holds: its running test
     /// counts only what is left of it.
     fn remaining(&self, worker: usize) -> f64 {
+        if worker >= self.held.len() {
+            return 0.0;
+        }
         let held: f64 = self.held[worker].iter().map(|&t| self.weight[t]).sum();
         let running = self.held[worker].front().map_or(0.0, |&t| self.weight[t]);
         held - (self.now - self.started[worker]).clamp(0.0, running)
@@ -287,76 +605,49 @@ impl RunQueue {
         self.now = now;
     }
 
-    /// Whole units from the front, about pending/(4·workers) tests and at
-    /// most `max_units` units; returns the tests and the number of units.
-    fn front_batch(&mut self, max_units: usize) -> (Vec<usize>, usize) {
-        let workers = self.held.len().max(1);
-        let size = (self.pending_tests / (workers * 4)).clamp(1, MAX_BATCH);
-        let (mut batch, mut units) = (Vec::new(), 0);
-        while batch.len() < size && units < max_units {
-            let Some(next) = self.pending.front() else { break };
-            if next.long && !batch.is_empty() {
-                break;
-            }
-            let unit = self.pending.pop_front().unwrap();
-            batch.extend(unit.tests);
-            units += 1;
-            if unit.long {
-                break;
-            }
-        }
-        (batch, units)
-    }
-
     /// Marks `index` finished on `worker`. False if it was not held there
     /// (a duplicate or stray report), which the caller must not count.
     pub fn complete(&mut self, worker: usize, index: usize) -> bool {
-        let Some(pos) = self.held[worker].iter().position(|&i| i == index) else { return false };
+        let Some(pos) = self.held.get(worker).and_then(|h| h.iter().position(|&i| i == index)) else {
+            return false;
+        };
         self.held[worker].remove(pos);
         self.started[worker] = self.now;
         self.finish(index)
     }
 
     fn finish(&mut self, index: usize) -> bool {
+        self.place[index] = Place::Done;
         !std::mem::replace(&mut self.done[index], true)
     }
 
     /// `worker` died: its first held test is the one it was running. The
-    /// tests behind it go back to the front, still grouped by unit.
+    /// tests behind it go back to its slot's plan, for its replacement: a
+    /// fresh fork, which may run them whatever the others ran.
     pub fn worker_lost(&mut self, worker: usize) -> Lost {
         let mut held = std::mem::take(&mut self.held[worker]);
         let in_flight = held.pop_front().filter(|&i| self.finish(i));
-        let (requeued, dropped): (Vec<usize>, Vec<usize>) = if self.stopped {
-            (Vec::new(), held.into_iter().collect())
-        } else {
-            (held.into_iter().collect(), Vec::new())
-        };
-        self.requeue_front(&requeued);
-        Lost { in_flight, requeued, dropped }
+        self.last[worker] = None;
+        if self.stopped {
+            return Lost { in_flight, requeued: Vec::new(), dropped: held.into_iter().collect() };
+        }
+        let requeued: Vec<usize> = held.into_iter().collect();
+        requeued.iter().for_each(|&t| self.plan_test(worker, t));
+        self.pending_tests += requeued.len();
+        Lost { in_flight, requeued, dropped: Vec::new() }
     }
 
-    /// `worker` was retired (memory) and finished its current test: the
-    /// tests it still held go back to the front for the others.
+    /// `worker` was retired (`--max-memory`) and finished its current test:
+    /// the tests it still held go back to its slot's plan, for a fresh
+    /// process in that slot (which may run anything, as after a crash).
     pub fn worker_retired(&mut self, worker: usize) -> Vec<usize> {
         let held: Vec<usize> = self.held[worker].drain(..).collect();
+        self.last[worker] = None;
         if !self.stopped {
-            self.requeue_front(&held);
+            held.iter().for_each(|&t| self.plan_test(worker, t));
+            self.pending_tests += held.len();
         }
         held
-    }
-
-    fn requeue_front(&mut self, requeued: &[usize]) {
-        let mut pieces: Vec<Vec<usize>> = Vec::new();
-        for &test in requeued {
-            match pieces.last_mut() {
-                Some(piece) if self.unit_of[piece[0]] == self.unit_of[test] => piece.push(test),
-                _ => pieces.push(vec![test]),
-            }
-        }
-        for piece in pieces.into_iter().rev() {
-            self.pending.push_front(make_unit(piece, &self.known, &self.weight));
-        }
-        self.pending_tests += requeued.len();
     }
 }
 
@@ -369,25 +660,43 @@ impl RunQueue {
             return false;
         }
         self.done[index] = false;
-        self.pending.push_front(make_unit(vec![index], &self.known, &self.weight));
+        self.place[index] = Place::Retry;
+        self.retries.push_back(index);
         self.pending_tests += 1;
         true
     }
 
     /// A new worker slot (a fresh worker for retries once every other one
-    /// has been told there is no more work); returns its number.
+    /// has been told there is no more work, or for a fresh steal); returns
+    /// its number.
     pub fn add_worker(&mut self) -> usize {
         self.fair_share = 0;
         self.received.push(0);
         self.held.push(VecDeque::new());
+        self.plans.push(BTreeSet::new());
+        self.plan_weight.push(0.0);
+        self.last.push(None);
+        self.stealable.push(true);
         self.started.push(self.now);
         self.held.len() - 1
     }
 
+    /// `--rerun-isolated`: a finished test runs once more, alone, on a new
+    /// worker slot (start a fresh worker for it); returns the slot.
+    pub fn isolate(&mut self, test: usize) -> usize {
+        let slot = self.add_worker();
+        self.stealable[slot] = false;
+        self.done[test] = false;
+        self.plan_test(slot, test);
+        self.pending_tests += 1;
+        slot
+    }
+
     /// Ends every test not yet finished (pending or held): the run cannot go on.
     pub fn drain_unfinished(&mut self) -> Vec<usize> {
-        let mut left: Vec<usize> = self.pending.drain(..).flat_map(|u| u.tests).collect();
-        self.pending_tests = 0;
+        let mut left = self.pending_tests();
+        self.stop();
+        self.stopped = false;
         for held in &mut self.held {
             left.extend(held.drain(..));
         }
@@ -395,12 +704,6 @@ impl RunQueue {
         left.sort_unstable();
         left
     }
-}
-
-fn make_unit(tests: Vec<usize>, known: &[f64], weight: &[f64]) -> Unit {
-    let long = tests.iter().map(|&t| known[t]).sum::<f64>() >= LONG_UNIT;
-    let weight = tests.iter().map(|&t| weight[t]).sum();
-    Unit { tests, long, weight }
 }
 
 /// Expected seconds per test: recorded, else the mean recorded duration
@@ -411,38 +714,21 @@ fn expected(durations: &[Option<f64>]) -> Vec<f64> {
     durations.iter().map(|d| d.unwrap_or(mean)).collect()
 }
 
-/// Unit indices, longest summed duration first; unknown tests count as the
-/// mean known duration; ties keep collection order (stable sort). Without
-/// any history: collection order.
-pub fn lpt_order(durations: &[Option<f64>], units: &[Vec<usize>]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..units.len()).collect();
-    if durations.iter().all(Option::is_none) {
-        return order;
-    }
-    let expected = expected(durations);
-    let weight: Vec<f64> = units.iter().map(|u| u.iter().map(|&t| expected[t]).sum()).collect();
-    order.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]));
-    order
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn singles(n: usize) -> Vec<Vec<usize>> {
         (0..n).map(|i| vec![i]).collect()
     }
 
     #[test]
-    fn without_history_keeps_collection_order() {
-        assert_eq!(lpt_order(&[None, None, None], &singles(3)), vec![0, 1, 2]);
-    }
-
-    #[test]
-    fn longest_first_and_unknown_at_the_mean() {
-        let d = [Some(0.1), None, Some(3.0), Some(0.5)];
-        // mean = 1.2: the unknown test goes between 3.0 and 0.5.
-        assert_eq!(lpt_order(&d, &singles(4)), vec![2, 1, 3, 0]);
+    fn without_history_the_pool_keeps_collection_order() {
+        let mut q = RunQueue::new(vec![None; 3], singles(3), 2, Order::Longest);
+        assert_eq!(q.next_batch(0), vec![0]);
+        assert_eq!(q.next_batch(1), vec![1]);
+        assert_eq!(q.next_batch(0), vec![2]);
     }
 
     #[test]
@@ -478,6 +764,7 @@ mod tests {
             if worker < 3 {
                 assert!(q.complete(worker, held[0]));
                 assert!(q.must_wait(worker), "gw{worker} waits: the rest is the others' share");
+                assert_eq!(q.answer(worker), Answer::Later);
             }
         }
         assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 2]);
@@ -502,7 +789,7 @@ mod tests {
     }
 
     #[test]
-    fn long_tests_travel_alone() {
+    fn long_tests_travel_alone_and_short_ones_in_batches() {
         let mut d = vec![Some(0.001); 50];
         d[0] = Some(2.0);
         let mut q = RunQueue::per_test(d, 1);
@@ -512,24 +799,43 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_worker_finishes_its_running_test_and_requeues_the_rest() {
+    fn a_worker_holding_enough_is_answered_after_its_next_test() {
+        // With history, a worker holds its running test, its next one and
+        // at most PREFETCH_SECS more: the rest stays stealable.
+        let mut q = RunQueue::new(vec![Some(0.05); 8], singles(8), 2, Order::Collection);
+        let Answer::Run(first) = q.answer(0) else { panic!() };
+        assert_eq!(first, vec![0]);
+        let Answer::Run(second) = q.answer(0) else { panic!() };
+        assert_eq!(second, vec![2]);
+        assert_eq!(q.answer(0), Answer::Later, "running 0, next 2: enough");
+        assert!(q.complete(0, 0));
+        assert_eq!(q.answer(0), Answer::Run(vec![4]));
+    }
+
+    #[test]
+    fn a_lost_worker_finishes_its_running_test_and_its_replacement_gets_the_rest() {
         let mut q = RunQueue::per_test(vec![None; 200], 2);
         let batch = q.next_batch(0);
         assert!(q.complete(0, batch[0]));
         let lost = q.worker_lost(0);
         assert_eq!(lost.in_flight, Some(batch[1]));
         assert_eq!(lost.requeued, batch[2..].to_vec());
-        let again = q.next_batch(1);
-        assert_eq!(again[0], batch[2]);
+        let other = q.next_batch(1);
+        assert!(other.iter().all(|t| !batch.contains(t)), "the others keep their order");
+        let mut again = Vec::new();
+        while again.len() < batch.len() - 2 {
+            again.extend(q.next_batch(0));
+        }
+        assert_eq!(again[..batch.len() - 2], batch[2..]);
     }
 
     #[test]
-    fn a_retired_worker_gives_back_every_test_it_had_not_started() {
-        let mut q = RunQueue::per_test(vec![None; 200], 2);
+    fn a_retired_workers_unstarted_tests_wait_in_its_slot_for_a_fresh_process() {
+        let mut q = RunQueue::per_test(vec![None; 40], 2);
         let batch = q.next_batch(0);
         assert!(q.complete(0, batch[0]));
         assert_eq!(q.worker_retired(0), batch[1..].to_vec());
-        assert_eq!(q.next_batch(1)[0], batch[1], "the others take them first");
+        assert_eq!(q.next_batch(0), batch[1..].to_vec(), "the fresh process runs them, in order");
     }
 
     #[test]
@@ -539,11 +845,12 @@ mod tests {
         assert!(q.complete(0, batch[0]));
         assert!(!q.complete(0, batch[0]));
         assert!(!q.complete(1, batch[1]));
+        assert!(!q.complete(7, batch[1]));
     }
 
     #[test]
     fn draining_ends_everything_left() {
-        let mut q = RunQueue::per_test(vec![None; 10], 2);
+        let mut q = RunQueue::per_test(vec![Some(0.01); 10], 2);
         let b = q.next_batch(0);
         q.complete(0, b[0]);
         assert_eq!(q.drain_unfinished().len(), 9);
@@ -558,6 +865,7 @@ mod tests {
         assert!(q.complete(0, a[0]));
         assert_eq!(q.stop(), 100 - a.len() - b.len());
         assert!(q.next_batch(0).is_empty());
+        assert_eq!(q.answer(0), Answer::NoMore);
         assert_eq!(q.release(0), a[1..].to_vec());
         assert!(!q.is_finished(), "worker 1 still holds tests");
         let lost = q.worker_lost(1);
@@ -589,40 +897,43 @@ mod tests {
     }
 
     #[test]
-    fn lpt_in_pull_form_on_a_known_input() {
-        // 4 long tests and 8 short ones, 2 workers asking in turn without
-        // finishing anything: the LPT plan from what each holds decides
-        // (3 + 1 | 2 + 2), not the order of asking.
+    fn the_plan_is_lpt_and_each_worker_runs_its_share_in_collection_order() {
+        // 4 long tests and 8 short ones on 2 workers: LPT gives 3 + 1 and
+        // 2 + 2 (shorts spread), each share then runs by collection index.
         let mut d = vec![Some(0.01); 8];
         d.extend([Some(1.0), Some(3.0), Some(2.0), Some(2.0)]);
-        let mut q = RunQueue::per_test(d, 2);
-        assert_eq!(q.next_batch(0), vec![9]);
-        assert_eq!(q.next_batch(1), vec![10]);
-        assert_eq!(q.next_batch(0), vec![8]);
-        assert!(q.complete(0, 9) && q.complete(0, 8));
-        assert_eq!(q.next_batch(0), vec![11]);
+        let mut q = RunQueue::new(d, singles(12), 2, Order::Collection);
+        let plan = |q: &RunQueue, w: usize| q.plans[w].iter().map(|&(_, t)| t).collect::<Vec<_>>();
+        assert_eq!(plan(&q, 0), vec![0, 2, 4, 6, 8, 9]);
+        assert_eq!(plan(&q, 1), vec![1, 3, 5, 7, 10, 11]);
+        let mut ran = Vec::new();
+        loop {
+            let b = q.next_batch(1);
+            if b.is_empty() {
+                break;
+            }
+            b.iter().for_each(|&i| assert!(q.complete(1, i)));
+            ran.extend(b);
+        }
+        assert_eq!(ran, vec![1, 3, 5, 7, 10, 11], "then nothing of worker 0's: all before 11");
     }
 
     #[test]
-    fn without_history_the_front_is_served_in_batches() {
-        let mut q = RunQueue::per_test(vec![None; 40], 2);
-        assert_eq!(q.next_batch(0), (0..5).collect::<Vec<_>>());
-        assert_eq!(q.next_batch(0), (5..9).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn units_travel_whole_and_are_ordered_by_summed_duration() {
+    fn longest_first_is_the_explicit_order() {
         let d = vec![Some(0.01), Some(0.01), Some(0.5), Some(0.2), Some(0.2), Some(0.2)];
         let units = vec![vec![0, 1], vec![2], vec![3, 4, 5]];
-        let mut q = RunQueue::new(d, units, 2, Order::Longest);
-        assert_eq!(q.next_batch(0), vec![3, 4, 5]);
-        assert_eq!(q.next_batch(1), vec![2]);
-        assert_eq!(q.next_batch(0), vec![0, 1]);
-        assert!(q.next_batch(1).is_empty());
+        let mut q = RunQueue::new(d, units, 1, Order::Longest);
+        let mut order = Vec::new();
+        while q.has_pending() {
+            let b = q.next_batch(0);
+            b.iter().for_each(|&i| assert!(q.complete(0, i)));
+            order.extend(b);
+        }
+        assert_eq!(order, vec![3, 4, 5, 2, 0, 1]);
     }
 
     #[test]
-    fn failed_or_new_tests_go_first_and_each_group_stays_longest_first() {
+    fn failed_or_new_tests_go_first_under_longest_first() {
         let d = vec![Some(0.5), Some(0.01), Some(2.0), Some(0.2), Some(1.0)];
         let mut q = RunQueue::per_test(d, 1);
         q.put_first(&[false, true, false, true, false]);
@@ -661,15 +972,16 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_worker_requeues_its_units_without_merging_them() {
+    fn a_lost_worker_requeues_its_tests_in_order_for_its_replacement() {
         let units = vec![vec![0, 1, 2], vec![3, 4]];
         let mut q = RunQueue::new(vec![None; 5], units, 1, Order::Collection);
         assert_eq!(q.next_batch(0), vec![0, 1, 2]);
         assert_eq!(q.next_batch(0), vec![3, 4]);
         let lost = q.worker_lost(0);
         assert_eq!((lost.in_flight, lost.requeued), (Some(0), vec![1, 2, 3, 4]));
-        assert_eq!(q.next_batch(0), vec![1, 2]);
-        assert_eq!(q.next_batch(0), vec![3, 4]);
+        let again: Vec<usize> =
+            std::iter::from_fn(|| Some(q.next_batch(0)).filter(|b| !b.is_empty())).flatten().collect();
+        assert_eq!(again, vec![1, 2, 3, 4]);
     }
 
     #[test]
@@ -694,96 +1006,356 @@ mod tests {
         assert!(!q.retry(1), "a stopped run retries nothing");
     }
 
-    /// Simulates workers that ask for work whenever they are idle; returns
-    /// the makespan.
-    fn simulate(durations: &[f64], workers: usize) -> f64 {
-        let mut q = RunQueue::per_test(durations.iter().map(|d| Some(*d)).collect(), workers);
-        let mut free_at = vec![0.0f64; workers];
-        while q.has_pending() {
-            let w = (0..workers).min_by(|&a, &b| free_at[a].total_cmp(&free_at[b])).unwrap();
-            for t in q.next_batch(w) {
-                free_at[w] += durations[t];
-                q.complete(w, t);
-            }
+    #[test]
+    fn an_idle_worker_steals_only_what_comes_after_what_it_ran() {
+        // Plans: worker 0 {0, 5}, worker 1 {1, 2, 3, 4}. Worker 0 runs its
+        // 3 s test; worker 1, done with 4, takes 5 from it.
+        let d = [3.0, 1.0, 1.0, 0.5, 0.5, 0.5].map(Some).to_vec();
+        let mut q = RunQueue::new(d, singles(6), 2, Order::Collection);
+        assert_eq!(q.answer(0), Answer::Run(vec![0]));
+        for t in 1..5 {
+            assert_eq!(q.next_batch(1), vec![t]);
+            assert!(q.complete(1, t));
         }
-        free_at.into_iter().fold(0.0, f64::max)
+        assert_eq!(q.next_batch(1), vec![5], "stolen: it follows 4");
+        assert!(q.complete(1, 5));
+        assert!(q.next_batch(1).is_empty());
+        assert_eq!(q.answer(0), Answer::NoMore);
     }
 
     #[test]
-    fn pull_dispatch_matches_greedy_lpt_on_long_tests() {
-        for (durations, workers) in [(vec![3.0, 3.0, 2.0, 2.0, 2.0], 2), (vec![5.0, 1.0, 4.0, 2.0, 3.0, 3.0, 1.0], 3)] {
-            let order = crate::lpt::heaviest_first(&durations, |i| i);
-            let (_, loads) = crate::lpt::assign(&order, &durations, workers);
-            assert_eq!(simulate(&durations, workers), loads.into_iter().fold(0.0, f64::max));
+    fn what_comes_before_goes_to_a_fresh_worker() {
+        // Plans {0, 2, 4, 6} and {1, 3, 5, 7}; worker 0 is stuck in test 0
+        // while worker 1 runs its whole plan: 2, 4 and 6 come before 7, so
+        // worker 1 may not take them, but a fresh worker may.
+        let mut q = RunQueue::new(vec![Some(1.0); 8], singles(8), 2, Order::Collection);
+        assert_eq!(q.answer(0), Answer::Run(vec![0]));
+        for t in [1, 3, 5, 7] {
+            assert_eq!(q.next_batch(1), vec![t]);
+            assert!(q.complete(1, t));
         }
+        assert!(q.next_batch(1).is_empty(), "2, 4 and 6 come before what it ran");
+        let fresh = q.fresh_steal().expect("1 s of work is worth a fork");
+        assert_eq!(q.next_batch(fresh), vec![4], "the back half of worker 0's plan, in order");
+        assert_eq!(q.next_batch(fresh), vec![6]);
+        assert_eq!(q.next_batch(0), vec![2]);
+    }
+
+    #[test]
+    fn an_isolated_rerun_goes_alone_to_a_new_slot_nobody_steals_from() {
+        let mut q = RunQueue::new(vec![Some(0.5); 4], singles(4), 1, Order::Collection);
+        for t in 0..4 {
+            assert_eq!(q.next_batch(0), vec![t]);
+            assert!(q.complete(0, t));
+        }
+        assert!(q.is_finished());
+        let slot = q.isolate(2);
+        assert_eq!(slot, 1);
+        assert!(q.next_batch(0).is_empty(), "worker 0 may not take it");
+        assert_eq!(q.fresh_steal(), None);
+        assert_eq!(q.answer(slot), Answer::Run(vec![2]));
+        assert_eq!(q.answer(slot), Answer::NoMore);
+        assert!(q.complete(slot, 2));
+        assert!(q.is_finished());
     }
 
     #[test]
     fn a_run_gets_no_more_workers_than_units_and_one_worker_keeps_collection_order() {
         let tests = [("a.py::t1", None), ("a.py::t2", None), ("b.py::t3", None)];
         let d = vec![Some(0.01), Some(0.02), Some(5.0)];
-        assert_eq!(RunQueue::for_run(&tests, d.clone(), DistMode::LoadFile, 4).workers(), 2);
-        let mut q = RunQueue::for_run(&tests, d, DistMode::Load, 1);
+        assert_eq!(RunQueue::for_run(&tests, d.clone(), DistMode::LoadFile, 4, Order::Collection).workers(), 2);
+        let mut q = RunQueue::for_run(&tests, d, DistMode::Load, 1, Order::Longest);
         assert_eq!(q.next_batch(0), vec![0]);
     }
 
-    fn fill(q: &mut RunQueue, local: &mut VecDeque<usize>, worker: usize) {
-        while local.len() < 2 && q.has_pending() {
-            local.extend(q.next_batch(worker));
+    // ---- A simulation of the real protocol -------------------------------
+
+    /// One worker process in the simulation.
+    #[derive(Debug)]
+    struct Proc {
+        slot: usize,
+        start: f64,
+        local: VecDeque<usize>,
+        running: Option<usize>,
+        until: f64,
+        asked: bool,
+        no_more: bool,
+        ended: Option<f64>,
+        ran: Vec<usize>,
+    }
+
+    /// What a simulated run did.
+    #[derive(Debug)]
+    struct Outcome {
+        makespan: f64,
+        /// Per process: finishing time and the tests it started, in order.
+        ends: Vec<f64>,
+        sequences: Vec<Vec<usize>>,
+        completed: Vec<usize>,
+    }
+
+    const FORK: f64 = 0.005;
+
+    fn apply(q: &mut RunQueue, p: &mut Proc) {
+        match q.answer(p.slot) {
+            Answer::Run(batch) => {
+                p.local.extend(batch);
+                p.asked = false;
+            }
+            Answer::NoMore => {
+                p.no_more = true;
+                p.asked = false;
+            }
+            Answer::Later => {}
         }
     }
 
-    /// Simulates real workers: each holds two tests before it runs one
-    /// (pytest's nextitem) and asks for more while it holds two or fewer;
-    /// they start one after another. Returns the makespan.
-    fn simulate_prefetching(durations: &[f64], workers: usize) -> f64 {
-        let mut q = RunQueue::per_test(durations.iter().map(|d| Some(*d)).collect(), workers);
-        let mut local = vec![VecDeque::new(); workers];
-        let mut running: Vec<Option<usize>> = vec![None; workers];
-        let mut free_at = vec![0.0f64; workers];
-        (0..workers).for_each(|w| fill(&mut q, &mut local[w], w));
-        let active = |running: &[Option<usize>], local: &[VecDeque<usize>], w: usize| {
-            running[w].is_some() || !local[w].is_empty()
-        };
-        while let Some(w) =
-            (0..workers).filter(|&w| active(&running, &local, w)).min_by(|&a, &b| free_at[a].total_cmp(&free_at[b]))
-        {
-            q.tick(free_at[w]);
-            if let Some(done) = running[w].take() {
-                assert!(q.complete(w, done));
+    /// Simulates the workers of `worker.py` against the queue as the
+    /// scheduler actor drives it: a worker holds its running test and the
+    /// next (nextitem), asks for more while it holds two or fewer, waits for
+    /// the answer only when it has no next test; an answer that is `Later`
+    /// is given again after every finished test; a worker told there is no
+    /// more ends, and the scheduler then offers a fresh steal. `actual` are
+    /// the real durations; `crash` kills the process of a slot at a time.
+    fn simulate(q: &mut RunQueue, actual: &[f64], crash: Option<(usize, f64)>) -> Outcome {
+        let mut procs: Vec<Proc> = (0..q.workers()).map(|w| new_proc(w, w as f64 * 0.002)).collect();
+        let mut now = 0.0f64;
+        let mut crash = crash;
+        let mut completed = Vec::new();
+        for step in 0.. {
+            assert!(step < 200_000, "the simulation does not end: {procs:?}");
+            // Everyone acts at `now` until nothing changes.
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for i in 0..procs.len() {
+                    if let Some(fresh) = act(q, &mut procs[i], now, actual, &mut changed) {
+                        procs.push(new_proc(fresh, now + FORK));
+                    }
+                }
             }
-            if local[w].len() <= 2 && q.has_pending() {
-                local[w].extend(q.next_batch(w));
+            let live = || procs.iter().filter(|p| p.ended.is_none());
+            let running = live().filter(|p| p.running.is_some()).map(|p| p.until);
+            let starting = live().filter(|p| p.running.is_none() && p.start > now).map(|p| p.start);
+            let mut next = running.chain(starting).fold(f64::INFINITY, f64::min);
+            if let Some((_, at)) = crash {
+                next = next.min(at.max(now));
             }
-            fill(&mut q, &mut local[w], w);
-            if let Some(test) = local[w].pop_front() {
-                running[w] = Some(test);
-                free_at[w] += durations[test];
+            if next == f64::INFINITY {
+                if live().next().is_none() {
+                    break;
+                }
+                next = now + 0.1; // all wait for the fair start: the scheduler's retry
+            }
+            now = next;
+            q.tick(now);
+            if let Some((slot, _)) = crash.filter(|&(_, at)| at <= now) {
+                crash = None;
+                if let Some(p) = procs.iter_mut().find(|p| p.slot == slot && p.ended.is_none()) {
+                    p.ended = Some(now);
+                    p.running = None;
+                    let lost = q.worker_lost(slot);
+                    completed.extend(lost.in_flight);
+                    if q.has_pending() {
+                        procs.push(new_proc(slot, now + FORK));
+                    }
+                }
+            }
+            for p in procs.iter_mut().filter(|p| p.running.is_some() && p.until <= now) {
+                let test = p.running.take().unwrap();
+                assert!(q.complete(p.slot, test), "test {test} completes once");
+                completed.push(test);
+            }
+            for p in procs.iter_mut().filter(|p| p.asked && p.ended.is_none()) {
+                apply(q, p);
             }
         }
-        assert!(q.is_finished());
-        free_at.into_iter().fold(0.0, f64::max)
+        assert!(q.is_finished(), "every test ran");
+        let ends: Vec<f64> = procs.iter().map(|p| p.ended.unwrap_or(now)).collect();
+        let makespan = ends.iter().copied().fold(0.0, f64::max);
+        let sequences = procs.into_iter().map(|p| p.ran).collect();
+        return Outcome { makespan, ends, sequences, completed };
+
+        fn new_proc(slot: usize, start: f64) -> Proc {
+            let (local, running, ran) = (VecDeque::new(), None, Vec::new());
+            Proc { slot, start, local, running, until: 0.0, asked: false, no_more: false, ended: None, ran }
+        }
+
+        /// The worker loop at `now`; returns a fresh slot to start.
+        fn act(q: &mut RunQueue, p: &mut Proc, now: f64, actual: &[f64], changed: &mut bool) -> Option<usize> {
+            if p.ended.is_some() || p.running.is_some() || p.start > now {
+                return None;
+            }
+            while p.local.len() < 2 && !p.no_more {
+                let had = p.local.len();
+                if !p.asked {
+                    p.asked = true;
+                    apply(q, p);
+                }
+                if p.local.len() == had && !p.no_more {
+                    return None; // waits for the answer
+                }
+            }
+            *changed = true;
+            let Some(test) = p.local.pop_front() else {
+                p.ended = Some(now);
+                return q.fresh_steal();
+            };
+            if p.local.len() <= 1 && !p.asked && !p.no_more {
+                p.asked = true;
+                apply(q, p);
+            }
+            p.running = Some(test);
+            p.until = now + actual[test];
+            p.ran.push(test);
+            None
+        }
     }
 
-    #[test]
-    fn prefetching_workers_still_finish_near_the_lpt_bound() {
-        // The bench's skewed shape: 494 short tests, six long ones mid-suite.
-        let mut d: Vec<f64> = (0..494).map(|i| 0.002 + (i % 7) as f64 * 0.001).collect();
+    fn run_sim(q: &mut RunQueue, actual: &[f64], crash: Option<(usize, f64)>) -> Outcome {
+        simulate(q, actual, crash)
+    }
+
+    /// A small deterministic generator for the duration sets.
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn increasing(sequence: &[usize]) -> bool {
+        sequence.windows(2).all(|p| p[0] < p[1])
+    }
+
+    fn lpt_plan(weights: &[f64], workers: usize) -> f64 {
+        let order = crate::lpt::heaviest_first(weights, |i| i);
+        crate::lpt::assign(&order, weights, workers).1.into_iter().fold(0.0, f64::max)
+    }
+
+    /// Duration sets: the bench's skewed suite, the mixed suite,
+    /// uniform, and bimodal.
+    fn duration_sets() -> Vec<(&'static str, Vec<f64>)> {
+        let mut seed = 7;
+        let mut skewed: Vec<f64> = (0..494).map(|_| 0.002 + 0.006 * lcg(&mut seed)).collect();
         for (at, long) in [(40, 1.2), (90, 1.0), (200, 0.9), (260, 0.8), (300, 0.6), (480, 0.5)] {
-            d.insert(at, long);
+            skewed.insert(at, long);
         }
-        let bound = crate::lpt::lower_bound(&d, 4);
-        let makespan = simulate_prefetching(&d, 4);
-        assert!(makespan <= 1.05 * bound, "makespan {makespan:.3} vs bound {bound:.3}");
+        let mixed = (0..500)
+            .map(|_| {
+                let r = lcg(&mut seed);
+                if r < 0.9 {
+                    0.001
+                } else if r < 0.97 {
+                    0.05
+                } else if lcg(&mut seed) < 0.5 {
+                    0.2
+                } else {
+                    0.3
+                }
+            })
+            .collect();
+        let uniform = (0..200).map(|_| 0.01 + 0.09 * lcg(&mut seed)).collect();
+        let bimodal = (0..300)
+            .map(|_| if lcg(&mut seed) < 0.9 { 0.001 + 0.004 * lcg(&mut seed) } else { 0.2 + 0.2 * lcg(&mut seed) })
+            .collect();
+        vec![("skewed", skewed), ("mixed", mixed), ("uniform", uniform), ("bimodal", bimodal)]
     }
 
     #[test]
-    fn prefetching_workers_balance_a_suite_of_medium_long_tests() {
-        // 40 tests from 0.1 to 2.05 s: every asker holds a long test.
-        let d: Vec<f64> = (0..40).map(|i| 0.1 + (i * 37 % 40) as f64 * 0.05).collect();
-        let order = crate::lpt::heaviest_first(&d, |i| i);
-        let greedy = crate::lpt::assign(&order, &d, 4).1.into_iter().fold(0.0, f64::max);
-        let makespan = simulate_prefetching(&d, 4);
-        assert!(makespan <= 1.05 * greedy, "makespan {makespan:.3} vs greedy LPT {greedy:.3}");
+    fn prefetching_workers_finish_within_five_percent_of_the_lpt_plan() {
+        for order in [Order::Collection, Order::Longest] {
+            for (name, expected) in duration_sets() {
+                for noise in [0.0, 0.1] {
+                    let mut seed = 11;
+                    let actual: Vec<f64> =
+                        expected.iter().map(|d| d * (1.0 - noise + 2.0 * noise * lcg(&mut seed))).collect();
+                    let history = expected.iter().map(|&d| Some(d)).collect();
+                    let mut q = RunQueue::new(history, singles(expected.len()), 4, order);
+                    let out = run_sim(&mut q, &actual, None);
+                    let plan = lpt_plan(&actual, 4);
+                    assert!(
+                        out.makespan <= 1.05 * plan,
+                        "{name} {order:?} noise {noise}: makespan {:.3} vs LPT plan {plan:.3}, ends {:?}",
+                        out.makespan,
+                        out.ends
+                    );
+                    if order == Order::Collection {
+                        assert!(out.sequences.iter().all(|s| increasing(s)), "{name}: {:?}", out.sequences);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn equal_tests_without_history_split_within_one_of_even() {
+        for workers in 1..=8 {
+            for n in [workers, 8, 9, 20, 37, 64, 100] {
+                let mut q = RunQueue::new(vec![None; n], singles(n), workers, Order::Collection);
+                let out = run_sim(&mut q, &vec![1.0; n], None);
+                let counts: Vec<usize> = out.sequences.iter().map(Vec::len).collect();
+                let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{n} tests on {workers}: {counts:?} {:?}", out.sequences);
+                assert!(out.sequences.iter().all(|s| increasing(s)));
+            }
+        }
+        let mut q = RunQueue::new(vec![None; 8], singles(8), 4, Order::Collection);
+        let out = run_sim(&mut q, &[1.0; 8], None);
+        assert!(out.makespan < 2.1, "8 equal 1 s tests on 4 workers take about 2 s: {}", out.makespan);
+    }
+
+    fn grouped(sizes: &[usize]) -> Vec<Vec<usize>> {
+        let mut next = 0;
+        sizes
+            .iter()
+            .map(|&s| {
+                next += s;
+                (next - s..next).collect()
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// For random durations and groupings, with or without history,
+        /// with work stealing, fresh steals and a crash: every test finishes
+        /// once and every process runs its tests in collection order.
+        #[test]
+        fn every_worker_runs_an_increasing_sequence(
+            durations in prop::collection::vec(0.001f64..0.5, 1..120),
+            group_sizes in prop::collection::vec(1usize..5, 1..120),
+            workers in 1usize..6,
+            known in 0u8..3,
+            crash in prop::option::of((0usize..6, 0.0f64..3.0)),
+            noise_seed in 0u64..1000,
+        ) {
+            let n = durations.len();
+            let mut sizes = Vec::new();
+            let mut left = n;
+            for s in group_sizes.iter().cycle() {
+                if left == 0 { break; }
+                let s = (*s).min(left);
+                sizes.push(s);
+                left -= s;
+            }
+            let units = grouped(&sizes);
+            let history: Vec<Option<f64>> = durations
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| match known { 0 => None, 1 if i % 3 == 0 => None, _ => Some(d) })
+                .collect();
+            let mut seed = noise_seed;
+            let actual: Vec<f64> = durations.iter().map(|d| d * (0.5 + lcg(&mut seed))).collect();
+            let workers = workers.min(units.len());
+            let mut q = RunQueue::new(history, units, workers, Order::Collection);
+            let crash = crash.filter(|&(w, _)| w < workers);
+            let out = run_sim(&mut q, &actual, crash);
+            for s in &out.sequences {
+                prop_assert!(increasing(s), "{:?}", out.sequences);
+            }
+            let mut completed = out.completed.clone();
+            completed.sort_unstable();
+            prop_assert_eq!(completed, (0..n).collect::<Vec<_>>());
+        }
     }
 }

@@ -39,7 +39,7 @@ use super::supervisor::{RestartWorker, RunComplete, Supervisor, TeardownShared};
 use crate::crash;
 use crate::protocol::{FailedTry, Interruption, Inventory, Leak, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::{domain_of, Stopped, TestResult};
-use crate::run_queue::RunQueue;
+use crate::run_queue::{Answer, RunQueue};
 use crate::timeouts::{self, Watchdog};
 
 /// A worker that dies this many times without running a test means the
@@ -58,7 +58,22 @@ pub struct Scheduler {
     retries: u32,
     /// Feed the reporter's live status line (a terminal, not CI).
     live: bool,
+    /// `--rerun-isolated`: failed tests run again alone at the end.
+    rerun_isolated: bool,
     run: Option<Run>,
+}
+
+/// `--rerun-isolated`: failed tests rerun alone on fresh workers once the
+/// run is otherwise over; more than this many are not rerun.
+const MAX_ISOLATED_RERUNS: usize = 20;
+
+/// A test that failed after other tests on its worker.
+#[derive(Debug, Clone)]
+struct FailedAfter {
+    test: usize,
+    worker: usize,
+    /// What that worker's process ran before it, in order.
+    before: Vec<usize>,
 }
 
 struct Run {
@@ -101,6 +116,13 @@ struct Run {
     waiting: HashSet<usize>,
     /// Workers retired for memory (`RetireWorker`), until they finish.
     retired: HashSet<usize>,
+    /// What each worker slot's current process has run, in order.
+    sequences: HashMap<usize, Vec<usize>>,
+    /// `--rerun-isolated`: failed tests to rerun, whether the reruns have
+    /// started, and the slot each rerun runs on.
+    failed_after: Vec<FailedAfter>,
+    isolation_started: bool,
+    isolating: HashMap<usize, FailedAfter>,
 }
 
 /// The shared session fixtures' one teardown, in the zygote, once every
@@ -186,7 +208,7 @@ pub struct SharedFixturesTornDown {
 }
 
 /// The Supervisor's memory watch: `worker` runs no test after its current
-/// one, and the tests it holds go to the others once it has finished.
+/// one; once it has finished, a fresh process takes its unstarted tests.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RetireWorker {
@@ -214,8 +236,61 @@ pub struct TestsLeaked {
 }
 
 impl Scheduler {
-    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool) -> Self {
-        Scheduler { reporter, retries, live, run: None }
+    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool, rerun_isolated: bool) -> Self {
+        Scheduler { reporter, retries, live, rerun_isolated, run: None }
+    }
+
+    /// `--rerun-isolated`, once every test has run and every worker ended:
+    /// each failed test that ran after others goes alone to a new worker
+    /// slot, a fresh fork. True when reruns were started (the run goes on).
+    fn start_isolated_reruns(&mut self) -> bool {
+        let rerun_isolated = self.rerun_isolated;
+        let Some(run) = self.run.as_mut() else { return false };
+        if !rerun_isolated || run.isolation_started || run.stopped.is_some() {
+            return false;
+        }
+        run.isolation_started = true;
+        let failed = std::mem::take(&mut run.failed_after);
+        if failed.len() > MAX_ISOLATED_RERUNS {
+            run.leak_notes.push(format!(
+                "--rerun-isolated: {} tests failed after others; only the first {MAX_ISOLATED_RERUNS} were rerun alone",
+                failed.len()
+            ));
+        }
+        for failure in failed.into_iter().take(MAX_ISOLATED_RERUNS) {
+            let slot = run.queue.isolate(failure.test);
+            run.isolating.insert(slot, failure);
+            run.supervisor.do_send(RestartWorker { worker: slot });
+        }
+        !run.isolating.is_empty()
+    }
+
+    /// The result of a failed test run alone: the note that says whether
+    /// the failure depends on what ran before it.
+    fn isolated_result(&mut self, failure: FailedAfter, phases: &[PhaseRecord]) {
+        let Some(run) = self.run.as_mut() else { return };
+        let items = &run.inventory.items;
+        let nodeid = &items[failure.test].shown;
+        let n = failure.before.len();
+        let note = if final_outcome(phases) == "passed" {
+            let name = |&t: &usize| items[t].shown.clone();
+            let mut shown: Vec<String> = failure.before.iter().map(name).collect();
+            if n > 8 {
+                // The first ones and the last ones: a polluter is usually one of them.
+                let last = shown.split_off(n - 4);
+                shown.truncate(3);
+                shown.push(format!("{} more", n - 7));
+                shown.extend(last);
+            }
+            format!(
+                "ORDER-DEPENDENT {nodeid}: failed on gw{} after {n} test(s) there ({}); passed alone on a fresh worker",
+                failure.worker,
+                shown.join(", ")
+            )
+        } else {
+            format!("{nodeid}: failed alone on a fresh worker too (not an order dependency)")
+        };
+        run.leak_notes.push(note);
     }
 
     /// The live status line's facts: who runs what since when, and the
@@ -259,26 +334,46 @@ impl Scheduler {
         run.supervisor.do_send(RestartWorker { worker });
     }
 
-    /// Answers a worker's `ready`: a batch, `no_more`, or, while it must
-    /// leave the rest to workers that have not had their fair share, later.
+    /// Answers a worker's `ready`: a batch, `no_more`, or later: after it
+    /// finishes a test (it holds enough, see `RunQueue::answer`) or, while
+    /// it must leave the rest to workers that have not had their fair
+    /// share, after `FAIR_START_RETRY`.
     fn dispatch(&mut self, worker: usize, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let Some(link) = run.links.get(&worker) else { return };
         run.queue.tick(run.started.elapsed().as_secs_f64());
-        if run.queue.must_wait(worker) {
-            if run.waiting.insert(worker) {
-                ctx.run_later(FAIR_START_RETRY, |act, ctx| act.answer_waiting(ctx));
+        let message = match run.queue.answer(worker) {
+            Answer::Later => {
+                if run.waiting.insert(worker) && run.queue.must_wait(worker) {
+                    ctx.run_later(FAIR_START_RETRY, |act, ctx| act.answer_waiting(ctx));
+                }
+                return;
             }
-            return;
-        }
+            Answer::Run(indices) => ToPython::Run { indices },
+            Answer::NoMore => {
+                run.told_no_more.insert(worker);
+                ToPython::NoMore
+            }
+        };
         run.waiting.remove(&worker);
-        let batch = run.queue.next_batch(worker);
-        if batch.is_empty() {
-            run.told_no_more.insert(worker);
-        }
-        let _ = link.send(if batch.is_empty() { ToPython::NoMore } else { ToPython::Run { indices: batch } });
+        let _ = link.send(message);
         self.send_status();
         self.answer_waiting(ctx);
+    }
+
+    /// A worker that has ended after it was told there was no more work:
+    /// if a fresh worker would take enough of the slowest one's plan
+    /// (`RunQueue::fresh_steal`), start one.
+    fn offer_fresh_steal(&mut self, worker: usize) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped.is_some() || !run.told_no_more.contains(&worker) {
+            return;
+        }
+        run.queue.tick(run.started.elapsed().as_secs_f64());
+        if let Some(slot) = run.queue.fresh_steal() {
+            crate::trace::event(|| format!("gw{slot} starts fresh for work stolen from a slower worker"));
+            run.supervisor.do_send(RestartWorker { worker: slot });
+        }
     }
 
     fn answer_waiting(&mut self, ctx: &mut Context<Self>) {
@@ -328,6 +423,10 @@ impl Scheduler {
         if run.completed || !run.queue.is_finished() || live {
             return;
         }
+        if self.start_isolated_reruns() {
+            return;
+        }
+        let Some(run) = self.run.as_mut() else { return };
         if run.shared_teardown != SharedTeardown::Done {
             if run.shared_teardown == SharedTeardown::Pending {
                 run.shared_teardown = SharedTeardown::Requested;
@@ -569,6 +668,10 @@ impl Handler<StartRun> for Scheduler {
             shared_teardown,
             waiting: HashSet::new(),
             retired: HashSet::new(),
+            sequences: HashMap::new(),
+            failed_after: Vec::new(),
+            isolation_started: false,
+            isolating: HashMap::new(),
         });
     }
 }
@@ -592,6 +695,7 @@ impl Handler<WorkerJoined> for Scheduler {
         }
         run.finished_workers.remove(&msg.worker);
         run.told_no_more.remove(&msg.worker);
+        run.sequences.insert(msg.worker, Vec::new());
         run.links.insert(msg.worker, msg.link);
     }
 }
@@ -610,7 +714,7 @@ impl Handler<WorkRequest> for Scheduler {
 impl Handler<TestFinished> for Scheduler {
     type Result = ();
 
-    fn handle(&mut self, msg: TestFinished, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: TestFinished, ctx: &mut Context<Self>) {
         if self.being_stopped(msg.worker) {
             return;
         }
@@ -621,12 +725,27 @@ impl Handler<TestFinished> for Scheduler {
             return;
         }
         run.startup_failures = 0;
+        if let Some(failure) = run.isolating.remove(&msg.worker) {
+            // A rerun alone: a diagnosis, not a second result.
+            self.isolated_result(failure, &msg.done.phases);
+            self.maybe_complete();
+            return;
+        }
+        let before = run.sequences.entry(msg.worker).or_default();
+        let failed = msg.done.phases.iter().any(|p| p.outcome == "failed" && p.wasxfail.is_none());
+        let failure = FailedAfter { test: msg.done.index, worker: msg.worker, before: before.clone() };
+        before.push(msg.done.index);
         if self.retried(msg.worker, &msg.done) {
             self.ensure_asking_worker();
         } else {
+            if let Some(run) = self.run.as_mut().filter(|_| failed && !failure.before.is_empty()) {
+                run.failed_after.push(failure);
+            }
             self.record(msg.worker, msg.done);
         }
         self.send_status();
+        // A worker that asked while it held enough is answered now.
+        self.answer_waiting(ctx);
         self.maybe_complete();
     }
 }
@@ -642,8 +761,11 @@ impl Handler<WorkerFinished> for Scheduler {
         if let Some(run) = self.run.as_mut() {
             run.finished_workers.insert(msg.worker);
             if run.retired.remove(&msg.worker) {
-                run.queue.worker_retired(msg.worker);
-                self.ensure_asking_worker();
+                // Its unstarted tests stay in its slot, for a fresh process
+                // (order-safe, and without the memory the old one held).
+                if !run.queue.worker_retired(msg.worker).is_empty() {
+                    run.supervisor.do_send(RestartWorker { worker: msg.worker });
+                }
                 return self.maybe_complete();
             }
             let released = run.queue.release(msg.worker);
@@ -654,6 +776,7 @@ impl Handler<WorkerFinished> for Scheduler {
                 self.report_not_run(released, &cause);
             }
         }
+        self.offer_fresh_steal(msg.worker);
         self.maybe_complete();
     }
 }
@@ -737,6 +860,14 @@ impl Handler<WorkerLost> for Scheduler {
         let Some(run) = self.run.as_mut() else { return };
         run.links.remove(&msg.worker);
         run.finished_workers.remove(&msg.worker);
+        run.sequences.remove(&msg.worker);
+        if let Some(failure) = run.isolating.remove(&msg.worker) {
+            // A rerun alone crashed: say so; the test's result stands.
+            run.queue.worker_lost(msg.worker);
+            let nodeid = &run.inventory.items[failure.test].shown;
+            run.leak_notes.push(format!("{nodeid}: its worker was lost running it alone ({})", msg.cause));
+            return self.maybe_complete();
+        }
         let lost = run.queue.worker_lost(msg.worker);
         let not_run = run.not_run.clone();
         let timed_out = run.timed_out.remove(&msg.worker);

@@ -460,7 +460,13 @@ impl Supervisor {
         let durations: Vec<Option<f64>> = inventory.items.iter().map(|item| view.expected(&item.id)).collect();
         let peak = inventory.items.iter().filter_map(|item| view.peak_rss_kb(&item.id)).max();
         self.requested_workers = self.workers_for(&inventory, &durations, peak);
-        let mut queue = RunQueue::for_run(&tests, durations, self.dist_mode(&inventory), self.requested_workers);
+        let mut queue = RunQueue::for_run(
+            &tests,
+            durations,
+            self.dist_mode(&inventory),
+            self.requested_workers,
+            self.plan.test_order,
+        );
         if let Some(first) = self.first_group(&inventory, &view) {
             queue.put_first(&first);
         }
@@ -497,8 +503,11 @@ impl Supervisor {
         let roots: Vec<u32> =
             std::iter::once(self.zygote_pid.unwrap_or(0)).chain(workers.iter().map(|w| w.1)).collect();
         let bytes = sampler.sample(&roots);
-        let memory: Vec<WorkerMemory> =
-            workers.iter().zip(&bytes[1..]).map(|(&(worker, _), &bytes)| WorkerMemory { worker, bytes }).collect();
+        let memory: Vec<WorkerMemory> = workers
+            .iter()
+            .zip(&bytes[1..])
+            .map(|(&(worker, pid), &bytes)| WorkerMemory { worker, pid, bytes })
+            .collect();
         // Forked workers are in the zygote's tree: count them once.
         let forked: u64 = if self.worker_start == WorkerStart::Fork { bytes[1..].iter().sum() } else { 0 };
         let others = bytes[0].saturating_sub(forked);
