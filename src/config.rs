@@ -75,7 +75,7 @@ impl MemoryBudget {
     pub fn new(max_memory: Option<u64>, worker_memory: u64) -> Self {
         match max_memory {
             Some(total) => MemoryBudget { total: Some(total), explicit: true, worker_memory },
-            None => MemoryBudget { total: available_memory(), explicit: false, worker_memory },
+            None => MemoryBudget { total: available_memory().map(less_reserve), explicit: false, worker_memory },
         }
     }
 
@@ -86,6 +86,12 @@ impl MemoryBudget {
             None => usize::MAX,
         }
     }
+}
+
+/// What the run may use of the memory available: all but a tenth (at least
+/// 128 MiB), left for the rest of the machine and for the tests' peaks.
+fn less_reserve(available: u64) -> u64 {
+    available.saturating_sub((available / 10).max(128 << 20)).max(1)
 }
 
 /// Bytes of memory available now (cgroup limits included); None if unknown.
@@ -601,6 +607,13 @@ mod tests {
         assert_eq!(budget.workers_that_fit(2000 << 20), 1, "at least one");
         assert_eq!(WorkerCount::Auto.resolve(&budget), 3.min(std::thread::available_parallelism().unwrap().get()));
         assert_eq!(WorkerCount::Exactly(4).resolve(&budget), 4, "an explicit -n is capped later, from history");
+    }
+
+    #[test]
+    fn the_default_budget_keeps_a_reserve() {
+        assert_eq!(less_reserve(10 << 30), 9 << 30);
+        assert_eq!(less_reserve(512 << 20), 384 << 20);
+        assert_eq!(less_reserve(64 << 20), 1, "never zero");
     }
 
     #[test]

@@ -74,6 +74,18 @@ impl MemoryWatch {
     }
 }
 
+/// Bytes resident in one process (0 if it is gone).
+pub fn resident(pid: u32) -> u64 {
+    let mut system = System::new();
+    let pid = Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map_or(0, |p| p.memory())
+}
+
 /// Reads the resident memory of process trees with sysinfo.
 pub struct TreeSampler {
     system: System,
@@ -173,5 +185,6 @@ mod tests {
         let bytes = sampler.sample(&[std::process::id(), u32::MAX]);
         assert!(bytes[0] > 1 << 20, "this test process holds more than 1 MiB");
         assert_eq!(bytes[1], 0, "a process that does not exist");
+        assert!(resident(std::process::id()) > 1 << 20);
     }
 }

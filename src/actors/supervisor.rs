@@ -793,11 +793,13 @@ impl Supervisor {
             },
             None => planned,
         };
+        let zygote_bytes = self.zygote_pid.map_or(0, crate::memory_watch::resident);
+        let size = auto_workers::WorkerSize { peak_rss_kb, zygote_bytes };
         if !auto {
-            return self.memory_capped(count, peak_rss_kb);
+            return self.memory_capped(count, size);
         }
         let count = self.cpu_share(count, inventory.verbosity > 0);
-        let fit = auto_workers::fit(count, expected, peak_rss_kb, &self.plan.memory);
+        let fit = auto_workers::fit(count, expected, size, &self.plan.memory);
         if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
             eprintln!("rpytest: {why}");
         }
@@ -805,11 +807,11 @@ impl Supervisor {
     }
 
     /// An explicit `-n` within `--max-memory`, said on stderr when capped.
-    fn memory_capped(&self, count: usize, peak_rss_kb: Option<u64>) -> usize {
+    fn memory_capped(&self, count: usize, size: auto_workers::WorkerSize) -> usize {
         if !self.plan.memory.explicit {
             return count;
         }
-        match auto_workers::memory_cap(count, peak_rss_kb, &self.plan.memory) {
+        match auto_workers::memory_cap(count, size, &self.plan.memory) {
             Some(cap) => {
                 eprintln!("rpytest: --max-memory: {}", cap.why.unwrap_or_default());
                 cap.workers
