@@ -137,6 +137,10 @@ struct Slot {
     spawned: Option<u32>,
     /// Stopped by the watchdog for passing this limit (seconds).
     timed_out: Option<f64>,
+    /// A fresh process takes this slot over once this one has ended
+    /// (a worker retired for memory): started then, so that no late
+    /// event of the old process lands on the new one.
+    restart_when_gone: bool,
 }
 
 #[derive(Message)]
@@ -192,7 +196,8 @@ pub struct WorkerDisconnected {
     pub finished: bool,
 }
 
-/// A worker finished its session: its `config.workeroutput`, for the zygote.
+/// A worker finished its session (sent with its `finished`): its
+/// `config.workeroutput`, for the zygote.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WorkerOutput {
@@ -675,8 +680,13 @@ impl Supervisor {
                 self.node_down(worker, None, Some(format!("worker gw{worker} {cause}")));
             }
             self.scheduler.do_send(WorkerLost { worker, cause, log, timed_out: slot.timed_out });
-        } else if let Some(log) = log {
-            eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
+        } else {
+            if let Some(log) = log {
+                eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
+            }
+            if slot.restart_when_gone {
+                self.start_worker(worker, ctx);
+            }
         }
     }
 
@@ -1031,9 +1041,11 @@ impl Handler<WorkerOutput> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerOutput, _: &mut Context<Self>) {
-        if self.slots.get(&msg.worker).is_some_and(|slot| slot.owns(msg.pid)) {
-            self.node_down(msg.worker, msg.workeroutput, None);
-        }
+        let Some(slot) = self.slots.get_mut(&msg.worker).filter(|slot| slot.owns(msg.pid)) else { return };
+        // Said before the Scheduler hears of it, so a restart it asks for
+        // waits for this process to end (see `RestartWorker`).
+        slot.finished = true;
+        self.node_down(msg.worker, msg.workeroutput, None);
     }
 }
 
@@ -1081,7 +1093,11 @@ impl Handler<RestartWorker> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: RestartWorker, ctx: &mut Context<Self>) {
-        self.start_worker(msg.worker, ctx);
+        match self.slots.get_mut(&msg.worker) {
+            // Its process finished but has not ended yet (a retired worker).
+            Some(slot) if slot.finished => slot.restart_when_gone = true,
+            _ => self.start_worker(msg.worker, ctx),
+        }
     }
 }
 
