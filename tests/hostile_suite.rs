@@ -63,7 +63,18 @@ fn the_hostile_suite_gets_one_outcome_per_test_like_xdist_with_pytest_timeout() 
         eprintln!("skipped the comparison: it needs pytest-xdist and pytest-timeout in the test Python");
         return;
     }
-    let x = run_pytest(&s, &["-n", "2", "--continue-on-collection-errors", "--timeout=5", "--junitxml=xdist.xml"]);
+    // The oracle has a race of its own: a worker that crashes while xdist
+    // sends it tests can end xdist's run in an INTERNALERROR ("cannot send
+    // (already closed?)"). That is xdist's bug, not a result: run it again.
+    let xdist =
+        || run_pytest(&s, &["-n", "2", "--continue-on-collection-errors", "--timeout=5", "--junitxml=xdist.xml"]);
+    let mut x = xdist();
+    for _ in 0..3 {
+        if !x.stdout.contains("cannot send (already closed?)") {
+            break;
+        }
+        x = xdist();
+    }
     assert!(!x.timed_out, "{}", x.dump());
     assert_eq!(x.code, r.code, "exit codes differ\n{}\n{}", x.dump(), r.dump());
     assert_eq!(x.final_line, r.final_line, "counts differ\n{}\n{}", x.dump(), r.dump());
