@@ -37,24 +37,40 @@ impl WorkerCount {
     }
 
     /// Like `resolve`, with `auto` capped at `max` (xdist's `--maxprocesses`).
-    pub fn resolve_capped(self, max: Option<u32>, budget: &MemoryBudget) -> usize {
+    pub fn resolve_capped(self, max: Option<u32>, limits: &MemoryLimits) -> usize {
         match (self, max) {
-            (WorkerCount::Auto, Some(max)) => self.resolve(budget).min(max as usize),
-            _ => self.resolve(budget),
+            (WorkerCount::Auto, Some(max)) => self.resolve(limits).min(max as usize),
+            _ => self.resolve(limits),
         }
     }
 
     /// `auto` is the CPUs this process may use (std reads affinity and
     /// cgroup quotas), capped so each worker has `worker_memory` of the
     /// memory budget (see `MemoryBudget`).
-    pub fn resolve(self, budget: &MemoryBudget) -> usize {
+    pub fn resolve(self, limits: &MemoryLimits) -> usize {
         match self {
             WorkerCount::Exactly(n) => n,
             WorkerCount::Auto => {
                 let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let budget = limits.budget();
                 cpus.min(budget.workers_that_fit(budget.worker_memory)).max(1)
             }
         }
+    }
+}
+
+/// The memory settings as the user gave them (`--max-memory`,
+/// `--worker-memory`, `[tool.rpytest]`); `budget` reads the machine's
+/// memory only when a decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    pub max_memory: Option<u64>,
+    pub worker_memory: u64,
+}
+
+impl MemoryLimits {
+    pub fn budget(&self) -> MemoryBudget {
+        MemoryBudget::new(self.max_memory, self.worker_memory)
     }
 }
 
@@ -588,25 +604,26 @@ mod tests {
         assert_eq!(WorkerCount::parse("0"), Ok(WorkerCount::Exactly(1)));
         assert!(WorkerCount::parse("abc").is_err());
         assert_eq!(WorkerCount::parse("4"), Ok(WorkerCount::Exactly(4)));
-        assert!(WorkerCount::Auto.resolve(&MemoryBudget::new(None, 256 << 20)) >= 1);
+        assert!(WorkerCount::Auto.resolve(&MemoryLimits { max_memory: None, worker_memory: 256 << 20 }) >= 1);
     }
 
     #[test]
     fn maxprocesses_caps_auto_only() {
-        let budget = MemoryBudget::new(None, 256 << 20);
-        assert_eq!(WorkerCount::Auto.resolve_capped(Some(1), &budget), 1);
-        assert_eq!(WorkerCount::Exactly(3).resolve_capped(Some(1), &budget), 3);
-        assert_eq!(WorkerCount::Auto.resolve_capped(None, &budget), WorkerCount::Auto.resolve(&budget));
+        let limits = MemoryLimits { max_memory: None, worker_memory: 256 << 20 };
+        assert_eq!(WorkerCount::Auto.resolve_capped(Some(1), &limits), 1);
+        assert_eq!(WorkerCount::Exactly(3).resolve_capped(Some(1), &limits), 3);
+        assert_eq!(WorkerCount::Auto.resolve_capped(None, &limits), WorkerCount::Auto.resolve(&limits));
     }
 
     #[test]
     fn auto_fits_the_memory_budget() {
-        let budget = MemoryBudget::new(Some(1000 << 20), 300 << 20);
+        let limits = MemoryLimits { max_memory: Some(1000 << 20), worker_memory: 300 << 20 };
+        let budget = limits.budget();
         assert!(budget.explicit);
         assert_eq!(budget.workers_that_fit(300 << 20), 3);
         assert_eq!(budget.workers_that_fit(2000 << 20), 1, "at least one");
-        assert_eq!(WorkerCount::Auto.resolve(&budget), 3.min(std::thread::available_parallelism().unwrap().get()));
-        assert_eq!(WorkerCount::Exactly(4).resolve(&budget), 4, "an explicit -n is capped later, from history");
+        assert_eq!(WorkerCount::Auto.resolve(&limits), 3.min(std::thread::available_parallelism().unwrap().get()));
+        assert_eq!(WorkerCount::Exactly(4).resolve(&limits), 4, "an explicit -n is capped later, from history");
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub struct RunPlan {
     /// up; `None` is xdist's default, 4 x the worker count.
     pub max_worker_restart: Option<u32>,
     /// What the run's processes may use together (`--max-memory`).
-    pub memory: crate::config::MemoryBudget,
+    pub memory: crate::config::MemoryLimits,
 }
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {

@@ -163,8 +163,8 @@ fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError> {
 fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let cwd = current_dir()?;
     let settings = settings(&rootdir::pytest_rootdir(&cwd, &command_line.pytest_args))?;
-    let budget = memory_budget(&command_line.own, &settings);
-    let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve(&budget);
+    let limits = memory_limits(&command_line.own, &settings);
+    let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve(&limits);
     let tty = std::io::stdout().is_terminal();
     print!("{}", inventory_status::render(&cwd, &command_line.pytest_args, workers, tty));
     Ok(0)
@@ -181,7 +181,7 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
         Some("no") => false,
         _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let memory = memory_budget(&own, &settings);
+    let memory = memory_limits(&own, &settings);
     let resolve = |n: config::WorkerCount| n.resolve_capped(own.maxprocesses, &memory);
     let (mut workers, dist) = match (own.dist, own.workers) {
         // As in xdist: `--dist no` is a plain run, unless -n asks for workers.
@@ -230,9 +230,11 @@ fn plan(command_line: cli::CommandLine, started: Instant) -> Result<engine::RunP
 }
 
 /// `--max-memory`/`--worker-memory` over `[tool.rpytest]`.
-fn memory_budget(own: &cli::OwnFlags, settings: &config::Settings) -> config::MemoryBudget {
-    let max_memory = own.max_memory.map_or(settings.max_memory, |flag| flag.0);
-    config::MemoryBudget::new(max_memory, own.worker_memory.unwrap_or(settings.worker_memory))
+fn memory_limits(own: &cli::OwnFlags, settings: &config::Settings) -> config::MemoryLimits {
+    config::MemoryLimits {
+        max_memory: own.max_memory.map_or(settings.max_memory, |flag| flag.0),
+        worker_memory: own.worker_memory.unwrap_or(settings.worker_memory),
+    }
 }
 
 /// Shared session fixtures need the fork: spawned workers each set them up.

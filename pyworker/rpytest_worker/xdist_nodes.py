@@ -99,7 +99,8 @@ def _hook_without_controller_plugins(config, name):
 def configure_node(config, worker, workerinput):
     """Zygote, before forking worker ``worker``: the controller's hook may add
     to ``workerinput``; returns it, for the child."""
-    if hasattr(config.hook, "pytest_configure_node"):
+    hook = getattr(config.hook, "pytest_configure_node", None)
+    if hook is not None and hook.get_hookimpls():  # on every fork: nothing to do without implementations
         node = WorkerNode(config, worker, workerinput)
         _hook_without_controller_plugins(config, "pytest_configure_node")(node=node)
     return workerinput

@@ -134,10 +134,15 @@ impl Reporter {
         if text.is_empty() || self.silent {
             return;
         }
+        self.above_bar(std::io::stdout(), text);
+    }
+
+    /// Writes `text` to `stream`, above the live status when there is one.
+    fn above_bar(&self, stream: impl Write, text: &str) {
         let write = || {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            let mut stream = stream;
+            let _ = stream.write_all(text.as_bytes());
+            let _ = stream.flush();
         };
         match &self.progress {
             Some(bar) => bar.suspend(write),
@@ -168,15 +173,7 @@ impl Handler<TestSlow> for Reporter {
 
     fn handle(&mut self, msg: TestSlow, _: &mut Context<Self>) {
         let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
-        let write = || {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(line.as_bytes());
-            let _ = err.flush();
-        };
-        match &self.progress {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+        self.above_bar(std::io::stderr(), &line);
     }
 }
 

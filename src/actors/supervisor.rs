@@ -33,7 +33,7 @@ use super::history::{Flush, History};
 use super::reporter::{Begin, PluginSummary, Reporter, Summarize};
 use super::scheduler::{RetireWorker, RunInterrupted, Scheduler, SharedFixturesTornDown, StartRun, WorkerLost};
 use crate::auto_workers;
-use crate::config::{WorkerCount, WorkerStart};
+use crate::config::{MemoryBudget, WorkerCount, WorkerStart};
 use crate::crash::{self, describe_exit};
 use crate::daemon::client::WarmHandover;
 use crate::dist::DistMode;
@@ -491,7 +491,7 @@ impl Supervisor {
 
     /// With `--max-memory`, samples the run's memory a few times a second.
     fn start_memory_watch(&mut self, ctx: &mut Context<Self>) {
-        let (true, Some(budget)) = (self.plan.memory.explicit, self.plan.memory.total) else { return };
+        let Some(budget) = self.plan.memory.max_memory else { return };
         self.memory_watch = Some((MemoryWatch::new(budget), TreeSampler::default()));
         ctx.run_interval(MEMORY_SAMPLE_EVERY, |act, _| act.watch_memory());
     }
@@ -803,13 +803,17 @@ impl Supervisor {
             },
             None => planned,
         };
+        if !auto && self.plan.memory.max_memory.is_none() {
+            return count; // nothing to fit: no memory to read
+        }
         let zygote_bytes = self.zygote_pid.map_or(0, crate::memory_watch::resident);
         let size = auto_workers::WorkerSize { peak_rss_kb, zygote_bytes };
+        let budget = self.plan.memory.budget();
         if !auto {
-            return self.memory_capped(count, size);
+            return Self::memory_capped(count, size, &budget);
         }
         let count = self.cpu_share(count, inventory.verbosity > 0);
-        let fit = auto_workers::fit(count, expected, size, &self.plan.memory);
+        let fit = auto_workers::fit(count, expected, size, &budget);
         if let Some(why) = fit.why.filter(|_| inventory.verbosity > 0) {
             eprintln!("rpytest: {why}");
         }
@@ -817,11 +821,8 @@ impl Supervisor {
     }
 
     /// An explicit `-n` within `--max-memory`, said on stderr when capped.
-    fn memory_capped(&self, count: usize, size: auto_workers::WorkerSize) -> usize {
-        if !self.plan.memory.explicit {
-            return count;
-        }
-        match auto_workers::memory_cap(count, size, &self.plan.memory) {
+    fn memory_capped(count: usize, size: auto_workers::WorkerSize, budget: &MemoryBudget) -> usize {
+        match auto_workers::memory_cap(count, size, budget) {
             Some(cap) => {
                 eprintln!("rpytest: --max-memory: {}", cap.why.unwrap_or_default());
                 cap.workers
