@@ -75,6 +75,10 @@ pub fn kill_all(pids: &[i32]) {
 /// A daemon this run started (`rpytest serve`, our own executable) and
 /// its warm zygotes are not orphans: they are spared.
 pub fn end_orphans() -> usize {
+    if !has_children() {
+        // Nothing to walk /proc for: every process of the run is gone.
+        return 0;
+    }
     let me = std::process::id() as i32;
     let map = parents();
     let ours = std::env::current_exe().ok();
@@ -88,6 +92,17 @@ pub fn end_orphans() -> usize {
     kill_all(&left);
     reap_children();
     left.len()
+}
+
+/// Whether this process has any child, alive or not yet reaped: one
+/// syscall (`waitid` fails with ECHILD without one; WNOWAIT reaps none).
+/// As a subreaper, every descendant left over is, or has, such a child.
+fn has_children() -> bool {
+    // SAFETY: waitid with a zeroed siginfo it may write into.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL;
+    let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) };
+    !(rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
 
 /// Collects the exit status of any dead child that nobody waits for (an

@@ -7,9 +7,12 @@
 //! must stay on one worker (a module, class, file or `xdist_group`, see
 //! `dist.rs`).
 //!
-//! **Assignment and order are separate decisions.** With history, the run
-//! starts from an LPT plan: units, heaviest first, each to the worker with
-//! the least planned work, so the workers' totals balance. *Order* is what
+//! **Assignment and order are separate decisions.** With history, and a
+//! unit heavy enough that the shared pool (below) could end unevenly, the
+//! run starts from an LPT plan: units, heaviest first, each to the worker
+//! with the least planned work, so the workers' totals balance. A suite of
+//! short tests keeps the pool: a plan built from microsecond durations
+//! would split by their noise. *Order* is what
 //! a worker does with its share: by default it runs it in collection order
 //! (`Order::Collection`), so every worker's sequence is a subsequence of
 //! pytest's and a test is only ever preceded by tests that precede it under
@@ -37,7 +40,7 @@
 //! worker's unstarted tests go back to its own slot's plan: its replacement
 //! is a fresh fork and starts over.
 //!
-//! **Without history** there is no plan: units wait in one shared pool in
+//! **Without history** (or without a heavy unit) there is no plan: units wait in one shared pool in
 //! collection order and are handed out from its front in small batches
 //! (about pending / (4 · workers), by count): round-robin in effect, and
 //! each worker's sequence is increasing because the front only moves
@@ -63,6 +66,17 @@ pub const PREFETCH_SECS: f64 = 0.025;
 pub const FAIR_START_LIMIT: f64 = 2.0;
 /// Least expected gain (seconds) for which work goes to a fresh worker.
 pub const FRESH_GAIN: f64 = 0.1;
+/// What a test costs beyond its recorded phases (pytest's hooks, capture,
+/// logging, the report's trip): about half a millisecond. Without it a
+/// suite of trivial tests would be planned by the noise in their
+/// microsecond durations.
+const PER_TEST_OVERHEAD: f64 = 0.0005;
+/// Under collection order a plan's misestimates cannot be stolen back at
+/// the end (a worker only takes work that comes after what it has run),
+/// while the shared pool ends within about one unit. So the plan is used
+/// only where the pool's end could be worse: a unit heavier than this
+/// share of a worker's expected work.
+const PLAN_WHEN_UNIT_OVER: f64 = 0.05;
 
 /// The order in which a worker runs the tests assigned to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,13 +213,23 @@ impl RunQueue {
             units,
             unit_of,
         };
-        if any_known {
+        if any_known && q.plan_pays() {
             q.plan(&vec![false; n]);
         } else {
             q.pool = (0..q.units.len()).collect();
             q.fair_share = if workers > 1 { q.pool.len() / workers } else { 0 };
         }
         q
+    }
+
+    /// Whether an LPT plan can end the run earlier than the shared pool:
+    /// always for longest-first order (the user asked for it), else only
+    /// with a unit heavy enough to make the pool's end uneven.
+    fn plan_pays(&self) -> bool {
+        let unit_weight = |u: &Vec<usize>| u.iter().map(|&t| self.weight[t]).sum::<f64>();
+        let heaviest = self.units.iter().map(unit_weight).fold(0.0, f64::max);
+        let share = self.weight.iter().sum::<f64>() / self.plans.len() as f64;
+        self.order == Order::Longest || heaviest > PLAN_WHEN_UNIT_OVER * share
     }
 
     /// The LPT plan: units heaviest first (those with a test marked in
@@ -711,7 +735,7 @@ impl RunQueue {
 fn expected(durations: &[Option<f64>]) -> Vec<f64> {
     let known: Vec<f64> = durations.iter().flatten().copied().collect();
     let mean = if known.is_empty() { 0.0 } else { known.iter().sum::<f64>() / known.len() as f64 };
-    durations.iter().map(|d| d.unwrap_or(mean)).collect()
+    durations.iter().map(|d| d.unwrap_or(mean) + PER_TEST_OVERHEAD).collect()
 }
 
 #[cfg(test)]
@@ -950,12 +974,33 @@ mod tests {
     #[test]
     fn running_tests_and_expected_work_left() {
         let mut q = RunQueue::per_test(vec![Some(1.0), Some(2.0), None], 2);
-        assert_eq!(q.expected_left(), 4.5);
+        assert!((q.expected_left() - (4.5 + 3.0 * PER_TEST_OVERHEAD)).abs() < 1e-9);
         q.tick(0.5);
         let a = q.next_batch(0);
         assert_eq!(q.running(), vec![(0, a[0], 0.5)]);
         assert!(q.complete(0, a[0]));
         assert!(q.expected_left() < 4.5);
+    }
+
+    #[test]
+    fn trivial_tests_share_the_pool_in_collection_order() {
+        // Microsecond durations: a plan would split by their noise, and
+        // under collection order its misestimate could not be stolen back.
+        let durations = (0..100).map(|i| Some(1e-5 * (1 + i % 7) as f64)).collect();
+        let mut q = RunQueue::new(durations, singles(100), 2, Order::Collection);
+        let first = q.next_batch(0);
+        assert_eq!(first, (0..first.len()).collect::<Vec<_>>());
+        assert_eq!(q.next_batch(1)[0], first.len());
+    }
+
+    #[test]
+    fn a_heavy_unit_is_planned() {
+        let mut durations = vec![Some(0.001); 100];
+        durations[99] = Some(1.0);
+        let mut q = RunQueue::new(durations, singles(100), 2, Order::Collection);
+        // The plan gives the heavy last test a worker of its own.
+        assert_eq!(q.next_batch(0), vec![99]);
+        assert_eq!(q.next_batch(1)[0], 0);
     }
 
     #[test]

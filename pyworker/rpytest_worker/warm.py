@@ -339,6 +339,17 @@ def _keep_running_without_daemon():
         return  # no prctl: the daemon simply must outlive the run
 
 
+def _prepare_for_workers(session):
+    """What every run's workers would otherwise each do first, done once
+    while waiting: import the worker's code, and work out each item's
+    location (a cached property pytest reads for every report; the first
+    read walks the item's source, a tenth of a trivial test's cost)."""
+    from . import worker  # noqa: F401
+
+    for item in session.items:
+        _ = item.location
+
+
 class WarmZygotePlugin(ZygotePlugin):
     """A zygote that waits, collected, for the run that takes it over."""
 
@@ -361,6 +372,7 @@ class WarmZygotePlugin(ZygotePlugin):
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
         self.item_records(session)
+        _prepare_for_workers(session)
         self.daemon.send({"type": "warm", "deps": deps, "started_ns": self.started_ns})
         msg, fds = self.daemon.recv_with_fds()
         if msg is None or msg.get("type") != "handover" or len(fds) != 2:

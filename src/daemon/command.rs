@@ -1,5 +1,6 @@
 //! `rpytest serve [--status | --stop] [--idle-timeout SECS] [--poll SECS]`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
@@ -7,7 +8,7 @@ use clap::Parser;
 use super::client::{self, ClientError};
 use super::paths;
 use super::server::{self, ServeOptions};
-use super::wire::{Reply, Request};
+use super::wire::{Reply, Request, StatusReport};
 
 /// Keep collected pytest sessions warm so runs skip start-up and collection.
 #[derive(Debug, Parser)]
@@ -69,24 +70,8 @@ pub fn main(args: &[String], default_idle_timeout: u64) -> i32 {
 fn print_status(socket: &std::path::Path) -> i32 {
     match client::status(socket) {
         Ok(report) => {
-            println!("rpytest daemon: pid {}, up {}s, {}", report.pid, report.uptime_secs, report.build);
-            println!("socket: {}", report.socket.display());
-            match report.idle_timeout_secs {
-                0 => println!("idle timeout: none"),
-                secs => println!("idle timeout: {secs}s"),
-            }
-            let mib = |key: &str| report.memory.get(key).copied().unwrap_or(0) as f64 / (1024.0 * 1024.0);
-            println!(
-                "memory: daemon {:.1} MiB, zygotes {:.1} MiB, total {:.1} MiB",
-                mib("daemon"),
-                mib("zygotes"),
-                mib("total")
-            );
-            println!("zygotes: {}", report.zygotes.len());
-            for zygote in &report.zygotes {
-                let pid = zygote.pid.map_or(String::new(), |pid| format!(" pid {pid}"));
-                println!("  {} [{}]{pid}: {}", zygote.project.display(), zygote.args.join(" "), zygote.state);
-            }
+            // A reader that stops early (`| grep -q warm`) is no error.
+            let _ = std::io::stdout().lock().write_all(status_text(&report).as_bytes());
             0
         }
         Err(e) => {
@@ -94,6 +79,28 @@ fn print_status(socket: &std::path::Path) -> i32 {
             1
         }
     }
+}
+
+fn status_text(report: &StatusReport) -> String {
+    let mib = |key: &str| report.memory.get(key).copied().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    let mut text = format!("rpytest daemon: pid {}, up {}s, {}\n", report.pid, report.uptime_secs, report.build);
+    text += &format!("socket: {}\n", report.socket.display());
+    text += &match report.idle_timeout_secs {
+        0 => "idle timeout: none\n".to_string(),
+        secs => format!("idle timeout: {secs}s\n"),
+    };
+    text += &format!(
+        "memory: daemon {:.1} MiB, zygotes {:.1} MiB, total {:.1} MiB\n",
+        mib("daemon"),
+        mib("zygotes"),
+        mib("total")
+    );
+    text += &format!("zygotes: {}\n", report.zygotes.len());
+    for zygote in &report.zygotes {
+        let pid = zygote.pid.map_or(String::new(), |pid| format!(" pid {pid}"));
+        text += &format!("  {} [{}]{pid}: {}\n", zygote.project.display(), zygote.args.join(" "), zygote.state);
+    }
+    text
 }
 
 fn stop(socket: &std::path::Path) -> i32 {
