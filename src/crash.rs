@@ -111,6 +111,38 @@ pub fn oom_kills() -> Option<u64> {
     None
 }
 
+/// The tail of the fault log of `worker`'s process, if it wrote one.
+pub fn fault_log_tail(socket: &Path, worker: usize, process: Option<u32>) -> Option<String> {
+    process.and_then(|pid| take_tail(&fault_log(socket, worker, pid)))
+}
+
+/// Names a worker's end, and a SIGKILL we did not send while the memory
+/// cgroup counted an OOM kill as the OOM killer's.
+pub struct ExitNamer {
+    oom_kills: Option<u64>,
+}
+
+impl Default for ExitNamer {
+    fn default() -> Self {
+        ExitNamer { oom_kills: oom_kills() }
+    }
+}
+
+impl ExitNamer {
+    pub fn cause(&mut self, exit_code: Option<i32>, signal: Option<i32>, stopped_by_us: bool) -> String {
+        let cause = describe_exit(exit_code, signal);
+        if signal != Some(libc::SIGKILL) || stopped_by_us {
+            return cause;
+        }
+        let (before, now) = (self.oom_kills, oom_kills());
+        self.oom_kills = now;
+        match now > before {
+            true => format!("{cause}: killed by the kernel's OOM killer (its memory cgroup counted an oom_kill)"),
+            false => cause,
+        }
+    }
+}
+
 fn parse_oom_kills(text: &str) -> Option<u64> {
     text.lines().find_map(|line| line.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok())
 }

@@ -5,9 +5,7 @@
 //! connections, and returns the exit code the Supervisor delivers.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::net::UnixListener;
@@ -17,60 +15,11 @@ use crate::actors::connection::accept_loop;
 use crate::actors::reporter::Reporter;
 use crate::actors::scheduler::Scheduler;
 use crate::actors::supervisor::Supervisor;
-use crate::config::WorkerStart;
-use crate::daemon::client::DaemonRun;
-use crate::dist::DistMode;
 use crate::errors::EngineError;
+use crate::plan::RunPlan;
 use crate::proctree;
 use crate::pyworker;
-use crate::shard::ShardInput;
 use crate::socket_dir;
-
-/// Everything one run needs, resolved from flags and settings.
-#[derive(Debug)]
-pub struct RunPlan {
-    pub python: PathBuf,
-    pub pytest_args: Vec<String>,
-    pub workers: usize,
-    /// The count came from `-n` (or a serial-only flag), so an `-n` in
-    /// pytest's addopts does not override it.
-    pub workers_fixed: bool,
-    pub worker_start: WorkerStart,
-    pub color: bool,
-    /// `--pdb`/`--trace`: one worker, reading this process's terminal.
-    pub interactive: bool,
-    pub started: Instant,
-    /// `--dist`; `None` defers to pytest's configuration, then `load`.
-    pub dist: Option<DistMode>,
-    /// `--shard K --total-shards N` and what the partition is computed from.
-    pub shard: Option<ShardInput>,
-    /// `--store-durations`: the durations file to merge this run into.
-    pub store_durations: Option<PathBuf>,
-    /// `--retries`: reruns of a failed test before it counts as failed.
-    pub retries: u32,
-    /// `--test-order` / `[tool.rpytest] test_order`: each worker's order.
-    pub test_order: crate::run_queue::Order,
-    /// `--rerun-isolated`: failed tests run again alone, to diagnose order.
-    pub rerun_isolated: bool,
-    /// `shared_session_fixtures`: set up once in the zygote (fork mode only).
-    pub shared_fixtures: Vec<String>,
-    /// The worker count is `auto`: the history may lower it (`auto_workers`).
-    pub workers_auto: bool,
-    /// The warm daemon this run may take its zygote from.
-    pub daemon: Option<DaemonRun>,
-    /// The rootdir `[tool.rpytest]` was looked up for, and whether settings
-    /// were found: checked against the rootdir pytest reports.
-    pub settings_lookup: (PathBuf, bool),
-    /// `--timeout` / `[tool.rpytest] timeout`: seconds per test, if limited.
-    pub timeout: Option<f64>,
-    /// `--slow-timeout`: seconds after which a running test is said to be slow.
-    pub slow_timeout: Option<f64>,
-    /// `--max-worker-restart`: crashed workers replaced before the run gives
-    /// up; `None` is xdist's default, 4 x the worker count.
-    pub max_worker_restart: Option<u32>,
-    /// What the run's processes may use together (`--max-memory`).
-    pub memory: crate::config::MemoryLimits,
-}
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     let pyworker_dir = pyworker::install()?;

@@ -126,6 +126,34 @@ impl TreeSampler {
     }
 }
 
+/// `--max-memory` during a run: samples the zygote's tree and each
+/// worker's, and names the worker to retire when the total is over.
+pub struct RunMemory {
+    watch: MemoryWatch,
+    sampler: TreeSampler,
+    /// Forked workers are in the zygote's tree: counted once.
+    forked: bool,
+}
+
+impl RunMemory {
+    pub fn new(budget: u64, forked: bool) -> Self {
+        RunMemory { watch: MemoryWatch::new(budget), sampler: TreeSampler::default(), forked }
+    }
+
+    /// One sample of `zygote` and `workers` ((worker, pid) pairs).
+    pub fn sample(&mut self, now: Instant, zygote: Option<u32>, workers: &[(usize, u32)]) -> Option<Retire> {
+        let roots: Vec<u32> = std::iter::once(zygote.unwrap_or(0)).chain(workers.iter().map(|w| w.1)).collect();
+        let bytes = self.sampler.sample(&roots);
+        let memory: Vec<WorkerMemory> = workers
+            .iter()
+            .zip(&bytes[1..])
+            .map(|(&(worker, pid), &bytes)| WorkerMemory { worker, pid, bytes })
+            .collect();
+        let forked: u64 = if self.forked { bytes[1..].iter().sum() } else { 0 };
+        self.watch.observe(now, bytes[0].saturating_sub(forked), &memory)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,7 +117,7 @@ mod tests {
     fn identity_knows_every_variable_the_engine_sets() {
         let identity = include_str!("../pyworker/rpytest_worker/identity.py");
         let sources = [
-            include_str!("actors/supervisor.rs"),
+            include_str!("supervise/launch.rs"),
             include_str!("daemon/warm_zygote.rs"),
             include_str!("daemon/client.rs"),
         ];

@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod history;
+pub mod messages;
 pub mod reporter;
 pub mod scheduler;
 pub mod supervisor;

@@ -1,0 +1,118 @@
+//! rpytest: runs an existing pytest suite in parallel on warm, forked
+//! workers, with pytest's own outcomes, output and exit codes.
+//!
+//! # The path of a test id
+//!
+//! The modules follow one test from the command line to its report line:
+//!
+//! 1. **Command line** (`cli`, `config`): rpytest's own flags are taken
+//!    out, pytest's pass through; `[tool.rpytest]` and `RPYTEST_*` fill in
+//!    the rest.
+//! 2. **Plan** (`plan`): all of it resolved into one `RunPlan` (interpreter,
+//!    worker count, `--dist`, shard, timeouts, memory budget, daemon).
+//! 3. **Engine** (`engine`, `actors/`): one actix system per run. The
+//!    Supervisor (`supervise/`: launch, slots, run start, ending) starts
+//!    the zygote through `python/`-side bootstrap (`pyworker`,
+//!    `interpreter`), or adopts a warm one from the daemon (`daemon/`).
+//! 4. **Collection**: the zygote runs pytest up to `pytest_runtestloop`
+//!    and sends `collected` (`protocol`): our test id is now an index into
+//!    the inventory, and the id pytest shows.
+//! 5. **Schedule** (`run_queue`, `dist`, `lpt`, `shard`, `durations_file`,
+//!    `auto_workers`): its unit (the test, or its module/group) is planned
+//!    for a worker from the history, or waits in the shared pool.
+//! 6. **Protocol** (`protocol`, twin of `pyworker/rpytest_worker/protocol.py`):
+//!    a `run` frame carries its index to a worker forked from the zygote.
+//! 7. **Worker** (Python): pytest's own `runtestprotocol` runs it; a
+//!    `test_done` frame brings back its phases, captured output and
+//!    warnings.
+//! 8. **Run state** (`actors/scheduler`, `crash`, `timeouts`,
+//!    `memory_watch`): the result is recorded, counted against `--maxfail`,
+//!    retried, or, if the worker died under it, turned into a crash named
+//!    by its signal.
+//! 9. **Report** (`report`, `render`, `history`, `inventory_status`): the
+//!    Reporter prints its progress letter and closing sections as pytest
+//!    would; the History records its duration; at the end the zygote
+//!    replays it into pytest's session so junitxml and plugins see it, and
+//!    the session's exit status is the run's.
+
+pub mod actors;
+pub mod auto_workers;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod crash;
+pub mod daemon;
+pub mod dir_lock;
+pub mod dist;
+pub mod durations_file;
+pub mod engine;
+pub mod errors;
+pub mod history;
+pub mod interpreter;
+pub mod inventory_status;
+pub mod lpt;
+pub mod memory_watch;
+pub mod plan;
+pub mod proctree;
+pub mod protocol;
+pub mod pyworker;
+pub mod render;
+pub mod report;
+pub mod rootdir;
+pub mod run_queue;
+pub mod shard;
+pub mod signals;
+pub mod socket_dir;
+pub mod supervise;
+pub mod timeouts;
+pub mod trace;
+
+use std::time::Instant;
+
+use cli::ClapOrUsage;
+use errors::{EngineError, UsageError};
+
+/// The whole program: `args` without the program name; the exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let started = Instant::now();
+    if args.first().is_some_and(|a| a == "serve") {
+        return commands::serve(&args[1..]);
+    }
+    let command_line = match cli::parse(args) {
+        Ok(command_line) => command_line,
+        Err(ClapOrUsage::Clap(e)) => {
+            let _ = e.print();
+            return if e.use_stderr() { UsageError::EXIT_CODE } else { 0 };
+        }
+        Err(ClapOrUsage::Usage(e)) => return commands::usage_error(e),
+    };
+    if command_line.own.version {
+        return commands::print_versions(command_line.own.python.as_deref());
+    }
+    if command_line.own.merge_durations {
+        return match commands::merge_durations(command_line) {
+            Ok(()) => 0,
+            Err(e) => commands::usage_error(e),
+        };
+    }
+    if command_line.own.inventory_status {
+        return match commands::status(command_line) {
+            Ok(code) => code,
+            Err(e) => commands::usage_error(e),
+        };
+    }
+    match plan::plan(command_line, started) {
+        Ok(plan) => match engine::run(plan) {
+            // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
+            Ok(code) => match signals::ending(code, signals::received()) {
+                signals::Ending::Exit(code) => code,
+                signals::Ending::Raise(sig) => signals::raise_default(sig),
+            },
+            Err(e) => {
+                eprintln!("rpytest: internal error: {e}");
+                EngineError::EXIT_CODE
+            }
+        },
+        Err(e) => commands::usage_error(e),
+    }
+}

@@ -1,0 +1,155 @@
+//! How the run ends when the zygote's process ends: the exit-code policy.
+//!
+//! The zygote is the run's main process: pytest ends the session there,
+//! and the exit status that session leaves is the run's. When it ends
+//! otherwise (it never said hello, it could not import pytest, it died
+//! before collecting or during the run) the run ends with an error that
+//! says which. Plain logic, so each path is a unit test.
+
+use std::path::Path;
+
+use crate::crash::describe_exit;
+use crate::errors::UsageError;
+use crate::interpreter;
+
+/// The zygote's exit status when it cannot import pytest.
+pub const EXIT_NO_PYTEST: i32 = 97;
+/// pytest's ExitCode.INTERNAL_ERROR, rpytest's code for a run it lost.
+pub const EXIT_INTERNAL_ERROR: i32 = 3;
+
+/// Where the run stood when the zygote ended.
+#[derive(Debug, Default)]
+pub struct ZygoteEndFacts {
+    /// The code already decided, waiting only for this exit.
+    pub exit_after_zygote: Option<i32>,
+    /// The zygote was ending pytest's session with the run's reports.
+    pub finishing: bool,
+    /// The run already ended, or only its summary remains.
+    pub run_over: bool,
+    pub collected: bool,
+    /// It said hello (or was a warm zygote, which had).
+    pub said_hello: bool,
+    /// The exit status pytest's session left, if reported.
+    pub session_ended: Option<i32>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ZygoteEnd {
+    /// End the run with this code now.
+    Finish(i32),
+    /// pytest ended the session: summarize with this code (and say this).
+    SessionFinished { code: i32, note: Option<String> },
+    /// Nothing waits for this exit.
+    Ignore,
+    /// It ended before the run could start: say this, exit with the code.
+    Failed { message: String, code: i32 },
+    /// It died while workers ran: stop everything, summarize as lost.
+    DiedDuringRun(String),
+}
+
+pub fn zygote_ended(facts: &ZygoteEndFacts, code: Option<i32>, signal: Option<i32>, python: &Path) -> ZygoteEnd {
+    if let Some(code) = facts.exit_after_zygote {
+        return ZygoteEnd::Finish(code);
+    }
+    if facts.finishing {
+        let (code, note) = session_exit_code(facts.session_ended, code);
+        return ZygoteEnd::SessionFinished { code, note };
+    }
+    if facts.run_over {
+        return ZygoteEnd::Ignore;
+    }
+    if code == Some(EXIT_NO_PYTEST) && !facts.collected {
+        let message = format!("rpytest: error: {}", interpreter::missing_pytest(python));
+        return ZygoteEnd::Failed { message, code: UsageError::EXIT_CODE };
+    }
+    if let Some(code) = facts.session_ended {
+        return ZygoteEnd::Finish(code);
+    }
+    if !facts.collected && !facts.said_hello {
+        // It never said hello: not an interpreter that can run pytest.
+        let message = format!("rpytest: error: {}", interpreter::unusable(python, &describe_exit(code, None)));
+        return ZygoteEnd::Failed { message, code: UsageError::EXIT_CODE };
+    }
+    if !facts.collected {
+        let how = describe_exit(code, signal);
+        let message = format!("rpytest: error: the Python zygote ({}) {how} before collecting", python.display());
+        return ZygoteEnd::Failed { message, code: code.filter(|c| *c != 0).unwrap_or(EXIT_INTERNAL_ERROR) };
+    }
+    ZygoteEnd::DiedDuringRun(format!(
+        "rpytest: error: the zygote died during the run ({})",
+        describe_exit(code, signal)
+    ))
+}
+
+/// The zygote is gone after finishing the session: the exit status the
+/// session left is the run's, or the process's own if it ended first
+/// (`os._exit` or an exception in `pytest_sessionfinish`).
+pub fn session_exit_code(session_ended: Option<i32>, process_code: Option<i32>) -> (i32, Option<String>) {
+    match (session_ended, process_code) {
+        (Some(code), _) => (code, None),
+        (None, Some(code)) => {
+            (code, Some(format!("rpytest: the zygote exited with code {code} while pytest was ending the session")))
+        }
+        (None, None) => (
+            EXIT_INTERNAL_ERROR,
+            Some("rpytest: error: the zygote was killed while pytest was ending the session".to_string()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(facts: ZygoteEndFacts, code: Option<i32>) -> ZygoteEnd {
+        zygote_ended(&facts, code, None, Path::new("/usr/bin/python3"))
+    }
+
+    #[test]
+    fn the_sessions_exit_status_is_the_runs() {
+        let facts = ZygoteEndFacts { finishing: true, session_ended: Some(1), collected: true, ..Default::default() };
+        assert_eq!(ended(facts, Some(0)), ZygoteEnd::SessionFinished { code: 1, note: None });
+    }
+
+    #[test]
+    fn an_exit_while_ending_the_session_is_said_and_its_code_kept() {
+        let facts = ZygoteEndFacts { finishing: true, collected: true, ..Default::default() };
+        match ended(facts, Some(7)) {
+            ZygoteEnd::SessionFinished { code: 7, note: Some(note) } => assert!(note.contains("code 7")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(session_exit_code(None, None).0, EXIT_INTERNAL_ERROR);
+    }
+
+    #[test]
+    fn a_missing_pytest_is_a_usage_error_that_says_so() {
+        match ended(ZygoteEndFacts::default(), Some(EXIT_NO_PYTEST)) {
+            ZygoteEnd::Failed { message, code } => {
+                assert_eq!(code, UsageError::EXIT_CODE);
+                assert!(message.contains("pytest"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_zygote_dead_before_collecting_keeps_its_own_code() {
+        let facts = ZygoteEndFacts { said_hello: true, ..Default::default() };
+        match ended(facts, Some(2)) {
+            ZygoteEnd::Failed { message, code: 2 } => assert!(message.contains("before collecting"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let facts = ZygoteEndFacts { said_hello: true, ..Default::default() };
+        assert!(matches!(ended(facts, Some(0)), ZygoteEnd::Failed { code: EXIT_INTERNAL_ERROR, .. }));
+    }
+
+    #[test]
+    fn a_death_during_the_run_and_a_decided_code() {
+        let facts = ZygoteEndFacts { said_hello: true, collected: true, ..Default::default() };
+        assert!(matches!(ended(facts, None), ZygoteEnd::DiedDuringRun(_)));
+        let facts = ZygoteEndFacts { exit_after_zygote: Some(2), ..Default::default() };
+        assert_eq!(ended(facts, Some(0)), ZygoteEnd::Finish(2));
+        let facts = ZygoteEndFacts { run_over: true, collected: true, ..Default::default() };
+        assert_eq!(ended(facts, Some(0)), ZygoteEnd::Ignore);
+    }
+}

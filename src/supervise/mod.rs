@@ -1,0 +1,45 @@
+//! Supervision of the run's Python processes, as plain logic: the worker
+//! slots' state machine (`slots`), how processes are started (`launch`),
+//! what the run decides once collected (`run_start`), how the zygote's end
+//! becomes the run's exit code (`ending`), and the signals that stop
+//! processes (here). The Supervisor actor (`actors/supervisor.rs`) routes
+//! messages to these and runs their effects.
+
+pub mod ending;
+pub mod launch;
+pub mod run_start;
+pub mod slots;
+
+/// Signals a worker and, when it leads its own process group (outside a
+/// debugging run it does), every process in that group.
+pub fn signal_worker(pid: u32, signal: i32) {
+    let pid = pid as i32;
+    // SAFETY: plain syscalls on a worker process this run started.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::killpg(pid, signal);
+        } else {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// SIGKILL to the zygote and its forked children. Outside a debugging run
+/// the zygote leads its own process group, so one signal reaches them all;
+/// in one, forked children die with it (PR_SET_PDEATHSIG).
+pub fn kill_zygote(pid: u32, interactive: bool) {
+    // SAFETY: plain syscalls on a pid this run started.
+    unsafe {
+        if interactive {
+            libc::kill(pid as i32, libc::SIGKILL);
+        } else {
+            libc::killpg(pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+/// One signal to one process (SIGINT to the zygote or a worker).
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: a plain syscall on a pid this run started.
+    unsafe { libc::kill(pid as i32, signal) };
+}
