@@ -18,6 +18,7 @@
 #   scripts/matrix.sh 8          one of them (8 or 7.4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/skips.sh
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(8 7.4)
 cargo build --release --quiet
@@ -32,5 +33,6 @@ for version in "${versions[@]}"; do
   echo "== pytest matrix: $("$python" -m pytest --version 2>&1) ($python)"
   RPYTEST_TEST_PYTHON="$python" cargo test --release --test compare_outcomes --test flag_compat --test shared_fixtures --test process_identity \
     -- --skip ::n1 --skip ::n4 --skip spawn_mode --skip crashing_worker --skip baseline_suites
+  report_skips "pytest $version"
   echo "== pytest $version done in $((SECONDS - start))s"
 done

@@ -19,7 +19,9 @@ python=$(scripts/venv.sh)
 "$(dirname "$python")/ruff" check --quiet pyworker bench scripts tests
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
+source scripts/skips.sh
 cargo test --release
+report_skips "main battery"
 bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh

@@ -133,7 +133,15 @@ pub struct Hello {
     pub inventory: Option<String>,
 }
 
-/// What the zygote collected, and the settings the reporter needs from pytest.
+/// An `Option` field Python always sends (as nil when it has no value):
+/// without this, serde would take a missing or renamed key for `None`.
+fn required<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
+}
+
+/// What the zygote collected, and the settings the reporter needs from
+/// pytest. Every field is required: a key renamed on either side fails
+/// the run loudly (and the golden protocol test), never defaults.
 #[derive(Debug, Deserialize)]
 pub struct Inventory {
     pub items: Vec<CollectedItem>,
@@ -147,6 +155,7 @@ pub struct Inventory {
     /// False with `-p no:terminal`: pytest would print nothing, so do we.
     pub terminal: bool,
     pub reportchars: String,
+    #[serde(deserialize_with = "required")]
     pub junitxml: Option<String>,
     pub verbosity: i32,
     pub tbstyle: String,
@@ -159,40 +168,38 @@ pub struct Inventory {
     /// `--xfail-tb`: an XFAILURES section with the xfails' tracebacks.
     pub xfail_tb: bool,
     /// `--max-warnings` / `max_warnings` (pytest>=9.1): exit 6 past it.
+    #[serde(deserialize_with = "required")]
     pub max_warnings: Option<usize>,
     /// `--show-capture`: which captured sections the closing text shows.
     pub show_capture: String,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
     /// pytest's `--maxfail` (`-x` is 1); 0 means no limit.
-    #[serde(default)]
     pub maxfail: usize,
     /// An `-n` found in pytest's addopts (ini file or PYTEST_ADDOPTS).
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub numprocesses: Option<String>,
     /// `--durations` (0 = all) and the resolved `--durations-min`.
+    #[serde(deserialize_with = "required")]
     pub durations: Option<usize>,
     pub durations_min: f64,
     pub durations_hint: bool,
     /// xdist's `--dist` from pytest's own configuration (addopts), if any.
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub dist: Option<String>,
     /// Session fixtures set up once in the zygote before the fork
     /// (`shared_session_fixtures`); torn down there after the workers.
-    #[serde(default)]
     pub shared_fixtures: Vec<String>,
     /// Threads alive in the zygote after collection (besides the main one):
     /// forking could inherit a lock one of them holds.
-    #[serde(default)]
     pub threads: Vec<String>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
     /// pytest-timeout's global limit (its `--timeout`, `PYTEST_TIMEOUT`, ini
     /// `timeout`), when the plugin is installed and sets one.
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub timeout_plugin: Option<f64>,
     /// pytest-timeout is active: it enforces limits inside the workers too.
-    #[serde(default)]
     pub timeout_plugin_active: bool,
 }
 
@@ -205,10 +212,10 @@ pub struct CollectedItem {
     pub shown: String,
     /// The `xdist_group` name (several marks: sorted names joined by `_`,
     /// as xdist does); `None` when unmarked.
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub group: Option<String>,
     /// Seconds from its `@pytest.mark.timeout(N)`, if it has one (0: none).
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub timeout: Option<f64>,
 }
 
@@ -266,7 +273,7 @@ pub struct TestDone {
     #[serde(default)]
     pub junit: Option<rmpv::Value>,
     /// The worker's peak resident memory so far (getrusage ru_maxrss, KiB).
-    #[serde(default)]
+    #[serde(deserialize_with = "required")]
     pub max_rss_kb: Option<u64>,
 }
 

@@ -29,7 +29,7 @@ const WHY: &str = "too little for more workers to pay off";
 #[test]
 fn a_small_suite_with_history_gets_one_worker_and_says_why() {
     if cpus() < 2 {
-        return eprintln!("skipped: one CPU, -n auto is already one worker");
+        return common::note_skip("one CPU, -n auto is already one worker");
     }
     let suite = trivial_suite(10, 0.0);
     let first = run_rpytest(&suite, &["-n", "auto", "-v"]);
@@ -60,7 +60,7 @@ fn an_explicit_worker_count_is_obeyed_even_for_a_small_suite() {
 #[test]
 fn a_suite_with_enough_work_keeps_every_cpu() {
     if cpus() < 2 {
-        return eprintln!("skipped: one CPU");
+        return common::note_skip("one CPU");
     }
     let suite = trivial_suite(4, 0.3);
     for _ in 0..2 {

@@ -329,6 +329,11 @@ fn assert_same_output_in(suite: &Suite, args: &[&str], what: Compare, junit: boo
     assert_clean_exit(&pair.rpytest);
     let (p, r) = (&pair.pytest, &pair.rpytest);
     check(&pair, p.code == r.code, &format!("exit code: pytest {} vs rpytest {}", p.code, r.code));
+    // Asked for junit, both must write it (pytest only fails to on a usage
+    // error): two missing files would otherwise compare equal.
+    let usage_error = p.code == 4;
+    check(&pair, !junit || usage_error || pytest_junit.is_some(), "pytest wrote no junit file");
+    check(&pair, !junit || usage_error || rpytest_junit.is_some(), "rpytest wrote no junit file");
     if pytest_junit != rpytest_junit {
         panic!(
             "MISMATCH: per-test outcomes (junit) differ with {args:?}\npytest: {pytest_junit:#?}\nrpytest: {rpytest_junit:#?}\n\n{}",

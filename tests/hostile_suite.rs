@@ -60,7 +60,7 @@ fn the_hostile_suite_gets_one_outcome_per_test_like_xdist_with_pytest_timeout() 
     assert_eq!(left, 0, "a process of the run survived it\n{}", r.dump());
 
     if !has_module("xdist") || !has_module("pytest_timeout") {
-        eprintln!("skipped the comparison: it needs pytest-xdist and pytest-timeout in the test Python");
+        common::note_skip("the comparison: it needs pytest-xdist and pytest-timeout in the test Python");
         return;
     }
     // The oracle has a race of its own: a worker that crashes while xdist

@@ -23,7 +23,7 @@ const SLOW: &str = r#"
 /// rpytest's output when its stdout is a terminal; `None` without `script`.
 fn on_a_terminal(suite: &Suite, args: &str, ci: bool) -> Option<String> {
     if !Path::new("/usr/bin/script").exists() {
-        eprintln!("skipped: no /usr/bin/script to give rpytest a terminal");
+        common::note_skip("no /usr/bin/script to give rpytest a terminal");
         return None;
     }
     let command = format!("{} --python {} -p no:cacheprovider {args}", rpytest_bin().display(), python().display());

@@ -216,7 +216,7 @@ fn rerunfailures() -> Option<String> {
             .arg("pytest-rerunfailures")
             .status();
         if !status.is_ok_and(|s| s.success()) || !dir.join("pytest_rerunfailures.py").exists() {
-            eprintln!("skipped: pytest-rerunfailures could not be installed from PyPI");
+            common::note_skip("pytest-rerunfailures could not be installed from PyPI");
             return None;
         }
     }

@@ -95,7 +95,7 @@ fn has_pytest_timeout() -> bool {
 #[test]
 fn with_pytest_timeout_rpytest_is_the_backstop() {
     if !has_pytest_timeout() {
-        eprintln!("skipped: needs pytest-timeout in the test Python (scripts/venv.sh installs it)");
+        common::note_skip("needs pytest-timeout in the test Python (scripts/venv.sh installs it)");
         return;
     }
     let suite = Suite::new(&[

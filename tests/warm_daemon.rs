@@ -890,7 +890,7 @@ fn a_warm_worker_looks_like_pytests_own_process() {
 fn concurrent_auto_runs_share_the_cpus() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
-        eprintln!("skipped: one CPU leaves nothing to share");
+        common::note_skip("one CPU leaves nothing to share");
         return;
     }
     let slow = "import os, time\n\ndef slow():\n    if os.path.exists('.slow'):\n        \

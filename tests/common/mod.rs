@@ -79,12 +79,24 @@ pub fn has_xdist() -> bool {
     *HAS.get_or_init(|| Command::new(python()).args(["-c", "import xdist"]).output().is_ok_and(|o| o.status.success()))
 }
 
+/// A test that skips itself at run time says why on stderr and, when
+/// `RPYTEST_SKIP_LOG` names a file, appends the reason there: the matrix
+/// scripts count and print them, so a skip is never a silent "ok".
+pub fn note_skip(why: &str) {
+    eprintln!("skipped: {why}");
+    if let Some(path) = std::env::var_os("RPYTEST_SKIP_LOG") {
+        use std::io::Write;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        let _ = file.and_then(|mut f| writeln!(f, "{why}"));
+    }
+}
+
 /// Skips (returns true, with a note) when the test Python lacks pytest-xdist.
 pub fn skip_without_xdist(what: &str) -> bool {
     if has_xdist() {
         return false;
     }
-    eprintln!("skipped: {what} needs pytest-xdist, which the test Python lacks");
+    note_skip(&format!("{what} needs pytest-xdist, which the test Python lacks"));
     true
 }
 
@@ -112,7 +124,7 @@ pub fn pytest_version() -> (u32, u32) {
 pub fn skip_unless_pytest(min: (u32, u32), what: &str) -> bool {
     let have = pytest_version();
     if have < min {
-        eprintln!("skipped: {what} needs pytest>={}.{}, the test Python has {}.{}", min.0, min.1, have.0, have.1);
+        note_skip(&format!("{what} needs pytest>={}.{}, the test Python has {}.{}", min.0, min.1, have.0, have.1));
         return true;
     }
     false
@@ -139,7 +151,7 @@ pub fn pytest_has_option(flag: &str) -> bool {
 pub fn skip_without_option(flag: &str) -> bool {
     if !pytest_has_option(flag) {
         let (major, minor) = pytest_version();
-        eprintln!("skipped: pytest {major}.{minor} has no {flag} option");
+        note_skip(&format!("pytest {major}.{minor} has no {flag} option"));
         return true;
     }
     false
@@ -708,6 +720,11 @@ pub fn assert_pair_same(pair: &Pair) {
     let (p, r) = (&pair.pytest, &pair.rpytest);
     check(pair, !r.timed_out, "rpytest hung and was killed");
     check(pair, !r.pipes_left_open, "rpytest left child processes holding its output open");
+    // Two empty maps compare equal: a run where neither tool ran a test
+    // proves nothing unless pytest itself says nothing ran.
+    let line = p.final_line.as_deref().unwrap_or("");
+    let nothing_ran = p.code != 0 || line.contains("no tests ran") || line.contains("deselected");
+    check(pair, !p.outcomes.is_empty() || nothing_ran, "pytest reported no test outcomes: the comparison is empty");
     if p.outcomes != r.outcomes {
         let mut diff = String::new();
         let keys: BTreeSet<&String> = p.outcomes.keys().chain(r.outcomes.keys()).collect();
