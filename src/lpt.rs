@@ -3,7 +3,7 @@
 //! Two places need this arithmetic ahead of time: the CI shard partition
 //! (bins are shards, `shard.rs`) and the planned per-worker load that
 //! `--inventory-status` shows (bins are workers). Dispatch itself uses the
-//! pull form of the same rule (`run_queue.rs`): there the least-loaded bin
+//! pull form of the same rule (`run_queue/`): there the least-loaded bin
 //! is simply whichever worker asks first.
 //!
 //! Greedy LPT's makespan is at most `total/bins + longest item`, and no bin

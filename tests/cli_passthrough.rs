@@ -93,7 +93,7 @@ fn p_no_plugin_with_separate_value() {
 
 #[test]
 fn unsupported_looponfail_is_refused_with_exit_4() {
-    // rpytest refuses xdist's -f rather than silently ignoring it (src/cli.rs).
+    // rpytest refuses xdist's -f rather than silently ignoring it (src/cli/pytest_flags.rs).
     let r = run_rpytest(&suite(), &["-n", "2", "-f"]);
     assert_clean_exit(&r);
     assert_eq!(r.code, 4, "{}", r.dump());

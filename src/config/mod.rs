@@ -1,0 +1,246 @@
+//! rpytest's settings file: `[tool.rpytest]` in the project's pyproject.toml.
+//!
+//! Defaults live in `config/defaults.toml` (embedded), the project file
+//! overrides them, `RPYTEST_<KEY>` environment variables override that, and
+//! command-line flags override everything. An unknown key or a
+//! bad value is a usage error naming the file, the key and what is accepted,
+//! because a silently ignored setting is worse than none.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::errors::UsageError;
+use values::{fixture_list, fixture_names, parse_max_memory};
+pub use values::{parse_max_memory_flag, parse_memory, parse_retries, parse_timeout, MaxMemory};
+pub use workers::{MemoryBudget, MemoryLimits, WorkerCount};
+
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+mod values;
+mod workers;
+
+const DEFAULTS: &str = include_str!("../../config/defaults.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStart {
+    Fork,
+    Spawn,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    default_workers: Option<toml::Value>,
+    worker_start: Option<String>,
+    retries: Option<toml::Value>,
+    shared_session_fixtures: Option<toml::Value>,
+    daemon: Option<String>,
+    daemon_idle_timeout: Option<u64>,
+    timeout: Option<toml::Value>,
+    max_memory: Option<toml::Value>,
+    worker_memory: Option<toml::Value>,
+    slow_timeout: Option<toml::Value>,
+    test_order: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_workers: WorkerCount,
+    pub worker_start: WorkerStart,
+    /// Reruns of a failed test before it counts as failed.
+    pub retries: u32,
+    /// Session fixtures set up once before the fork and inherited by every
+    /// worker, instead of once per worker.
+    pub shared_session_fixtures: Vec<String>,
+    /// Whether a run uses `rpytest serve`'s warm zygotes.
+    pub daemon: DaemonMode,
+    /// Seconds an unused daemon waits before it stops (0: never).
+    pub daemon_idle_timeout: u64,
+    /// Seconds a test may run before rpytest stops its worker (0: no limit).
+    pub timeout: Option<f64>,
+    /// Seconds after which a running test is said to be slow (0: never).
+    pub slow_timeout: f64,
+    /// Bytes the run's processes may use together (None: what is available).
+    pub max_memory: Option<u64>,
+    /// Bytes one worker is assumed to need until the history knows better.
+    pub worker_memory: u64,
+    /// The order in which each worker runs its tests.
+    pub test_order: crate::run_queue::Order,
+    /// The pyproject.toml the settings came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Defaults, overridden by the nearest pyproject.toml at or above `dir`
+    /// (pytest's rootdir, see `rootdir.rs`).
+    pub fn load(dir: &Path) -> Result<Settings, UsageError> {
+        let mut settings = Settings::from_toml(DEFAULTS, Path::new("<built-in defaults>"), None)?;
+        if let Some(path) = find_pyproject(dir) {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| UsageError::Config { file: path.clone(), message: format!("cannot read it: {e}") })?;
+            settings = Settings::from_toml(&text, &path, Some(settings))?;
+        }
+        Ok(settings)
+    }
+
+    fn from_toml(text: &str, file: &Path, base: Option<Settings>) -> Result<Settings, UsageError> {
+        let bad = |message: String| UsageError::Config { file: file.to_path_buf(), message };
+        let doc: toml::Table = text.parse().map_err(|e| bad(format!("invalid TOML: {e}")))?;
+        let section = if let Some(base) = &base {
+            match doc.get("tool").and_then(|t| t.get("rpytest")) {
+                Some(section) => section.clone(),
+                None => return Ok(base.clone()),
+            }
+        } else {
+            toml::Value::Table(doc)
+        };
+        let raw: RawSettings =
+            section.try_into().map_err(|e| bad(format!("[tool.rpytest]: {e}; accepted keys: {}", KEYS.join(", "))))?;
+        let mut settings = base.unwrap_or(Settings {
+            default_workers: WorkerCount::Exactly(1),
+            worker_start: WorkerStart::Fork,
+            retries: 0,
+            shared_session_fixtures: Vec::new(),
+            daemon: DaemonMode::Use,
+            daemon_idle_timeout: 3600,
+            timeout: None,
+            slow_timeout: 60.0,
+            max_memory: None,
+            worker_memory: 256 * 1024 * 1024,
+            test_order: crate::run_queue::Order::Collection,
+            source: None,
+        });
+        for (key, value) in [
+            ("default_workers", raw.default_workers),
+            ("retries", raw.retries),
+            ("timeout", raw.timeout),
+            ("slow_timeout", raw.slow_timeout),
+            ("max_memory", raw.max_memory),
+            ("worker_memory", raw.worker_memory),
+        ] {
+            let Some(value) = value else { continue };
+            let text = match &value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            settings.set(key, &text).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.worker_start {
+            settings.set("worker_start", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.shared_session_fixtures {
+            let names = fixture_list(&value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+            settings.set("shared_session_fixtures", &names).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.test_order {
+            settings.set("test_order", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon {
+            settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.daemon_idle_timeout {
+            settings.daemon_idle_timeout = value;
+        }
+        if base_is_project(file) {
+            settings.source = Some(file.to_path_buf());
+        }
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    /// Applies `RPYTEST_<KEY>` environment overrides (`RPYTEST_DEFAULT_WORKERS=4`),
+    /// which sit between pyproject.toml and the command line.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), UsageError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("RPYTEST_").map(str::to_ascii_lowercase) else { continue };
+            if !KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            self.set(&key, &value).map_err(|message| UsageError::Env { name: name.clone(), message })?;
+        }
+        Ok(())
+    }
+
+    /// Sets one setting from its text form; the error names the key and
+    /// what it accepts.
+    fn set(&mut self, key: &str, text: &str) -> Result<(), String> {
+        match key {
+            "default_workers" => {
+                self.default_workers = WorkerCount::parse(text).map_err(|e| format!("default_workers: {e}"))?;
+            }
+            "worker_start" => {
+                self.worker_start = match text {
+                    "fork" => WorkerStart::Fork,
+                    "spawn" => WorkerStart::Spawn,
+                    _ => return Err(format!("worker_start: invalid value '{text}'; accepted: \"fork\", \"spawn\"")),
+                };
+            }
+            "retries" => self.retries = parse_retries(text).map_err(|e| format!("retries: {e}"))?,
+            "timeout" => self.timeout = Some(parse_timeout(text).map_err(|e| format!("timeout: {e}"))?),
+            "slow_timeout" => self.slow_timeout = parse_timeout(text).map_err(|e| format!("slow_timeout: {e}"))?,
+            "max_memory" => self.max_memory = parse_max_memory(text).map_err(|e| format!("max_memory: {e}"))?,
+            "worker_memory" => self.worker_memory = parse_memory(text).map_err(|e| format!("worker_memory: {e}"))?,
+            "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
+            "test_order" => {
+                self.test_order = crate::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
+            }
+            "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
+            "daemon_idle_timeout" => {
+                self.daemon_idle_timeout = text
+                    .parse()
+                    .map_err(|_| format!("daemon_idle_timeout: invalid value '{text}'; expected whole seconds"))?;
+            }
+            _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
+        }
+        Ok(())
+    }
+}
+
+/// Every setting, as written in pyproject.toml (and, upper-cased after
+/// `RPYTEST_`, in the environment).
+pub const KEYS: &[&str] = &[
+    "default_workers",
+    "worker_start",
+    "shared_session_fixtures",
+    "daemon",
+    "daemon_idle_timeout",
+    "retries",
+    "timeout",
+    "slow_timeout",
+    "max_memory",
+    "worker_memory",
+    "test_order",
+];
+
+/// `daemon` in `[tool.rpytest]`: use a running daemon (default), start one
+/// in the background when none runs, or never use one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonMode {
+    Use,
+    Auto,
+    Off,
+}
+
+impl DaemonMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "use" => Ok(DaemonMode::Use),
+            "auto" => Ok(DaemonMode::Auto),
+            "off" => Ok(DaemonMode::Off),
+            _ => Err(format!("invalid value '{text}'; accepted: \"use\", \"auto\", \"off\"")),
+        }
+    }
+}
+
+fn base_is_project(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n == "pyproject.toml")
+}
+
+fn find_pyproject(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().map(|d| d.join("pyproject.toml")).find(|p| p.is_file())
+}
