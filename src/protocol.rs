@@ -566,7 +566,7 @@ mod tests {
                                "word": "PASSED", "duration": 0.0, "sections": sections,
                                "sections_from_previous": earlier})
         };
-        let message = serde_json::json!({"type": "test_done", "index": 0, "warnings": [], "phases": [
+        let message = serde_json::json!({"type": "test_done", "index": 0, "warnings": [], "max_rss_kb": null, "phases": [
             phase("setup", serde_json::json!([["Captured stdout setup", "a"]]), 0),
             phase("call", serde_json::json!([["Captured stdout call", "b"]]), 1),
             phase("teardown", serde_json::json!([]), 2),

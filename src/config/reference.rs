@@ -18,7 +18,7 @@ const FLAGS: &[(&str, &str)] = &[
 pub(super) fn reference(defaults: &str) -> String {
     let mut out = String::from(
         "# Configuration reference\n\n\
-         <!-- Generated from config/defaults.toml by `RPYTEST_BLESS=1 cargo test --release --bin rpytest \
+         <!-- Generated from config/defaults.toml by `RPYTEST_BLESS=1 cargo test --release --lib \
          configuration_reference`; a test fails when the two disagree. Edit the defaults file, not this page. -->\n\n\
          rpytest reads `[tool.rpytest]` from the nearest `pyproject.toml` at or above pytest's rootdir, \
          which it finds as pytest does (`--rootdir`, `-c`, the path arguments, then the first directory \

@@ -20,7 +20,7 @@ fn configuration_reference() {
     assert!(
         have == wanted,
         "docs/configuration.md disagrees with config/defaults.toml; regenerate it with \
-         `RPYTEST_BLESS=1 cargo test --release --bin rpytest configuration_reference`"
+         `RPYTEST_BLESS=1 cargo test --release --lib configuration_reference`"
     );
 }
 
