@@ -16,7 +16,7 @@ const FILES: &[(&str, &str)] = &[
     ("__init__.py", include_str!("../pyworker/rpytest_worker/__init__.py")),
     ("protocol.py", include_str!("../pyworker/rpytest_worker/protocol.py")),
     ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
-    ("wire_reports.py", include_str!("../pyworker/rpytest_worker/wire_reports.py")),
+    ("reports.py", include_str!("../pyworker/rpytest_worker/reports.py")),
     ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
     ("identity.py", include_str!("../pyworker/rpytest_worker/identity.py")),
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),

@@ -7,7 +7,7 @@ but pytest. Modules, one job each:
 - ``protocol``:     the wire format (frames, message types, the codec choice).
 - ``zygote``:       runs pytest's own session up to collection, then forks workers.
 - ``worker``:       runs the tests it is sent through pytest's runtest protocol.
-- ``wire_reports``: turns pytest reports into protocol records and back.
+- ``reports``:      turns pytest reports into protocol records and back.
 - ``warm``:         a zygote held by ``rpytest serve``: collects ahead, waits for a run.
 - ``sink``:         replays the run's reports into the zygote's own session
                     (junitxml, cache, plugins), which pytest then finishes.

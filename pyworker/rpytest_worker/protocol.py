@@ -128,7 +128,7 @@ class Connection:
         self.send_packed(packb(msg))
 
     def send_packed(self, data):
-        """Sends a message already packed (see ``wire_reports.fit_to_frame``)."""
+        """Sends a message already packed (see ``reports.fit_to_frame``)."""
         self.sock.sendall(_LEN.pack(len(data)) + data)
 
     def poll(self):

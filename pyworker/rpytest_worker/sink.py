@@ -16,7 +16,7 @@ failure count is brought up to date.
 import pytest
 
 from . import terminal_summary, xdist_nodes
-from .wire_reports import crashed_report, decode_phase
+from .reports import crashed_report, decode_phase
 
 
 def finish_session(session, entries, exitstatus, nodes, send):

@@ -29,8 +29,8 @@ from _pytest.junitxml import xml_key
 from . import identity, protocol
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
+from .reports import encode_phase, encode_warning, fit_to_frame
 from .terminal_summary import hide_terminal
-from .wire_reports import encode_phase, encode_warning, fit_to_frame
 from .xdist_nodes import finish_worker_session
 
 # Ask for more work while this many tests are still queued, so the answer

@@ -157,7 +157,7 @@ def running_on_ci():
 
 def summary_untrimmed(config):
     """Whether the short summary shows whole crash messages, as this pytest decides."""
-    from .wire_reports import pytest_version
+    from .reports import pytest_version
 
     if pytest_version() < (8, 0):
         return running_on_ci()  # pytest<8: only on CI
@@ -266,7 +266,7 @@ class ZygotePlugin:
         return sink.finish_session(session, replayed, exitstatus, self.nodes_down, self.conn.send)
 
     def _announce(self, session, threads):
-        from .wire_reports import encode_warning, pytest_version
+        from .reports import encode_warning, pytest_version
 
         config = session.config
         # `-p no:tmpdir` leaves no factory, hence no basetemp to share.
