@@ -14,26 +14,30 @@ use crate::errors::EngineError;
 
 const FILES: &[(&str, &str)] = &[
     ("__init__.py", include_str!("../pyworker/rpytest_worker/__init__.py")),
+    ("bootstrap.py", include_str!("../pyworker/rpytest_worker/bootstrap.py")),
     ("protocol.py", include_str!("../pyworker/rpytest_worker/protocol.py")),
     ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
-    ("wire_reports.py", include_str!("../pyworker/rpytest_worker/wire_reports.py")),
-    ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
     ("identity.py", include_str!("../pyworker/rpytest_worker/identity.py")),
+    ("prctl.py", include_str!("../pyworker/rpytest_worker/prctl.py")),
+    ("collection.py", include_str!("../pyworker/rpytest_worker/collection.py")),
+    ("reports.py", include_str!("../pyworker/rpytest_worker/reports.py")),
+    ("xdist_compat.py", include_str!("../pyworker/rpytest_worker/xdist_compat.py")),
+    ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
+    ("plugin_compat.py", include_str!("../pyworker/rpytest_worker/plugin_compat.py")),
+    ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
     ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
+    ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
+    ("spawned.py", include_str!("../pyworker/rpytest_worker/spawned.py")),
     ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
     ("terminal_summary.py", include_str!("../pyworker/rpytest_worker/terminal_summary.py")),
-    ("plugin_compat.py", include_str!("../pyworker/rpytest_worker/plugin_compat.py")),
-    ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
-    ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
-    ("xdist_nodes.py", include_str!("../pyworker/rpytest_worker/xdist_nodes.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.
 pub fn bootstrap(dir: &Path) -> String {
     format!(
         "import sys\ntry:\n    import pytest\nexcept ImportError:\n    sys.exit(97)\n\
-         sys.path.insert(0, {dir:?}); from rpytest_worker.zygote import main; sys.exit(main())",
+         sys.path.insert(0, {dir:?}); from rpytest_worker.bootstrap import main; sys.exit(main())",
         dir = dir.display().to_string()
     )
 }

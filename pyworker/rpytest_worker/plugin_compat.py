@@ -9,7 +9,7 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
   once, as a test) and a warning says so; ``--benchmark-only`` is refused.
 - syrupy: works as under pytest-xdist. Workers assert and write snapshots
   and leave their reports in ``config.workeroutput``; the zygote merges them
-  (``pytest_testnodedown``, see ``xdist_nodes``) and decides what is unused.
+  (``pytest_testnodedown``, see ``xdist_compat``) and decides what is unused.
   syrupy wires that up only when pytest-xdist is installed: without it,
   rpytest registers syrupy's own xdist hooks, removes the lock files the
   workers leave (xdist's controller would), and when a worker crashed,
@@ -21,7 +21,7 @@ import warnings
 
 import pytest
 
-from . import xdist_nodes
+from . import xdist_compat
 
 BENCHMARK_WARNING = (
     "Benchmarks are automatically disabled because rpytest runs tests in parallel workers. "
@@ -36,7 +36,7 @@ class PluginCompat:
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
-        xdist_nodes.add_specs_unless_xdist(config)
+        xdist_compat.add_specs_unless_xdist(config)
         syrupy = config.pluginmanager.get_plugin("syrupy")
         defer = getattr(syrupy, "DeferXDist", None)
         if defer is not None and not any(isinstance(p, defer) for p in config.pluginmanager.get_plugins()):
@@ -77,6 +77,7 @@ class PluginCompat:
                 "--benchmark-only: rpytest disables benchmarks in its parallel workers, as pytest-xdist does; "
                 "run benchmarks with `python -m pytest --benchmark-only`.")
         if self.zygote and self.benchmarks_disabled and _uses(items, "benchmark"):
+            # Optional: imported only where pytest-benchmark is installed and active.
             from pytest_benchmark.logger import PytestBenchmarkWarning
 
             warnings.warn(PytestBenchmarkWarning(BENCHMARK_WARNING), stacklevel=1)

@@ -1,88 +1,79 @@
 """The wire format between the rpytest engine (Rust) and its Python processes.
 
-This is the only Python module that knows how bytes travel; its Rust twin is
-``src/protocol.rs``. A frame is a big-endian u32 length followed by one
-MessagePack map with a ``type`` key. Every process opens with ``hello``
-carrying ``PROTOCOL_VERSION``, so a stale worker cache or an old daemon is a
-clear error rather than a silent misread (a Rust unit test checks that both
-sides carry the same number). Each message sent from Python is built by the
-function of its name below.
+The only Python module that knows how bytes travel and what each message
+holds; its Rust twin is ``src/protocol.rs`` (``FromPython``, ``ToPython``),
+and for a warm zygote's link to ``rpytest serve``, ``src/daemon/warm_zygote.rs``.
+A frame is a big-endian u32 length followed by one MessagePack map with a
+``type`` key. Every process opens with ``hello`` carrying ``PROTOCOL_VERSION``,
+so a stale worker cache or an old daemon is a clear error, not a silent
+misread (a Rust unit test checks that both sides carry the same number).
+Each message Python sends is built by the function of its name below;
+``samples()`` holds one of each, for the test that Rust reads them all
+(``python -m rpytest_worker.protocol samples OUT_FILE`` writes them as
+frames). ``decode`` checks each message received against ``FROM_ENGINE`` (or
+``FROM_DAEMON``): an unknown type or a missing key is a ``ProtocolError``.
 
 Besides the socket, the engine talks to a process through its environment
-(the ``RPYTEST_*`` variables, read once and removed in ``identity``) and its
-exit status: the bootstrap (``src/pyworker.rs``) exits 97 when pytest cannot
-be imported.
+and its exit status. The variables ``RPYTEST_ROLE``, ``RPYTEST_SOCKET``,
+``RPYTEST_WARM_FD``, ``RPYTEST_WARM_TTY``, ``RPYTEST_WORKER``,
+``RPYTEST_WORKER_COUNT``, ``RPYTEST_BASETEMP``, ``RPYTEST_TESTRUNUID``,
+``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SHARED_FIXTURES`` and
+``RPYTEST_RETRYING`` are read once and removed before user code runs
+(``identity.PRIVATE`` says what each holds); ``RPYTEST_NO_MSGPACK``, the
+user's, selects ``msgpack_fallback``. The bootstrap (``src/pyworker.rs``)
+exits 97 when pytest cannot be imported, so rpytest can say how to install
+it; a process that cannot go on (no ``shard_plan``, a spawned worker that
+failed to collect, a forked child whose code raised) exits 3.
 
-Messages, Python -> engine:
-    hello         {protocol, role: "zygote"|"worker", pid, worker?, inventory?}
-    shard_request {ids: [..]}             zygote, sharding: which tests to keep?
-    collected     {items: [{id, shown, group, timeout}], deselected,
-                   inventory, rootdir, basetemp, errors: [{id, longrepr}],
-                   warnings: [...], dist, numprocesses, maxfail, durations...}
-                  group: the xdist_group name (several: sorted, joined by "_")
-                  or None; dist, numprocesses: xdist's --dist and -n from
-                  pytest's config (addopts), or None
-                  shared_fixtures: the shared session fixtures set up
-                  before the fork (to tear down once at the end);
-                  threads: names of threads alive besides the main one
-                  (the engine then spawns workers instead of forking);
-                  timeout: the item's @pytest.mark.timeout seconds or None;
-                  timeout_plugin, timeout_plugin_active: pytest-timeout's
-                  global limit (or None) and whether it is installed
-    ready         {}                      a worker wants more tests
-    test_done     {index, phases: [...], warnings: [...], max_rss_kb,
-                   junit?: {attrs, properties}}
-                  one finished test; max_rss_kb: the worker's ru_maxrss;
-                  junit: what record_xml_attribute/record_testsuite_property
-                  recorded outside the reports
-    interrupted   {index, phases, warnings, message, detail: [str], returncode?}
-                                          a test raised KeyboardInterrupt or
-                                          pytest.exit(): the session ends
-    stop_requested {reason, interrupted}  session.shouldfail (-x, --maxfail) or,
-                                          interrupted, shouldstop (--sw, a plugin)
-    leaked        {leaks: [{index, pid, cmdline}]}
-                                          processes a worker's tests left running
-                                          after every fixture was torn down
-                                          (killed); sent before finished
-    finished      {workeroutput}          a worker ran its last test and ended its
-                                          session; workeroutput: its packed
-                                          config.workeroutput, or None
-    worker_forked {worker, pid}                              (zygote)
-    worker_exited {worker, pid, exit_code?, signal?}         (zygote)
-    terminal_summary {text}               (zygote) what plugins' pytest_terminal_summary
-                                          hooks wrote, for the engine to print
-    session_ended {exit_code}             (zygote) pytest.main returned: the
-                                          session's final exit status
-    shared_teardown_done {phases: [...]}  (zygote) the shared session fixtures
-                                          are torn down; phases: a failure, as
-                                          the teardown of the teardown_shared index
-    internal_error {message}
-Engine -> Python:
-    shard_plan {keep: [..], line}         zygote: keep these shard_request indices
-                                          (deselect the rest), print line
-    fork     {worker}                     zygote: start worker number N
-    run      {indices: [..]}              worker: more tests (collection indices)
-    no_more  {}                           worker: run what you hold, then finish
-    stop     {}                           worker: start nothing more, then finish
-    replay   {entries: [...]}             zygote: reports to replay at finish
-                                          (a run's reports come in chunks, each
-                                          well under the frame limit)
-    node_down {worker, workeroutput, error}
-                                          zygote: a worker process ended (its
-                                          output as the worker packed it), or was
-                                          lost (error); for pytest_testnodedown
-    finish   {entries: [...], exitstatus} zygote: the last chunk; replay them all
-                                          into the session and let pytest
-                                          finish it (then session_ended, exit)
-    teardown_shared {index?}              zygote: every worker is done; tear the
-                                          shared session fixtures down (a failure
-                                          is reported on test index, the last run)
-    shutdown {}
+Python -> engine (z: the zygote sends it, w: a worker):
+    hello {protocol, role, pid, worker?, inventory?}  z w: first; a worker's
+        number and ``collection.inventory_hash`` of what it holds
+    shard_request {ids}                   z, sharding: which tests to keep?
+    collected {COLLECTED_KEYS}            z: the inventory (items: [{id, shown,
+        group, timeout}]) and the pytest settings the engine renders by
+    ready {}                              w: wants more tests
+    test_done {index, phases, warnings, max_rss_kb, junit?}
+                                          w: one test ran (``reports``)
+    interrupted {index, phases, warnings, message, detail, returncode}
+                                          w: KeyboardInterrupt or pytest.exit()
+    stop_requested {reason, interrupted}  w: shouldfail (-x), or shouldstop
+    leaked {leaks: [{index, pid, cmdline}]}  w: what its tests left running
+    finished {workeroutput}               w: its session ended (packed output)
+    worker_forked {worker, pid}           z
+    worker_exited {worker, pid, exit_code, signal}  z
+    shared_teardown_done {phases}         z: a failure of the shared fixtures'
+                                          teardown, or none
+    terminal_summary {text}               z: what plugins' summary hooks wrote
+    session_ended {exit_code}             z: pytest.main returned
+    internal_error {message}              z w
+Engine -> Python (``FROM_ENGINE``):
+    shard_plan {keep, line}               z: keep these shard_request indices
+    fork {worker, count}                  z: start worker number N of count
+    run {indices}                         w: more tests (collection indices)
+    no_more {}                            w: run what you hold, then finish
+    stop {}                               w: start nothing more, then finish
+    replay {entries}                      z: reports for the end, in chunks
+    node_down {worker, workeroutput, error}  z: a worker process ended or was lost
+    finish {entries, exitstatus}          z: the last chunk: replay them all and
+                                          let pytest finish the session
+    teardown_shared {index}               z: tear the shared fixtures down (a
+                                          failure is test ``index``'s, or None)
+    shutdown {}                           z w: leave now
+A warm zygote and ``rpytest serve``, over the socket pair on RPYTEST_WARM_FD:
+    warm {deps: {files, dirs}, started_ns}  -> daemon: collected; what it read
+    handover {socket}                     <- daemon (``FROM_DAEMON``), with the
+                                          client's stdout and stderr (SCM_RIGHTS)
+    taken {}                              -> daemon: the run is ours now
 """
+import array
+import functools
 import os
 import select
 import socket
 import struct
+import sys
+
+from . import msgpack_fallback
 
 PROTOCOL_VERSION = 4
 MAX_FRAME = 256 * 1024 * 1024
@@ -93,31 +84,61 @@ def _load_codec():
     """msgpack when importable (fast, C); otherwise the pure-Python fallback."""
     if not os.environ.get("RPYTEST_NO_MSGPACK"):
         try:
-            import msgpack
-
-            def pack(obj):
-                return msgpack.packb(obj, use_bin_type=True)
-
-            def unpack(data):
-                return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-            return pack, unpack
+            import msgpack  # optional: the user's environment may not have it
         except ImportError:
             pass
-    from .msgpack_fallback import packb, unpackb
-
-    return packb, unpackb
+        else:
+            return (functools.partial(msgpack.packb, use_bin_type=True),
+                    functools.partial(msgpack.unpackb, raw=False, strict_map_key=False))
+    return msgpack_fallback.packb, msgpack_fallback.unpackb
 
 
 packb, unpackb = _load_codec()
 
 
 class ProtocolError(Exception):
-    """The peer sent something that is not a valid frame."""
+    """The peer sent something that is not a valid message."""
+
+
+# What the engine sends (``ToPython`` in src/protocol.rs), each type with the
+# keys it always carries (serde writes every field, None included).
+FROM_ENGINE = {
+    # to the zygote
+    "shard_plan": ("keep", "line"), "fork": ("worker", "count"), "teardown_shared": ("index",),
+    "replay": ("entries",), "node_down": ("worker", "workeroutput", "error"), "finish": ("entries", "exitstatus"),
+    # to a worker
+    "run": ("indices",), "no_more": (), "stop": (),
+    # to either
+    "shutdown": (),
+}
+# What ``rpytest serve`` sends a warm zygote (``ToZygote`` in src/daemon/warm_zygote.rs).
+FROM_DAEMON = {"handover": ("socket",)}
+
+
+def decode(frame, known=FROM_ENGINE):
+    """The message in ``frame`` (a frame's MessagePack body, or it unpacked) if it is one of
+    ``known``'s types with every key that type carries; else raises ProtocolError."""
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        try:
+            frame = unpackb(bytes(frame))
+        except ValueError as e:
+            raise ProtocolError(f"undecodable frame: {e}") from None
+    if not isinstance(frame, dict) or "type" not in frame:
+        raise ProtocolError("frame is not a map with a 'type' key")
+    kind = frame["type"]
+    required = known.get(kind) if isinstance(kind, str) else None
+    if required is None:
+        raise ProtocolError(f"unknown message type {kind!r}; expected one of {', '.join(sorted(known))}")
+    missing = [key for key in required if key not in frame]
+    if missing:
+        raise ProtocolError(f"{kind!r} message lacks {', '.join(missing)}")
+    return frame
 
 
 class Connection:
     """One framed MessagePack stream over a Unix socket to the engine."""
+
+    incoming = FROM_ENGINE
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -128,30 +149,33 @@ class Connection:
         self.send_packed(packb(msg))
 
     def send_packed(self, data):
-        """Sends a message already packed (see ``wire_reports.fit_to_frame``)."""
-        self.sock.sendall(_LEN.pack(len(data)) + data)
+        """Sends a message already packed (see ``reports.fit_to_frame``)."""
+        self.sock.sendall(frame(data))
 
     def poll(self):
         """True when a frame (or end of stream) can be read without blocking."""
-        if self._complete_frame():
+        if self.has_frame():
             return True
         return bool(select.select([self.sock], [], [], 0)[0])
 
     def recv(self):
-        """The next message as a dict, or None when the engine has gone."""
-        while not self._complete_frame():
-            chunk = self.sock.recv(1 << 16)
+        """The next message, decoded and checked (``decode``), or None when
+        the peer has gone."""
+        while not self.has_frame():
+            chunk = self._read()
             if not chunk:
                 return None
             self._buf += chunk
         (n,) = _LEN.unpack_from(self._buf)
-        msg = unpackb(bytes(self._buf[4 : 4 + n]))
+        body = bytes(self._buf[4 : 4 + n])
         del self._buf[: 4 + n]
-        if not isinstance(msg, dict) or "type" not in msg:
-            raise ProtocolError("frame is not a map with a 'type' key")
-        return msg
+        return decode(body, self.incoming)
 
-    def _complete_frame(self):
+    def _read(self):
+        return self.sock.recv(1 << 16)
+
+    def has_frame(self):
+        """Whether a whole frame is buffered (``recv`` will not block)."""
         if len(self._buf) < 4:
             return False
         (n,) = _LEN.unpack_from(self._buf)
@@ -159,27 +183,69 @@ class Connection:
             raise ProtocolError(f"frame of {n} bytes exceeds the {MAX_FRAME} limit")
         return len(self._buf) >= 4 + n
 
-    def fileno(self):
-        return self.sock.fileno()
-
     def close(self):
         self.sock.close()
 
 
-# Every message the Python side sends is built here, one function per type,
-# so the wire format reads in one place (the docstring above lists them).
+class DaemonLink(Connection):
+    """A warm zygote's socket pair to ``rpytest serve``: frames as with the
+    engine, plus the file descriptors the handover passes."""
+
+    incoming = FROM_DAEMON
+
+    def __init__(self, fd):
+        # The fd came through exec: keep it from the subprocesses a conftest starts.
+        os.set_inheritable(fd, False)
+        self.sock = socket.socket(fileno=fd)
+        self._buf = bytearray()
+        self._fds = []
+
+    def recv_with_fds(self):
+        """The next message (or None) and the file descriptors that came with it."""
+        self._fds = []
+        return self.recv(), self._fds
+
+    def _read(self):
+        data, ancdata, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(8 * 4))
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                self._fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+        return data
 
 
-def hello(role, **fields):
-    return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": os.getpid(), **fields}
+def frame(data):
+    """A packed message as it travels: its length, then its bytes."""
+    return _LEN.pack(len(data)) + data
+
+
+# Every message the Python side sends is built here, one function per type
+# named as the type, so the wire format reads in one place (the docstring
+# above lists them; ``samples`` holds one of each).
+
+
+def hello(role, worker=None, inventory=None):
+    """A worker says its number and ``collection.inventory_hash`` of its items."""
+    ids = {} if worker is None else {"worker": worker, "inventory": inventory}
+    return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": os.getpid(), **ids}
 
 
 def shard_request(ids):
     return {"type": "shard_request", "ids": ids}
 
 
+# Every key of ``collected`` (``Inventory`` in src/protocol.rs); ``collection`` fills them.
+COLLECTED_KEYS = frozenset((
+    "items", "deselected", "inventory", "basetemp", "testrunuid", "collect_reports", "warnings", "rootdir",
+    "terminal", "reportchars", "junitxml", "verbosity", "tbstyle", "summary_untrimmed", "no_summary",
+    "fold_skipped", "xfail_tb", "max_warnings", "show_capture", "collect_failed", "maxfail", "numprocesses",
+    "durations", "durations_min", "durations_hint", "dist", "shared_fixtures", "threads", "pytest_version",
+    "timeout_plugin", "timeout_plugin_active"))
+
+
 def collected(**fields):
-    """The inventory and the session's settings: see ``ZygotePlugin._announce``."""
+    """The inventory and the session's settings: every one of ``COLLECTED_KEYS``."""
+    if fields.keys() != COLLECTED_KEYS:
+        raise TypeError(f"collected: wrong keys {sorted(fields.keys() ^ COLLECTED_KEYS)}")
     return {"type": "collected", **fields}
 
 
@@ -235,3 +301,100 @@ def session_ended(exit_code):
 
 def internal_error(message):
     return {"type": "internal_error", "message": message}
+
+
+# To ``rpytest serve``, from a warm zygote.
+
+
+def warm(deps, started_ns):
+    return {"type": "warm", "deps": deps, "started_ns": started_ns}
+
+
+def taken():
+    return {"type": "taken"}
+
+
+# Golden samples: one realistic message of each type Python sends, built by
+# the functions above, for the test that the Rust side reads every one.
+_NODEID = "tests/test_shop.py::test_checkout[eur]"
+_LONGREPR = "    def test_checkout(currency):\n>       assert total(currency) == 10\nE       assert 9 == 10\n"
+_FULL = {"$report_type": "TestReport", "nodeid": _NODEID, "location": ["tests/test_shop.py", 10, "test_checkout[eur]"],
+         "keywords": {"test_checkout[eur]": 1, "parametrize": 1}, "outcome": "failed", "longrepr": _LONGREPR,
+         "when": "call", "user_properties": [["ticket", "SHOP-7"]], "duration": 0.0031, "start": 1767225600.25,
+         "stop": 1767225600.2531}
+# A failing test's phases as ``reports.encode_phase`` makes them: compact, full, with repeated sections left out.
+_PHASES = [
+    {"when": "setup", "outcome": "passed", "category": "", "letter": "", "word": "", "duration": 0.0004},
+    {"when": "call", "outcome": "failed", "category": "failed", "letter": "F", "word": "FAILED", "duration": 0.0031,
+     "full": _FULL, "sections": [["Captured stdout call", "paying 9 EUR\n"]], "head_line": "test_checkout[eur]",
+     "longrepr": _LONGREPR, "crash": "assert 9 == 10", "crash_line": "tests/test_shop.py:12: assert 9 == 10"},
+    {"when": "teardown", "outcome": "passed", "category": "", "letter": "", "word": "", "duration": 0.0002,
+     "full": dict(_FULL, when="teardown", outcome="passed", longrepr=None), "sections": [],
+     "sections_from_previous": 1, "head_line": "test_checkout[eur]"},
+]
+_SKIPPED = {"when": "setup", "outcome": "skipped", "category": "skipped", "letter": "s", "word": "SKIPPED",
+            "duration": 0.0001, "full": dict(_FULL, outcome="skipped", when="setup"), "sections": [],
+            "head_line": "test_refund", "skip": ["tests/test_shop.py", 20, "Skipped: no bank"]}
+_WARNING = {"message": "tests/test_shop.py:5: DeprecationWarning: use v2", "location": _NODEID, "when": "runtest"}
+_ITEMS = [{"id": _NODEID, "shown": "test_shop.py::test_checkout[eur]", "group": None, "timeout": None},
+          {"id": "tests/test_shop.py::test_undo", "shown": "test_shop.py::test_undo", "group": "db", "timeout": 2.5}]
+_COLLECT_REPORTS = [
+    {"id": "tests/test_legacy.py", "outcome": "failed", "longrepr": "ImportError: no module 'x'"},
+    {"id": "tests/test_gpu.py", "outcome": "skipped", "longrepr": "('tests/test_gpu.py', 3, 'Skipped: no GPU')",
+     "skip": ["tests/test_gpu.py", 3, "Skipped: no GPU"]}]
+
+
+def samples():
+    """One of each message Python sends the engine (``hello`` as both roles); fixed values."""
+    pid = 41873
+    return [
+        dict(hello("zygote"), pid=pid),
+        dict(hello("worker", worker=1, inventory="3f2a9c04d1e8b7a6"), pid=pid + 2),
+        shard_request([item["id"] for item in _ITEMS]),
+        collected(
+            items=_ITEMS, deselected=1, inventory="3f2a9c04d1e8b7a6", basetemp="/tmp/pytest-of-ana/pytest-12",
+            testrunuid="9f1c2e7d4b5a4c3e8d7f6a5b4c3d2e1f", collect_reports=_COLLECT_REPORTS,
+            warnings=[dict(_WARNING, location=None, when="config")], rootdir="/home/ana/shop", terminal=True,
+            reportchars="fE", junitxml="/home/ana/shop/junit.xml", verbosity=1, tbstyle="auto",
+            summary_untrimmed=False, no_summary=False, fold_skipped=True, xfail_tb=False, max_warnings=None,
+            show_capture="all", collect_failed=1, maxfail=0, numprocesses="4", durations=10, durations_min=0.005,
+            durations_hint=True, dist="loadgroup", shared_fixtures=["database"], threads=["ThreadPoolExecutor-0_0"],
+            pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
+        ready(),
+        test_done(0, _PHASES, [_WARNING], 48212, junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),
+        interrupted(1, [_SKIPPED], [], "KeyboardInterrupt", ["tests/test_shop.py:22: KeyboardInterrupt"], None),
+        stop_requested("stopping after 1 failures", interrupted=False),
+        leaked([{"index": 0, "pid": 52011, "cmdline": "python -m http.server 8123"}]),
+        finished(packb({"syrupy": {"snapshots": ["__snapshots__/test_shop.ambr"]}})),
+        worker_forked(1, pid + 2),
+        worker_exited(1, pid + 2, -9),
+        shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
+        terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),
+        session_ended(1),
+        internal_error("zygote got unexpected 'run'"),
+    ]
+
+
+def daemon_samples():
+    """One message of each type a warm zygote sends ``rpytest serve``."""
+    stamp = 1767225600123456789
+    deps = {"files": [["/home/ana/shop/tests/test_shop.py", [stamp, stamp, 812, 5242881]],
+                      ["/home/ana/shop/tests/conftest.py", None]],
+            "dirs": [["/home/ana/shop/tests", "6c1b0e5f8a2d4c3b9e7f1a0d2c4b6e8f", stamp]]}
+    return [warm(deps, stamp - 10**9), taken()]
+
+
+def main(argv):
+    """``samples OUT_FILE`` (or ``daemon-samples OUT_FILE``): the samples as
+    consecutive frames, as a Connection sends them."""
+    which = {"samples": samples, "daemon-samples": daemon_samples}
+    if len(argv) != 2 or argv[0] not in which:
+        sys.stderr.write("usage: python -m rpytest_worker.protocol samples|daemon-samples OUT_FILE\n")
+        return 2
+    with open(argv[1], "wb") as out:
+        out.write(b"".join(frame(packb(msg)) for msg in which[argv[0]]()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ import functools
 import pytest
 from _pytest.runner import CallInfo
 
-from .wire_reports import encode_phase
+from .reports import encode_phase
 
 
 class SharedFixtures:

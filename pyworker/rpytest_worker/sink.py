@@ -13,10 +13,13 @@ engine's, so pytest's terminal reporter leaves first. When no plugin besides
 the session reads reports, the replay is skipped and only the session's
 failure count is brought up to date.
 """
-import pytest
+import xml.etree.ElementTree as ET
 
-from . import terminal_summary, xdist_nodes
-from .wire_reports import crashed_report, decode_phase
+import pytest
+from _pytest.junitxml import bin_xml_escape, xml_key
+
+from . import terminal_summary, xdist_compat
+from .reports import crashed_report, decode_phase
 
 
 def finish_session(session, entries, exitstatus, nodes, send):
@@ -33,7 +36,7 @@ def finish_session(session, entries, exitstatus, nodes, send):
     else:
         # Nobody but the session counts reports: count for it.
         session.testsfailed += sum(_failures(entry) for entry in entries)
-    xdist_nodes.nodes_down(config, nodes)
+    xdist_compat.nodes_down(config, nodes)
     if exitstatus == 0:
         session.testsfailed = 0
     elif exitstatus == 1:
@@ -93,8 +96,6 @@ def replay(session, entries, stats=None):
 
 def _record_leaks(config, item, leaks):
     """Processes the test left running: a junit property per process."""
-    from _pytest.junitxml import xml_key
-
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
@@ -108,10 +109,6 @@ def _record_failed_tries(config, item, entry):
     (Jenkins, Surefire's schema) read: ``flakyFailure`` when the test then
     passed, ``rerunFailure`` when it failed every try. The test keeps the
     outcome of its last try."""
-    import xml.etree.ElementTree as ET
-
-    from _pytest.junitxml import bin_xml_escape, xml_key
-
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return
@@ -130,8 +127,6 @@ def _record_failed_tries(config, item, entry):
 
 def _restore_junit_extras(config, item, junit):
     """Gives junitxml what the worker's test recorded outside its reports."""
-    from _pytest.junitxml import xml_key
-
     xml = config.stash.get(xml_key, None)
     if xml is None:
         return

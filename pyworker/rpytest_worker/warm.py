@@ -13,21 +13,19 @@ client's engine and from then on is an ordinary zygote: the client's engine
 renders, schedules and tears down exactly as in an embedded run. A warm
 zygote serves one run only, so no run can dirty the next.
 """
-import array
 import contextlib
 import hashlib
 import io
 import os
 import shutil
-import socket
 import sys
 import time
 
 import pytest
+from _pytest import faulthandler as pytest_faulthandler
 
-from . import identity, protocol, shared_fixtures
-from .protocol import Connection, hello
-from .zygote import ZygotePlugin, run_pytest
+from . import identity, prctl, protocol, shared_fixtures
+from .zygote import ZygotePlugin
 
 # Directories walked for the set of candidate test files (by their mtimes).
 MAX_WALKED_DIRS = 20000
@@ -89,30 +87,6 @@ class ReadRecorder:
         files = {f for f in self.files if watched(f) and os.path.isfile(f)}
         dirs = {d for d in self.dirs if watched(d) and os.path.isdir(d)}
         return files, dirs
-
-
-class DaemonLink(Connection):
-    """The socket pair to the daemon: frames as with the engine, plus fds."""
-
-    def __init__(self, fd):
-        # The fd came through exec: keep it from the subprocesses a conftest starts.
-        os.set_inheritable(fd, False)
-        self.sock = socket.socket(fileno=fd)
-        self._buf = bytearray()
-
-    def recv_with_fds(self):
-        """The next message and the file descriptors that came with it."""
-        fds = []
-        while not self._complete_frame():
-            data, ancdata, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(8 * 4))
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    usable = len(payload) - len(payload) % 4
-                    fds.extend(array.array("i", payload[:usable]))
-            if not data:
-                return None, fds
-            self._buf += data
-        return self.recv(), fds
 
 
 def stat_record(path):
@@ -288,15 +262,11 @@ def _same_file(a, b):
 
 def _faulthandler_fds(config):
     """The stderr copy pytest's faulthandler plugin dumps tracebacks into."""
-    try:
-        from _pytest import faulthandler as plugin
-    except ImportError:
-        return []
     fds = []
-    key = getattr(plugin, "fault_handler_stderr_fd_key", None)  # pytest>=8: an fd
+    key = getattr(pytest_faulthandler, "fault_handler_stderr_fd_key", None)  # pytest>=8: an fd
     if key is not None and key in config.stash:
         fds.append(config.stash[key])
-    key = getattr(plugin, "fault_handler_stderr_key", None)  # pytest 7.4: a file
+    key = getattr(pytest_faulthandler, "fault_handler_stderr_key", None)  # pytest 7.4: a file
     if key is not None and key in config.stash:
         fds.append(config.stash[key].fileno())
     return fds
@@ -328,24 +298,11 @@ def adopt_client_streams(config, out, err):
             stream.reconfigure(line_buffering=stream.isatty() or stream is sys.stderr)
 
 
-def _keep_running_without_daemon():
-    """Once taken over, the run belongs to its client: stopping the daemon
-    must not kill it (PR_SET_PDEATHSIG back to 0)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, 0)
-    except (OSError, AttributeError):
-        return  # no prctl: the daemon simply must outlive the run
-
-
 def _prepare_for_workers(session):
     """What every run's workers would otherwise each do first, done once
-    while waiting: import the worker's code, and work out each item's
-    location (a cached property pytest reads for every report; the first
-    read walks the item's source, a tenth of a trivial test's cost)."""
-    from . import worker  # noqa: F401
-
+    while waiting: work out each item's location (a cached property pytest
+    reads for every report; the first read walks the item's source, a tenth
+    of a trivial test's cost). The worker's code is imported already."""
     for item in session.items:
         _ = item.location
 
@@ -373,34 +330,29 @@ class WarmZygotePlugin(ZygotePlugin):
         deps = dependencies(session, self.recorder)
         self.item_records(session)
         _prepare_for_workers(session)
-        self.daemon.send({"type": "warm", "deps": deps, "started_ns": self.started_ns})
-        msg, fds = self.daemon.recv_with_fds()
-        if msg is None or msg.get("type") != "handover" or len(fds) != 2:
+        self.daemon.send(protocol.warm(deps, self.started_ns))
+        msg, fds = self.daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
+        if msg is None or len(fds) != 2:
             os._exit(0)  # the daemon let us go
-        _keep_running_without_daemon()
+        # Once taken over, the run belongs to its client: stopping the daemon must not kill it.
+        prctl.outlive_parent()
         if self.restore_terminal:
             self.restore_terminal()
         adopt_client_streams(session.config, *fds)
         identity.ENV.socket = msg["socket"]  # for the workers this zygote forks
-        conn = Connection(msg["socket"])
-        conn.send(hello("zygote"))
-        self.daemon.send({"type": "taken"})
+        conn = protocol.Connection(msg["socket"])
+        conn.send(protocol.hello("zygote"))
+        self.daemon.send(protocol.taken())
         self.daemon.close()
         return conn
 
 
-def main(args):
-    """Started by ``zygote.main``, which has taken the engine's variables."""
-    env = identity.ENV
+def warm_zygote_plugin(env):
+    """The zygote plugin of a process ``rpytest serve`` started (``bootstrap``
+    runs pytest with it). Before pytest starts, so that every read is seen."""
     recorder = ReadRecorder()
-    daemon = DaemonLink(int(env.warm_fd))
+    daemon = protocol.DaemonLink(int(env.warm_fd))
     restore = pretend_terminal(int(env.warm_tty)) if env.warm_tty else None
     # Set up per run, after the handover: this zygote is the run's controller.
     shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
-    plugin = WarmZygotePlugin(daemon, restore, recorder, shared)
-    code = run_pytest(args, plugin)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if plugin.conn is not None:
-        plugin.conn.send(protocol.session_ended(code))
-    return code
+    return WarmZygotePlugin(daemon, restore, recorder, shared)

@@ -26,12 +26,13 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
-from . import identity, protocol
+from . import identity, prctl, protocol
+from .collection import inventory_hash
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
+from .reports import encode_phase, encode_warning, fit_to_frame
 from .terminal_summary import hide_terminal
-from .wire_reports import encode_phase, encode_warning, fit_to_frame
-from .xdist_nodes import finish_worker_session
+from .xdist_compat import become_xdist_worker, finish_worker_session
 
 # Ask for more work while this many tests are still queued, so the answer
 # arrives before the queue runs dry.
@@ -61,26 +62,6 @@ def _forget_collection_junit(config):
         xml.global_properties = []
 
 
-def _set_xdist_identity(config, workerinput):
-    os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
-    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
-    os.environ["PYTEST_XDIST_TESTRUNUID"] = workerinput["testrunuid"]
-    config.workerinput = workerinput
-    config.workeroutput = {}
-    _let_rerunfailures_report_reruns()
-
-
-def _let_rerunfailures_report_reruns():
-    """pytest-rerunfailures, on an xdist worker (``config.workerinput``), logs
-    the report of a failed try it reruns only if pytest-xdist >= 1.20 is
-    installed (older xdist ended the node on that report). Without xdist our
-    workers would then hide every rerun: no RERUN line, no "rerun" count, and
-    --retries could not tell that the plugin already reran the test."""
-    module = sys.modules.get("pytest_rerunfailures")
-    if module is not None and callable(getattr(module, "works_with_current_xdist", None)):
-        module.works_with_current_xdist = lambda: True
-
-
 def _reopen_capture(config):
     """Capture temp files are shared with the zygote after fork: make new ones."""
     capman = config.pluginmanager.get_plugin("capturemanager")
@@ -104,12 +85,7 @@ def _be_supervisable(socket_path, index, forked):
     if forked and os.getpgid(0) == os.getppid():
         # The zygote leads its group (not in a debugging run): lead ours.
         os.setpgid(0, 0)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass  # no prctl: leaks are still found among direct children
+    prctl.become_subreaper()  # without prctl, leaks are still found among direct children
     path = os.path.join(os.path.dirname(socket_path), f"gw{index}-{os.getpid()}.stderr")
     log = open(path, "w")  # noqa: SIM115  faulthandler writes to it until the process ends
     faulthandler.enable(file=log, all_threads=True)
@@ -118,13 +94,11 @@ def _be_supervisable(socket_path, index, forked):
 
 
 def become_worker(session, index, socket_path, basetemp, workerinput, forked):
-    """``workerinput``: see ``xdist_nodes.workerinput`` (the zygote's
+    """``workerinput``: see ``xdist_compat.workerinput`` (the zygote's
     ``pytest_configure_node`` hooks may have added to it)."""
-    from .zygote import inventory_hash
-
     config = session.config
     config._rpytest_fault_log = _be_supervisable(socket_path, index, forked)
-    _set_xdist_identity(config, workerinput)
+    become_xdist_worker(config, workerinput)
     if forked:
         silence_reporters(config)
         _reopen_capture(config)
@@ -221,7 +195,7 @@ class WorkerLoop:
     def _receive(self):
         while self._must_wait() or self.conn.poll():
             self._ask()
-            msg = self.conn.recv()
+            msg = self.conn.recv()  # decoded and checked (protocol.decode)
             if msg is None or msg["type"] == "shutdown":
                 self._abandon()
             elif msg["type"] == "run":

@@ -1,4 +1,4 @@
-"""Tests for rpytest_worker.wire_reports.fit_to_frame: a report too large
+"""Tests for rpytest_worker.reports.fit_to_frame: a report too large
 for one protocol frame keeps its outcome, and its output is cut with a note."""
 import os
 import sys
@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
 
 from rpytest_worker.protocol import unpackb
-from rpytest_worker.wire_reports import fit_to_frame
+from rpytest_worker.reports import fit_to_frame
 
 
 def _done(output, longrepr=None):

@@ -9,8 +9,18 @@ renders (category, word, longrepr text, ...) are computed here, with the
 user's config, so ``--tb``, ``-vv`` and plugin ``pytest_report_teststatus``
 hooks apply exactly as under pytest.
 """
+from io import StringIO
+from pathlib import Path
+
 import pytest
+from _pytest._code.code import ReprFileLocation
+from _pytest._io import TerminalWriter
+from _pytest.pathlib import bestrelpath
 from _pytest.reports import TestReport
+from _pytest.terminal import WarningReport
+from _pytest.warnings import warning_record_to_str
+
+from .protocol import packb
 
 
 def pytest_version():
@@ -84,10 +94,6 @@ def _crash_message(report):
 
 def _longrepr_text(report, config):
     """What pytest's terminal prints for this report (not stripped, unlike longreprtext)."""
-    from io import StringIO
-
-    from _pytest._io import TerminalWriter
-
     out = StringIO()
     writer = TerminalWriter(out)
     writer.hasmarkup = getattr(config, "_rpytest_markup", False)
@@ -150,10 +156,6 @@ def encode_phase(report, config):
 
 def skip_key(report, config):
     """(path, line, reason) as pytest's short summary folds skips (``_folded_skips``)."""
-    from pathlib import Path
-
-    from _pytest.pathlib import bestrelpath
-
     path, lineno, reason = report.longrepr
     path = bestrelpath(config.invocation_params.dir, Path(path))
     keywords = getattr(report, "keywords", {})
@@ -164,9 +166,6 @@ def skip_key(report, config):
 
 def encode_warning(warning_message, when, nodeid, config):
     """A warning as the terminal's warnings summary shows it."""
-    from _pytest.terminal import WarningReport
-    from _pytest.warnings import warning_record_to_str
-
     message = warning_record_to_str(warning_message)
     fslocation = (warning_message.filename, warning_message.lineno)
     location = WarningReport(message=message, nodeid=nodeid, fslocation=fslocation).get_location(config)
@@ -210,8 +209,6 @@ class CrashText(str):
     the one-line cause as its message."""
 
     def __new__(cls, text, message, item):
-        from _pytest._code.code import ReprFileLocation
-
         self = super().__new__(cls, text)
         path, lineno, _ = item.location
         self.reprcrash = ReprFileLocation(path, (lineno or 0) + 1, message)
@@ -235,8 +232,6 @@ def fit_to_frame(done, limit):
     """A ``test_done`` message packed to at most ``limit`` bytes. A test that
     printed hundreds of megabytes keeps its outcome: its captured output and
     failure text are cut in the middle, with a note saying so."""
-    from .protocol import packb
-
     data = packb(done)
     if len(data) <= limit:
         return data

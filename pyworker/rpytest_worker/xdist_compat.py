@@ -1,29 +1,35 @@
-"""The worker-node lifecycle pytest-xdist gives plugins, played across fork.
+"""What pytest-xdist gives users and plugins, played by rpytest's processes.
 
-Plugins written for pytest-xdist split their work between the controller
-and the workers through four points, and rpytest runs each where xdist does:
+Suites and plugins written for pytest-xdist keep working without it (and
+beside it: rpytest runs the workers, xdist's own controller never starts):
 
-- ``pytest_configure_node(node)``: the controller, before a worker starts,
-  may add to ``node.workerinput``. The zygote calls it before each fork; the
-  child starts with that ``workerinput`` as its ``config.workerinput``.
-- ``pytest_sessionfinish`` in each worker: a plugin leaves what the
-  controller needs in ``config.workeroutput`` (syrupy its snapshot report).
-  A forked worker was configured by the zygote, so plugins that xdist
-  registers only on the controller (they look for ``workerinput`` at
-  configure time: pytest-cov's central controller, pytest-html,
-  pytest-json-report, junitxml, the terminal) are left out of this call,
-  and out of the controller hooks below when those expect what a worker's
-  own ``pytest_configure`` would have left (pytest-metadata).
-- ``config.workeroutput`` travels back with the worker's ``finished``
-  message, through the engine, to the zygote.
-- ``pytest_testnodedown(node, error)`` on the controller, once per worker
-  process, with ``node.workeroutput`` (absent, and ``error`` set, when the
-  worker crashed), before the session finishes.
+- ``-n`` and ``--dist`` in pytest's addopts are rpytest's worker count and
+  distribution mode (``XdistWorkerCount``).
+- Each worker has xdist's identity: ``config.workerinput`` and the
+  ``PYTEST_XDIST_*`` variables (``become_xdist_worker``); the
+  ``worker_id``/``testrun_uid`` fixtures are in ``fixtures``.
+- The worker-node lifecycle xdist gives plugins, each point run where xdist
+  runs it. ``pytest_configure_node(node)`` on the controller may add to
+  ``node.workerinput``: the zygote calls it before each fork, and the child
+  starts with that ``config.workerinput``. ``pytest_sessionfinish`` in each
+  worker, where a plugin leaves what the controller needs in
+  ``config.workeroutput`` (syrupy its snapshot report); a forked worker was
+  configured by the zygote, so plugins that xdist registers only on the
+  controller (they look for ``workerinput`` at configure time: pytest-cov's
+  central controller, pytest-html, pytest-json-report, junitxml, the
+  terminal) are left out of this call, and out of the controller hooks when
+  those expect what a worker's own ``pytest_configure`` would have left
+  (pytest-metadata). ``config.workeroutput`` travels back with the worker's
+  ``finished`` message, through the engine, to the zygote.
+  ``pytest_testnodedown(node, error)`` runs on the controller once per
+  worker process, with ``node.workeroutput`` (absent, and ``error`` set,
+  when the worker crashed), before the session finishes.
 
 Without pytest-xdist installed the two controller hooks have no spec; the
 zygote adds xdist's, so plugins that implement them optionally still work.
 """
 import contextlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -33,7 +39,42 @@ from types import SimpleNamespace
 
 import pytest
 
-from .protocol import packb
+from .protocol import packb, unpackb
+
+
+class XdistWorkerCount:
+    """An `-n` in pytest's addopts (ini file or PYTEST_ADDOPTS) is rpytest's
+    worker count, as xdist users have it; the engine takes `-n` off the
+    command line itself. Registered in the zygote and in spawned workers."""
+
+    def pytest_addoption(self, parser):
+        # Without xdist installed pytest would reject the `-n`. pytest keeps
+        # lowercase short options for itself; `_addoption` is how xdist
+        # registers its own `-n` past that check.
+        if importlib.util.find_spec("xdist") is None:
+            parser.getgroup("rpytest")._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config):
+        # Left in place, xdist would start a controller of its own here
+        # (its cmdline hook already turned `-n` into a --dist mode).
+        config._rpytest_numprocesses = getattr(config.option, "numprocesses", None)
+        if config._rpytest_numprocesses is not None:
+            config.option.numprocesses = None
+        config._rpytest_dist = getattr(config.option, "dist", "no")
+        if config._rpytest_dist != "no":
+            config.option.dist = "no"
+
+    @staticmethod
+    def found(config):
+        value = getattr(config, "_rpytest_numprocesses", None)
+        return None if value is None else str(value)
+
+    @staticmethod
+    def dist(config):
+        """xdist's --dist from pytest's configuration, for the engine."""
+        value = getattr(config, "_rpytest_dist", "no")
+        return None if value == "no" else value
 
 
 class XdistNodeHooks:
@@ -51,6 +92,27 @@ class XdistNodeHooks:
 def workerinput(index, count, testrunuid):
     """``config.workerinput`` as pytest-xdist gives it to a worker."""
     return {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid}
+
+
+def become_xdist_worker(config, workerinput):
+    """This process is, to plugins and tests, xdist's worker ``workerinput``."""
+    os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
+    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
+    os.environ["PYTEST_XDIST_TESTRUNUID"] = workerinput["testrunuid"]
+    config.workerinput = workerinput
+    config.workeroutput = {}
+    _let_rerunfailures_report_reruns()
+
+
+def _let_rerunfailures_report_reruns():
+    """pytest-rerunfailures, on an xdist worker (``config.workerinput``), logs
+    the report of a failed try it reruns only if pytest-xdist >= 1.20 is
+    installed (older xdist ended the node on that report). Without xdist our
+    workers would then hide every rerun: no RERUN line, no "rerun" count, and
+    --retries could not tell that the plugin already reran the test."""
+    module = sys.modules.get("pytest_rerunfailures")
+    if module is not None and callable(getattr(module, "works_with_current_xdist", None)):
+        module.works_with_current_xdist = lambda: True
 
 
 def add_specs_unless_xdist(config):
@@ -167,8 +229,6 @@ def nodes_down(config, nodes):
     process, as xdist's controller calls it. ``nodes``: the engine's
     ``node_down`` messages. Sets ``numprocesses`` to the count of workers
     that ran, the number of reports plugins such as syrupy expect."""
-    from .protocol import unpackb
-
     if not nodes:
         return
     if getattr(config.option, "numprocesses", None) is None and hasattr(config.option, "numprocesses"):

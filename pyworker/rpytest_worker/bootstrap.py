@@ -1,0 +1,78 @@
+"""Where every Python process of a run starts: which role it plays, and pytest's start.
+
+The engine (and ``rpytest serve``) starts each process as ``python -c
+<bootstrap> ARGS`` (``src/pyworker.rs``; it exits 97 before importing this
+package when pytest is missing), and the program calls ``main``. The role
+comes from the engine's variables, read and removed by ``identity``:
+
+- a spawned worker (``RPYTEST_ROLE=worker``): ``spawned``;
+- a warm zygote, held by ``rpytest serve`` (``RPYTEST_WARM_FD``): ``warm``;
+- else the run's zygote, connected to the engine at once: ``zygote``.
+
+Each runs ``pytest.main`` with the user's arguments and rpytest's plugins
+(``run_pytest``), looking like ``python -m pytest ARGS`` to the code it runs.
+"""
+import inspect
+import signal
+import sys
+
+import pytest
+
+from . import fixtures, identity, prctl, protocol, shared_fixtures, warm
+from .plugin_compat import PluginCompat
+from .spawned import SpawnedWorkerPlugin
+from .xdist_compat import XdistWorkerCount
+from .zygote import ZygotePlugin, end_orphans
+
+try:
+    from _pytest.config import _main  # pytest.main's body; recent ones take the program's name
+except ImportError:
+    _main = None
+
+
+def main():
+    prctl.die_with_parent()
+    # The engine's variables are ours: read, then gone before any conftest
+    # (or a subprocess a test starts) can see them.
+    env = identity.take_engine_env()
+    args = sys.argv[1:]
+    identity.look_like_python_m_pytest(args)
+    # The engine forwards an interrupt during collection as SIGINT, for
+    # pytest to report; a SIGINT ignored by inheritance (rpytest started as
+    # a background job) must not swallow it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if env.role == "worker":
+        return run_pytest(args, SpawnedWorkerPlugin(int(env.worker), int(env.worker_count)), zygote=False)
+    prctl.become_subreaper()
+    if env.warm_fd:
+        plugin = warm.warm_zygote_plugin(env)
+    else:
+        conn = protocol.Connection(env.socket)
+        conn.send(protocol.hello("zygote"))
+        plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()))
+    code = run_pytest(args, plugin, zygote=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if plugin.conn is not None:  # None: a warm zygote whose session ended before a run took it
+        plugin.conn.send(protocol.session_ended(code))
+    end_orphans()
+    return code
+
+
+def run_pytest(args, plugin, zygote):
+    """``pytest.main`` with rpytest's plugins, its usage errors naming
+    rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
+    program's name), older versions take the name from their parser's
+    ``prog``, else ``sys.argv[0]`` (pytest's own ``__main__.py`` here)."""
+    plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
+    if _main is not None and "prog" in inspect.signature(_main).parameters:
+        return int(_main(args=args, plugins=plugins, prog="rpytest"))
+    return int(pytest.main(args, plugins=[*plugins, NamedRpytest()]))
+
+
+class NamedRpytest:
+    """pytest<9: usage errors and ``--help`` say "rpytest" (the parser's
+    ``prog``, read when it parses, after every plugin's ``pytest_addoption``)."""
+
+    def pytest_addoption(self, parser):
+        parser.prog = "rpytest"

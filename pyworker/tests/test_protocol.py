@@ -1,0 +1,117 @@
+"""Tests for rpytest_worker.protocol: every message Python sends has a golden
+sample (for the Rust side's test), the samples travel as Connection frames,
+and every incoming message is checked by ``decode``."""
+import inspect
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
+
+from rpytest_worker import identity, protocol
+
+PYWORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+
+# Functions of protocol.py that build no message.
+NOT_CONSTRUCTORS = {"decode", "frame", "samples", "daemon_samples", "main"}
+
+
+def constructors():
+    return {name for name, fn in vars(protocol).items()
+            if inspect.isfunction(fn) and fn.__module__ == protocol.__name__
+            and not name.startswith("_") and name not in NOT_CONSTRUCTORS}
+
+
+def test_every_constructor_has_a_sample():
+    sampled = {msg["type"] for msg in protocol.samples() + protocol.daemon_samples()}
+    assert len(constructors()) >= 17
+    assert constructors() - sampled == set(), "add a sample of each new message to protocol.samples()"
+    assert sampled - constructors() == set(), "each message type is built by the function of its name"
+
+
+def test_engine_and_daemon_samples_do_not_mix():
+    daemon = {msg["type"] for msg in protocol.daemon_samples()}
+    assert daemon == {"warm", "taken"}
+    assert not daemon & {msg["type"] for msg in protocol.samples()}
+
+
+@pytest.mark.parametrize("which, make", [("samples", protocol.samples), ("daemon-samples", protocol.daemon_samples)])
+def test_the_cli_writes_the_samples_as_connection_frames(tmp_path, which, make):
+    out = tmp_path / "frames.bin"
+    subprocess.run([sys.executable, "-m", "rpytest_worker.protocol", which, str(out)], cwd=PYWORKER, check=True)
+    data = out.read_bytes()
+    messages = []
+    while data:
+        (n,) = struct.unpack(">I", data[:4])
+        messages.append(protocol.unpackb(data[4 : 4 + n]))
+        data = data[4 + n :]
+    assert messages == protocol.unpackb(protocol.packb(make()))
+
+
+def test_the_cli_says_how_to_use_it():
+    run = subprocess.run([sys.executable, "-m", "rpytest_worker.protocol"], cwd=PYWORKER, capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 2
+    assert "samples" in run.stderr
+
+
+def test_collected_takes_every_key_and_no_other():
+    sample = next(msg for msg in protocol.samples() if msg["type"] == "collected")
+    fields = {key: value for key, value in sample.items() if key != "type"}
+    assert protocol.collected(**fields) == sample
+    fields.pop("maxfail")
+    with pytest.raises(TypeError, match="maxfail"):
+        protocol.collected(**fields)
+
+
+def test_decode_accepts_each_engine_message_as_bytes_or_a_map():
+    for kind, keys in protocol.FROM_ENGINE.items():
+        msg = {"type": kind, **{key: None for key in keys}}
+        assert protocol.decode(protocol.packb(msg)) == msg
+        assert protocol.decode(msg) == msg
+    handover = {"type": "handover", "socket": "/run/engine.sock"}
+    assert protocol.decode(handover, protocol.FROM_DAEMON) == handover
+
+
+@pytest.mark.parametrize("frame, error", [
+    ({"type": "fork", "worker": 1}, "'fork' message lacks count"),
+    ({"type": "launch"}, "unknown message type 'launch'"),
+    ({"type": "handover", "socket": "/s"}, "unknown message type 'handover'"),
+    ({"kind": "run"}, "not a map with a 'type' key"),
+    ([1, 2], "not a map with a 'type' key"),
+    (b"\xc1", "undecodable frame"),
+])
+def test_decode_refuses_what_the_engine_never_sends(frame, error):
+    with pytest.raises(protocol.ProtocolError, match=error):
+        protocol.decode(frame)
+
+
+def test_a_connection_decodes_what_it_receives(tmp_path):
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    conn = protocol.Connection(path)
+    peer, _ = server.accept()
+    run = protocol.frame(protocol.packb({"type": "run", "indices": [3, 4]}))
+    peer.sendall(run + protocol.frame(protocol.packb({"type": "run"})))
+    assert conn.recv() == {"type": "run", "indices": [3, 4]}
+    with pytest.raises(protocol.ProtocolError, match="lacks indices"):
+        conn.recv()
+    peer.close()
+    assert conn.recv() is None
+    conn.close()
+    server.close()
+
+
+def test_the_docstring_lists_every_message_and_variable():
+    doc = protocol.__doc__
+    types = {msg["type"] for msg in protocol.samples() + protocol.daemon_samples()}
+    types |= set(protocol.FROM_ENGINE) | set(protocol.FROM_DAEMON)
+    assert [kind for kind in sorted(types) if f"    {kind} {{" not in doc] == []
+    assert [name for name in identity.PRIVATE if f"``{name}``" not in doc] == []
+    assert "97" in doc
