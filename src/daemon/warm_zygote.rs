@@ -221,3 +221,23 @@ fn eof_is_truncation(e: std::io::Error) -> WireError {
         _ => WireError::Io(e),
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::FromZygote;
+
+    /// The warm zygote's messages to the daemon, as Python writes them.
+    #[test]
+    fn the_daemon_decodes_every_message_a_warm_zygote_sends() {
+        let frames = crate::protocol::golden::python_frames("daemon-samples");
+        let kinds: Vec<&str> = frames
+            .iter()
+            .map(|frame| match rmp_serde::from_slice::<FromZygote>(frame) {
+                Ok(FromZygote::Warm { .. }) => "warm",
+                Ok(FromZygote::Taken) => "taken",
+                Err(e) => panic!("the daemon cannot decode a warm zygote's message: {e}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["warm", "taken"]);
+    }
+}
