@@ -22,7 +22,6 @@ mod memory_watch;
 mod proctree;
 mod protocol;
 mod pyworker;
-mod render;
 mod report;
 mod rootdir;
 mod run_queue;
