@@ -26,6 +26,9 @@ mod short_summary;
 mod summary;
 mod warnings;
 
+#[cfg(test)]
+mod tests;
+
 pub use result::{domain_of, Stopped, TestResult};
 
 use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
