@@ -41,7 +41,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let (done_tx, done_rx) = oneshot::channel();
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
-        let reporter = Reporter::new(plan.color, plan.started, live).start();
+        let reporter = Reporter::new(plan.color, plan.started, live, Box::new(std::io::stdout())).start();
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
         let supervisor =
             Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx, warm_zygote).start();

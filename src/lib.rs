@@ -56,7 +56,6 @@ pub mod plan;
 pub mod proctree;
 pub mod protocol;
 pub mod pyworker;
-pub mod render;
 pub mod report;
 pub mod rootdir;
 pub mod run_queue;

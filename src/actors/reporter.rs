@@ -1,27 +1,32 @@
-//! Reporter actor: owns the terminal while tests run.
+//! Reporter actor: owns the terminal while tests run, over `RunReport`
+//! (`src/report/`), which builds every line it prints.
 //!
 //! Accepts `Begin` (the inventory is known), `TestReported` (a test
-//! finished; print its progress) and `Summarize` (print pytest's closing
-//! sections and counts line). On a TTY (and not in CI) it keeps a live
-//! status under the streamed lines: done/total, failures so far, the time
-//! left by the history, and each worker's running test with its elapsed
-//! time (`Status`, from the Scheduler). Elsewhere it writes plain text.
-//! `TestSlow` (a test past `--slow-timeout`) is a SLOW line on stderr.
+//! finished; print its progress), `TestRetrying` (a try failed and runs
+//! again), `Status` (what is running, from the Scheduler), `TestSlow` (a
+//! test past `--slow-timeout`: a SLOW line on stderr), `PluginSummary`
+//! (plugins' terminal summaries) and `Summarize` (print pytest's closing
+//! sections and counts line). It writes to the stream it is given (the
+//! engine gives stdout). On a TTY (and not in CI) it keeps a live status
+//! under the streamed lines: done/total, failures so far, the time left by
+//! the history, and each worker's running test with its elapsed time.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::protocol::Inventory;
-use crate::render::terminal_width;
-use crate::report::{ReportSettings, RunReport, Stopped, TestResult};
+use crate::report::live::{progress_bar, status_text, Running};
+use crate::report::render::{before_interrupted_clear, terminal_local_flags, terminal_width};
+use crate::report::{Collection, ReportSettings, RunReport, Stopped, TestResult};
 
 pub struct Reporter {
     color: bool,
-    /// A progress bar would draw over a debugger's prompt.
+    /// Draw the live status on stdout: the engine says so on a terminal,
+    /// not in CI, not under a debugger (it would draw over its prompt).
     progress_bar: bool,
     started: Instant,
     report: Option<RunReport>,
@@ -31,12 +36,12 @@ pub struct Reporter {
     /// Failed and errored tests so far, and the latest `Status`.
     failed: usize,
     status: Option<Status>,
+    /// Where the run's text goes.
+    out: Box<dyn Write + Send>,
 }
 
 /// How often the live status redraws (elapsed times move on their own).
 const STATUS_EVERY: Duration = Duration::from_millis(250);
-/// Running tests listed under the bar; the rest are counted.
-const STATUS_ROWS: usize = 8;
 
 /// What the live status line shows besides the counts.
 #[derive(Message)]
@@ -102,61 +107,39 @@ pub struct Summarize {
 }
 
 impl Reporter {
-    pub fn new(color: bool, started: Instant, progress_bar: bool) -> Self {
-        Reporter { color, progress_bar, started, report: None, progress: None, silent: false, failed: 0, status: None }
+    pub fn new(color: bool, started: Instant, progress_bar: bool, out: Box<dyn Write + Send>) -> Self {
+        let (report, progress, status) = (None, None, None);
+        Reporter { color, progress_bar, started, report, progress, silent: false, failed: 0, status, out }
     }
 
     /// Redraws the status under the bar: failures, time left, running tests.
     fn refresh(&self) {
         let Some(bar) = &self.progress else { return };
-        let width = crate::render::terminal_width();
-        let mut text = String::new();
-        if self.failed > 0 {
-            text += &format!(" · {} failed", self.failed);
-        }
-        let Some(status) = &self.status else { return bar.set_message(text) };
-        if status.expected_left > 0.0 {
-            text += &format!(" · ~{:.0}s left", (status.expected_left / status.workers as f64).ceil());
-        }
-        let mut running: Vec<&(usize, String, Instant)> = status.running.iter().collect();
-        running.sort_by_key(|(w, _, _)| *w);
-        for (worker, nodeid, since) in running.iter().take(STATUS_ROWS) {
-            let line = format!("  gw{worker} {nodeid} {:.1}s", since.elapsed().as_secs_f64());
-            text += &format!("\n{}", console::truncate_str(&line, width.saturating_sub(1), "…"));
-        }
-        if running.len() > STATUS_ROWS {
-            text += &format!("\n  … and {} more", running.len() - STATUS_ROWS);
-        }
-        bar.set_message(text);
+        let running = self.status.as_ref().map(|s| Running {
+            tests: &s.running,
+            expected_left: s.expected_left,
+            workers: s.workers,
+        });
+        bar.set_message(status_text(self.failed, running.as_ref(), terminal_width(), Instant::now()));
     }
 
-    fn emit(&self, text: &str) {
+    fn emit(&mut self, text: &str) {
         if text.is_empty() || self.silent {
             return;
         }
-        self.above_bar(std::io::stdout(), text);
-    }
-
-    /// Writes `text` to `stream`, above the live status when there is one.
-    fn above_bar(&self, stream: impl Write, text: &str) {
-        let write = || {
-            let mut stream = stream;
-            let _ = stream.write_all(text.as_bytes());
-            let _ = stream.flush();
-        };
-        match &self.progress {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
+        write_above(self.progress.as_ref(), &mut self.out, text);
     }
 }
 
-/// The local mode flags (`c_lflag`) of the terminal on stdout, if it is one.
-fn terminal_local_flags() -> Option<libc::tcflag_t> {
-    // SAFETY: tcgetattr fills a zeroed termios for a descriptor we only read.
-    unsafe {
-        let mut termios: libc::termios = std::mem::zeroed();
-        (libc::tcgetattr(libc::STDOUT_FILENO, &mut termios) == 0).then_some(termios.c_lflag)
+/// Writes `text` to `stream`, above the live status when there is one.
+fn write_above(bar: Option<&ProgressBar>, stream: &mut dyn Write, text: &str) {
+    let mut write = || {
+        let _ = stream.write_all(text.as_bytes());
+        let _ = stream.flush();
+    };
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
     }
 }
 
@@ -173,7 +156,7 @@ impl Handler<TestSlow> for Reporter {
 
     fn handle(&mut self, msg: TestSlow, _: &mut Context<Self>) {
         let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
-        self.above_bar(std::io::stderr(), &line);
+        write_above(self.progress.as_ref(), &mut std::io::stderr(), &line);
     }
 }
 
@@ -193,19 +176,13 @@ impl Handler<Begin> for Reporter {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
         self.silent = !msg.inventory.terminal;
-        let tty = self.progress_bar && console::Term::stdout().is_term() && settings.verbosity >= 0 && !self.silent;
-        self.report = Some(RunReport::new(settings, &msg.inventory));
+        let tty = self.progress_bar && settings.verbosity >= 0 && !self.silent;
+        self.report = Some(RunReport::new(settings, Collection::of(&msg.inventory)));
         if msg.inventory.verbosity >= 0 {
             self.emit("\n");
         }
         if tty {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
-            bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} tests{msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            self.progress = Some(bar);
+            self.progress = Some(progress_bar(total));
         }
     }
 }
@@ -253,10 +230,7 @@ impl Handler<Summarize> for Reporter {
         if let Some(bar) = self.progress.take() {
             if msg.stopped.is_some() {
                 let sigint = crate::signals::received() == Some(libc::SIGINT);
-                let mut out = std::io::stdout().lock();
-                let _ =
-                    out.write_all(crate::render::before_interrupted_clear(sigint, terminal_local_flags()).as_bytes());
-                let _ = out.flush();
+                write_above(None, &mut self.out, before_interrupted_clear(sigint, terminal_local_flags()));
             }
             bar.finish_and_clear();
         }
