@@ -14,14 +14,18 @@ use crate::timeouts::TimeoutSources;
 /// An inventory of `tests` tests, `t.py::t0` on; `extra` overrides fields
 /// (`maxfail`, `shared_fixtures`, ...).
 fn inventory(tests: usize, extra: Value) -> Arc<Inventory> {
-    let items: Vec<Value> =
-        (0..tests).map(|i| json!({"id": format!("t.py::t{i}"), "shown": format!("t.py::t{i}")})).collect();
+    let items: Vec<Value> = (0..tests)
+        .map(|i| json!({"id": format!("t.py::t{i}"), "shown": format!("t.py::t{i}"), "group": null, "timeout": null}))
+        .collect();
     let mut fields = json!({
         "items": items, "deselected": 0, "inventory": "hash", "basetemp": "/tmp/b", "testrunuid": "u",
         "collect_reports": [], "warnings": [], "rootdir": "/r", "terminal": true, "reportchars": "fE",
         "verbosity": 0, "tbstyle": "auto", "summary_untrimmed": false, "no_summary": false,
         "fold_skipped": true, "xfail_tb": false, "show_capture": "all", "collect_failed": 0,
         "durations_min": 0.005, "durations_hint": false, "pytest_version": [8, 3],
+        // Required even when empty: Python always sends them (protocol::golden).
+        "junitxml": null, "max_warnings": null, "maxfail": 0, "numprocesses": null, "durations": null,
+        "dist": null, "shared_fixtures": [], "threads": [], "timeout_plugin": null, "timeout_plugin_active": false,
     });
     fields.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     Arc::new(serde_json::from_value(fields).unwrap())
