@@ -6,9 +6,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::cli;
+use crate::daemon;
 use crate::errors::UsageError;
+use crate::history::inventory_status;
 use crate::plan::{current_dir, memory_limits, settings};
-use crate::{daemon, durations_file, interpreter, inventory_status, rootdir};
+use crate::python::interpreter;
+use crate::python::rootdir;
+use crate::schedule::durations_file;
 
 /// `rpytest serve ...`: the warm daemon, with its idle timeout from settings.
 pub fn serve(args: &[String]) -> i32 {

@@ -35,37 +35,20 @@
 //!    replays it into pytest's session so junitxml and plugins see it, and
 //!    the session's exit status is the run's.
 
-pub mod actors;
-pub mod auto_workers;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod crash;
 pub mod daemon;
-pub mod dir_lock;
-pub mod dist;
-pub mod durations_file;
 pub mod engine;
 pub mod errors;
-pub mod exit_code;
 pub mod history;
-pub mod interpreter;
-pub mod inventory_status;
-pub mod lpt;
-pub mod memory_watch;
 pub mod plan;
-pub mod proctree;
 pub mod protocol;
-pub mod pyworker;
+pub mod python;
 pub mod report;
-pub mod rootdir;
-pub mod run_queue;
-pub mod run_state;
-pub mod shard;
-pub mod signals;
-pub mod socket_dir;
+pub mod run;
+pub mod schedule;
 pub mod supervise;
-pub mod timeouts;
 pub mod trace;
 
 use std::time::Instant;
@@ -105,9 +88,9 @@ pub fn run(args: Vec<String>) -> i32 {
     match plan::plan(command_line, started) {
         Ok(plan) => match engine::run(plan) {
             // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
-            Ok(code) => match signals::ending(code, signals::received()) {
-                signals::Ending::Exit(code) => code,
-                signals::Ending::Raise(sig) => signals::raise_default(sig),
+            Ok(code) => match supervise::signals::ending(code, supervise::signals::received()) {
+                supervise::signals::Ending::Exit(code) => code,
+                supervise::signals::Ending::Raise(sig) => supervise::signals::raise_default(sig),
             },
             Err(e) => {
                 eprintln!("rpytest: internal error: {e}");

@@ -9,11 +9,14 @@ use std::time::Instant;
 
 use crate::cli::{self, OwnFlags};
 use crate::config::{self, WorkerStart};
+use crate::daemon;
 use crate::daemon::client::DaemonRun;
-use crate::dist::DistMode;
 use crate::errors::UsageError;
-use crate::shard::{self, ShardInput};
-use crate::{daemon, durations_file, interpreter, rootdir};
+use crate::python::interpreter;
+use crate::python::rootdir;
+use crate::schedule::dist::DistMode;
+use crate::schedule::durations_file;
+use crate::schedule::shard::{self, ShardInput};
 
 /// Everything one run needs, resolved from flags and settings.
 #[derive(Debug)]
@@ -38,7 +41,7 @@ pub struct RunPlan {
     /// `--retries`: reruns of a failed test before it counts as failed.
     pub retries: u32,
     /// `--test-order` / `[tool.rpytest] test_order`: each worker's order.
-    pub test_order: crate::run_queue::Order,
+    pub test_order: crate::schedule::run_queue::Order,
     /// `--rerun-isolated`: failed tests run again alone, to diagnose order.
     pub rerun_isolated: bool,
     /// `shared_session_fixtures`: set up once in the zygote (fork mode only).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::config::{WorkerCount, WorkerStart};
-use crate::dist::DistMode;
+use crate::schedule::dist::DistMode;
 
 /// rpytest's own flags. Everything else on the command line is pytest's.
 #[derive(Debug, Parser)]
@@ -76,8 +76,8 @@ pub struct OwnFlags {
     /// The order each worker runs its tests in: `collection` (pytest's,
     /// order-safe) or `longest` (longest first). Default: [tool.rpytest]
     /// test_order, else collection.
-    #[arg(long, value_name = "ORDER", value_parser = crate::run_queue::Order::parse)]
-    pub test_order: Option<crate::run_queue::Order>,
+    #[arg(long, value_name = "ORDER", value_parser = crate::schedule::run_queue::Order::parse)]
+    pub test_order: Option<crate::schedule::run_queue::Order>,
 
     /// Merge the durations parts that shards wrote with --store-durations
     /// (the files given as arguments) into the durations file, then exit.

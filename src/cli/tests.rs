@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::config::WorkerCount;
-use crate::dist::DistMode;
+use crate::schedule::dist::DistMode;
 
 fn split(args: &[&str]) -> CommandLine {
     match parse(args.iter().map(|s| s.to_string()).collect()) {

@@ -69,7 +69,7 @@ pub struct Settings {
     /// Bytes one worker is assumed to need until the history knows better.
     pub worker_memory: u64,
     /// The order in which each worker runs its tests.
-    pub test_order: crate::run_queue::Order,
+    pub test_order: crate::schedule::run_queue::Order,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -111,7 +111,7 @@ impl Settings {
             slow_timeout: 60.0,
             max_memory: None,
             worker_memory: 256 * 1024 * 1024,
-            test_order: crate::run_queue::Order::Collection,
+            test_order: crate::schedule::run_queue::Order::Collection,
             source: None,
         });
         for (key, value) in [
@@ -187,7 +187,8 @@ impl Settings {
             "worker_memory" => self.worker_memory = parse_memory(text).map_err(|e| format!("worker_memory: {e}"))?,
             "shared_session_fixtures" => self.shared_session_fixtures = fixture_names(text)?,
             "test_order" => {
-                self.test_order = crate::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
+                self.test_order =
+                    crate::schedule::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
             }
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {

@@ -19,7 +19,7 @@ use super::deps::Deps;
 use super::fdpass;
 use super::key::RunKey;
 use super::wire::{self, WireError};
-use crate::pyworker;
+use crate::python::embed as pyworker;
 
 /// The longest a zygote may take to configure and collect.
 const COLLECT_LIMIT: Duration = Duration::from_secs(300);

@@ -26,7 +26,7 @@ pub const MAX_REPLY: usize = 4 * 1024 * 1024;
 /// This binary's identity: a daemon serves only clients built alongside it
 /// (same version, same embedded Python half).
 pub fn build_id() -> String {
-    format!("{}+{}", env!("CARGO_PKG_VERSION"), crate::pyworker::content_hash())
+    format!("{}+{}", env!("CARGO_PKG_VERSION"), crate::python::embed::content_hash())
 }
 
 /// What every request starts with; read before the request itself.

@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use crate::crash::describe_exit;
 use crate::errors::UsageError;
-use crate::interpreter;
+use crate::python::interpreter;
+use crate::run::crash::describe_exit;
 
 /// The zygote's exit status when it cannot import pytest.
 pub const EXIT_NO_PYTEST: i32 = 97;

@@ -12,7 +12,7 @@ use tokio::process::Command;
 
 use crate::config::WorkerStart;
 use crate::plan::RunPlan;
-use crate::pyworker;
+use crate::python::embed as pyworker;
 
 /// What every Python process of the run is started from.
 pub struct Launcher {

@@ -2,13 +2,19 @@
 //! slots' state machine (`slots`), how processes are started (`launch`),
 //! what the run decides once collected (`run_start`), how the zygote's end
 //! becomes the run's exit code (`ending`), and the signals that stop
-//! processes (here). The Supervisor actor (`actors/supervisor.rs`) routes
+//! processes (here), the run's memory (`memory_watch`) and process tree
+//! (`proctree`), the signals that stop a run (`signals`) and its private
+//! socket directory (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
 //! messages to these and runs their effects.
 
 pub mod ending;
 pub mod launch;
+pub mod memory_watch;
+pub mod proctree;
 pub mod run_start;
+pub mod signals;
 pub mod slots;
+pub mod socket_dir;
 
 /// Signals a worker and, when it leads its own process group (outside a
 /// debugging run it does), every process in that group.

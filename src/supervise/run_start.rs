@@ -8,16 +8,16 @@
 
 use std::path::Path;
 
-use crate::auto_workers;
 use crate::config::{MemoryBudget, WorkerCount, WorkerStart};
-use crate::crash::RestartBudget;
-use crate::dist::DistMode;
 use crate::history::{HistoryStore, HistoryView};
 use crate::plan::RunPlan;
 use crate::protocol::Inventory;
-use crate::rootdir;
-use crate::run_queue::RunQueue;
-use crate::timeouts::{TimeoutSources, Watchdog};
+use crate::python::rootdir;
+use crate::run::crash::RestartBudget;
+use crate::run::timeouts::{TimeoutSources, Watchdog};
+use crate::schedule::auto_workers;
+use crate::schedule::dist::DistMode;
+use crate::schedule::run_queue::RunQueue;
 
 /// The run, planned.
 pub struct RunStart {
@@ -117,7 +117,7 @@ fn workers_for(
     if !auto && plan.memory.max_memory.is_none() {
         return count; // nothing to fit: no memory to read
     }
-    let zygote_bytes = around.zygote_pid.map_or(0, crate::memory_watch::resident);
+    let zygote_bytes = around.zygote_pid.map_or(0, crate::supervise::memory_watch::resident);
     let size = auto_workers::WorkerSize { peak_rss_kb, zygote_bytes };
     let budget = plan.memory.budget();
     if !auto {

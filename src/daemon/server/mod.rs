@@ -28,7 +28,7 @@ use super::key::RunKey;
 use super::paths;
 use super::warm_zygote;
 use super::wire::{self, Envelope, Reply, Request, StatusReport, WireError, ZygoteStatus, DAEMON_PROTOCOL_VERSION};
-use crate::pyworker;
+use crate::python::embed as pyworker;
 use slots::{Slot, SlotState};
 
 mod slots;

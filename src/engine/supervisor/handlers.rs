@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::Supervisor;
-use crate::actors::messages::*;
-use crate::actors::reporter::PluginSummary;
-use crate::actors::scheduler::{RunInterrupted, SharedFixturesTornDown};
+use crate::engine::messages::*;
+use crate::engine::reporter::PluginSummary;
+use crate::engine::scheduler::{RunInterrupted, SharedFixturesTornDown};
 use crate::protocol::{self, FromPython, ToPython};
-use crate::shard;
+use crate::schedule::shard;
 
 /// How long teardown may take after the first Ctrl-C.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);

@@ -7,14 +7,14 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::Supervisor;
-use crate::actors::history::Flush;
-use crate::actors::reporter::Summarize;
 use crate::config::WorkerStart;
+use crate::engine::history::Flush;
+use crate::engine::reporter::Summarize;
 use crate::history::{unix_now, LastRun};
 use crate::report::Stopped;
+use crate::run::timeouts;
 use crate::supervise::ending::{self, ZygoteEnd, ZygoteEndFacts};
 use crate::supervise::{kill_zygote, signal, signal_worker};
-use crate::timeouts;
 
 /// How long the zygote may take to exit after `shutdown`.
 const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -192,7 +192,7 @@ impl Supervisor {
         ctx.run_later(timeouts::DUMP_WAIT, move |_, ctx| {
             // What the test started dies now (detached ones would otherwise
             // be orphaned); the worker gets SIGTERM and a grace period.
-            crate::proctree::kill_all(&crate::proctree::descendants(pid as i32));
+            crate::supervise::proctree::kill_all(&crate::supervise::proctree::descendants(pid as i32));
             signal_worker(pid, libc::SIGTERM);
             ctx.run_later(timeouts::TERM_GRACE, move |_, _| signal_worker(pid, libc::SIGKILL));
         });
@@ -222,6 +222,6 @@ impl Supervisor {
         self.end.finishing = false;
         self.kill_everything();
         self.zygote = None;
-        self.summarize(2, Some(Stopped::plain(crate::signals::banner())), ctx);
+        self.summarize(2, Some(Stopped::plain(crate::supervise::signals::banner())), ctx);
     }
 }

@@ -28,7 +28,7 @@ impl RunQueue {
             let (ua, ub) = (&self.units[a], &self.units[b]);
             is_first(ub).cmp(&is_first(ua)).then(weights[b].total_cmp(&weights[a])).then(ua[0].cmp(&ub[0]))
         });
-        let (bin_of, _) = crate::lpt::assign(&order, &weights, self.plans.len());
+        let (bin_of, _) = crate::schedule::lpt::assign(&order, &weights, self.plans.len());
         let n = self.done.len();
         for (rank, &u) in order.iter().enumerate() {
             for t in self.units[u].clone() {

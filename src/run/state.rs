@@ -37,12 +37,12 @@ pub use effects::{Effect, LiveStatus};
 pub use events::*;
 use isolation::Isolation;
 
-use crate::crash::RestartBudget;
-use crate::exit_code::ExitCode;
 use crate::protocol::{Inventory, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::Stopped;
-use crate::run_queue::RunQueue;
-use crate::timeouts::Watchdog;
+use crate::run::crash::RestartBudget;
+use crate::run::exit_code::ExitCode;
+use crate::run::timeouts::Watchdog;
+use crate::schedule::run_queue::RunQueue;
 
 /// A worker that dies this many times without running a test means the
 /// workers cannot start at all; the run stops instead of looping.

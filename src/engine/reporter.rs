@@ -229,7 +229,7 @@ impl Handler<Summarize> for Reporter {
     fn handle(&mut self, msg: Summarize, _: &mut Context<Self>) -> bool {
         if let Some(bar) = self.progress.take() {
             if msg.stopped.is_some() {
-                let sigint = crate::signals::received() == Some(libc::SIGINT);
+                let sigint = crate::supervise::signals::received() == Some(libc::SIGINT);
                 write_above(None, &mut self.out, before_interrupted_clear(sigint, terminal_local_flags()));
             }
             bar.finish_and_clear();

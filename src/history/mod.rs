@@ -15,6 +15,9 @@
 //! only writer (it owns the `HistoryStore`), and anyone may read cheaply
 //! through a `HistoryView` without a round trip to the actor.
 
+pub mod dir_lock;
+pub mod inventory_status;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::dir_lock::DirLock;
+use crate::history::dir_lock::DirLock;
 
 /// Durations kept per test; the schedule uses their mean.
 const KEEP: usize = 5;

@@ -24,9 +24,9 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use crate::durations_file::Durations;
 use crate::errors::UsageError;
-use crate::lpt;
+use crate::schedule::durations_file::Durations;
+use crate::schedule::lpt;
 
 /// `--shard K --total-shards N`, 0-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

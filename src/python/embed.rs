@@ -13,24 +13,24 @@ use sha2::{Digest, Sha256};
 use crate::errors::EngineError;
 
 const FILES: &[(&str, &str)] = &[
-    ("__init__.py", include_str!("../pyworker/rpytest_worker/__init__.py")),
-    ("bootstrap.py", include_str!("../pyworker/rpytest_worker/bootstrap.py")),
-    ("protocol.py", include_str!("../pyworker/rpytest_worker/protocol.py")),
-    ("msgpack_fallback.py", include_str!("../pyworker/rpytest_worker/msgpack_fallback.py")),
-    ("identity.py", include_str!("../pyworker/rpytest_worker/identity.py")),
-    ("prctl.py", include_str!("../pyworker/rpytest_worker/prctl.py")),
-    ("collection.py", include_str!("../pyworker/rpytest_worker/collection.py")),
-    ("reports.py", include_str!("../pyworker/rpytest_worker/reports.py")),
-    ("xdist_compat.py", include_str!("../pyworker/rpytest_worker/xdist_compat.py")),
-    ("fixtures.py", include_str!("../pyworker/rpytest_worker/fixtures.py")),
-    ("plugin_compat.py", include_str!("../pyworker/rpytest_worker/plugin_compat.py")),
-    ("shared_fixtures.py", include_str!("../pyworker/rpytest_worker/shared_fixtures.py")),
-    ("zygote.py", include_str!("../pyworker/rpytest_worker/zygote.py")),
-    ("warm.py", include_str!("../pyworker/rpytest_worker/warm.py")),
-    ("spawned.py", include_str!("../pyworker/rpytest_worker/spawned.py")),
-    ("worker.py", include_str!("../pyworker/rpytest_worker/worker.py")),
-    ("sink.py", include_str!("../pyworker/rpytest_worker/sink.py")),
-    ("terminal_summary.py", include_str!("../pyworker/rpytest_worker/terminal_summary.py")),
+    ("__init__.py", include_str!("../../pyworker/rpytest_worker/__init__.py")),
+    ("bootstrap.py", include_str!("../../pyworker/rpytest_worker/bootstrap.py")),
+    ("protocol.py", include_str!("../../pyworker/rpytest_worker/protocol.py")),
+    ("msgpack_fallback.py", include_str!("../../pyworker/rpytest_worker/msgpack_fallback.py")),
+    ("identity.py", include_str!("../../pyworker/rpytest_worker/identity.py")),
+    ("prctl.py", include_str!("../../pyworker/rpytest_worker/prctl.py")),
+    ("collection.py", include_str!("../../pyworker/rpytest_worker/collection.py")),
+    ("reports.py", include_str!("../../pyworker/rpytest_worker/reports.py")),
+    ("xdist_compat.py", include_str!("../../pyworker/rpytest_worker/xdist_compat.py")),
+    ("fixtures.py", include_str!("../../pyworker/rpytest_worker/fixtures.py")),
+    ("plugin_compat.py", include_str!("../../pyworker/rpytest_worker/plugin_compat.py")),
+    ("shared_fixtures.py", include_str!("../../pyworker/rpytest_worker/shared_fixtures.py")),
+    ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
+    ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
+    ("spawned.py", include_str!("../../pyworker/rpytest_worker/spawned.py")),
+    ("worker.py", include_str!("../../pyworker/rpytest_worker/worker.py")),
+    ("sink.py", include_str!("../../pyworker/rpytest_worker/sink.py")),
+    ("terminal_summary.py", include_str!("../../pyworker/rpytest_worker/terminal_summary.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.
@@ -119,11 +119,11 @@ mod tests {
     /// removes each one the engine or the daemon sets (a new one must be added there).
     #[test]
     fn identity_knows_every_variable_the_engine_sets() {
-        let identity = include_str!("../pyworker/rpytest_worker/identity.py");
+        let identity = include_str!("../../pyworker/rpytest_worker/identity.py");
         let sources = [
-            include_str!("supervise/launch.rs"),
-            include_str!("daemon/warm_zygote.rs"),
-            include_str!("daemon/client.rs"),
+            include_str!("../supervise/launch.rs"),
+            include_str!("../daemon/warm_zygote.rs"),
+            include_str!("../daemon/client.rs"),
         ];
         let mut seen = 0;
         for source in sources {

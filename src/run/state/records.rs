@@ -3,10 +3,10 @@
 //! for tests a crash, a stop or the restart budget kept from finishing.
 
 use super::{Effect, RunState, WorkerLost};
-use crate::crash;
 use crate::protocol::{FailedTry, Leak, PhaseRecord, ReplayEntry, TestDone};
 use crate::report::{domain_of, Stopped, TestResult};
-use crate::timeouts;
+use crate::run::crash;
+use crate::run::timeouts;
 
 impl RunState {
     /// A finished try on `worker`: retried while the test has tries left,

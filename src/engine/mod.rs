@@ -3,6 +3,20 @@
 //! It prepares what the actors share (the worker package on disk, a private
 //! socket directory), starts the Reporter, Scheduler and Supervisor, accepts
 //! connections, and returns the exit code the Supervisor delivers.
+//!
+//! The engine's actors. Each is a thin shell over a plain struct that holds
+//! the logic, so the logic is tested without an actix system.
+//!
+//! Events flow one way: connections -> Supervisor (process lifecycle) and
+//! Scheduler (run state); only the Scheduler emits test events to the
+//! Reporter and History, which keeps actix's per-sender ordering intact.
+
+pub mod connection;
+pub mod history;
+pub mod messages;
+pub mod reporter;
+pub mod scheduler;
+pub mod supervisor;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -11,15 +25,15 @@ use actix::prelude::*;
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 
-use crate::actors::connection::accept_loop;
-use crate::actors::reporter::Reporter;
-use crate::actors::scheduler::Scheduler;
-use crate::actors::supervisor::Supervisor;
+use crate::engine::connection::accept_loop;
+use crate::engine::reporter::Reporter;
+use crate::engine::scheduler::Scheduler;
+use crate::engine::supervisor::Supervisor;
 use crate::errors::EngineError;
 use crate::plan::RunPlan;
-use crate::proctree;
-use crate::pyworker;
-use crate::socket_dir;
+use crate::python::embed as pyworker;
+use crate::supervise::proctree;
+use crate::supervise::socket_dir;
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
     let pyworker_dir = pyworker::install()?;

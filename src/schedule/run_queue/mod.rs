@@ -54,7 +54,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::dist::{self, DistMode};
+use crate::schedule::dist::{self, DistMode};
 use plan::expected;
 
 mod hand_out;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::durations_file;
 use crate::history::{HistoryStore, LastRun};
+use crate::schedule::durations_file;
 
 /// How often a running test run saves what it has learnt so far.
 const SAVE_EVERY: Duration = Duration::from_secs(5);

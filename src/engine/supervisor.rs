@@ -30,12 +30,12 @@ pub use super::messages::{
 use super::reporter::{Begin, Reporter};
 use super::scheduler::{RetireWorker, Scheduler, StartRun};
 use crate::config::WorkerStart;
-use crate::crash::ExitNamer;
 use crate::daemon::client::WarmHandover;
-use crate::memory_watch::RunMemory;
 use crate::plan::RunPlan;
 use crate::protocol::{Inventory, ToPython, WorkerExit};
+use crate::run::crash::ExitNamer;
 use crate::supervise::launch::{spawn_watched, Launcher, SpawnedWorker};
+use crate::supervise::memory_watch::RunMemory;
 use crate::supervise::run_start::{plan_run, Surroundings};
 use crate::supervise::slots::{Ending, Slots};
 
@@ -213,14 +213,14 @@ impl Supervisor {
                 ctx.run_later(at.saturating_duration_since(Instant::now()), |_, ctx| ctx.notify(GraceCheck));
             }
             Ending::Lost { worker, cause, process, timed_out, said_hello } => {
-                let log = crate::crash::fault_log_tail(&self.launch.socket, worker, process);
+                let log = crate::run::crash::fault_log_tail(&self.launch.socket, worker, process);
                 if said_hello {
                     self.node_down(worker, None, Some(format!("worker gw{worker} {cause}")));
                 }
                 self.scheduler.do_send(super::scheduler::WorkerLost { worker, cause, log, timed_out });
             }
             Ending::Ended { worker, process, restart } => {
-                if let Some(log) = crate::crash::fault_log_tail(&self.launch.socket, worker, process) {
+                if let Some(log) = crate::run::crash::fault_log_tail(&self.launch.socket, worker, process) {
                     eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
                 }
                 if restart {
@@ -248,7 +248,7 @@ impl Actor for Supervisor {
         }
         let addr = ctx.address();
         actix::spawn(async move {
-            let Some(mut signals) = crate::signals::StopSignals::install() else { return };
+            let Some(mut signals) = crate::supervise::signals::StopSignals::install() else { return };
             while signals.next().await.is_some() {
                 addr.do_send(Interrupt);
             }

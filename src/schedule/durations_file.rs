@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::dir_lock::DirLock;
+use crate::history::dir_lock::DirLock;
 
 /// pytest-split's default file name, looked for in the current directory.
 pub const DEFAULT_NAME: &str = ".test_durations";

@@ -1,8 +1,8 @@
 //! What the run state asks of the Scheduler, and the live status it shows.
 
-use crate::exit_code::ExitCode;
 use crate::protocol::{PhaseRecord, ReplayEntry, ToPython};
 use crate::report::{Stopped, TestResult};
+use crate::run::exit_code::ExitCode;
 
 /// What the Scheduler does for the run state.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 
 use super::{Effect, RunState};
 use crate::protocol::ToPython;
-use crate::run_queue::Answer;
+use crate::schedule::run_queue::Answer;
 
 impl RunState {
     /// Answers a worker's `ready`: a batch, `no_more`, or later: after it

@@ -28,15 +28,15 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::history::{History, Observe};
 use super::reporter::{Reporter, Status, TestReported, TestRetrying, TestSlow};
 use super::supervisor::{RestartWorker, RunComplete, StopTimedOut, Supervisor, TeardownShared};
-use crate::crash::RestartBudget;
 use crate::protocol::{Inventory, ToPython};
-use crate::run_queue::RunQueue;
-use crate::run_state::{Effect, RunState, Settings};
-pub use crate::run_state::{
+use crate::run::crash::RestartBudget;
+use crate::run::state::{Effect, RunState, Settings};
+pub use crate::run::state::{
     RetireWorker, RunInterrupted, SharedFixturesTornDown, StopRequested, TestFinished, TestInterrupted, TestsLeaked,
     WorkRequest, WorkerFinished, WorkerLost,
 };
-use crate::timeouts::Watchdog;
+use crate::run::timeouts::Watchdog;
+use crate::schedule::run_queue::RunQueue;
 
 /// How often the watchdog looks at the running tests' clocks (limits and
 /// `--slow-timeout`).

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::history::{HistoryStore, LastRun, TestHistory};
-use crate::lpt;
+use crate::schedule::lpt;
 
 const BAR_WIDTH: usize = 40;
 
@@ -48,7 +48,7 @@ pub fn render(cwd: &Path, pytest_args: &[String], workers: usize, tty: bool) -> 
 
 /// `--rootdir` from the pytest arguments, else the nearest history above `cwd`.
 fn find_history(cwd: &Path, pytest_args: &[String]) -> PathBuf {
-    if let Some(rootdir) = crate::rootdir::option_value(pytest_args, &["--rootdir"]) {
+    if let Some(rootdir) = crate::python::rootdir::option_value(pytest_args, &["--rootdir"]) {
         return HistoryStore::path_for(&cwd.join(rootdir));
     }
     cwd.ancestors().map(HistoryStore::path_for).find(|p| p.is_file()).unwrap_or_else(|| HistoryStore::path_for(cwd))

@@ -2,9 +2,9 @@
 //! run's completion with its exit code.
 
 use super::{Effect, RunState, SharedTeardown, MAX_STARTUP_FAILURES};
-use crate::exit_code::ExitCode;
 use crate::protocol::ToPython;
 use crate::report::Stopped;
+use crate::run::exit_code::ExitCode;
 
 impl RunState {
     /// Stops dispatch on every worker at once: queued tests never start.

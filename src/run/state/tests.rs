@@ -8,8 +8,8 @@ use super::records::final_outcome;
 use super::*;
 use crate::protocol::Interruption;
 use crate::report::TestResult;
-use crate::run_queue::Order;
-use crate::timeouts::TimeoutSources;
+use crate::run::timeouts::TimeoutSources;
+use crate::schedule::run_queue::Order;
 
 /// An inventory of `tests` tests, `t.py::t0` on; `extra` overrides fields
 /// (`maxfail`, `shared_fixtures`, ...).

@@ -167,8 +167,8 @@ fn increasing(sequence: &[usize]) -> bool {
 }
 
 fn lpt_plan(weights: &[f64], workers: usize) -> f64 {
-    let order = crate::lpt::heaviest_first(weights, |i| i);
-    crate::lpt::assign(&order, weights, workers).1.into_iter().fold(0.0, f64::max)
+    let order = crate::schedule::lpt::heaviest_first(weights, |i| i);
+    crate::schedule::lpt::assign(&order, weights, workers).1.into_iter().fold(0.0, f64::max)
 }
 
 /// Duration sets: the bench's skewed suite, the mixed suite,
