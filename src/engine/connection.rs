@@ -13,12 +13,12 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use super::scheduler::{
-    Scheduler, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerFinished, WorkerJoined,
+use super::messages::{
+    FromZygote, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerConnected,
+    WorkerDisconnected, WorkerFinished, WorkerJoined, WorkerOutput, ZygoteBroken, ZygoteConnected,
 };
-use super::supervisor::{
-    FromZygote, Supervisor, WorkerConnected, WorkerDisconnected, WorkerOutput, ZygoteBroken, ZygoteConnected,
-};
+use super::scheduler::Scheduler;
+use super::supervisor::Supervisor;
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::history::{HistoryStore, LastRun};
+use super::messages::{Flush, Observe};
+
+use crate::history::HistoryStore;
 use crate::schedule::durations_file;
 
 /// How often a running test run saves what it has learnt so far.
@@ -25,26 +27,6 @@ pub struct History {
     /// `--store-durations`: where to merge this run's durations.
     durations_file: Option<PathBuf>,
     this_run: HashMap<String, f64>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Observe {
-    pub nodeid: String,
-    /// `None` when the test did not run to the end (its worker crashed).
-    pub duration: Option<f64>,
-    pub outcome: String,
-    pub peak_rss_kb: Option<u64>,
-    /// It passed after failed tries (`--retries`).
-    pub flaky: bool,
-}
-
-/// Save everything; `run` describes the run that just ended. Answers with
-/// a line for the terminal, if there is one to show.
-#[derive(Message)]
-#[rtype(result = "Option<String>")]
-pub struct Flush {
-    pub run: Option<LastRun>,
 }
 
 impl History {

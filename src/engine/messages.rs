@@ -2,11 +2,61 @@
 //! actor accepts is listed in its module doc, and defined here, so no
 //! actor file names another actor's internals.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::protocol::{FromPython, ReplayEntry, ToPython, WorkerExit};
-use crate::report::Stopped;
+use crate::history::LastRun;
+use crate::protocol::{FromPython, Inventory, PhaseRecord, ReplayEntry, ToPython, WorkerExit};
+use crate::report::{Stopped, TestResult};
+use crate::run::crash::RestartBudget;
+use crate::run::timeouts::Watchdog;
+use crate::schedule::run_queue::RunQueue;
+
+/// What the Scheduler sends the Supervisor: recipients, so that neither
+/// actor names the other's type.
+#[derive(Clone)]
+pub struct SupervisorLink {
+    pub restart: Recipient<RestartWorker>,
+    pub stop_timed_out: Recipient<StopTimedOut>,
+    pub teardown: Recipient<TeardownShared>,
+    pub complete: Recipient<RunComplete>,
+}
+
+/// What the Scheduler and the Supervisor send the Reporter.
+#[derive(Clone)]
+pub struct ReporterLink {
+    pub begin: Recipient<Begin>,
+    pub reported: Recipient<TestReported>,
+    pub retrying: Recipient<TestRetrying>,
+    pub slow: Recipient<TestSlow>,
+    pub status: Recipient<Status>,
+    pub plugin_summary: Recipient<PluginSummary>,
+    pub summarize: Recipient<Summarize>,
+}
+
+/// What the Scheduler and the Supervisor send the History.
+#[derive(Clone)]
+pub struct HistoryLink {
+    pub observe: Recipient<Observe>,
+    pub flush: Recipient<Flush>,
+}
+
+/// Starts the History actor once the rootdir (hence the history file) is
+/// known: given by the engine, so the Supervisor does not name it.
+pub type HistoryStarter = Box<dyn Fn(crate::history::HistoryStore, Option<std::path::PathBuf>) -> HistoryLink>;
+
+/// What the Supervisor sends the Scheduler.
+#[derive(Clone)]
+pub struct SchedulerLink {
+    pub start: Recipient<StartRun>,
+    pub torn_down: Recipient<SharedFixturesTornDown>,
+    pub lost: Recipient<WorkerLost>,
+    pub retire: Recipient<RetireWorker>,
+    pub interrupted: Recipient<RunInterrupted>,
+}
 
 // --- To the Supervisor: the Python processes' lives ---
 
@@ -111,3 +161,141 @@ pub struct RunComplete {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Interrupt;
+
+// --- To the Scheduler: the run's events ---
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StartRun {
+    pub inventory: Arc<Inventory>,
+    /// The ordered queue, built from the inventory, history and `--dist`.
+    pub queue: RunQueue,
+    pub supervisor: SupervisorLink,
+    pub history: HistoryLink,
+    /// Per-test time limits (`--timeout`, marks, pytest-timeout).
+    pub watchdog: Watchdog,
+    /// Lost workers to replace before the run gives up.
+    pub restarts: RestartBudget,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerJoined {
+    pub worker: usize,
+    pub inventory: Option<String>,
+    pub link: UnboundedSender<ToPython>,
+}
+
+/// The run's events (plain structs of `run::state`, which decides on
+/// them) are messages as they are.
+macro_rules! events_are_messages {
+    ($($event:ident),*) => {
+        $(impl Message for $event {
+            type Result = ();
+        })*
+    };
+}
+
+pub use crate::run::state::{
+    RetireWorker, RunInterrupted, SharedFixturesTornDown, StopRequested, TestFinished, TestInterrupted, TestsLeaked,
+    WorkRequest, WorkerFinished, WorkerLost,
+};
+events_are_messages!(
+    RetireWorker,
+    RunInterrupted,
+    SharedFixturesTornDown,
+    StopRequested,
+    TestFinished,
+    TestInterrupted,
+    TestsLeaked,
+    WorkRequest,
+    WorkerFinished,
+    WorkerLost
+);
+
+// --- To the Reporter: what the terminal shows ---
+
+/// What the live status line shows besides the counts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Status {
+    /// (worker, node id, started at) of each running test.
+    pub running: Vec<(usize, String, Instant)>,
+    /// Expected seconds of work left, from the history (0: unknown).
+    pub expected_left: f64,
+    pub workers: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Begin {
+    pub inventory: Arc<Inventory>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestReported(pub TestResult);
+
+/// `--retries`: a try failed and the test goes back in the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestRetrying {
+    pub nodeid: String,
+    pub worker: usize,
+    /// This try's number (1 for the first) and the most there will be.
+    pub attempt: usize,
+    pub of: usize,
+    /// The phase that failed (`None` for a crash without phases).
+    pub failed: Option<PhaseRecord>,
+}
+
+/// A test has run longer than `--slow-timeout`: said on stderr, as
+/// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TestSlow {
+    pub nodeid: String,
+    pub worker: usize,
+    pub secs: f64,
+}
+
+/// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PluginSummary {
+    pub text: String,
+}
+
+/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Summarize {
+    pub stopped: Option<Stopped>,
+    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
+    pub notes: Vec<String>,
+    /// False when the run ended without pytest ending its session, so no
+    /// junit file was written: the summary must not claim one.
+    pub junit_written: bool,
+}
+
+// --- To the History: what the run learns ---
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Observe {
+    pub nodeid: String,
+    /// `None` when the test did not run to the end (its worker crashed).
+    pub duration: Option<f64>,
+    pub outcome: String,
+    pub peak_rss_kb: Option<u64>,
+    /// It passed after failed tries (`--retries`).
+    pub flaky: bool,
+}
+
+/// Save everything; `run` describes the run that just ended. Answers with
+/// a line for the terminal, if there is one to show.
+#[derive(Message)]
+#[rtype(result = "Option<String>")]
+pub struct Flush {
+    pub run: Option<LastRun>,
+}

@@ -26,6 +26,8 @@ use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 
 use crate::engine::connection::accept_loop;
+use crate::engine::history::History;
+use crate::engine::messages::{HistoryLink, HistoryStarter, ReporterLink, SchedulerLink};
 use crate::engine::reporter::Reporter;
 use crate::engine::scheduler::Scheduler;
 use crate::engine::supervisor::Supervisor;
@@ -55,10 +57,11 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let (done_tx, done_rx) = oneshot::channel();
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
-        let reporter = Reporter::new(plan.color, plan.started, live, Box::new(std::io::stdout())).start();
+        let reporter =
+            reporter_link(Reporter::new(plan.color, plan.started, live, Box::new(std::io::stdout())).start());
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
-        let supervisor =
-            Supervisor::new(plan, pyworker_dir, socket, scheduler.clone(), reporter, done_tx, warm_zygote).start();
+        let peers = (scheduler_link(&scheduler), reporter, history_starter());
+        let supervisor = Supervisor::new(plan, pyworker_dir, socket, peers, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
     })?;
@@ -69,4 +72,35 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         daemon.prewarm();
     }
     Ok(code)
+}
+
+/// The actors are wired here, the one place that names them all: each
+/// gets its peers as recipients of the messages it sends them.
+fn reporter_link(reporter: Addr<Reporter>) -> ReporterLink {
+    ReporterLink {
+        begin: reporter.clone().recipient(),
+        reported: reporter.clone().recipient(),
+        retrying: reporter.clone().recipient(),
+        slow: reporter.clone().recipient(),
+        status: reporter.clone().recipient(),
+        plugin_summary: reporter.clone().recipient(),
+        summarize: reporter.recipient(),
+    }
+}
+
+fn scheduler_link(scheduler: &Addr<Scheduler>) -> SchedulerLink {
+    SchedulerLink {
+        start: scheduler.clone().recipient(),
+        torn_down: scheduler.clone().recipient(),
+        lost: scheduler.clone().recipient(),
+        retire: scheduler.clone().recipient(),
+        interrupted: scheduler.clone().recipient(),
+    }
+}
+
+fn history_starter() -> HistoryStarter {
+    Box::new(|store, durations_file| {
+        let history = History::new(store, durations_file).start();
+        HistoryLink { observe: history.clone().recipient(), flush: history.recipient() }
+    })
 }

@@ -12,16 +12,16 @@
 //! the history, and each worker's running test with its elapsed time.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+
+use super::messages::{Begin, PluginSummary, Status, Summarize, TestReported, TestRetrying, TestSlow};
 use indicatif::ProgressBar;
 
-use crate::protocol::Inventory;
 use crate::report::live::{progress_bar, status_text, Running};
 use crate::report::render::{before_interrupted_clear, terminal_local_flags, terminal_width};
-use crate::report::{Collection, ReportSettings, RunReport, Stopped, TestResult};
+use crate::report::{Collection, ReportSettings, RunReport};
 
 pub struct Reporter {
     color: bool,
@@ -42,69 +42,6 @@ pub struct Reporter {
 
 /// How often the live status redraws (elapsed times move on their own).
 const STATUS_EVERY: Duration = Duration::from_millis(250);
-
-/// What the live status line shows besides the counts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Status {
-    /// (worker, node id, started at) of each running test.
-    pub running: Vec<(usize, String, Instant)>,
-    /// Expected seconds of work left, from the history (0: unknown).
-    pub expected_left: f64,
-    pub workers: usize,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Begin {
-    pub inventory: Arc<Inventory>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TestReported(pub TestResult);
-
-/// `--retries`: a try failed and the test goes back in the queue.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TestRetrying {
-    pub nodeid: String,
-    pub worker: usize,
-    /// This try's number (1 for the first) and the most there will be.
-    pub attempt: usize,
-    pub of: usize,
-    /// The phase that failed (`None` for a crash without phases).
-    pub failed: Option<crate::protocol::PhaseRecord>,
-}
-
-/// A test has run longer than `--slow-timeout`: said on stderr, as
-/// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TestSlow {
-    pub nodeid: String,
-    pub worker: usize,
-    pub secs: f64,
-}
-
-/// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PluginSummary {
-    pub text: String,
-}
-
-/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Summarize {
-    pub stopped: Option<Stopped>,
-    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
-    pub notes: Vec<String>,
-    /// False when the run ended without pytest ending its session, so no
-    /// junit file was written: the summary must not claim one.
-    pub junit_written: bool,
-}
 
 impl Reporter {
     pub fn new(color: bool, started: Instant, progress_bar: bool, out: Box<dyn Write + Send>) -> Self {

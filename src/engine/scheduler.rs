@@ -19,24 +19,14 @@
 //! (`StopTimedOut`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::history::{History, Observe};
-use super::reporter::{Reporter, Status, TestReported, TestRetrying, TestSlow};
-use super::supervisor::{RestartWorker, RunComplete, StopTimedOut, Supervisor, TeardownShared};
-use crate::protocol::{Inventory, ToPython};
-use crate::run::crash::RestartBudget;
+use super::messages::*;
+use crate::protocol::ToPython;
 use crate::run::state::{Effect, RunState, Settings};
-pub use crate::run::state::{
-    RetireWorker, RunInterrupted, SharedFixturesTornDown, StopRequested, TestFinished, TestInterrupted, TestsLeaked,
-    WorkRequest, WorkerFinished, WorkerLost,
-};
-use crate::run::timeouts::Watchdog;
-use crate::schedule::run_queue::RunQueue;
 
 /// How often the watchdog looks at the running tests' clocks (limits and
 /// `--slow-timeout`).
@@ -46,7 +36,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 const FAIR_START_RETRY: Duration = Duration::from_millis(100);
 
 pub struct Scheduler {
-    reporter: Addr<Reporter>,
+    reporter: ReporterLink,
     /// Feed the reporter's live status line (a terminal, not CI).
     live: bool,
     settings: Settings,
@@ -59,34 +49,12 @@ struct Run {
     /// The run's clock: the queue plans from how long running tests have run.
     started: Instant,
     links: HashMap<usize, UnboundedSender<ToPython>>,
-    supervisor: Addr<Supervisor>,
-    history: Addr<History>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StartRun {
-    pub inventory: Arc<Inventory>,
-    /// The ordered queue, built from the inventory, history and `--dist`.
-    pub queue: RunQueue,
-    pub supervisor: Addr<Supervisor>,
-    pub history: Addr<History>,
-    /// Per-test time limits (`--timeout`, marks, pytest-timeout).
-    pub watchdog: Watchdog,
-    /// Lost workers to replace before the run gives up.
-    pub restarts: RestartBudget,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WorkerJoined {
-    pub worker: usize,
-    pub inventory: Option<String>,
-    pub link: UnboundedSender<ToPython>,
+    supervisor: SupervisorLink,
+    history: HistoryLink,
 }
 
 impl Scheduler {
-    pub fn new(reporter: Addr<Reporter>, retries: u32, live: bool, rerun_isolated: bool) -> Self {
+    pub fn new(reporter: ReporterLink, retries: u32, live: bool, rerun_isolated: bool) -> Self {
         Scheduler { reporter, live, settings: Settings { retries, rerun_isolated }, run: None }
     }
 
@@ -112,21 +80,25 @@ impl Scheduler {
                 Effect::DropLink { worker } => {
                     run.links.remove(&worker);
                 }
-                Effect::Report(result) => self.reporter.do_send(TestReported(result)),
+                Effect::Report(result) => self.reporter.reported.do_send(TestReported(result)),
                 Effect::Retrying { nodeid, worker, attempt, of, failed } => {
                     let failed = failed.map(|phase| *phase);
-                    self.reporter.do_send(TestRetrying { nodeid, worker, attempt, of, failed });
+                    self.reporter.retrying.do_send(TestRetrying { nodeid, worker, attempt, of, failed });
                 }
-                Effect::Slow { nodeid, worker, secs } => self.reporter.do_send(TestSlow { nodeid, worker, secs }),
+                Effect::Slow { nodeid, worker, secs } => self.reporter.slow.do_send(TestSlow { nodeid, worker, secs }),
                 Effect::StatusChanged => status_changed = true,
                 Effect::Observe { nodeid, duration, outcome, peak_rss_kb, flaky } => {
-                    run.history.do_send(Observe { nodeid, duration, outcome, peak_rss_kb, flaky });
+                    run.history.observe.do_send(Observe { nodeid, duration, outcome, peak_rss_kb, flaky });
                 }
-                Effect::RestartWorker { worker } => run.supervisor.do_send(RestartWorker { worker }),
-                Effect::StopTimedOut { worker, secs } => run.supervisor.do_send(StopTimedOut { worker, secs }),
-                Effect::TeardownShared { last_ran } => run.supervisor.do_send(TeardownShared { index: last_ran }),
+                Effect::RestartWorker { worker } => run.supervisor.restart.do_send(RestartWorker { worker }),
+                Effect::StopTimedOut { worker, secs } => {
+                    run.supervisor.stop_timed_out.do_send(StopTimedOut { worker, secs })
+                }
+                Effect::TeardownShared { last_ran } => {
+                    run.supervisor.teardown.do_send(TeardownShared { index: last_ran })
+                }
                 Effect::RunComplete { entries, exit, stopped, notes } => {
-                    run.supervisor.do_send(RunComplete { entries, exitstatus: exit.code(), stopped, notes });
+                    run.supervisor.complete.do_send(RunComplete { entries, exitstatus: exit.code(), stopped, notes });
                 }
                 Effect::RetryWaitingLater => {
                     ctx.run_later(FAIR_START_RETRY, |act, ctx| act.apply(ctx, RunState::on_fair_start_retry));
@@ -145,7 +117,7 @@ impl Scheduler {
         let at = |since: f64| run.started + Duration::from_secs_f64(since.max(0.0));
         let running = status.running.into_iter().map(|(worker, nodeid, since)| (worker, nodeid, at(since)));
         let (expected_left, workers) = (status.expected_left, status.workers);
-        self.reporter.do_send(Status { running: running.collect(), expected_left, workers });
+        self.reporter.status.do_send(Status { running: running.collect(), expected_left, workers });
     }
 }
 
@@ -194,10 +166,6 @@ macro_rules! route {
         route!(@handler $event, |state: &mut RunState, event: $event, now| state.$on(event, now));
     };
     (@handler $event:ident, $call:expr) => {
-        impl Message for $event {
-            type Result = ();
-        }
-
         impl Handler<$event> for Scheduler {
             type Result = ();
 

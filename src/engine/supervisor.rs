@@ -13,31 +13,26 @@
 
 mod finishing;
 mod handlers;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use super::history::History;
-pub use super::messages::{
-    FromZygote, GraceCheck, Interrupt, RestartWorker, RunComplete, StopTimedOut, TeardownShared, WarmZygoteEnded,
-    WorkerConnected, WorkerDisconnected, WorkerExitSeen, WorkerOutput, ZygoteBroken, ZygoteConnected, ZygoteExited,
-};
-use super::reporter::{Begin, Reporter};
-use super::scheduler::{RetireWorker, Scheduler, StartRun};
+use super::messages::*;
 use crate::config::WorkerStart;
 use crate::daemon::client::WarmHandover;
 use crate::plan::RunPlan;
-use crate::protocol::{Inventory, ToPython, WorkerExit};
+use crate::protocol::{Inventory, ToPython};
 use crate::run::crash::ExitNamer;
-use crate::supervise::launch::{spawn_watched, Launcher, SpawnedWorker};
+use crate::supervise::launch::{spawn_watched, Launcher};
 use crate::supervise::memory_watch::RunMemory;
 use crate::supervise::run_start::{plan_run, Surroundings};
-use crate::supervise::slots::{Ending, Slots};
+use crate::supervise::slots::Slots;
 
 /// How long to wait for the other half of a worker's ending.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -47,9 +42,10 @@ const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(200);
 pub struct Supervisor {
     plan: Arc<RunPlan>,
     launch: Launcher,
-    scheduler: Addr<Scheduler>,
-    reporter: Addr<Reporter>,
-    history: Option<Addr<History>>,
+    scheduler: SchedulerLink,
+    reporter: ReporterLink,
+    start_history: HistoryStarter,
+    history: Option<HistoryLink>,
     done: Option<oneshot::Sender<i32>>,
     zygote: Option<UnboundedSender<ToPython>>,
     zygote_pid: Option<u32>,
@@ -75,8 +71,7 @@ impl Supervisor {
         plan: Arc<RunPlan>,
         pyworker_dir: PathBuf,
         socket: PathBuf,
-        scheduler: Addr<Scheduler>,
-        reporter: Addr<Reporter>,
+        peers: (SchedulerLink, ReporterLink, HistoryStarter),
         done: oneshot::Sender<i32>,
         warm_zygote: Option<WarmHandover>,
     ) -> Self {
@@ -85,8 +80,9 @@ impl Supervisor {
             requested_workers: plan.workers,
             worker_start: plan.worker_start,
             plan,
-            scheduler,
-            reporter,
+            scheduler: peers.0,
+            reporter: peers.1,
+            start_history: peers.2,
             history: None,
             done: Some(done),
             zygote: None,
@@ -138,14 +134,15 @@ impl Supervisor {
         let start = plan_run(&self.plan, &inventory, &around);
         start.notices.iter().for_each(|line| eprintln!("{line}"));
         let inventory = Arc::new(inventory);
-        let history = History::new(start.store, self.plan.store_durations.clone()).start();
+        let history = (self.start_history)(start.store, self.plan.store_durations.clone());
         self.history = Some(history.clone());
         (self.worker_start, self.requested_workers) = (start.worker_start, start.requested_workers);
         self.worker_count = start.queue.workers();
         self.inventory = Some(inventory.clone());
-        self.reporter.do_send(Begin { inventory: inventory.clone() });
+        self.reporter.begin.do_send(Begin { inventory: inventory.clone() });
         let (queue, watchdog, restarts) = (start.queue, start.watchdog, start.restarts);
-        self.scheduler.do_send(StartRun { inventory, queue, supervisor: ctx.address(), history, watchdog, restarts });
+        let supervisor = self.link(ctx);
+        self.scheduler.start.do_send(StartRun { inventory, queue, supervisor, history, watchdog, restarts });
         (0..self.worker_count).for_each(|worker| self.start_worker(worker, ctx));
         if let Some(budget) = self.plan.memory.max_memory {
             self.memory = Some(RunMemory::new(budget, self.worker_start == WorkerStart::Fork));
@@ -153,87 +150,14 @@ impl Supervisor {
         }
     }
 
-    fn start_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
-        let generation = self.slots.start(worker);
-        let limit = finishing::connect_limit(self.worker_start);
-        ctx.run_later(limit, move |act, ctx| act.check_connected(worker, generation, limit, ctx));
-        match (self.worker_start, &self.zygote) {
-            (WorkerStart::Fork, Some(zygote)) => {
-                let _ = zygote.send(ToPython::Fork { worker, count: self.requested_workers });
-            }
-            (WorkerStart::Fork, None) => {}
-            (WorkerStart::Spawn, _) => self.spawn_worker(worker, ctx),
-        }
-    }
-
-    fn spawn_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
-        let failed = WorkerExitSeen(WorkerExit { worker, pid: 0, exit_code: None, signal: None });
-        let keep = match self.shard_keep.as_ref().map(|keep| self.launch.write_shard_keep(keep)).transpose() {
-            Ok(keep) => keep,
-            Err(e) => {
-                eprintln!("rpytest: error: cannot pass the shard selection to a spawned worker: {e}");
-                return ctx.notify(failed);
-            }
-        };
-        let inventory = self.inventory.as_ref().expect("workers start after collection");
-        let spec = SpawnedWorker {
-            worker,
-            count: self.requested_workers,
-            basetemp: &inventory.basetemp,
-            testrunuid: &inventory.testrunuid,
-            shard_keep: keep.as_deref(),
-        };
-        let addr = ctx.address();
-        let on_exit = move |pid, exit_code, signal| {
-            addr.do_send(WorkerExitSeen(WorkerExit { worker, pid, exit_code, signal }));
-        };
-        match spawn_watched(self.launch.spawned_worker(&spec), on_exit) {
-            Ok(pid) => self.slots.spawned(worker, pid),
-            Err(e) => {
-                eprintln!("rpytest: cannot spawn worker gw{worker}: {e}");
-                ctx.notify(failed);
-            }
-        }
-    }
-
-    /// One `--max-memory` sample; a worker over the budget is retired
-    /// after its current test (see `memory_watch`).
-    fn watch_memory(&mut self) {
-        let Some(memory) = self.memory.as_mut().filter(|_| !self.end.finishing) else { return };
-        if let Some(retire) = memory.sample(Instant::now(), self.zygote_pid, &self.slots.processes()) {
-            eprintln!("{}", retire.why);
-            self.scheduler.do_send(RetireWorker { worker: retire.worker });
-        }
-    }
-
-    /// Runs what settling a worker's slot decided.
-    fn on_ending(&mut self, ending: Ending, ctx: &mut Context<Self>) {
-        match ending {
-            Ending::WaitUntil(at) => {
-                ctx.run_later(at.saturating_duration_since(Instant::now()), |_, ctx| ctx.notify(GraceCheck));
-            }
-            Ending::Lost { worker, cause, process, timed_out, said_hello } => {
-                let log = crate::run::crash::fault_log_tail(&self.launch.socket, worker, process);
-                if said_hello {
-                    self.node_down(worker, None, Some(format!("worker gw{worker} {cause}")));
-                }
-                self.scheduler.do_send(super::scheduler::WorkerLost { worker, cause, log, timed_out });
-            }
-            Ending::Ended { worker, process, restart } => {
-                if let Some(log) = crate::run::crash::fault_log_tail(&self.launch.socket, worker, process) {
-                    eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
-                }
-                if restart {
-                    self.start_worker(worker, ctx);
-                }
-            }
-        }
-    }
-
-    /// Tells the zygote a worker process ended (xdist's `pytest_testnodedown`).
-    fn node_down(&self, worker: usize, workeroutput: Option<rmpv::Value>, error: Option<String>) {
-        if let Some(zygote) = &self.zygote {
-            let _ = zygote.send(ToPython::NodeDown { worker, workeroutput, error });
+    /// Where the Scheduler sends what it asks of this actor.
+    fn link(&self, ctx: &mut Context<Self>) -> SupervisorLink {
+        let me = ctx.address();
+        SupervisorLink {
+            restart: me.clone().recipient(),
+            stop_timed_out: me.clone().recipient(),
+            teardown: me.clone().recipient(),
+            complete: me.recipient(),
         }
     }
 }

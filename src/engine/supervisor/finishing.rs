@@ -8,8 +8,7 @@ use actix::prelude::*;
 
 use super::Supervisor;
 use crate::config::WorkerStart;
-use crate::engine::history::Flush;
-use crate::engine::reporter::Summarize;
+use crate::engine::messages::{Flush, Summarize};
 use crate::history::{unix_now, LastRun};
 use crate::report::Stopped;
 use crate::run::timeouts;
@@ -127,9 +126,9 @@ impl Supervisor {
         let mut notes = std::mem::take(&mut self.end.notes);
         async move {
             if let Some(history) = history {
-                notes.extend(history.send(Flush { run: Some(run) }).await.ok().flatten());
+                notes.extend(history.flush.send(Flush { run: Some(run) }).await.ok().flatten());
             }
-            reporter.send(Summarize { stopped, notes, junit_written }).await.unwrap_or(false)
+            reporter.summarize.send(Summarize { stopped, notes, junit_written }).await.unwrap_or(false)
         }
         .into_actor(self)
         // pytest's ExitCode.MAX_WARNINGS_ERROR: all passed, too many warnings.

@@ -7,8 +7,6 @@ use actix::prelude::*;
 
 use super::Supervisor;
 use crate::engine::messages::*;
-use crate::engine::reporter::PluginSummary;
-use crate::engine::scheduler::{RunInterrupted, SharedFixturesTornDown};
 use crate::protocol::{self, FromPython, ToPython};
 use crate::schedule::shard;
 
@@ -35,11 +33,11 @@ impl Handler<FromZygote> for Supervisor {
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
             FromPython::WorkerForked { worker, pid } => self.slots.forked(worker, pid),
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
-            FromPython::TerminalSummary { text } => self.reporter.do_send(PluginSummary { text }),
+            FromPython::TerminalSummary { text } => self.reporter.plugin_summary.do_send(PluginSummary { text }),
             FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
             FromPython::SharedTeardownDone { phases } => {
                 crate::trace::event(|| "shared session fixtures torn down".into());
-                self.scheduler.do_send(SharedFixturesTornDown { phases });
+                self.scheduler.torn_down.do_send(SharedFixturesTornDown { phases });
             }
             FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
             other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
@@ -179,7 +177,7 @@ impl Handler<TeardownShared> for Supervisor {
             Some(zygote) => {
                 let _ = zygote.send(ToPython::TeardownShared { index: msg.index });
             }
-            None => self.scheduler.do_send(SharedFixturesTornDown { phases: Vec::new() }),
+            None => self.scheduler.torn_down.do_send(SharedFixturesTornDown { phases: Vec::new() }),
         }
     }
 }
@@ -235,7 +233,7 @@ impl Handler<Interrupt> for Supervisor {
             for (_, pid) in self.slots.processes() {
                 crate::supervise::signal(pid, libc::SIGINT);
             }
-            self.scheduler.do_send(RunInterrupted);
+            self.scheduler.interrupted.do_send(RunInterrupted);
         }
         ctx.run_later(INTERRUPT_GRACE, |act, ctx| {
             if act.done.is_some() {
