@@ -10,30 +10,33 @@
 //!    the rest.
 //! 2. **Plan** (`plan`): all of it resolved into one `RunPlan` (interpreter,
 //!    worker count, `--dist`, shard, timeouts, memory budget, daemon).
-//! 3. **Engine** (`engine`, `actors/`): one actix system per run. The
-//!    Supervisor (`supervise/`: launch, slots, run start, ending) starts
-//!    the zygote through `python/`-side bootstrap (`pyworker`,
-//!    `interpreter`), or adopts a warm one from the daemon (`daemon/`).
+//! 3. **Engine** (`engine`): one actix system per run, the only actix-aware
+//!    code; `engine/mod.rs` wires the actors through recipient links
+//!    (`engine::messages`). The Supervisor (plain logic in `supervise`:
+//!    `launch`, `slots`, `run_start`, `ending`) starts the zygote with the
+//!    embedded package (`python`), or adopts a warm one from the daemon
+//!    (`daemon`).
 //! 4. **Collection**: the zygote runs pytest up to `pytest_runtestloop`
-//!    and sends `collected` (`protocol`): our test id is now an index into
-//!    the inventory, and the id pytest shows.
-//! 5. **Schedule** (`run_queue`, `dist`, `lpt`, `shard`, `durations_file`,
-//!    `auto_workers`): its unit (the test, or its module/group) is planned
-//!    for a worker from the history, or waits in the shared pool.
+//!    and sends `collected` (`protocol::Inventory`): our test id is now an
+//!    index into the inventory, with the id pytest shows.
+//! 5. **Schedule** (`schedule`: `run_queue`, `dist`, `lpt`, `shard`,
+//!    `durations_file`, `auto_workers`): its unit (the test, or its
+//!    module/group) is planned for a worker from the history, or waits in
+//!    the shared pool.
 //! 6. **Protocol** (`protocol`, twin of `pyworker/rpytest_worker/protocol.py`):
 //!    a `run` frame carries its index to a worker forked from the zygote.
 //! 7. **Worker** (Python): pytest's own `runtestprotocol` runs it; a
 //!    `test_done` frame brings back its phases, captured output and
 //!    warnings.
-//! 8. **Run state** (`actors/scheduler`, `crash`, `timeouts`,
-//!    `memory_watch`): the result is recorded, counted against `--maxfail`,
-//!    retried, or, if the worker died under it, turned into a crash named
-//!    by its signal.
-//! 9. **Report** (`report`, `render`, `history`, `inventory_status`): the
-//!    Reporter prints its progress letter and closing sections as pytest
-//!    would; the History records its duration; at the end the zygote
-//!    replays it into pytest's session so junitxml and plugins see it, and
-//!    the session's exit status is the run's.
+//! 8. **Run state** (`run`: `state`, `crash`, `timeouts`, `exit_code`,
+//!    driven by the Scheduler actor): the result is recorded, counted
+//!    against `--maxfail`, retried, or, if the worker died under it,
+//!    turned into a crash named by its signal.
+//! 9. **Report** (`report`, `history`): the Reporter prints its progress
+//!    letter and closing sections as pytest would; the History records its
+//!    duration; at the end the zygote replays it into pytest's session so
+//!    junitxml and plugins see it, and the session's exit status is the
+//!    run's.
 
 pub mod cli;
 pub mod commands;

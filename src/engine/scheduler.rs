@@ -1,4 +1,4 @@
-//! Scheduler actor: owns the run's state (`RunState`, `src/run_state.rs`)
+//! Scheduler actor: owns the run's state (`RunState`, `src/run/state.rs`)
 //! and each worker's connection, and is the only source of test events for
 //! the Reporter and History.
 //!
