@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Flush, Observe};
+use super::messages::{Diagnostic, Flush, Observe};
 
 use crate::history::HistoryStore;
 use crate::schedule::durations_file;
@@ -27,16 +27,21 @@ pub struct History {
     /// `--store-durations`: where to merge this run's durations.
     durations_file: Option<PathBuf>,
     this_run: HashMap<String, f64>,
+    /// Where a file that cannot be written is said (the Reporter's stderr).
+    diagnostics: Recipient<Diagnostic>,
 }
 
 impl History {
-    pub fn new(store: HistoryStore, durations_file: Option<PathBuf>) -> Self {
-        History { store, dirty: false, durations_file, this_run: HashMap::new() }
+    pub fn new(store: HistoryStore, durations_file: Option<PathBuf>, diagnostics: Recipient<Diagnostic>) -> Self {
+        History { store, dirty: false, durations_file, this_run: HashMap::new(), diagnostics }
     }
 
     fn save_history(&mut self) {
         if let Err(e) = self.store.save() {
-            eprintln!("rpytest: warning: could not save test history to {}: {e}", self.store.path().display());
+            self.diagnostics.do_send(Diagnostic(format!(
+                "rpytest: warning: could not save test history to {}: {e}",
+                self.store.path().display()
+            )));
         }
         self.dirty = false;
     }
@@ -46,7 +51,10 @@ impl History {
         match durations_file::merge_and_save(path, &self.this_run) {
             Ok(_) => Some(format!("Stored test durations in {}", path.display())),
             Err(e) => {
-                eprintln!("rpytest: warning: could not write the durations file {}: {e}", path.display());
+                self.diagnostics.do_send(Diagnostic(format!(
+                    "rpytest: warning: could not write the durations file {}: {e}",
+                    path.display()
+                )));
                 None
             }
         }

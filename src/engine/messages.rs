@@ -35,6 +35,8 @@ pub struct ReporterLink {
     pub status: Recipient<Status>,
     pub plugin_summary: Recipient<PluginSummary>,
     pub summarize: Recipient<Summarize>,
+    pub diagnostic: Recipient<Diagnostic>,
+    pub drain: Recipient<Drain>,
 }
 
 /// What the Scheduler and the Supervisor send the History.
@@ -277,6 +279,18 @@ pub struct Summarize {
     /// junit file was written: the summary must not claim one.
     pub junit_written: bool,
 }
+
+/// A line for stderr from any actor (a warning, an error, a notice):
+/// printed by the Reporter, above the live status, in the order sent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Diagnostic(pub String);
+
+/// Answered once everything sent to the Reporter before it is written:
+/// the run's exit waits for it, so no diagnostic is lost.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
 
 // --- To the History: what the run learns ---
 

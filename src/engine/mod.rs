@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::engine::connection::accept_loop;
 use crate::engine::history::History;
-use crate::engine::messages::{HistoryLink, HistoryStarter, ReporterLink, SchedulerLink};
+use crate::engine::messages::{Diagnostic, HistoryLink, HistoryStarter, ReporterLink, SchedulerLink};
 use crate::engine::reporter::Reporter;
 use crate::engine::scheduler::Scheduler;
 use crate::engine::supervisor::Supervisor;
@@ -57,10 +57,12 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let (done_tx, done_rx) = oneshot::channel();
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
-        let reporter =
-            reporter_link(Reporter::new(plan.color, plan.started, live, Box::new(std::io::stdout())).start());
+        let reporter = reporter_link(
+            Reporter::new(plan.color, plan.started, live, [Box::new(std::io::stdout()), Box::new(std::io::stderr())])
+                .start(),
+        );
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
-        let peers = (scheduler_link(&scheduler), reporter, history_starter());
+        let peers = (scheduler_link(&scheduler), reporter.clone(), history_starter(reporter.diagnostic));
         let supervisor = Supervisor::new(plan, pyworker_dir, socket, peers, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
@@ -84,7 +86,9 @@ fn reporter_link(reporter: Addr<Reporter>) -> ReporterLink {
         slow: reporter.clone().recipient(),
         status: reporter.clone().recipient(),
         plugin_summary: reporter.clone().recipient(),
-        summarize: reporter.recipient(),
+        summarize: reporter.clone().recipient(),
+        diagnostic: reporter.clone().recipient(),
+        drain: reporter.recipient(),
     }
 }
 
@@ -98,9 +102,9 @@ fn scheduler_link(scheduler: &Addr<Scheduler>) -> SchedulerLink {
     }
 }
 
-fn history_starter() -> HistoryStarter {
-    Box::new(|store, durations_file| {
-        let history = History::new(store, durations_file).start();
+fn history_starter(diagnostics: Recipient<Diagnostic>) -> HistoryStarter {
+    Box::new(move |store, durations_file| {
+        let history = History::new(store, durations_file, diagnostics.clone()).start();
         HistoryLink { observe: history.clone().recipient(), flush: history.recipient() }
     })
 }

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Begin, PluginSummary, Status, Summarize, TestReported, TestRetrying, TestSlow};
+use super::messages::{
+    Begin, Diagnostic, Drain, PluginSummary, Status, Summarize, TestReported, TestRetrying, TestSlow,
+};
 use indicatif::ProgressBar;
 
 use crate::report::live::{progress_bar, status_text, Running};
@@ -36,17 +38,19 @@ pub struct Reporter {
     /// Failed and errored tests so far, and the latest `Status`.
     failed: usize,
     status: Option<Status>,
-    /// Where the run's text goes.
+    /// Where the run's text goes, and its diagnostics and SLOW lines.
     out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
 }
 
 /// How often the live status redraws (elapsed times move on their own).
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 
 impl Reporter {
-    pub fn new(color: bool, started: Instant, progress_bar: bool, out: Box<dyn Write + Send>) -> Self {
+    pub fn new(color: bool, started: Instant, progress_bar: bool, streams: [Box<dyn Write + Send>; 2]) -> Self {
         let (report, progress, status) = (None, None, None);
-        Reporter { color, progress_bar, started, report, progress, silent: false, failed: 0, status, out }
+        let [out, err] = streams;
+        Reporter { color, progress_bar, started, report, progress, silent: false, failed: 0, status, out, err }
     }
 
     /// Redraws the status under the bar: failures, time left, running tests.
@@ -93,7 +97,24 @@ impl Handler<TestSlow> for Reporter {
 
     fn handle(&mut self, msg: TestSlow, _: &mut Context<Self>) {
         let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
-        write_above(self.progress.as_ref(), &mut std::io::stderr(), &line);
+        write_above(self.progress.as_ref(), &mut self.err, &line);
+    }
+}
+
+impl Handler<Diagnostic> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Diagnostic, _: &mut Context<Self>) {
+        write_above(self.progress.as_ref(), &mut self.err, &format!("{}\n", msg.0));
+    }
+}
+
+impl Handler<Drain> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) {
+        let _ = self.out.flush();
+        let _ = self.err.flush();
     }
 }
 

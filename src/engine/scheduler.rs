@@ -103,7 +103,7 @@ impl Scheduler {
                 Effect::RetryWaitingLater => {
                     ctx.run_later(FAIR_START_RETRY, |act, ctx| act.apply(ctx, RunState::on_fair_start_retry));
                 }
-                Effect::Stderr(line) => eprintln!("{line}"),
+                Effect::Stderr(line) => self.reporter.diagnostic.do_send(Diagnostic(line)),
             }
         }
         if status_changed && self.live {
@@ -149,7 +149,7 @@ impl Handler<WorkerJoined> for Scheduler {
                 run.links.insert(msg.worker, msg.link);
             }
             Err(refusal) => {
-                eprintln!("{refusal}");
+                self.reporter.diagnostic.do_send(Diagnostic(refusal));
                 let _ = msg.link.send(ToPython::Shutdown);
             }
         }

@@ -105,7 +105,7 @@ impl Supervisor {
         match spawn_watched(self.launch.zygote(), on_exit) {
             Ok(pid) => self.zygote_pid = Some(pid),
             Err(e) => {
-                eprintln!("rpytest: error: cannot start {}: {e}", self.plan.python.display());
+                self.say(format!("rpytest: error: cannot start {}: {e}", self.plan.python.display()));
                 self.finish(3);
             }
         }
@@ -132,7 +132,7 @@ impl Supervisor {
             runs_beside: self.warm_zygote.as_ref().map_or(0, |handover| handover.runs_beside as usize),
         };
         let start = plan_run(&self.plan, &inventory, &around);
-        start.notices.iter().for_each(|line| eprintln!("{line}"));
+        start.notices.iter().for_each(|line| self.say(line.clone()));
         let inventory = Arc::new(inventory);
         let history = (self.start_history)(start.store, self.plan.store_durations.clone());
         self.history = Some(history.clone());

@@ -148,10 +148,67 @@ pub struct TestDone {
     pub max_rss_kb: Option<u64>,
 }
 
+/// The phase of a test a report is for. pytest reports only the first
+/// three; `Crash` is rpytest's own, for a test whose worker died under it,
+/// and never comes over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    #[default]
+    Setup,
+    Call,
+    Teardown,
+    #[serde(skip_deserializing)]
+    Crash,
+}
+
+impl When {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::Setup => "setup",
+            When::Call => "call",
+            When::Teardown => "teardown",
+            When::Crash => "crash",
+        }
+    }
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for When {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<When> for &str {
+    fn eq(&self, other: &When) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl From<&str> for When {
+    /// For tests and fixtures: an unknown name is a call.
+    fn from(name: &str) -> Self {
+        match name {
+            "setup" => When::Setup,
+            "teardown" => When::Teardown,
+            "crash" => When::Crash,
+            _ => When::Call,
+        }
+    }
+}
+
 /// One phase (setup, call, teardown) as the worker's pytest saw it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PhaseRecord {
-    pub when: String,
+    pub when: When,
+    /// pytest's outcome: "passed", "failed", "skipped", or what a plugin
+    /// sets (pytest-rerunfailures' "rerun"): kept as the text it is.
     pub outcome: String,
     /// `pytest_report_teststatus` category: "passed", "failed", "error", "" ...
     pub category: String,

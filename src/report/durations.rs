@@ -3,7 +3,7 @@
 
 use super::render::sep;
 use super::{push_line, RunReport};
-use crate::protocol::PhaseRecord;
+use crate::protocol::{PhaseRecord, When};
 
 impl RunReport {
     pub(super) fn durations_section(&self, out: &mut String) {
@@ -11,7 +11,7 @@ impl RunReport {
         let mut phases: Vec<(&str, &PhaseRecord)> = self
             .results
             .iter()
-            .flat_map(|r| r.phases.iter().filter(|p| p.when != "crash").map(move |p| (r.id.as_str(), p)))
+            .flat_map(|r| r.phases.iter().filter(|p| p.when != When::Crash).map(move |p| (r.id.as_str(), p)))
             .collect();
         if phases.is_empty() {
             return;

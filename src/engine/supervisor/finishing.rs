@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::Supervisor;
 use crate::config::WorkerStart;
-use crate::engine::messages::{Flush, Summarize};
+use crate::engine::messages::{Diagnostic, Drain, Flush, Summarize};
 use crate::history::{unix_now, LastRun};
 use crate::report::Stopped;
 use crate::run::timeouts;
@@ -64,11 +64,11 @@ impl Supervisor {
         crate::trace::event(|| format!("pytest ended the session, exit status {exit_code}"));
         ctx.run_later(ZYGOTE_EXIT_AFTER_SESSION, move |act, _| {
             if let Some(pid) = act.zygote_pid.filter(|_| act.end.finishing) {
-                eprintln!(
+                act.say(format!(
                     "rpytest: warning: pytest ended the session (exit status {exit_code}) but the zygote \
                      (pid {pid}) has not exited after {}s (a non-daemon thread still running?); stopping it",
                     ZYGOTE_EXIT_AFTER_SESSION.as_secs()
-                );
+                ));
                 act.kill_zygote();
             }
         });
@@ -89,7 +89,7 @@ impl Supervisor {
             ZygoteEnd::Finish(code) => self.finish(code),
             ZygoteEnd::Ignore => {}
             ZygoteEnd::SessionFinished { code, note } => {
-                note.iter().for_each(|line| eprintln!("{line}"));
+                note.iter().for_each(|line| self.say(line.clone()));
                 self.end.finishing = false;
                 self.zygote = None;
                 self.end.session_finished = true;
@@ -97,11 +97,11 @@ impl Supervisor {
                 self.summarize(code, stopped, ctx);
             }
             ZygoteEnd::Failed { message, code } => {
-                eprintln!("{message}");
+                self.say(message);
                 self.finish(code);
             }
             ZygoteEnd::DiedDuringRun(message) => {
-                eprintln!("{message}");
+                self.say(message);
                 self.zygote = None;
                 self.kill_everything();
                 self.summarize(3, Some(Stopped::plain("the zygote died")), ctx);
@@ -148,11 +148,21 @@ impl Supervisor {
         ctx.run_later(ZYGOTE_EXIT_GRACE, move |act, _| act.finish(code));
     }
 
+    /// Ends the run with `code`, once the Reporter has written everything
+    /// sent to it before (diagnostics included).
     pub(super) fn finish(&mut self, code: i32) {
+        let Some(done) = self.done.take() else { return };
         crate::trace::event(|| format!("done, exit code {code}"));
-        if let Some(done) = self.done.take() {
+        let drained = self.reporter.drain.send(Drain);
+        actix::spawn(async move {
+            let _ = drained.await;
             let _ = done.send(code);
-        }
+        });
+    }
+
+    /// A line for stderr, through the Reporter: above the live status, in order.
+    pub(super) fn say(&self, line: impl Into<String>) {
+        self.reporter.diagnostic.do_send(Diagnostic(line.into()));
     }
 
     /// Interrupted while pytest collects: pytest handles the interrupt
@@ -186,7 +196,7 @@ impl Supervisor {
     /// group and of every process under it, detached ones included.
     pub(super) fn stop_timed_out(&mut self, worker: usize, secs: f64, ctx: &mut Context<Self>) {
         let Some(pid) = self.slots.time_out(worker, secs) else { return };
-        eprintln!("rpytest: {} on worker gw{worker} (pid {pid}): stopping it", timeouts::describe(secs));
+        self.say(format!("rpytest: {} on worker gw{worker} (pid {pid}): stopping it", timeouts::describe(secs)));
         signal(pid, libc::SIGUSR1);
         ctx.run_later(timeouts::DUMP_WAIT, move |_, ctx| {
             // What the test started dies now (detached ones would otherwise
@@ -204,13 +214,15 @@ impl Supervisor {
         let Some(process) = self.slots.not_connected(worker, generation) else { return };
         let secs = limit.as_secs_f64();
         if let Some(pid) = process {
-            eprintln!("rpytest: error: worker gw{worker} (pid {pid}) did not connect within {secs}s; stopping it");
+            self.say(format!(
+                "rpytest: error: worker gw{worker} (pid {pid}) did not connect within {secs}s; stopping it"
+            ));
             return signal(pid, libc::SIGKILL);
         }
-        eprintln!(
+        self.say(format!(
             "rpytest: error: the zygote (pid {}) did not start worker gw{worker} within {secs}s; stopping the run",
             self.zygote_pid.unwrap_or(0)
-        );
+        ));
         self.end.finishing = false;
         self.kill_everything();
         self.zygote = None;

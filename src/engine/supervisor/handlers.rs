@@ -39,8 +39,8 @@ impl Handler<FromZygote> for Supervisor {
                 crate::trace::event(|| "shared session fixtures torn down".into());
                 self.scheduler.torn_down.do_send(SharedFixturesTornDown { phases });
             }
-            FromPython::InternalError { message } => eprintln!("rpytest: zygote: {message}"),
-            other => eprintln!("rpytest: the zygote sent an unexpected {other:?}; ignored"),
+            FromPython::InternalError { message } => self.say(format!("rpytest: zygote: {message}")),
+            other => self.say(format!("rpytest: the zygote sent an unexpected {other:?}; ignored")),
         }
     }
 }
@@ -67,7 +67,7 @@ impl Handler<ZygoteBroken> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ZygoteBroken, _: &mut Context<Self>) {
-        eprintln!("rpytest: error: bad message from the zygote ({}); stopping it", msg.error);
+        self.say(format!("rpytest: error: bad message from the zygote ({}); stopping it", msg.error));
         self.kill_zygote();
     }
 }
@@ -197,12 +197,12 @@ impl Handler<RunComplete> for Supervisor {
         self.end.finishing = true;
         ctx.run_later(SESSION_FINISH_NOTICE, |act, _| {
             if act.end.finishing && act.end.session_ended.is_none() {
-                eprintln!(
+                act.say(format!(
                     "rpytest: still waiting for pytest to end the session in the zygote (pid {}) \
                      after {}s: a pytest_sessionfinish or pytest_unconfigure hook is running",
                     act.zygote_pid.unwrap_or(0),
                     SESSION_FINISH_NOTICE.as_secs()
-                );
+                ));
             }
         });
     }
@@ -228,7 +228,7 @@ impl Handler<Interrupt> for Supervisor {
             return self.stop_at_once(ctx);
         }
         self.end.interrupted = true;
-        eprintln!("\nrpytest: interrupted; tearing down (Ctrl-C again to stop at once)");
+        self.say("\nrpytest: interrupted; tearing down (Ctrl-C again to stop at once)");
         if !self.end.finishing {
             for (_, pid) in self.slots.processes() {
                 crate::supervise::signal(pid, libc::SIGINT);
@@ -237,10 +237,10 @@ impl Handler<Interrupt> for Supervisor {
         }
         ctx.run_later(INTERRUPT_GRACE, |act, ctx| {
             if act.done.is_some() {
-                eprintln!(
+                act.say(format!(
                     "rpytest: teardown after Ctrl-C did not end within {}s; stopping everything",
                     INTERRUPT_GRACE.as_secs()
-                );
+                ));
                 act.stop_at_once(ctx);
             }
         });

@@ -31,7 +31,7 @@ impl Supervisor {
         let keep = match self.shard_keep.as_ref().map(|keep| self.launch.write_shard_keep(keep)).transpose() {
             Ok(keep) => keep,
             Err(e) => {
-                eprintln!("rpytest: error: cannot pass the shard selection to a spawned worker: {e}");
+                self.say(format!("rpytest: error: cannot pass the shard selection to a spawned worker: {e}"));
                 return ctx.notify(failed);
             }
         };
@@ -50,7 +50,7 @@ impl Supervisor {
         match spawn_watched(self.launch.spawned_worker(&spec), on_exit) {
             Ok(pid) => self.slots.spawned(worker, pid),
             Err(e) => {
-                eprintln!("rpytest: cannot spawn worker gw{worker}: {e}");
+                self.say(format!("rpytest: cannot spawn worker gw{worker}: {e}"));
                 ctx.notify(failed);
             }
         }
@@ -61,7 +61,7 @@ impl Supervisor {
     pub(super) fn watch_memory(&mut self) {
         let Some(memory) = self.memory.as_mut().filter(|_| !self.end.finishing) else { return };
         if let Some(retire) = memory.sample(Instant::now(), self.zygote_pid, &self.slots.processes()) {
-            eprintln!("{}", retire.why);
+            self.say(retire.why);
             self.scheduler.retire.do_send(RetireWorker { worker: retire.worker });
         }
     }
@@ -81,7 +81,7 @@ impl Supervisor {
             }
             Ending::Ended { worker, process, restart } => {
                 if let Some(log) = crate::run::crash::fault_log_tail(&self.launch.socket, worker, process) {
-                    eprintln!("rpytest: worker gw{worker} wrote to its fault log:\n{log}");
+                    self.say(format!("rpytest: worker gw{worker} wrote to its fault log:\n{log}"));
                 }
                 if restart {
                     self.start_worker(worker, ctx);

@@ -3,7 +3,7 @@
 //! for tests a crash, a stop or the restart budget kept from finishing.
 
 use super::{Effect, RunState, WorkerLost};
-use crate::protocol::{FailedTry, Leak, PhaseRecord, ReplayEntry, TestDone};
+use crate::protocol::{FailedTry, Leak, PhaseRecord, ReplayEntry, TestDone, When};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run::crash;
 use crate::run::timeouts;
@@ -35,7 +35,7 @@ impl RunState {
         self.count_failures(&phases);
         let item = &self.inventory.items[index];
         let (nodeid, shown) = (item.id.clone(), item.shown.clone());
-        let crash_phase = phases.iter().find(|p| p.when == "crash");
+        let crash_phase = phases.iter().find(|p| p.when == When::Crash);
         let crash = crash_phase.and_then(|p| p.crash.clone());
         let crash_text = crash_phase.and_then(|p| p.longrepr.clone()).filter(|text| Some(text) != crash.as_ref());
         self.emit(Effect::Observe {
@@ -51,7 +51,7 @@ impl RunState {
         let tries = failed_tries.len() + 1;
         self.entries[index] = Some(ReplayEntry {
             index,
-            phases: phases.iter().filter(|p| p.when != "crash").cloned().collect(),
+            phases: phases.iter().filter(|p| p.when != When::Crash).cloned().collect(),
             crash,
             crash_text,
             junit,
@@ -186,7 +186,7 @@ fn not_run(index: usize, nodeid: &str, cause: &str) -> TestDone {
 /// The failing phase that stands for a test whose worker died under it.
 fn crash_phase(nodeid: &str, message: &str, text: &str) -> PhaseRecord {
     PhaseRecord {
-        when: "crash".into(),
+        when: When::Crash,
         outcome: "failed".into(),
         category: "failed".into(),
         letter: "F".into(),
