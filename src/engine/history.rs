@@ -1,8 +1,9 @@
 //! History actor: the only writer of the history file and of the committed
 //! durations file (`--store-durations`).
 //!
-//! Accepts `Observe` (a test finished: its total duration, outcome and the
-//! worker's peak memory) and `Flush` (write the files atomically; sent at the
+//! Accepts `RunEvent` (it subscribes to the run's events and takes
+//! `Observed`: a finished test's duration, outcome and the worker's peak
+//! memory) and `Flush` (write the files atomically; sent at the
 //! end of the run, answered with a note for the terminal). While a run goes
 //! on it also saves the history every few seconds, so a run that is killed
 //! keeps most of what it learnt. Readers use the store's `HistoryView`.
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Diagnostic, Flush, Observe};
+use super::messages::{EventBus, Flush, Observe, RunEvent};
 
 use crate::history::HistoryStore;
 use crate::schedule::durations_file;
@@ -28,20 +29,20 @@ pub struct History {
     durations_file: Option<PathBuf>,
     this_run: HashMap<String, f64>,
     /// Where a file that cannot be written is said (the Reporter's stderr).
-    diagnostics: Recipient<Diagnostic>,
+    diagnostics: EventBus,
 }
 
 impl History {
-    pub fn new(store: HistoryStore, durations_file: Option<PathBuf>, diagnostics: Recipient<Diagnostic>) -> Self {
+    pub fn new(store: HistoryStore, durations_file: Option<PathBuf>, diagnostics: EventBus) -> Self {
         History { store, dirty: false, durations_file, this_run: HashMap::new(), diagnostics }
     }
 
     fn save_history(&mut self) {
         if let Err(e) = self.store.save() {
-            self.diagnostics.do_send(Diagnostic(format!(
+            self.diagnostics.diagnostic(format!(
                 "rpytest: warning: could not save test history to {}: {e}",
                 self.store.path().display()
-            )));
+            ));
         }
         self.dirty = false;
     }
@@ -51,10 +52,10 @@ impl History {
         match durations_file::merge_and_save(path, &self.this_run) {
             Ok(_) => Some(format!("Stored test durations in {}", path.display())),
             Err(e) => {
-                self.diagnostics.do_send(Diagnostic(format!(
+                self.diagnostics.diagnostic(format!(
                     "rpytest: warning: could not write the durations file {}: {e}",
                     path.display()
-                )));
+                ));
                 None
             }
         }
@@ -73,10 +74,19 @@ impl Actor for History {
     }
 }
 
-impl Handler<Observe> for History {
+impl Handler<RunEvent> for History {
     type Result = ();
 
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) {
+    /// Of the run's events, the History takes what a finished test taught.
+    fn handle(&mut self, event: RunEvent, _: &mut Context<Self>) {
+        if let RunEvent::Observed(observed) = event {
+            self.observe(std::sync::Arc::unwrap_or_clone(observed));
+        }
+    }
+}
+
+impl History {
+    fn observe(&mut self, msg: Observe) {
         self.store.record(&msg.nodeid, msg.duration, &msg.outcome, msg.peak_rss_kb);
         if msg.flaky {
             self.store.count_flaky(&msg.nodeid);

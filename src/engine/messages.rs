@@ -25,25 +25,69 @@ pub struct SupervisorLink {
     pub complete: Recipient<RunComplete>,
 }
 
-/// What the Scheduler and the Supervisor send the Reporter.
+/// What the Scheduler and the Supervisor ask of the Reporter besides the
+/// run's events: the live status, the plugins' summary, the closing
+/// summary (it answers), and a drain before the process exits.
 #[derive(Clone)]
 pub struct ReporterLink {
-    pub begin: Recipient<Begin>,
-    pub reported: Recipient<TestReported>,
-    pub retrying: Recipient<TestRetrying>,
-    pub slow: Recipient<TestSlow>,
+    pub events: Recipient<RunEvent>,
     pub status: Recipient<Status>,
     pub plugin_summary: Recipient<PluginSummary>,
     pub summarize: Recipient<Summarize>,
-    pub diagnostic: Recipient<Diagnostic>,
     pub drain: Recipient<Drain>,
 }
 
-/// What the Scheduler and the Supervisor send the History.
+/// The History: a subscriber to the run's events, and a flush at the end
+/// (it answers with a line for the summary).
 #[derive(Clone)]
 pub struct HistoryLink {
-    pub observe: Recipient<Observe>,
+    pub events: Recipient<RunEvent>,
     pub flush: Recipient<Flush>,
+}
+
+/// What happened in the run. The one seam the run's events leave through
+/// (`EventBus`): every subscriber (the Reporter, the History; a daemon
+/// client or a JSON stream could be next) gets every event, in order, and
+/// takes what it needs.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub enum RunEvent {
+    /// Collected: the run begins.
+    Began(Arc<Begin>),
+    /// A test's final result.
+    TestFinished(Arc<TestReported>),
+    /// What the history learns from a finished test.
+    Observed(Arc<Observe>),
+    /// `--retries`: a try failed and the test runs again.
+    Retrying(Arc<TestRetrying>),
+    /// A test has run longer than `--slow-timeout`.
+    Slow(Arc<TestSlow>),
+    /// A line for stderr (a warning, an error, a notice).
+    Diagnostic(Arc<Diagnostic>),
+}
+
+/// The run's subscribers; `emit` sends each event to all of them.
+#[derive(Clone, Default)]
+pub struct EventBus {
+    subscribers: Vec<Recipient<RunEvent>>,
+}
+
+impl EventBus {
+    pub fn new(subscribers: Vec<Recipient<RunEvent>>) -> Self {
+        EventBus { subscribers }
+    }
+
+    pub fn subscribe(&mut self, subscriber: Recipient<RunEvent>) {
+        self.subscribers.push(subscriber);
+    }
+
+    pub fn emit(&self, event: RunEvent) {
+        self.subscribers.iter().for_each(|subscriber| subscriber.do_send(event.clone()));
+    }
+
+    pub fn diagnostic(&self, line: impl Into<String>) {
+        self.emit(RunEvent::Diagnostic(Arc::new(Diagnostic(line.into()))));
+    }
 }
 
 /// Starts the History actor once the rootdir (hence the history file) is
@@ -228,19 +272,16 @@ pub struct Status {
     pub workers: usize,
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct Begin {
     pub inventory: Arc<Inventory>,
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct TestReported(pub TestResult);
 
 /// `--retries`: a try failed and the test goes back in the queue.
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct TestRetrying {
     pub nodeid: String,
     pub worker: usize,
@@ -253,8 +294,7 @@ pub struct TestRetrying {
 
 /// A test has run longer than `--slow-timeout`: said on stderr, as
 /// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct TestSlow {
     pub nodeid: String,
     pub worker: usize,
@@ -281,9 +321,8 @@ pub struct Summarize {
 }
 
 /// A line for stderr from any actor (a warning, an error, a notice):
-/// printed by the Reporter, above the live status, in the order sent.
-#[derive(Message)]
-#[rtype(result = "()")]
+/// the Reporter prints it above the live status, in the order sent.
+#[derive(Clone)]
 pub struct Diagnostic(pub String);
 
 /// Answered once everything sent to the Reporter before it is written:
@@ -294,8 +333,7 @@ pub struct Drain;
 
 // --- To the History: what the run learns ---
 
-#[derive(Message)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct Observe {
     pub nodeid: String,
     /// `None` when the test did not run to the end (its worker crashed).

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::engine::connection::accept_loop;
 use crate::engine::history::History;
-use crate::engine::messages::{Diagnostic, HistoryLink, HistoryStarter, ReporterLink, SchedulerLink};
+use crate::engine::messages::{EventBus, HistoryLink, HistoryStarter, ReporterLink, RunEvent, SchedulerLink};
 use crate::engine::reporter::Reporter;
 use crate::engine::scheduler::Scheduler;
 use crate::engine::supervisor::Supervisor;
@@ -62,7 +62,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
                 .start(),
         );
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
-        let peers = (scheduler_link(&scheduler), reporter.clone(), history_starter(reporter.diagnostic));
+        let peers = (scheduler_link(&scheduler), reporter.clone(), history_starter(reporter.events.clone()));
         let supervisor = Supervisor::new(plan, pyworker_dir, socket, peers, done_tx, warm_zygote).start();
         actix::spawn(accept_loop(listener, supervisor, scheduler));
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
@@ -80,14 +80,10 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
 /// gets its peers as recipients of the messages it sends them.
 fn reporter_link(reporter: Addr<Reporter>) -> ReporterLink {
     ReporterLink {
-        begin: reporter.clone().recipient(),
-        reported: reporter.clone().recipient(),
-        retrying: reporter.clone().recipient(),
-        slow: reporter.clone().recipient(),
+        events: reporter.clone().recipient(),
         status: reporter.clone().recipient(),
         plugin_summary: reporter.clone().recipient(),
         summarize: reporter.clone().recipient(),
-        diagnostic: reporter.clone().recipient(),
         drain: reporter.recipient(),
     }
 }
@@ -102,9 +98,12 @@ fn scheduler_link(scheduler: &Addr<Scheduler>) -> SchedulerLink {
     }
 }
 
-fn history_starter(diagnostics: Recipient<Diagnostic>) -> HistoryStarter {
+/// The History subscribes to the run's events; its own warnings go to the
+/// Reporter's stderr as events too.
+fn history_starter(reporter_events: Recipient<RunEvent>) -> HistoryStarter {
     Box::new(move |store, durations_file| {
-        let history = History::new(store, durations_file, diagnostics.clone()).start();
-        HistoryLink { observe: history.clone().recipient(), flush: history.recipient() }
+        let diagnostics = EventBus::new(vec![reporter_events.clone()]);
+        let history = History::new(store, durations_file, diagnostics).start();
+        HistoryLink { events: history.clone().recipient(), flush: history.recipient() }
     })
 }

@@ -1,13 +1,14 @@
 //! Reporter actor: owns the terminal while tests run, over `RunReport`
 //! (`src/report/`), which builds every line it prints.
 //!
-//! Accepts `Begin` (the inventory is known), `TestReported` (a test
-//! finished; print its progress), `TestRetrying` (a try failed and runs
-//! again), `Status` (what is running, from the Scheduler), `TestSlow` (a
-//! test past `--slow-timeout`: a SLOW line on stderr), `PluginSummary`
-//! (plugins' terminal summaries) and `Summarize` (print pytest's closing
-//! sections and counts line). It writes to the stream it is given (the
-//! engine gives stdout). On a TTY (and not in CI) it keeps a live status
+//! Accepts `RunEvent` (it subscribes to the run's events: `Began`, the
+//! inventory is known; `TestFinished`, print its progress; `Retrying`, a
+//! try failed and runs again; `Slow`, a SLOW line on stderr; `Diagnostic`,
+//! a line on stderr), `Status` (what is running, from the Scheduler),
+//! `PluginSummary` (plugins' terminal summaries), `Summarize` (print
+//! pytest's closing sections and counts line) and `Drain` (answered once
+//! all of that is written). It writes to the streams it is given (the
+//! engine gives stdout and stderr). On a TTY (and not in CI) it keeps a live status
 //! under the streamed lines: done/total, failures so far, the time left by
 //! the history, and each worker's running test with its elapsed time.
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::messages::{
-    Begin, Diagnostic, Drain, PluginSummary, Status, Summarize, TestReported, TestRetrying, TestSlow,
+    Begin, Diagnostic, Drain, PluginSummary, RunEvent, Status, Summarize, TestReported, TestRetrying, TestSlow,
 };
 use indicatif::ProgressBar;
 
@@ -92,23 +93,6 @@ impl Actor for Reporter {
     }
 }
 
-impl Handler<TestSlow> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, msg: TestSlow, _: &mut Context<Self>) {
-        let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
-        write_above(self.progress.as_ref(), &mut self.err, &line);
-    }
-}
-
-impl Handler<Diagnostic> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, msg: Diagnostic, _: &mut Context<Self>) {
-        write_above(self.progress.as_ref(), &mut self.err, &format!("{}\n", msg.0));
-    }
-}
-
 impl Handler<Drain> for Reporter {
     type Result = ();
 
@@ -118,19 +102,33 @@ impl Handler<Drain> for Reporter {
     }
 }
 
-impl Handler<Status> for Reporter {
+impl Handler<RunEvent> for Reporter {
     type Result = ();
 
-    fn handle(&mut self, msg: Status, _: &mut Context<Self>) {
-        self.status = Some(msg);
-        self.refresh();
+    fn handle(&mut self, event: RunEvent, _: &mut Context<Self>) {
+        match event {
+            RunEvent::Began(begin) => self.on_begin(&begin),
+            RunEvent::TestFinished(result) => self.on_test_finished(std::sync::Arc::unwrap_or_clone(result)),
+            RunEvent::Retrying(retrying) => self.on_retrying(&retrying),
+            RunEvent::Slow(slow) => self.on_slow(&slow),
+            RunEvent::Diagnostic(line) => self.on_diagnostic(&line),
+            RunEvent::Observed(_) => {}
+        }
     }
 }
 
-impl Handler<Begin> for Reporter {
-    type Result = ();
+/// The run's events, one method each.
+impl Reporter {
+    fn on_slow(&mut self, msg: &TestSlow) {
+        let line = format!("SLOW [>{}s] {} (gw{})\n", msg.secs, msg.nodeid, msg.worker);
+        write_above(self.progress.as_ref(), &mut self.err, &line);
+    }
 
-    fn handle(&mut self, msg: Begin, _: &mut Context<Self>) {
+    fn on_diagnostic(&mut self, msg: &Diagnostic) {
+        write_above(self.progress.as_ref(), &mut self.err, &format!("{}\n", msg.0));
+    }
+
+    fn on_begin(&mut self, msg: &Begin) {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
         self.silent = !msg.inventory.terminal;
@@ -143,12 +141,8 @@ impl Handler<Begin> for Reporter {
             self.progress = Some(progress_bar(total));
         }
     }
-}
 
-impl Handler<TestReported> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, msg: TestReported, _: &mut Context<Self>) {
+    fn on_test_finished(&mut self, msg: TestReported) {
         let Some(report) = self.report.as_mut() else { return };
         let failed = msg.0.phases.iter().any(|p| matches!(p.category.as_str(), "failed" | "error"));
         self.failed += usize::from(failed);
@@ -159,15 +153,20 @@ impl Handler<TestReported> for Reporter {
         }
         self.refresh();
     }
-}
 
-impl Handler<TestRetrying> for Reporter {
-    type Result = ();
-
-    fn handle(&mut self, msg: TestRetrying, _: &mut Context<Self>) {
+    fn on_retrying(&mut self, msg: &TestRetrying) {
         let Some(report) = self.report.as_mut() else { return };
         let text = report.retrying(&msg.nodeid, msg.worker, msg.failed.as_ref(), (msg.attempt, msg.of));
         self.emit(&text);
+    }
+}
+
+impl Handler<Status> for Reporter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Status, _: &mut Context<Self>) {
+        self.status = Some(msg);
+        self.refresh();
     }
 }
 

@@ -19,6 +19,7 @@
 //! (`StopTimedOut`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -50,7 +51,8 @@ struct Run {
     started: Instant,
     links: HashMap<usize, UnboundedSender<ToPython>>,
     supervisor: SupervisorLink,
-    history: HistoryLink,
+    /// The run's subscribers: the Reporter, and the History once it exists.
+    events: EventBus,
 }
 
 impl Scheduler {
@@ -80,15 +82,23 @@ impl Scheduler {
                 Effect::DropLink { worker } => {
                     run.links.remove(&worker);
                 }
-                Effect::Report(result) => self.reporter.reported.do_send(TestReported(result)),
+                Effect::Report(result) => run.events.emit(RunEvent::TestFinished(Arc::new(TestReported(result)))),
                 Effect::Retrying { nodeid, worker, attempt, of, failed } => {
                     let failed = failed.map(|phase| *phase);
-                    self.reporter.retrying.do_send(TestRetrying { nodeid, worker, attempt, of, failed });
+                    run.events.emit(RunEvent::Retrying(Arc::new(TestRetrying { nodeid, worker, attempt, of, failed })));
                 }
-                Effect::Slow { nodeid, worker, secs } => self.reporter.slow.do_send(TestSlow { nodeid, worker, secs }),
+                Effect::Slow { nodeid, worker, secs } => {
+                    run.events.emit(RunEvent::Slow(Arc::new(TestSlow { nodeid, worker, secs })))
+                }
                 Effect::StatusChanged => status_changed = true,
                 Effect::Observe { nodeid, duration, outcome, peak_rss_kb, flaky } => {
-                    run.history.observe.do_send(Observe { nodeid, duration, outcome, peak_rss_kb, flaky });
+                    run.events.emit(RunEvent::Observed(Arc::new(Observe {
+                        nodeid,
+                        duration,
+                        outcome,
+                        peak_rss_kb,
+                        flaky,
+                    })));
                 }
                 Effect::RestartWorker { worker } => run.supervisor.restart.do_send(RestartWorker { worker }),
                 Effect::StopTimedOut { worker, secs } => {
@@ -103,7 +113,7 @@ impl Scheduler {
                 Effect::RetryWaitingLater => {
                     ctx.run_later(FAIR_START_RETRY, |act, ctx| act.apply(ctx, RunState::on_fair_start_retry));
                 }
-                Effect::Stderr(line) => self.reporter.diagnostic.do_send(Diagnostic(line)),
+                Effect::Stderr(line) => run.events.diagnostic(line),
             }
         }
         if status_changed && self.live {
@@ -133,8 +143,9 @@ impl Handler<StartRun> for Scheduler {
             ctx.run_interval(WATCH_EVERY, |act, ctx| act.apply(ctx, RunState::on_watch));
         }
         let state = RunState::new(msg.inventory, msg.queue, msg.watchdog, msg.restarts, self.settings);
-        let (supervisor, history) = (msg.supervisor, msg.history);
-        self.run = Some(Run { state, started: Instant::now(), links: HashMap::new(), supervisor, history });
+        let events = EventBus::new(vec![self.reporter.events.clone(), msg.history.events]);
+        let supervisor = msg.supervisor;
+        self.run = Some(Run { state, started: Instant::now(), links: HashMap::new(), supervisor, events });
     }
 }
 
@@ -149,7 +160,7 @@ impl Handler<WorkerJoined> for Scheduler {
                 run.links.insert(msg.worker, msg.link);
             }
             Err(refusal) => {
-                self.reporter.diagnostic.do_send(Diagnostic(refusal));
+                run.events.diagnostic(refusal);
                 let _ = msg.link.send(ToPython::Shutdown);
             }
         }

@@ -44,6 +44,8 @@ pub struct Supervisor {
     launch: Launcher,
     scheduler: SchedulerLink,
     reporter: ReporterLink,
+    /// The run's subscribers: the Reporter, then the History.
+    events: EventBus,
     start_history: HistoryStarter,
     history: Option<HistoryLink>,
     done: Option<oneshot::Sender<i32>>,
@@ -81,6 +83,7 @@ impl Supervisor {
             worker_start: plan.worker_start,
             plan,
             scheduler: peers.0,
+            events: EventBus::new(vec![peers.1.events.clone()]),
             reporter: peers.1,
             start_history: peers.2,
             history: None,
@@ -139,7 +142,8 @@ impl Supervisor {
         (self.worker_start, self.requested_workers) = (start.worker_start, start.requested_workers);
         self.worker_count = start.queue.workers();
         self.inventory = Some(inventory.clone());
-        self.reporter.begin.do_send(Begin { inventory: inventory.clone() });
+        self.events.subscribe(history.events.clone());
+        self.events.emit(RunEvent::Began(Arc::new(Begin { inventory: inventory.clone() })));
         let (queue, watchdog, restarts) = (start.queue, start.watchdog, start.restarts);
         let supervisor = self.link(ctx);
         self.scheduler.start.do_send(StartRun { inventory, queue, supervisor, history, watchdog, restarts });

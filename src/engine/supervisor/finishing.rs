@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::Supervisor;
 use crate::config::WorkerStart;
-use crate::engine::messages::{Diagnostic, Drain, Flush, Summarize};
+use crate::engine::messages::{Drain, Flush, Summarize};
 use crate::history::{unix_now, LastRun};
 use crate::report::Stopped;
 use crate::run::timeouts;
@@ -162,7 +162,7 @@ impl Supervisor {
 
     /// A line for stderr, through the Reporter: above the live status, in order.
     pub(super) fn say(&self, line: impl Into<String>) {
-        self.reporter.diagnostic.do_send(Diagnostic(line.into()));
+        self.events.diagnostic(line);
     }
 
     /// Interrupted while pytest collects: pytest handles the interrupt
