@@ -19,7 +19,7 @@ use super::deps::Deps;
 use super::fdpass;
 use super::key::RunKey;
 use super::wire::{self, WireError};
-use crate::python::embed as pyworker;
+use crate::python::embed;
 
 /// The longest a zygote may take to configure and collect.
 const COLLECT_LIMIT: Duration = Duration::from_secs(300);
@@ -130,7 +130,7 @@ fn command(key: &RunKey, pyworker_dir: &Path) -> std::io::Result<tokio::process:
     let capture_err = if key.merged_output { capture_out.try_clone()? } else { tempfile::tempfile()? };
     let mut cmd = tokio::process::Command::new(&key.python);
     cmd.arg("-c")
-        .arg(pyworker::bootstrap(pyworker_dir))
+        .arg(embed::bootstrap(pyworker_dir))
         .args(&key.args)
         .env_clear()
         .envs(key.env.iter().map(|(name, value)| (name, value)))

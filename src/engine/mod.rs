@@ -33,12 +33,12 @@ use crate::engine::scheduler::Scheduler;
 use crate::engine::supervisor::Supervisor;
 use crate::errors::EngineError;
 use crate::plan::RunPlan;
-use crate::python::embed as pyworker;
+use crate::python::embed;
 use crate::supervise::proctree;
 use crate::supervise::socket_dir;
 
 pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
-    let pyworker_dir = pyworker::install()?;
+    let pyworker_dir = embed::install()?;
     // Orphans of the run (a crashed worker's children, a test's detached
     // helper) become ours, not init's, and are ended below.
     proctree::become_subreaper();

@@ -12,7 +12,7 @@ use tokio::process::Command;
 
 use crate::config::WorkerStart;
 use crate::plan::RunPlan;
-use crate::python::embed as pyworker;
+use crate::python::embed;
 
 /// What every Python process of the run is started from.
 pub struct Launcher {
@@ -55,7 +55,7 @@ impl Launcher {
     fn python(&self) -> Command {
         let mut cmd = Command::new(&self.python);
         cmd.arg("-c")
-            .arg(pyworker::bootstrap(&self.pyworker_dir))
+            .arg(embed::bootstrap(&self.pyworker_dir))
             .args(&self.pytest_args)
             .env("RPYTEST_SOCKET", &self.socket)
             // Set below when this run shards; never inherited from a parent run.

@@ -28,7 +28,7 @@ use super::key::RunKey;
 use super::paths;
 use super::warm_zygote;
 use super::wire::{self, Envelope, Reply, Request, StatusReport, WireError, ZygoteStatus, DAEMON_PROTOCOL_VERSION};
-use crate::python::embed as pyworker;
+use crate::python::embed;
 use slots::{Slot, SlotState};
 
 mod slots;
@@ -83,7 +83,7 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
     let socket = paths::socket_path(&options.runtime_dir);
     let listener = listen(&socket)?;
     let daemon = Rc::new(Daemon {
-        pyworker_dir: pyworker::install()?,
+        pyworker_dir: embed::install()?,
         socket: socket.clone(),
         options,
         started: Instant::now(),
