@@ -11,8 +11,7 @@ impl RunQueue {
     /// always for longest-first order (the user asked for it), else only
     /// with a unit heavy enough to make the pool's end uneven.
     pub(super) fn plan_pays(&self) -> bool {
-        let unit_weight = |u: &Vec<usize>| u.iter().map(|&t| self.weight[t]).sum::<f64>();
-        let heaviest = self.units.iter().map(unit_weight).fold(0.0, f64::max);
+        let heaviest = self.unit_weights().into_iter().fold(0.0, f64::max);
         let share = self.weight.iter().sum::<f64>() / self.plans.len() as f64;
         self.order == Order::Longest || heaviest > PLAN_WHEN_UNIT_OVER * share
     }
@@ -22,7 +21,7 @@ impl RunQueue {
     /// planned work; each worker's share keyed in its run order.
     pub(super) fn plan(&mut self, first: &[bool]) {
         let is_first = |unit: &Vec<usize>| unit.iter().any(|&t| first[t]);
-        let weights: Vec<f64> = self.units.iter().map(|u| u.iter().map(|&t| self.weight[t]).sum()).collect();
+        let weights = self.unit_weights();
         let mut order: Vec<usize> = (0..self.units.len()).collect();
         order.sort_by(|&a, &b| {
             let (ua, ub) = (&self.units[a], &self.units[b]);
@@ -39,6 +38,11 @@ impl RunQueue {
                 self.plan_test(bin_of[u], t);
             }
         }
+    }
+
+    /// Each unit's expected seconds: its tests' summed.
+    fn unit_weights(&self) -> Vec<f64> {
+        self.units.iter().map(|u| u.iter().map(|&t| self.weight[t]).sum()).collect()
     }
 
     pub(super) fn plan_test(&mut self, worker: usize, test: usize) {
