@@ -326,3 +326,57 @@ fn xdist_node_hooks_carry_workerinput_and_workeroutput() {
     assert_eq!(seen, expected, "{}", r.dump());
     assert!(!r.stdout.contains("WORKER SESSIONFINISH OUTPUT"), "as under xdist, not shown\n{}", r.dump());
 }
+
+/// The zygote ends without freeing its collected session (`quick_exit.py`),
+/// but what a Python process does at exit happens as under pytest: a
+/// non-daemon thread is joined, atexit functions run and print, the exit
+/// status stands, and a file a conftest left open and unflushed keeps what
+/// was written to it (with such a file open, the interpreter's own exit runs).
+#[test]
+fn what_a_process_does_at_exit_happens_as_under_pytest() {
+    let conftest = r#"
+        import atexit, os, threading, time
+
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        UNFLUSHED = None
+
+        def pytest_configure(config):
+            global UNFLUSHED
+            if os.environ.get("LEAVE_A_FILE_OPEN"):
+                UNFLUSHED = open(os.path.join(HERE, "unflushed.log"), "a")
+
+        def late_write():
+            time.sleep(0.3)
+            with open(os.path.join(HERE, "thread.txt"), "a") as f:
+                f.write("joined\n")
+
+        def pytest_unconfigure(config):
+            if UNFLUSHED is not None:
+                UNFLUSHED.write("written at unconfigure, never flushed\n")
+            threading.Thread(target=late_write).start()
+            atexit.register(print, "ATEXIT RAN")
+    "#;
+    for leave_open in ["", "1"] {
+        let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+        let env = [("LEAVE_A_FILE_OPEN", leave_open)];
+        let pytest = run_command(&python(), &["-m".into(), "pytest".into()], suite.path(), &env);
+        let pytest_files = exit_traces(&suite);
+        assert_eq!(pytest.code, 0, "pytest itself\n{}", pytest.dump());
+        let r = run_rpytest_env(&suite, &["-n", "2"], &env);
+        assert_clean_exit(&r);
+        assert_eq!(r.code, 0, "{}", r.dump());
+        for (who, run) in [("pytest", &pytest), ("rpytest", &r)] {
+            assert!(run.stdout.contains("ATEXIT RAN"), "{who}: the atexit function printed\n{}", run.dump());
+        }
+        assert_eq!(exit_traces(&suite), pytest_files.iter().map(|s| s.repeat(2)).collect::<Vec<_>>(), "{}", r.dump());
+    }
+}
+
+/// What the exit left behind: the joined thread's file and the unflushed
+/// log, each appended to by every run.
+fn exit_traces(suite: &Suite) -> Vec<String> {
+    ["thread.txt", "unflushed.log"]
+        .iter()
+        .map(|name| std::fs::read_to_string(suite.join(name)).unwrap_or_default())
+        .collect()
+}

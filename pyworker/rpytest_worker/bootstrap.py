@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from . import fixtures, identity, prctl, protocol, shared_fixtures, warm
+from . import fixtures, identity, prctl, protocol, quick_exit, shared_fixtures, warm
 from .plugin_compat import PluginCompat
 from .spawned import SpawnedWorkerPlugin
 from .xdist_compat import XdistWorkerCount
@@ -56,6 +56,7 @@ def main():
     if plugin.conn is not None:  # None: a warm zygote whose session ended before a run took it
         plugin.conn.send(protocol.session_ended(code))
     end_orphans()
+    quick_exit.exit_now(code)
     return code
 
 

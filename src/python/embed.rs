@@ -27,6 +27,7 @@ const FILES: &[(&str, &str)] = &[
     ("shared_fixtures.py", include_str!("../../pyworker/rpytest_worker/shared_fixtures.py")),
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
+    ("quick_exit.py", include_str!("../../pyworker/rpytest_worker/quick_exit.py")),
     ("spawned.py", include_str!("../../pyworker/rpytest_worker/spawned.py")),
     ("worker.py", include_str!("../../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../../pyworker/rpytest_worker/sink.py")),
