@@ -16,6 +16,6 @@ pub fn init() {
 
 pub fn event(what: impl FnOnce() -> String) {
     if let Some(Some(start)) = START.get() {
-        eprintln!("rpytest trace +{:.3}s: {}", start.elapsed().as_secs_f64(), what());
+        eprintln!("rpytest trace +{:.4}s: {}", start.elapsed().as_secs_f64(), what());
     }
 }

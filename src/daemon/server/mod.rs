@@ -206,7 +206,10 @@ impl Daemon {
         match wire::decode::<Request>(body) {
             Ok(Request::Run { key, engine_socket, .. }) => self.take(key, &engine_socket, fds).await,
             Ok(Request::Prewarm { key, .. }) => {
-                self.prewarm(key);
+                // Answered first: the client exits on the answer, and the
+                // zygote's start (a process spawn) need not delay it.
+                let daemon = self.clone();
+                tokio::task::spawn_local(async move { daemon.prewarm(key) });
                 Reply::Ok
             }
             Ok(Request::ExitStatus { pid, .. }) => self.exit_status(pid).await,
