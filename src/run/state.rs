@@ -295,14 +295,19 @@ impl RunState {
         let not_run = self.not_run.clone();
         let timed_out = event.timed_out.or(self.timed_out.remove(&worker));
         self.watchdog.forget(worker);
+        // Told there was no more work and holding none, it was ending its
+        // session (a `pytest_sessionfinish` that exits, say): neither a
+        // start-up failure nor a slot with work to replace.
+        let ending = lost.in_flight.is_none() && self.told_no_more.contains(&worker);
         match lost.in_flight {
             Some(index) => self.record_crash(index, &event, timed_out),
+            None if ending => {}
             None => self.startup_failures += 1,
         }
         if let Some(cause) = not_run {
             // Stopping after the restart budget: what it held never starts.
             self.report_not_run(lost.dropped, &cause);
-        } else {
+        } else if !ending {
             self.replace_lost(worker, &event.cause);
         }
         self.maybe_complete();

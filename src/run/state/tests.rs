@@ -202,6 +202,33 @@ fn a_test_run_resets_the_start_up_failures() {
     assert_eq!(restarted(&state.on_worker_lost(lost(0))), [0], "two deaths since a test ran");
 }
 
+/// A worker that dies in its session's end (a conftest's
+/// `pytest_sessionfinish` calling `os._exit`) after it was told there is no
+/// more work is neither replaced nor a start-up failure, even while another
+/// worker still has tests planned that it could not take (collection order):
+/// replacements that died the same way used to end the run with "workers
+/// keep dying before running a test".
+#[test]
+fn a_worker_lost_while_ending_its_session_is_not_replaced() {
+    // Planned from history: gw0 runs tests 0 and 2, gw1 runs 1 and 3.
+    let queue = RunQueue::new(vec![Some(1.0); 4], (0..4).map(|i| vec![i]).collect(), 2, Order::Collection);
+    let restarts = RestartBudget::new(None, 2);
+    let mut state = RunState::new(inventory(4, json!({})), queue, Watchdog::default(), restarts, Settings::default());
+    assert_eq!((join(&mut state, 0), join(&mut state, 1)), (vec![0], vec![1]));
+    finish(&mut state, 1, 1, "passed");
+    assert_eq!(ask(&mut state, 1), [3]);
+    finish(&mut state, 1, 3, "passed");
+    // Test 2 comes before what gw1 ran: it stays gw0's.
+    let answer = state.on_work_request(WorkRequest { worker: 1 }, 0.0);
+    assert!(matches!(answer.as_slice(), [Effect::ToWorker { worker: 1, message: ToPython::NoMore }, ..]), "{answer:?}");
+    let gone = state.on_worker_lost(lost(1));
+    assert!(restarted(&gone).is_empty() && reported(&gone).is_empty(), "{gone:?}");
+    assert!(!gone.iter().any(|e| matches!(e, Effect::Stderr(_))), "{gone:?}");
+    finish(&mut state, 0, 0, "passed");
+    assert_eq!(ask(&mut state, 0), [2]);
+    assert_eq!(completion(&pass_last(&mut state, 0, 2)), Some((ExitCode::Ok, None)));
+}
+
 #[test]
 fn a_lost_workers_running_test_becomes_a_failed_crash_record_and_the_slot_restarts() {
     let mut state = start(2, 1, json!({}), Settings::default());
