@@ -143,3 +143,23 @@ fn a_test_printing_70_mib_passes_and_reaches_junit() {
     let junit = std::fs::read_to_string(suite.path().join("j.xml")).expect("junit written");
     assert!(junit.contains(r#"name="test_loud""#) && junit.contains(r#"name="test_quiet""#));
 }
+
+/// To a pipe the progress goes out a line at a time, never after what the
+/// session's end prints: a partial line of progress (`-x` stopped the run)
+/// comes before a conftest's `pytest_sessionfinish` output, as under pytest.
+#[test]
+fn progress_to_a_pipe_comes_before_what_the_session_end_prints() {
+    let conftest = "def pytest_sessionfinish(session):\n    print('SESSIONFINISH')\n";
+    let tests = "def test_a():\n    pass\n\ndef test_b():\n    assert 0\n\ndef test_c():\n    pass\n";
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_x.py", tests)]);
+    let pytest = run_pytest(&suite, &["-x", "-s", "-q"]);
+    assert!(pytest.stdout.starts_with(".FSESSIONFINISH\n"), "pytest itself\n{}", pytest.dump());
+    for workers in ["1", "2"] {
+        let r = run_rpytest(&suite, &["-x", "-s", "-q", "-n", workers]);
+        // With two workers test_c may run before the stop: ".F." or "..F".
+        let first = r.stdout.lines().next().unwrap_or_default();
+        let progress = first.strip_suffix("SESSIONFINISH").unwrap_or_default();
+        let is_progress = progress.contains('F') && progress.chars().all(|c| c == '.' || c == 'F');
+        assert!(is_progress, "-n {workers}\n{}", r.dump());
+    }
+}

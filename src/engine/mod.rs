@@ -58,8 +58,14 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
         let reporter = reporter_link(
-            Reporter::new(plan.color, plan.started, live, [Box::new(std::io::stdout()), Box::new(std::io::stderr())])
-                .start(),
+            Reporter::new(
+                plan.color,
+                plan.started,
+                live,
+                [Box::new(std::io::stdout()), Box::new(std::io::stderr())],
+                std::io::stdout().is_terminal(),
+            )
+            .start(),
         );
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
         let peers = (scheduler_link(&scheduler), reporter.clone(), history_starter(reporter.events.clone()));

@@ -13,6 +13,7 @@
 
 mod finishing;
 mod handlers;
+mod session_end;
 mod workers;
 
 use std::path::PathBuf;

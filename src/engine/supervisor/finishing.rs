@@ -1,6 +1,7 @@
-//! The Supervisor's end of a run: pytest ending the session in the
-//! zygote, the summary, the exit code once the zygote is gone, Ctrl-C
-//! during collection, and stopping processes (timeouts, a second Ctrl-C).
+//! The Supervisor's end of a run: the zygote's exit (`session_end.rs` has
+//! pytest ending the session there), the summary, the exit code once the
+//! zygote is gone, Ctrl-C during collection, and stopping processes
+//! (timeouts, a second Ctrl-C).
 
 use std::time::Duration;
 
@@ -17,8 +18,6 @@ use crate::supervise::{kill_zygote, signal, signal_worker};
 
 /// How long the zygote may take to exit after `shutdown`.
 const ZYGOTE_EXIT_GRACE: Duration = Duration::from_secs(2);
-/// How long the zygote may take to exit once pytest has ended its session.
-const ZYGOTE_EXIT_AFTER_SESSION: Duration = Duration::from_secs(10);
 /// How long a forked worker may take to connect; a spawned one collects
 /// the suite first, so it gets longer. `RPYTEST_WORKER_CONNECT_TIMEOUT`
 /// (seconds) sets both.
@@ -54,26 +53,6 @@ pub struct EndState {
 }
 
 impl Supervisor {
-    /// pytest returned from the session the zygote finished; the process
-    /// exits next (its exit handlers run), within a time limit.
-    pub(super) fn on_session_ended(&mut self, exit_code: i32, ctx: &mut Context<Self>) {
-        self.end.session_ended = Some(exit_code);
-        if !self.end.finishing {
-            return;
-        }
-        crate::trace::event(|| format!("pytest ended the session, exit status {exit_code}"));
-        ctx.run_later(ZYGOTE_EXIT_AFTER_SESSION, move |act, _| {
-            if let Some(pid) = act.zygote_pid.filter(|_| act.end.finishing) {
-                act.say(format!(
-                    "rpytest: warning: pytest ended the session (exit status {exit_code}) but the zygote \
-                     (pid {pid}) has not exited after {}s (a non-daemon thread still running?); stopping it",
-                    ZYGOTE_EXIT_AFTER_SESSION.as_secs()
-                ));
-                act.kill_zygote();
-            }
-        });
-    }
-
     /// The zygote's process ended: what that means depends on where the run stood.
     pub(super) fn on_zygote_exited(&mut self, code: Option<i32>, signal: Option<i32>, ctx: &mut Context<Self>) {
         self.zygote_pid = None;

@@ -12,8 +12,6 @@ use crate::schedule::shard;
 
 /// How long teardown may take after the first Ctrl-C.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
-/// When to say that the end of the session is still running.
-const SESSION_FINISH_NOTICE: Duration = Duration::from_secs(30);
 
 impl Handler<ZygoteConnected> for Supervisor {
     type Result = ();
@@ -189,22 +187,9 @@ impl Handler<RunComplete> for Supervisor {
         crate::trace::event(|| "every test finished".into());
         self.end.exitstatus = Some(msg.exitstatus);
         self.end.notes = msg.notes;
-        let Some(zygote) = &self.zygote else { return self.summarize(msg.exitstatus, msg.stopped, ctx) };
-        for message in protocol::finish_messages(msg.entries, msg.exitstatus) {
-            let _ = zygote.send(message);
-        }
+        let Some(zygote) = self.zygote.clone() else { return self.summarize(msg.exitstatus, msg.stopped, ctx) };
         self.end.stopped = msg.stopped;
-        self.end.finishing = true;
-        ctx.run_later(SESSION_FINISH_NOTICE, |act, _| {
-            if act.end.finishing && act.end.session_ended.is_none() {
-                act.say(format!(
-                    "rpytest: still waiting for pytest to end the session in the zygote (pid {}) \
-                     after {}s: a pytest_sessionfinish or pytest_unconfigure hook is running",
-                    act.zygote_pid.unwrap_or(0),
-                    SESSION_FINISH_NOTICE.as_secs()
-                ));
-            }
-        });
+        self.end_session_in_zygote(zygote, protocol::finish_messages(msg.entries, msg.exitstatus), ctx);
     }
 }
 
