@@ -116,13 +116,13 @@ def table(rows, ratios, markdown):
             lines.append("| ratio of medians | value |")
             lines.append("|---|---:|")
             for name, value in ratios:
-                lines.append(f"| {name} | {value:.2f}x |")
+                lines.append(f"| {name} | {value:.3f}x |")
     else:
         lines.append(f"{'tool':<14} {'median':>8} {'min':>8} {'max':>8}   (seconds)")
         for name, med, lo, hi in rows:
             lines.append(f"{name:<14} {med:>8.3f} {lo:>8.3f} {hi:>8.3f}")
         for name, value in ratios:
-            lines.append(f"{name:<22} {value:.2f}x")
+            lines.append(f"{name:<22} {value:.3f}x")
     return "\n".join(lines)
 
 
