@@ -163,3 +163,17 @@ fn progress_to_a_pipe_comes_before_what_the_session_end_prints() {
         assert!(is_progress, "-n {workers}\n{}", r.dump());
     }
 }
+
+/// With `-s` tests print between the progress characters, so each one is
+/// flushed as it comes even to a pipe: the output interleaves as pytest's.
+#[test]
+fn with_capture_off_progress_interleaves_with_test_output_as_in_pytest() {
+    let test = |n: usize| format!("def test_{n}():\n    time.sleep(0.1)\n    print('hello{n}')\n\n");
+    let tests = format!("import time\n\n{}", (0..3).map(test).collect::<String>());
+    let suite = Suite::new(&[("test_s.py", &tests)]);
+    let expected = "hello0\n.hello1\n.hello2\n.";
+    let pytest = run_pytest(&suite, &["-s", "-q"]);
+    assert!(pytest.stdout.starts_with(expected), "pytest itself\n{}", pytest.dump());
+    let r = run_rpytest(&suite, &["-s", "-q", "-n", "1"]);
+    assert!(r.stdout.starts_with(expected), "{}", r.dump());
+}

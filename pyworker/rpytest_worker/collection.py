@@ -75,6 +75,8 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         xfail_tb=bool(getattr(config.option, "xfail_tb", False)),
         max_warnings=max_warnings(terminal),
         show_capture=getattr(config.option, "showcapture", "all"),
+        # -s: tests write to the terminal themselves, between the progress.
+        capture=getattr(config.option, "capture", "fd"),
         collect_failed=session.testsfailed,
         maxfail=config.option.maxfail or 0,
         # xdist's -n and --dist from pytest's own configuration (addopts), or None.

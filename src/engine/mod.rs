@@ -63,7 +63,7 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
                 plan.started,
                 live,
                 [Box::new(std::io::stdout()), Box::new(std::io::stderr())],
-                std::io::stdout().is_terminal(),
+                std::io::stdout().is_terminal() || plan.interactive,
             )
             .start(),
         );

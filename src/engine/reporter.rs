@@ -12,8 +12,9 @@
 //! under the streamed lines: done/total, failures so far, the time left by
 //! the history, and each worker's running test with its elapsed time.
 //!
-//! On a terminal each progress character is flushed as it comes, as pytest
-//! does. To a pipe or a file (CI logs) the text goes out a line at a time,
+//! On a terminal, with `-s` and under a debugger each progress character is
+//! flushed as it comes, as pytest does. Otherwise, to a pipe or a file (CI
+//! logs), the text goes out a line at a time,
 //! and what is left of a line at least every `STATUS_EVERY`: a flush per test
 //! woke the reader (`tee`, the CI runner) 500 times in a 500-test run, on
 //! the cores the workers need. Before anything goes to stderr, and before
@@ -174,6 +175,8 @@ impl Reporter {
         let settings = ReportSettings::from_inventory(&msg.inventory, terminal_width(), self.color);
         let total = msg.inventory.items.len() as u64;
         self.silent = !msg.inventory.terminal;
+        // -s: tests print between the progress characters, which must not lag.
+        self.flush_each |= msg.inventory.capture == "no";
         let tty = self.progress_bar && settings.verbosity >= 0 && !self.silent;
         self.report = Some(RunReport::new(settings, Collection::of(&msg.inventory)));
         if msg.inventory.verbosity >= 0 {

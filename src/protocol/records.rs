@@ -43,6 +43,9 @@ pub struct Inventory {
     pub max_warnings: Option<usize>,
     /// `--show-capture`: which captured sections the closing text shows.
     pub show_capture: String,
+    /// `--capture` (`-s` is "no"): then tests write to the terminal
+    /// themselves, between the progress characters.
+    pub capture: String,
     /// Collection errors pytest already counted (`--continue-on-collection-errors`).
     pub collect_failed: usize,
     /// pytest's `--maxfail` (`-x` is 1); 0 means no limit.
