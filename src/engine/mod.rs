@@ -55,15 +55,16 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let plan = run_plan;
         let listener = UnixListener::from_std(listener).map_err(EngineError::Socket)?;
         let (done_tx, done_rx) = oneshot::channel();
+        let terminal = std::io::stdout().is_terminal();
         // The live status line: on a terminal, not in CI, not over a debugger.
-        let live = !plan.interactive && std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+        let live = !plan.interactive && terminal && std::env::var_os("CI").is_none();
         let reporter = reporter_link(
             Reporter::new(
                 plan.color,
                 plan.started,
                 live,
                 [Box::new(std::io::stdout()), Box::new(std::io::stderr())],
-                std::io::stdout().is_terminal() || plan.interactive,
+                terminal || plan.interactive,
             )
             .start(),
         );

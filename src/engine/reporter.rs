@@ -51,7 +51,8 @@ pub struct Reporter {
     /// Where the run's text goes, and its diagnostics and SLOW lines.
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
-    /// Flush stdout after every write (a terminal), else see the module doc.
+    /// Flush stdout after every write (a terminal, which any live status
+    /// implies), else see the module doc.
     flush_each: bool,
 }
 
@@ -99,7 +100,7 @@ impl Reporter {
         if text.is_empty() || self.silent {
             return;
         }
-        if self.flush_each || self.progress.is_some() {
+        if self.flush_each {
             write_above(self.progress.as_ref(), &mut self.out, text);
         } else {
             let _ = self.out.write_all(text.as_bytes());
