@@ -157,9 +157,15 @@ pub fn skip_without_option(flag: &str) -> bool {
     false
 }
 
-/// Path of the rpytest binary under test.
+/// Path of the rpytest binary under test: the one cargo built, or
+/// `RPYTEST_TEST_BIN` when set. The override is for checking that a new
+/// test fails on an older build (`RPYTEST_TEST_BIN=/path/to/old/rpytest
+/// cargo test --test X`); CI never sets it.
 pub fn rpytest_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rpytest"))
+    match std::env::var_os("RPYTEST_TEST_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rpytest")),
+    }
 }
 
 /// Remove the common leading indentation of all non-blank lines and a single
