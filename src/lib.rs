@@ -60,6 +60,24 @@ use cli::ClapOrUsage;
 use errors::{EngineError, UsageError};
 
 /// The whole program: `args` without the program name; the exit code.
+/// The command line as text. `std::env::args` panics on an argument that
+/// is not valid UTF-8 (a path from a filesystem with another encoding);
+/// this says which one instead.
+pub fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<String>, UsageError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string().map_err(|arg| {
+                UsageError::BadFlag(format!(
+                    "argument {} ({arg:?}) is not valid UTF-8; rpytest passes arguments to pytest as text, \
+                     so rename the path or select the tests another way (-k, a parent directory)",
+                    i + 1
+                ))
+            })
+        })
+        .collect()
+}
+
 pub fn run(args: Vec<String>) -> i32 {
     let started = Instant::now();
     if args.first().is_some_and(|a| a == "serve") {

@@ -2,5 +2,9 @@
 
 fn main() {
     rpytest_runner::trace::init();
-    std::process::exit(rpytest_runner::run(std::env::args().skip(1).collect()));
+    let code = match rpytest_runner::utf8_args(std::env::args_os().skip(1)) {
+        Ok(args) => rpytest_runner::run(args),
+        Err(e) => rpytest_runner::commands::usage_error(e),
+    };
+    std::process::exit(code);
 }

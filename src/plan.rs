@@ -81,7 +81,7 @@ fn serial_reason(pytest_args: &[String]) -> Option<&'static str> {
 /// Defaults, then pyproject.toml, then `RPYTEST_*` variables.
 pub fn settings(cwd: &Path) -> Result<config::Settings, UsageError> {
     let mut settings = config::Settings::load(cwd)?;
-    settings.apply_env(std::env::vars())?;
+    settings.apply_env(std::env::vars_os())?;
     Ok(settings)
 }
 

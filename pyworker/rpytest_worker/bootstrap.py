@@ -47,7 +47,7 @@ def main():
     if env.warm_fd:
         plugin = warm.warm_zygote_plugin(env)
     else:
-        conn = protocol.Connection(env.socket)
+        conn = connect_to_engine(env.socket)
         conn.send(protocol.hello("zygote"))
         plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()))
     code = run_pytest(args, plugin, zygote=True)
@@ -58,6 +58,20 @@ def main():
     end_orphans()
     quick_exit.exit_now(code)
     return code
+
+
+EXIT_NO_ENGINE = 96  # src/supervise/ending.rs: the engine's socket could not be reached
+
+
+def connect_to_engine(path):
+    """The zygote's connection, or exit 96 saying why: the engine then names
+    a lost socket, not the interpreter, as the cause."""
+    try:
+        return protocol.Connection(path)
+    except OSError as exc:
+        sys.stderr.write(f"rpytest zygote: cannot connect to the engine's socket {path}: {exc}\n")
+        sys.stderr.flush()
+        sys.exit(EXIT_NO_ENGINE)
 
 
 def run_pytest(args, plugin, zygote):

@@ -6,6 +6,7 @@
 //! bad value is a usage error naming the file, the key and what is accepted,
 //! because a silently ignored setting is worse than none.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -154,14 +155,24 @@ impl Settings {
 
 impl Settings {
     /// Applies `RPYTEST_<KEY>` environment overrides (`RPYTEST_DEFAULT_WORKERS=4`),
-    /// which sit between pyproject.toml and the command line.
-    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), UsageError> {
+    /// which sit between pyproject.toml and the command line. The
+    /// environment is read as raw bytes (`std::env::vars_os`): a variable
+    /// that is not valid UTF-8 is not ours and is passed over, unless it
+    /// names one of our settings, which is then a clear error.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<(), UsageError> {
         for (name, value) in vars {
+            let Some(name) = name.to_str() else { continue };
             let Some(key) = name.strip_prefix("RPYTEST_").map(str::to_ascii_lowercase) else { continue };
             if !KEYS.contains(&key.as_str()) {
                 continue;
             }
-            self.set(&key, &value).map_err(|message| UsageError::Env { name: name.clone(), message })?;
+            let env_error = |message| UsageError::Env { name: name.to_string(), message };
+            let value = value.to_str().ok_or_else(|| {
+                env_error(format!(
+                    "its value {value:?} is not valid UTF-8; set it to one of the values docs/configuration.md lists"
+                ))
+            })?;
+            self.set(&key, value).map_err(env_error)?;
         }
         Ok(())
     }

@@ -53,24 +53,38 @@ fn unknown_keys_and_bad_values_name_file_and_key() {
     assert!(err.contains("invalid TOML"), "{err}");
 }
 
+fn os(name: &str, value: &str) -> (std::ffi::OsString, std::ffi::OsString) {
+    (name.into(), value.into())
+}
+
+#[test]
+fn a_variable_that_is_not_utf8_is_passed_over_unless_it_is_ours() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || std::ffi::OsString::from_vec(vec![0xff, b'x']);
+    let mut s = project("").unwrap();
+    s.apply_env([("BADVAR".into(), bad()), (bad(), "1".into()), ("OLDPWD".into(), bad())]).unwrap();
+    let err = s.apply_env([("RPYTEST_RETRIES".into(), bad())]).unwrap_err().to_string();
+    assert!(err.contains("RPYTEST_RETRIES") && err.contains("UTF-8"), "{err}");
+}
+
 #[test]
 fn environment_overrides_the_project_file() {
     let mut s = project("[tool.rpytest]\ndefault_workers = 3\n").unwrap();
-    let env = [("RPYTEST_DEFAULT_WORKERS".to_string(), "5".to_string()), ("HOME".into(), "/x".into())];
+    let env = [os("RPYTEST_DEFAULT_WORKERS", "5"), os("HOME", "/x")];
     s.apply_env(env).unwrap();
     assert_eq!(s.default_workers, WorkerCount::Exactly(5));
-    s.apply_env([("RPYTEST_WORKER_START".to_string(), "spawn".to_string())]).unwrap();
+    s.apply_env([os("RPYTEST_WORKER_START", "spawn")]).unwrap();
     assert_eq!(s.worker_start, WorkerStart::Spawn);
 }
 
 #[test]
 fn a_bad_environment_value_names_the_variable() {
     let mut s = project("").unwrap();
-    let err = s.apply_env([("RPYTEST_WORKER_START".to_string(), "clone".to_string())]).unwrap_err();
+    let err = s.apply_env([os("RPYTEST_WORKER_START", "clone")]).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("RPYTEST_WORKER_START") && text.contains("fork"), "{text}");
     // Variables rpytest sets for its own processes are not settings.
-    s.apply_env([("RPYTEST_SOCKET".to_string(), "/tmp/x".to_string())]).unwrap();
+    s.apply_env([os("RPYTEST_SOCKET", "/tmp/x")]).unwrap();
 }
 
 #[test]
@@ -78,11 +92,11 @@ fn retries_from_file_and_environment() {
     assert_eq!(project("").unwrap().retries, 0);
     let mut s = project("[tool.rpytest]\nretries = 2\n").unwrap();
     assert_eq!(s.retries, 2);
-    s.apply_env([("RPYTEST_RETRIES".to_string(), "3".to_string())]).unwrap();
+    s.apply_env([os("RPYTEST_RETRIES", "3")]).unwrap();
     assert_eq!(s.retries, 3);
     let err = project("[tool.rpytest]\nretries = -1\n").unwrap_err().to_string();
     assert!(err.contains("retries") && err.contains(">= 0"), "{err}");
-    assert!(s.apply_env([("RPYTEST_RETRIES".to_string(), "many".to_string())]).is_err());
+    assert!(s.apply_env([os("RPYTEST_RETRIES", "many")]).is_err());
 }
 
 #[test]
@@ -90,19 +104,19 @@ fn timeout_from_file_and_environment() {
     assert_eq!(project("").unwrap().timeout, Some(0.0));
     let mut s = project("[tool.rpytest]\ntimeout = 2.5\n").unwrap();
     assert_eq!(s.timeout, Some(2.5));
-    s.apply_env([("RPYTEST_TIMEOUT".to_string(), "7".to_string())]).unwrap();
+    s.apply_env([os("RPYTEST_TIMEOUT", "7")]).unwrap();
     assert_eq!(s.timeout, Some(7.0));
     assert_eq!(project("[tool.rpytest]\ntimeout = 30\n").unwrap().timeout, Some(30.0));
     let err = project("[tool.rpytest]\ntimeout = -1\n").unwrap_err().to_string();
     assert!(err.contains("timeout") && err.contains(">= 0"), "{err}");
-    assert!(s.apply_env([("RPYTEST_TIMEOUT".to_string(), "soon".to_string())]).is_err());
+    assert!(s.apply_env([os("RPYTEST_TIMEOUT", "soon")]).is_err());
 }
 
 #[test]
 fn shared_session_fixtures_from_file_and_environment() {
     let mut s = project("[tool.rpytest]\nshared_session_fixtures = [\"database\", \"big_dataset\"]\n").unwrap();
     assert_eq!(s.shared_session_fixtures, ["database", "big_dataset"]);
-    s.apply_env([("RPYTEST_SHARED_SESSION_FIXTURES".to_string(), "server, cache".to_string())]).unwrap();
+    s.apply_env([os("RPYTEST_SHARED_SESSION_FIXTURES", "server, cache")]).unwrap();
     assert_eq!(s.shared_session_fixtures, ["server", "cache"]);
     let err = project("[tool.rpytest]\nshared_session_fixtures = \"database\"\n").unwrap_err().to_string();
     assert!(err.contains("expected a list of fixture names"), "{err}");

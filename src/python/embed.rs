@@ -44,14 +44,40 @@ pub fn bootstrap(dir: &Path) -> String {
 }
 
 /// Makes sure the package is on disk; returns the directory to put on sys.path.
+///
+/// The cache lives under `RPYTEST_CACHE_DIR`, else `$XDG_CACHE_HOME/rpytest`,
+/// else `~/.cache/rpytest`. When the last two cannot be written (a service
+/// account whose HOME is `/nonexistent`, a read-only home in a container),
+/// a private directory in `$TMPDIR` serves instead, and the first run that
+/// fills it says so. A `RPYTEST_CACHE_DIR` that cannot be written is an
+/// error: the user chose it.
 pub fn install() -> Result<PathBuf, EngineError> {
-    let root = cache_root();
+    let (root, chosen) = cache_root();
+    let failure = match install_in(&root) {
+        Ok((dir, _)) => return Ok(dir),
+        Err(failure) if chosen => return Err(failure),
+        Err(failure) => failure,
+    };
+    let fallback = private_fallback().map_err(|source| EngineError::PyworkerCache { dir: root.clone(), source })?;
+    let (dir, fresh) = install_in(&fallback)?;
+    if fresh {
+        eprintln!(
+            "rpytest: note: {failure}; using the private directory {} instead \
+             (set RPYTEST_CACHE_DIR or XDG_CACHE_HOME to choose another)",
+            fallback.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The package's directory under `root`, and whether this call wrote it.
+fn install_in(root: &Path) -> Result<(PathBuf, bool), EngineError> {
     let dir = root.join(format!("pyworker-{}", content_hash()));
     if dir.join("rpytest_worker").join("sink.py").is_file() {
-        return Ok(dir);
+        return Ok((dir, false));
     }
-    write_atomically(&root, &dir).map_err(|source| EngineError::PyworkerCache { dir: dir.clone(), source })?;
-    Ok(dir)
+    write_atomically(root, &dir).map_err(|source| EngineError::PyworkerCache { dir: dir.clone(), source })?;
+    Ok((dir, true))
 }
 
 fn write_atomically(root: &Path, dir: &Path) -> std::io::Result<()> {
@@ -73,15 +99,41 @@ fn write_atomically(root: &Path, dir: &Path) -> std::io::Result<()> {
     }
 }
 
-fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RPYTEST_CACHE_DIR") {
-        return PathBuf::from(dir);
+/// The cache root, and whether the user chose it (`RPYTEST_CACHE_DIR`).
+fn cache_root() -> (PathBuf, bool) {
+    if let Some(dir) = std::env::var_os("RPYTEST_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return (PathBuf::from(dir), true);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    base.join("rpytest")
+    (base.join("rpytest"), false)
+}
+
+/// `$TMPDIR/rpytest-cache-<uid>`, 0700. The temporary directory is shared
+/// with every user, so one that exists is used only if it is a real
+/// directory of ours that nobody else can write into: the package in it
+/// is code that rpytest runs.
+fn private_fallback() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("rpytest-cache-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => return Ok(dir),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {}
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} exists but is not a private directory of this user (mode 0700); remove it",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 pub fn content_hash() -> String {

@@ -14,6 +14,9 @@ use crate::run::crash::describe_exit;
 
 /// The zygote's exit status when it cannot import pytest.
 pub const EXIT_NO_PYTEST: i32 = 97;
+/// The zygote's exit status when it cannot connect to the engine's socket
+/// (`bootstrap.connect_to_engine`).
+pub const EXIT_NO_ENGINE: i32 = 96;
 /// pytest's ExitCode.INTERNAL_ERROR, rpytest's code for a run it lost.
 pub const EXIT_INTERNAL_ERROR: i32 = 3;
 
@@ -64,6 +67,13 @@ pub fn zygote_ended(facts: &ZygoteEndFacts, code: Option<i32>, signal: Option<i3
     }
     if let Some(code) = facts.session_ended {
         return ZygoteEnd::Finish(code);
+    }
+    if code == Some(EXIT_NO_ENGINE) && !facts.said_hello {
+        let message = "rpytest: error: the Python zygote could not connect to this run's socket (its stderr above \
+                       says why): the run's socket directory in $TMPDIR was removed or is unreachable. \
+                       This is not a problem with the interpreter; run again, and report it if it recurs"
+            .to_string();
+        return ZygoteEnd::Failed { message, code: EXIT_INTERNAL_ERROR };
     }
     if !facts.collected && !facts.said_hello {
         // It never said hello: not an interpreter that can run pytest.
@@ -127,6 +137,16 @@ mod tests {
             ZygoteEnd::Failed { message, code } => {
                 assert_eq!(code, UsageError::EXIT_CODE);
                 assert!(message.contains("pytest"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lost_socket_is_named_not_blamed_on_the_interpreter() {
+        match ended(ZygoteEndFacts::default(), Some(EXIT_NO_ENGINE)) {
+            ZygoteEnd::Failed { message, code: EXIT_INTERNAL_ERROR } => {
+                assert!(message.contains("socket") && !message.contains("not a usable"), "{message}")
             }
             other => panic!("{other:?}"),
         }
