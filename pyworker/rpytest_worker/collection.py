@@ -73,6 +73,8 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         # --no-fold-skipped and --xfail-tb exist from pytest 8 on.
         fold_skipped=bool(getattr(config.option, "fold_skipped", True)),
         xfail_tb=bool(getattr(config.option, "xfail_tb", False)),
+        # pytest-instafail's --instafail: each failure's text as it happens.
+        instafail=terminal is not None and bool(getattr(config.option, "instafail", False)),
         max_warnings=max_warnings(terminal),
         show_capture=getattr(config.option, "showcapture", "all"),
         # -s: tests write to the terminal themselves, between the progress.

@@ -15,6 +15,12 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
   workers leave (xdist's controller would), and when a worker crashed,
   keeps unused snapshots (syrupy would under xdist: its reports are
   incomplete).
+- pytest-instafail: the engine prints each failure as it happens (the
+  ``collected`` message carries ``--instafail``).
+- A plugin that replaces pytest's terminal reporter (pytest-sugar): the
+  engine draws the terminal, so such a plugin cannot show what it draws,
+  and its reporting hooks skew the counts. It is refused, by name, with the
+  ``-p no:NAME`` that turns it off.
 """
 import sys
 import warnings
@@ -61,26 +67,60 @@ class PluginCompat:
             if cleanup is not None:
                 cleanup()
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
-        # pytest-benchmark makes its session in a trylast pytest_configure.
-        config = session.config
+        # After every pytest_configure (sugar and pytest-benchmark act in
+        # trylast ones, which pluggy calls after ours), before the terminal
+        # prints the session header: a usage error here leaves no header
+        # and no junit file, as one at configure time would.
+        refuse_replaced_terminal(session.config)
+        self.disable_benchmarks(session.config)
+
+    def disable_benchmarks(self, config):
+        """pytest-benchmark's session is disabled, as pytest-xdist does;
+        ``--benchmark-only`` is refused."""
         session = getattr(config, "_benchmarksession", None)
         if session is None or getattr(session, "skip", False) or getattr(session, "disabled", True):
             return
+        if getattr(config.option, "benchmark_only", False):
+            raise pytest.UsageError(
+                "--benchmark-only: rpytest disables benchmarks in its parallel workers, as pytest-xdist does; "
+                "run benchmarks with `python -m pytest --benchmark-only`.")
         session.disabled = True
         self.benchmarks_disabled = True
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        if self.benchmarks_disabled and getattr(config.option, "benchmark_only", False):
-            raise pytest.UsageError(
-                "--benchmark-only: rpytest disables benchmarks in its parallel workers, as pytest-xdist does; "
-                "run benchmarks with `python -m pytest --benchmark-only`.")
         if self.zygote and self.benchmarks_disabled and _uses(items, "benchmark"):
             # Optional: imported only where pytest-benchmark is installed and active.
             from pytest_benchmark.logger import PytestBenchmarkWarning
 
             warnings.warn(PytestBenchmarkWarning(BENCHMARK_WARNING), stacklevel=1)
+
+
+# Reporters that replace pytest's and whose output the engine reproduces.
+_SUPPORTED_REPORTERS = frozenset({"pytest_instafail.InstafailingTerminalReporter"})
+
+
+def refuse_replaced_terminal(config):
+    """A usage error naming the plugin that replaced pytest's terminal
+    reporter with one rpytest cannot reproduce (pytest-sugar)."""
+    pm = config.pluginmanager
+    terminal = pm.get_plugin("terminalreporter")
+    terminal = getattr(terminal, "_reporter", terminal)  # behind the zygote's HooklessTerminal
+    cls = type(terminal)
+    if terminal is None or cls is pytest.TerminalReporter or _qualified(cls) in _SUPPORTED_REPORTERS:
+        return
+    module = sys.modules.get(cls.__module__)
+    name = next((n for n, p in pm.list_name_plugin() if p is module and n), None) or cls.__module__
+    raise pytest.UsageError(
+        f"the plugin '{name}' ({_qualified(cls)}) replaces pytest's terminal reporter. rpytest "
+        f"draws the terminal itself, so what that plugin draws cannot be shown and its counts would be wrong. "
+        f"Turn it off for rpytest with -p no:{name} (for example in PYTEST_ADDOPTS), or run python -m pytest.")
+
+
+def _qualified(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _xdist(config):

@@ -75,7 +75,7 @@ import sys
 
 from . import msgpack_fallback
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = struct.Struct(">I")
 
@@ -237,7 +237,8 @@ def shard_request(ids):
 COLLECTED_KEYS = frozenset((
     "items", "deselected", "inventory", "basetemp", "testrunuid", "collect_reports", "warnings", "rootdir",
     "terminal", "reportchars", "junitxml", "verbosity", "tbstyle", "summary_untrimmed", "no_summary",
-    "fold_skipped", "xfail_tb", "max_warnings", "show_capture", "capture", "collect_failed", "maxfail", "numprocesses",
+    "fold_skipped", "xfail_tb", "instafail", "max_warnings", "show_capture", "capture", "collect_failed", "maxfail",
+    "numprocesses",
     "durations", "durations_min", "durations_hint", "dist", "shared_fixtures", "threads", "pytest_version",
     "timeout_plugin", "timeout_plugin_active"))
 
@@ -356,7 +357,8 @@ def samples():
             testrunuid="9f1c2e7d4b5a4c3e8d7f6a5b4c3d2e1f", collect_reports=_COLLECT_REPORTS,
             warnings=[dict(_WARNING, location=None, when="config")], rootdir="/home/ana/shop", terminal=True,
             reportchars="fE", junitxml="/home/ana/shop/junit.xml", verbosity=1, tbstyle="auto",
-            summary_untrimmed=False, no_summary=False, fold_skipped=True, xfail_tb=False, max_warnings=None,
+            summary_untrimmed=False, no_summary=False, fold_skipped=True, xfail_tb=False, instafail=False,
+            max_warnings=None,
             show_capture="all", capture="fd", collect_failed=1, maxfail=0, numprocesses="4", durations=10,
             durations_min=0.005, durations_hint=True, dist="loadgroup", shared_fixtures=["database"],
             threads=["ThreadPoolExecutor-0_0"], pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),

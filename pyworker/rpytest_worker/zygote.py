@@ -18,7 +18,6 @@ collected) the plugin steps aside and pytest finishes the session itself,
 printing its own output and choosing its own exit code.
 """
 import atexit
-import gc
 import os
 import select
 import signal
@@ -122,10 +121,10 @@ class ZygotePlugin:
         config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
         # xdist's --testrunuid fixes the testrun_uid fixture's value, else a new one per run.
         self.testrunuid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
-        # Everything collected so far outlives the run: keep the garbage
-        # collector off it in every forked child (fewer pages copied on
-        # write, and no full collection walks the whole suite).
-        gc.freeze()
+        # No gc.freeze() here: frozen objects are never collected and
+        # gc.get_referrers cannot see them, so code under test behaved
+        # otherwise than under pytest (an asyncio loop outliving its test,
+        # Hypothesis warning on register_random, exit codes flipped).
         sys.stdout.flush()
         sys.stderr.flush()
         self.conn.send(collected_message(

@@ -38,6 +38,9 @@ pub struct Inventory {
     pub fold_skipped: bool,
     /// `--xfail-tb`: an XFAILURES section with the xfails' tracebacks.
     pub xfail_tb: bool,
+    /// pytest-instafail's `--instafail`: each failure's text right after its
+    /// progress line, and no FAILURES or ERRORS section.
+    pub instafail: bool,
     /// `--max-warnings` / `max_warnings` (pytest>=9.1): exit 6 past it.
     #[serde(deserialize_with = "required")]
     pub max_warnings: Option<usize>,

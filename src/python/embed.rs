@@ -72,6 +72,11 @@ pub fn install() -> Result<PathBuf, EngineError> {
 
 /// The package's directory under `root`, and whether this call wrote it.
 fn install_in(root: &Path) -> Result<(PathBuf, bool), EngineError> {
+    // Under a `site-packages` directory, like any installed library: tools
+    // that tell the user's own code from libraries by path (Hypothesis
+    // harvests string constants from every "local" module it finds in
+    // sys.modules) must not take rpytest's worker for the user's code.
+    let root = &root.join("site-packages");
     let dir = root.join(format!("pyworker-{}", content_hash()));
     if dir.join("rpytest_worker").join("sink.py").is_file() {
         return Ok((dir, false));

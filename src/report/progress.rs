@@ -28,6 +28,15 @@ impl RunReport {
             out += &self.progress(&result.nodeid, result.worker, &[mark], letter, &word);
         }
         self.counts.add("warnings", result.warnings.len());
+        if self.settings.instafail {
+            let failures = self.instant_failures(&result);
+            if !failures.is_empty() && self.column > 0 {
+                // pytest-instafail ends the line of progress letters first.
+                out.push('\n');
+                self.column = 0;
+            }
+            out += &failures;
+        }
         self.results.push(result);
         out
     }

@@ -10,9 +10,10 @@ use super::{push_line, push_text, RunReport, TestResult};
 use crate::protocol::PhaseRecord;
 
 impl RunReport {
-    /// pytest's `summary_errors`: collection errors, then phases that errored.
+    /// pytest's `summary_errors`: collection errors, then phases that
+    /// errored (those were shown as they happened under `--instafail`).
     pub(super) fn errors_section(&self, out: &mut String) {
-        let phases = self.phases_of("error");
+        let phases = if self.settings.instafail { Vec::new() } else { self.phases_of("error") };
         let collect_errors: Vec<_> = self.collect_errors().collect();
         if self.settings.tbstyle == "no" || (phases.is_empty() && collect_errors.is_empty()) {
             return;
@@ -45,6 +46,25 @@ impl RunReport {
             self.outrep(out, phase);
             self.teardown_sections(out, result);
         }
+    }
+
+    /// pytest-instafail's `print_failure`, for each phase of `result` that
+    /// failed or errored (an xfail is neither): what FAILURES or ERRORS
+    /// would show of it, printed as soon as the test ends.
+    pub(super) fn instant_failures(&self, result: &TestResult) -> String {
+        let mut out = String::new();
+        let failed = result.phases.iter().filter(|p| p.outcome == "failed" && p.wasxfail.is_none());
+        for phase in failed.filter(|_| self.settings.tbstyle != "no") {
+            if self.settings.tbstyle == "line" {
+                push_text(&mut out, phase.crash_line.as_deref().unwrap_or(""));
+                continue;
+            }
+            let head = head_line(result, phase);
+            let title = if phase.when == "call" { head } else { format!("ERROR at {} of {head}", phase.when) };
+            out += &self.heading(&title);
+            self.outrep(&mut out, phase);
+        }
+        out
     }
 
     /// pytest's `summary_passes_combined`: PASSES (`-rP`) or XPASSES (`-rX`,

@@ -52,7 +52,9 @@ impl RunReport {
     pub(super) fn sections(&self, out: &mut String) {
         let since_8 = self.settings.pytest_version >= (8, 0);
         self.errors_section(out);
-        self.failures_section(out, "failed", "FAILURES");
+        if !self.settings.instafail {
+            self.failures_section(out, "failed", "FAILURES");
+        }
         if since_8 && self.settings.xfail_tb {
             self.failures_section(out, "xfailed", "XFAILURES");
         }

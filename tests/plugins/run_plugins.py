@@ -5,8 +5,9 @@ For each plugin a small suite is generated in a temp dir and run with
 ``PY -m pytest`` and ``rpytest -n N``; what the plugin produces must agree:
 exit code, the counts line, the plugin's terminal lines and files
 (coverage table and XML, the HTML and JSON reports' results, hypothesis
-statistics, syrupy's snapshot files and report through create, check,
-update and prune). pytest-benchmark must be handled as
+statistics and examples under a fixed seed, syrupy's snapshot files and
+report through create, check, update and prune, instafail's failures).
+pytest-sugar must be refused by name. pytest-benchmark must be handled as
 docs/compatibility.md says: disabled with a warning (as pytest-xdist does).
 Exit status 1 on any difference.
 
@@ -276,7 +277,116 @@ class Django(Case):
     )
 
 
-CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy, Django]
+class HypothesisSeed(Case):
+    """A fixed seed gives the examples pytest gives: the worker package must
+    not look like the user's code, or Hypothesis mixes its string constants
+    into the examples (and writes them under .hypothesis/constants)."""
+
+    name = "hypothesis-seed"
+    files = (("test_seed.py", """
+        import json, os
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=40, database=None)
+        @given(st.text())
+        def test_text(s):
+            with open(f"seen-{os.getpid()}.jsonl", "a") as f:
+                f.write(json.dumps(s) + "\\n")
+    """),)
+    args = ("--hypothesis-seed=1", "-p", "no:randomly")
+
+    def observe(self, root, code, out):
+        seen = sorted(line for name in os.listdir(root) if name.startswith("seen-")
+                      for line in read(os.path.join(root, name)).splitlines())
+        constants = os.path.join(root, ".hypothesis", "constants")
+        ours = [name for name in (os.listdir(constants) if os.path.isdir(constants) else [])
+                if "rpytest" in read(os.path.join(constants, name))]
+        return {**super().observe(root, code, out), "examples": seen, "rpytest_constants": ours}
+
+
+class GarbageCollector(Case):
+    """Objects made before the workers exist are collected as under pytest
+    (the zygote once froze them): an asyncio loop run by anyio is freed,
+    and Hypothesis (with trio installed) raises no warning of its own under
+    ``filterwarnings = error``, in a test or in its terminal summary."""
+
+    name = "gc-anyio-hypothesis"
+    files = (
+        ("pytest.ini", "[pytest]\nfilterwarnings = error\n"),
+        ("test_gc.py", """
+            import asyncio, gc, weakref
+
+            import anyio, anyio.to_thread, pytest
+
+            @pytest.mark.parametrize("i", range(10))
+            def test_loop_freed(i):
+                async def main():
+                    await anyio.to_thread.run_sync(lambda: None)
+                    return weakref.ref(asyncio.get_running_loop())
+                ref = anyio.run(main)
+                gc.collect()
+                assert ref() is None
+
+            def test_import_hypothesis():
+                import hypothesis  # noqa: F401
+        """),
+    )
+    args = ("-p", "no:randomly")
+
+
+class Instafail(Case):
+    """--instafail: each failure's text as it happens, no FAILURES section."""
+
+    name = "pytest-instafail"
+    files = (("test_i.py", """
+        import pytest
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("setup broke")
+
+        def test_ok():
+            pass
+
+        def test_fail():
+            print("seen")
+            assert 1 == 2
+
+        def test_error(broken):
+            pass
+
+        @pytest.mark.xfail
+        def test_xfail():
+            assert 0
+    """),)
+    args = ("--instafail", "-p", "no:randomly", "-p", "no:sugar")
+
+    def observe(self, root, code, out):
+        lines = out.splitlines()
+        blocks = sorted(line for line in lines if line.startswith(("_____", "E   ", "-----")))
+        return {**super().observe(root, code, out), "blocks": blocks,
+                "failures_section": any("= FAILURES =" in line for line in lines)}
+
+
+class Sugar(Case):
+    """pytest-sugar replaces the terminal reporter: refused by name, with
+    the -p no:sugar that turns it off; with it off, the run is pytest's."""
+
+    name = "pytest-sugar"
+    files = (("test_s.py", "def test_a():\n    pass\n\ndef test_b():\n    assert 0\n"),)
+
+    def check(self, problems):
+        with tempfile.TemporaryDirectory() as root:
+            write(root, self.files)
+            code, out = self.rpy(root, "2", ["--force-sugar"])
+            if code != 4 or "-p no:sugar" not in out:
+                problems.append(f"{self.name}: expected a usage error naming -p no:sugar, got {code}:\n{out}")
+        self.args = ("-p", "no:sugar")
+        super().check(problems)
+
+
+CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy, Django, HypothesisSeed, GarbageCollector, Instafail,
+         Sugar]
 
 
 def main():

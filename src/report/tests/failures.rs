@@ -195,3 +195,21 @@ E   assert False
     assert_eq!(on((8, 0)), expected);
     assert_eq!(on((7, 4)), "", "pytest<8 has no XFAILURES");
 }
+
+#[test]
+fn instafail_shows_each_failure_after_its_line_and_no_failures_or_errors_section() {
+    let settings = ReportSettings { instafail: true, ..settings() };
+    let (report, progress) = report_of(settings.clone(), mix(Tb::Long));
+    let mut out = String::new();
+    report.sections(&mut out);
+    assert!(!out.contains("= FAILURES =") && !out.contains("= ERRORS ="), "{out}");
+    assert!(out.contains("short test summary info"), "{out}");
+    let failed_line = progress.find("::test_fail FAILED\n").expect(&progress);
+    let heading = progress.find("_ test_fail _").expect(&progress);
+    let setup = progress.find("_ ERROR at setup of test_error _").expect(&progress);
+    assert!(failed_line < heading && progress[heading..].contains("assert 1 == 2"), "{progress}");
+    assert!(setup > 0 && !progress.contains("_ test_xfail"), "an xfail is not a failure:\n{progress}");
+    let quiet = ReportSettings { verbosity: -1, ..settings };
+    let (_, letters) = report_of(quiet, mix(Tb::Long));
+    assert!(letters.contains("F\n_"), "the letters' line ends before the failure:\n{letters}");
+}

@@ -28,6 +28,7 @@ fn settings() -> ReportSettings {
         no_summary: false,
         fold_skipped: true,
         xfail_tb: false,
+        instafail: false,
         max_warnings: None,
         show_capture: "all".into(),
         junitxml: None,

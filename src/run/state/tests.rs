@@ -21,7 +21,7 @@ fn inventory(tests: usize, extra: Value) -> Arc<Inventory> {
         "items": items, "deselected": 0, "inventory": "hash", "basetemp": "/tmp/b", "testrunuid": "u",
         "collect_reports": [], "warnings": [], "rootdir": "/r", "terminal": true, "reportchars": "fE",
         "verbosity": 0, "tbstyle": "auto", "summary_untrimmed": false, "no_summary": false,
-        "fold_skipped": true, "xfail_tb": false, "show_capture": "all", "capture": "fd", "collect_failed": 0,
+        "fold_skipped": true, "xfail_tb": false, "instafail": false, "show_capture": "all", "capture": "fd", "collect_failed": 0,
         "durations_min": 0.005, "durations_hint": false, "pytest_version": [8, 3],
         // Required even when empty: Python always sends them (protocol::golden).
         "junitxml": null, "max_warnings": null, "maxfail": 0, "numprocesses": null, "durations": null,
