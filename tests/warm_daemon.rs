@@ -947,3 +947,37 @@ fn a_crashed_workers_detached_child_does_not_outlive_a_warm_run() {
     assert_eq!(r.final_line.as_deref(), Some("1 failed, 1 passed"), "{}", r.dump());
     assert_eq!(none_left(&marker), [], "a crashed test's detached process outlived the warm run\n{}", r.dump());
 }
+
+/// A pre-warmed zygote writes nothing into the project before a run takes
+/// it over (issue #24.3). A plugin that stores a value in pytest's cache
+/// while configuring (pytest-randomly's seed) once changed
+/// `.pytest_cache` seconds after every warm run, when the daemon prepared
+/// the next zygote; `--randomly-seed=last` then replayed a seed no run used.
+#[test]
+fn a_prewarmed_zygote_writes_pytests_cache_only_when_a_run_takes_it() {
+    let suite = Suite::new(&[
+        (
+            "conftest.py",
+            "import random\n\ndef pytest_configure(config):\n    config.cache.set('demo/seed', random.random())\n",
+        ),
+        ("test_one.py", "def test_a():\n    pass\n"),
+    ]);
+    let daemon = Daemon::start(&[]);
+    let seed_file = suite.join(".pytest_cache/v/demo/seed");
+    let seed = || std::fs::read_to_string(&seed_file).unwrap_or_default();
+    let args: Vec<String> =
+        ["--python", python().to_str().unwrap(), "--color=no", "-n", "2"].map(String::from).to_vec();
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    let mut warm_runs = 0;
+    for round in 0..3 {
+        let run = run_command(&rpytest_bin(), &args, suite.path(), &env);
+        assert_eq!(run.code, 0, "{}", run.dump());
+        warm_runs += usize::from(run.stderr.contains("daemon: warm zygote"));
+        let written = seed();
+        assert!(!written.is_empty(), "round {round}: the run wrote no seed\n{}", run.dump());
+        daemon.wait_settled();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(seed(), written, "round {round}: the seed changed after the run, with no run");
+    }
+    assert!(warm_runs >= 2, "the later runs were to be warm ({warm_runs} were)");
+}

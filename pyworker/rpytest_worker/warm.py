@@ -89,6 +89,41 @@ class ReadRecorder:
         return files, dirs
 
 
+class DeferredCacheWrites:
+    """pytest's cache written only once a run takes the zygote over.
+
+    A pre-warmed zygote configures pytest seconds or minutes before any run
+    asks for it, and plugins write the cache while configuring
+    (pytest-randomly stores the seed it picked): the project's
+    ``.pytest_cache`` then changed with no run, and ``--randomly-seed=last``
+    replayed a seed no run had used. Until the handover ``Cache.set`` keeps
+    the value here (``get`` sees it); ``commit`` writes everything, in order,
+    as a cold run would have at its start. A zygote the daemon lets go
+    writes nothing."""
+
+    def __init__(self):
+        self.pending = []  # (cache, key, value)
+        self._set, self._get = pytest.Cache.set, pytest.Cache.get
+        deferred = self
+
+        def set_later(cache, key, value):
+            deferred.pending.append((cache, key, value))
+
+        def get_pending(cache, key, default):
+            for owner, pending_key, value in reversed(deferred.pending):
+                if owner is cache and pending_key == key:
+                    return value
+            return deferred._get(cache, key, default)
+
+        pytest.Cache.set, pytest.Cache.get = set_later, get_pending
+
+    def commit(self):
+        pytest.Cache.set, pytest.Cache.get = self._set, self._get
+        pending, self.pending = self.pending, []
+        for cache, key, value in pending:
+            cache.set(key, value)
+
+
 def stat_record(path):
     """What the daemon compares before a run: None for an absent file."""
     try:
@@ -310,9 +345,10 @@ def _prepare_for_workers(session):
 class WarmZygotePlugin(ZygotePlugin):
     """A zygote that waits, collected, for the run that takes it over."""
 
-    def __init__(self, daemon, restore_terminal, recorder, shared):
+    def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes):
         super().__init__(None, shared)
         self.recorder = recorder
+        self.cache_writes = cache_writes
         # Every file of the suite is read after this instant: one stamped
         # later may have changed while it was being read.
         self.started_ns = time.time_ns()
@@ -339,6 +375,7 @@ class WarmZygotePlugin(ZygotePlugin):
         if self.restore_terminal:
             self.restore_terminal()
         adopt_client_streams(session.config, *fds)
+        self.cache_writes.commit()
         identity.ENV.socket = msg["socket"]  # for the workers this zygote forks
         conn = protocol.Connection(msg["socket"])
         conn.send(protocol.hello("zygote"))
@@ -351,8 +388,9 @@ def warm_zygote_plugin(env):
     """The zygote plugin of a process ``rpytest serve`` started (``bootstrap``
     runs pytest with it). Before pytest starts, so that every read is seen."""
     recorder = ReadRecorder()
+    cache_writes = DeferredCacheWrites()
     daemon = protocol.DaemonLink(int(env.warm_fd))
     restore = pretend_terminal(int(env.warm_tty)) if env.warm_tty else None
     # Set up per run, after the handover: this zygote is the run's controller.
     shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
-    return WarmZygotePlugin(daemon, restore, recorder, shared)
+    return WarmZygotePlugin(daemon, restore, recorder, shared, cache_writes)
