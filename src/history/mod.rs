@@ -15,6 +15,7 @@
 //! only writer (it owns the `HistoryStore`), and anyone may read cheaply
 //! through a `HistoryView` without a round trip to the actor.
 
+pub mod atomic_file;
 pub mod dir_lock;
 pub mod inventory_status;
 
@@ -223,10 +224,8 @@ impl HistoryStore {
             _ => self.tests().into_iter().collect(),
         };
         let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         // One write: serializing straight into the file is a syscall per token.
-        std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
+        atomic_file::write(&self.path, &serde_json::to_vec(&file)?)?;
         for (nodeid, test) in file.tests {
             self.tests.insert(nodeid, test);
         }
