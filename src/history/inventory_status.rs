@@ -178,7 +178,13 @@ mod tests {
     }
 
     fn test(durations: &[f64], rss: Option<u64>) -> TestHistory {
-        TestHistory { durations: durations.to_vec(), last_outcome: "passed".into(), peak_rss_kb: rss, flaky: 0 }
+        TestHistory {
+            durations: durations.to_vec(),
+            last_outcome: "passed".into(),
+            peak_rss_kb: rss,
+            flaky: 0,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -17,9 +17,10 @@
 
 pub mod atomic_file;
 pub mod dir_lock;
+mod file;
 pub mod inventory_status;
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,10 +28,10 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::history::dir_lock::DirLock;
+use crate::history::file::HistoryFile;
 
 /// Durations kept per test; the schedule uses their mean.
 const KEEP: usize = 5;
-const FORMAT: u32 = 1;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TestHistory {
@@ -42,6 +43,13 @@ pub struct TestHistory {
     /// How many runs it passed only after failed tries (`--retries`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub flaky: u32,
+    /// The number of the run (of this rootdir) that last recorded it, and
+    /// when (unix seconds): what pruning goes by (`file.rs`). `None` in
+    /// files from before pruning, until their next save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_run: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -80,14 +88,6 @@ pub struct LastRun {
     pub workers: usize,
     /// Wall-clock seconds of the whole run.
     pub wall: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct HistoryFile {
-    format: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_run: Option<LastRun>,
-    tests: BTreeMap<String, TestHistory>,
 }
 
 /// Read access to the history, shared with its one writer.
@@ -137,7 +137,13 @@ impl Change {
 pub struct HistoryStore {
     path: PathBuf,
     tests: Arc<DashMap<String, TestHistory>>,
+    /// Whether `tests` holds the whole file, or only the tests of this run.
+    holds_all: bool,
     last_run: Option<LastRun>,
+    /// The file's run count when last read or written.
+    runs: u64,
+    /// This run's number in the file, from its first save on.
+    run: Option<u64>,
     /// Recorded since the last save, in order.
     unsaved: Vec<Change>,
 }
@@ -147,16 +153,43 @@ impl HistoryStore {
         rootdir.join(".rpytest").join("history.json")
     }
 
-    /// Loads the history; a missing file is empty, a corrupt one is reported
-    /// (the returned warning) and starts empty.
+    /// Loads the whole history; a missing file is empty, a corrupt one is
+    /// reported (the returned warning) and starts empty.
     pub fn open(path: PathBuf) -> (HistoryStore, Option<String>) {
-        let (file, warning) = match load(&path) {
-            Ok(file) => (file, None),
+        Self::load(path, None)
+    }
+
+    /// Loads what a run of `ids` needs: their entries, not the rest.
+    pub fn open_for(path: PathBuf, ids: &HashSet<&str>) -> (HistoryStore, Option<String>) {
+        Self::load(path, Some(ids))
+    }
+
+    fn load(path: PathBuf, only: Option<&HashSet<&str>>) -> (HistoryStore, Option<String>) {
+        let (bytes, mut warning) = match file::read(&path) {
+            Ok(bytes) => (bytes, None),
             Err(warning) => (None, Some(warning)),
         };
-        let (tests, last_run) = file.map_or_else(Default::default, |f| (f.tests, f.last_run));
-        let tests: DashMap<String, TestHistory> = tests.into_iter().map(sanitized).collect();
-        (HistoryStore { path, tests: Arc::new(tests), last_run, unsaved: Vec::new() }, warning)
+        let mut store = HistoryStore {
+            path,
+            tests: Arc::default(),
+            holds_all: only.is_none(),
+            last_run: None,
+            runs: 0,
+            run: None,
+            unsaved: Vec::new(),
+        };
+        match bytes.as_deref().map(|bytes| file::parse(bytes, &store.path)) {
+            Some(Ok(on_disk)) => {
+                (store.runs, store.last_run) = (on_disk.runs, on_disk.last_run);
+                let wanted = |id: &str| only.is_none_or(|ids| ids.contains(id));
+                for (id, test) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
+                    store.tests.insert(id.into_owned(), test);
+                }
+            }
+            Some(Err(problem)) => warning = Some(problem),
+            None => {}
+        }
+        (store, warning)
     }
 
     pub fn view(&self) -> HistoryView {
@@ -171,7 +204,7 @@ impl HistoryStore {
         self.last_run.as_ref()
     }
 
-    /// Every test with what is known of it, sorted by node id.
+    /// Every test held, with what is known of it, sorted by node id.
     pub fn tests(&self) -> Vec<(String, TestHistory)> {
         let mut all: Vec<_> = self.tests.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -208,10 +241,10 @@ impl HistoryStore {
 
     /// Merges this run into the file under the directory lock: re-read
     /// what is there now (another run may have saved since we loaded),
-    /// replay what we recorded since our last save onto it, and write it
-    /// atomically (temp file in the same directory, then rename). A file
-    /// that cannot be read now is replaced by what this store knows. The
-    /// store then holds the merged history.
+    /// replay what we recorded since our last save onto it, forget stale
+    /// tests (`file.rs`), and write it atomically. A file that cannot be
+    /// read now is replaced by what this store knows. The tests the store
+    /// holds are then brought up to date with the file.
     pub fn save(&mut self) -> std::io::Result<()> {
         let dir = self.path.parent().expect("history path has a parent");
         let _lock = DirLock::exclusive(dir)?;
@@ -219,50 +252,28 @@ impl HistoryStore {
         if !ignore.exists() {
             std::fs::write(&ignore, "# Created by rpytest.\n*\n")?;
         }
-        let tests = match load(&self.path) {
-            Ok(Some(on_disk)) => merged(on_disk.tests, &self.unsaved),
-            _ => self.tests().into_iter().collect(),
+        let bytes = file::read(&self.path).ok().flatten();
+        let (mut file, replay) = match bytes.as_deref().map(|bytes| file::parse(bytes, &self.path)) {
+            Some(Ok(on_disk)) => (on_disk, true),
+            // What the store holds has this run's changes in it already.
+            _ => (HistoryFile::new(self.runs, self.tests().into_iter().map(|(id, t)| (id.into(), t)).collect()), false),
         };
-        let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests };
+        let run = *self.run.get_or_insert(file.runs + 1);
+        file.merge(&self.unsaved, replay, run, unix_now());
+        file.last_run = self.last_run.clone();
         // One write: serializing straight into the file is a syscall per token.
         atomic_file::write(&self.path, &serde_json::to_vec(&file)?)?;
-        for (nodeid, test) in file.tests {
-            self.tests.insert(nodeid, test);
+        self.runs = file.runs;
+        for (nodeid, test) in file.tests.0 {
+            if self.holds_all {
+                self.tests.insert(nodeid.into_owned(), test);
+            } else if let Some(mut held) = self.tests.get_mut(nodeid.as_ref()) {
+                *held = test;
+            }
         }
         self.unsaved.clear();
         Ok(())
     }
-}
-
-/// What another run saved, with this run's changes replayed on top.
-fn merged(on_disk: BTreeMap<String, TestHistory>, changes: &[Change]) -> BTreeMap<String, TestHistory> {
-    let mut tests: BTreeMap<String, TestHistory> = on_disk.into_iter().map(sanitized).collect();
-    for change in changes {
-        tests.entry(change.nodeid().to_string()).or_default().apply(change);
-    }
-    tests
-}
-
-/// The file's contents; `Ok(None)` when there is none, `Err` with the warning
-/// to show when it cannot be trusted.
-fn load(path: &Path) -> Result<Option<HistoryFile>, String> {
-    let bytes = match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}; starting a new history", path.display())),
-        Ok(bytes) => bytes,
-    };
-    match serde_json::from_slice::<HistoryFile>(&bytes) {
-        Ok(file) if file.format == FORMAT => Ok(Some(file)),
-        Ok(file) => {
-            Err(format!("{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format))
-        }
-        Err(e) => Err(format!("{} is corrupt ({e}); it will be rebuilt from this run", path.display())),
-    }
-}
-
-fn sanitized((nodeid, mut test): (String, TestHistory)) -> (String, TestHistory) {
-    test.durations.retain(|d| d.is_finite() && *d >= 0.0);
-    (nodeid, test)
 }
 
 /// Unix time now, in whole seconds.
@@ -271,105 +282,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips_and_keeps_recent_durations() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        let (mut store, warning) = HistoryStore::open(path.clone());
-        assert!(warning.is_none());
-        for d in 1..=7 {
-            store.record("t::a", Some(d as f64), "passed", Some(1000 + d));
-        }
-        store.set_last_run(LastRun { finished_at: 1, tests: 1, workers: 2, wall: 3.5 });
-        store.save().unwrap();
-        let (store, _) = HistoryStore::open(path);
-        let a = store.get("t::a").unwrap();
-        assert_eq!(a.durations, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
-        assert_eq!(a.peak_rss_kb, Some(1007));
-        assert_eq!(store.view().expected("t::a"), Some(5.0));
-        assert_eq!(store.last_run().unwrap().wall, 3.5);
-    }
-
-    #[test]
-    fn overlapping_runs_merge_instead_of_overwriting() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        let (mut seed, _) = HistoryStore::open(path.clone());
-        seed.record("t::shared", Some(1.0), "passed", None);
-        seed.save().unwrap();
-        // Both runs load the same file before either saves.
-        let (mut first, _) = HistoryStore::open(path.clone());
-        let (mut second, _) = HistoryStore::open(path.clone());
-        first.record("t::a", Some(2.0), "passed", None);
-        first.record("t::shared", Some(3.0), "failed", None);
-        second.record("t::b", Some(4.0), "passed", None);
-        second.record("t::shared", Some(5.0), "passed", None);
-        second.count_flaky("t::shared");
-        first.save().unwrap();
-        second.save().unwrap();
-        // A second save replays nothing twice.
-        second.save().unwrap();
-        let (merged, _) = HistoryStore::open(path);
-        assert_eq!(merged.get("t::a").unwrap().durations, vec![2.0]);
-        assert_eq!(merged.get("t::b").unwrap().durations, vec![4.0]);
-        let shared = merged.get("t::shared").unwrap();
-        assert_eq!(
-            (shared.durations.clone(), shared.last_outcome.as_str(), shared.flaky),
-            (vec![1.0, 3.0, 5.0], "passed", 1)
-        );
-        assert_eq!(second.view().expected("t::a"), Some(2.0), "a save brings the other run's tests in");
-    }
-
-    #[test]
-    fn a_view_sees_what_the_writer_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
-        let view = store.view();
-        assert_eq!(view.expected("t::x"), None);
-        store.record("t::x", Some(2.0), "passed", None);
-        assert_eq!(view.expected("t::x"), Some(2.0));
-    }
-
-    #[test]
-    fn corrupt_files_are_reported_and_rebuilt() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, b"{not json").unwrap();
-        let (mut store, warning) = HistoryStore::open(path.clone());
-        assert!(warning.unwrap().contains("corrupt"));
-        store.record("t::b", Some(0.5), "failed", None);
-        store.record("t::b", None, "failed", None);
-        store.save().unwrap();
-        assert!(HistoryStore::open(path).1.is_none());
-    }
-
-    #[test]
-    fn garbage_durations_never_reach_the_schedule() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let text = r#"{"format": 1, "tests": {"t::neg": {"durations": [-5.0], "last_outcome": "passed"},
-                       "t::ok": {"durations": [-1.0, 2.0], "last_outcome": "passed"}}}"#;
-        std::fs::write(&path, text).unwrap();
-        let (store, warning) = HistoryStore::open(path);
-        assert!(warning.is_none());
-        assert_eq!(store.view().expected("t::neg"), None);
-        assert_eq!(store.view().expected("t::ok"), Some(2.0));
-    }
-
-    #[test]
-    fn files_from_before_memory_and_last_run_still_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, r#"{"format": 1, "tests": {"t::a": {"durations": [1.0], "last_outcome": "passed"}}}"#)
-            .unwrap();
-        let (store, warning) = HistoryStore::open(path);
-        assert!(warning.is_none() && store.last_run().is_none());
-        assert_eq!(store.view().expected("t::a"), Some(1.0));
-    }
-}
+mod tests;
