@@ -10,9 +10,10 @@ test file, then for each rpytest binary given:
   rpytest --inventory-status     loads the whole history (no Python)
   rpytest -q (the tiny suite)    loads what the run needs, saves (merge)
 
-Each command runs under /usr/bin/time: the wall time and the peak resident
-memory (maxrss, KB) of the process and its children are printed, median
-and max over the rounds. A row "empty history" times the tiny run without
+Each command runs under /usr/bin/time: the wall time, the CPU time (user +
+system, steadier than wall on a shared machine) and the peak resident
+memory (maxrss: the largest single process, rpytest or its Python) are
+printed, median and max over the rounds. A row "empty history" times the tiny run without
 a history, for reference: its peak is the Python process's.
 
 Usage:
@@ -43,7 +44,7 @@ def write_history(path, tests):
     for i in range(tests):
         nodeid = f"tests/pkg{i // 5000:03d}/test_mod{i // 100:04d}.py::TestGroup{i % 7}::test_case_{i}[p{i % 13}]"
         entries[nodeid] = {
-            "durations": [round(rng.random() * 2, 6) for _ in range(5)],
+            "durations": [rng.random() * 2 for _ in range(5)],
             "last_outcome": "passed",
             "peak_rss_kb": 50000 + i % 1000,
         }
@@ -54,14 +55,14 @@ def write_history(path, tests):
 
 
 def timed(cmd, cwd):
-    """(wall seconds, peak RSS KB) of one command under /usr/bin/time."""
+    """(wall seconds, CPU seconds, peak RSS KB) of one command under /usr/bin/time."""
     with tempfile.NamedTemporaryFile("r") as out:
-        proc = subprocess.run(["/usr/bin/time", "-o", out.name, "-f", "%e %M"] + cmd, cwd=cwd,
+        proc = subprocess.run(["/usr/bin/time", "-o", out.name, "-f", "%e %U %S %M"] + cmd, cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout.decode(errors='replace')}")
-        wall, rss = out.read().split()[-2:]
-    return float(wall), int(rss)
+        wall, user, system, rss = out.read().split()[-4:]
+    return float(wall), float(user) + float(system), int(rss)
 
 
 def project(root, tests):
@@ -75,9 +76,8 @@ def project(root, tests):
 
 
 def row(name, samples):
-    walls = [w for w, _ in samples]
-    rss = [r for _, r in samples]
-    return (f"{name:<44} {statistics.median(walls):>8.3f} {max(walls):>8.3f} "
+    walls, cpus, rss = zip(*samples)
+    return (f"{name:<44} {statistics.median(walls):>8.3f} {max(walls):>8.3f} {statistics.median(cpus):>8.3f} "
             f"{statistics.median(rss) / 1024:>9.1f} {max(rss) / 1024:>9.1f}")
 
 
@@ -91,7 +91,7 @@ def main():
     work = tempfile.mkdtemp(prefix="rpytest-history-bench-")
     try:
         print(f"history of {args.tests} tests, {args.runs} rounds")
-        print(f"{'':<44} {'wall s':>8} {'max s':>8} {'RSS MB':>9} {'max MB':>9}")
+        print(f"{'':<44} {'wall s':>8} {'max s':>8} {'cpu s':>8} {'RSS MB':>9} {'max MB':>9}")
         for n, given in enumerate(args.rpytest):
             binary = os.path.abspath(given)
             run = [binary, "--python", args.python, "-q", "-p", "no:cacheprovider", "--color=no"]

@@ -23,13 +23,22 @@ const NEW_DIR: u32 = 0o777;
 /// Replaces `path` with `bytes`: the data is on disk before the rename, so
 /// a crash leaves the old file or the new one, never a torn one.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with(path, |file| file.write_all(bytes))
+}
+
+/// `write` for contents too big to hold twice: `fill` writes them to the
+/// temp file (buffered), e.g. by serializing straight into it.
+pub fn write_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let kept = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777);
     let mut tmp = tempfile::Builder::new().permissions(PermissionsExt::from_mode(NEW_FILE)).tempfile_in(dir)?;
     if let Some(mode) = kept {
         tmp.as_file().set_permissions(PermissionsExt::from_mode(mode))?;
     }
-    tmp.write_all(bytes)?;
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+    fill(&mut buffered)?;
+    buffered.flush()?;
+    drop(buffered);
     tmp.as_file().sync_data()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -3,11 +3,13 @@
 //!
 //! A big suite's history is tens of megabytes of JSON, re-read under the
 //! lock and rewritten by every save (every few seconds of a long run). What
-//! cost time there was never the JSON parser but the maps: a BTreeMap of
-//! owned keys, then a DashMap of all of them, then a sorted copy. So the
-//! file is parsed into a flat list whose keys borrow from the file's bytes,
-//! kept sorted by node id (binary search finds the few tests a save
-//! changes), and a run keeps in memory only the tests it collected.
+//! cost time there was building maps of every test (a BTreeMap of owned
+//! keys, a DashMap, a sorted copy) and converting every float both ways.
+//! So the file is read into a flat list, sorted by node id, of borrowed
+//! slices of its bytes: each test's JSON is parsed only when a run needs
+//! it (a test it collected, one it changes), binary search finds the few
+//! tests a save changes, and the untouched ones are written back verbatim.
+//! A run keeps in memory only the tests it collected.
 //!
 //! Without pruning the file would grow forever: tests renamed or deleted
 //! stay. Each save counts one more run (`runs`, once per run) and stamps
@@ -18,13 +20,16 @@
 //! burst of runs of one file does not erase the rest of the suite. A test
 //! dropped by mistake costs little: it is scheduled as unknown once and
 //! learnt again. Entries written before these stamps existed get them at
-//! their first save, which starts their clock.
+//! their first save, which starts their clock. An entry that is not a
+//! test's history (a hand edit) is reported when a run needs it and
+//! dropped by the next save: the run rebuilds it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::{Change, LastRun, TestHistory};
 
@@ -54,11 +59,65 @@ pub struct HistoryFile<'a> {
 /// The tests, sorted by node id: a JSON object read into a list, without
 /// building a map of them.
 #[derive(Debug, Default)]
-pub struct Entries<'a>(pub Vec<(Cow<'a, str>, TestHistory)>);
+pub struct Entries<'a>(pub Vec<(Cow<'a, str>, Entry<'a>)>);
+
+/// One test's history: its JSON as read, or as this run changed it.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    Raw(&'a RawValue),
+    Parsed(Box<TestHistory>),
+}
+
+/// What pruning reads of an entry it does not otherwise parse.
+#[derive(Deserialize)]
+struct Stamps {
+    seen_run: Option<u64>,
+    seen_at: Option<u64>,
+}
+
+impl Entry<'_> {
+    /// The test's history; durations that could mislead the schedule are dropped.
+    pub fn parsed(&self) -> Result<TestHistory, serde_json::Error> {
+        let mut test = match self {
+            Entry::Raw(raw) => serde_json::from_str::<TestHistory>(raw.get())?,
+            Entry::Parsed(test) => (**test).clone(),
+        };
+        test.durations.retain(|d| d.is_finite() && *d >= 0.0);
+        Ok(test)
+    }
+
+    /// The history to change (an entry that does not parse starts afresh).
+    fn to_mut(&mut self) -> &mut TestHistory {
+        if let Entry::Raw(_) = self {
+            *self = Entry::Parsed(Box::new(self.parsed().unwrap_or_default()));
+        }
+        match self {
+            Entry::Parsed(test) => test,
+            Entry::Raw(_) => unreachable!("made Parsed above"),
+        }
+    }
+
+    /// (run, time) last recorded; `None` when the entry is not a test's history.
+    fn stamps(&self) -> Option<(Option<u64>, Option<u64>)> {
+        match self {
+            Entry::Raw(raw) => serde_json::from_str::<Stamps>(raw.get()).ok().map(|s| (s.seen_run, s.seen_at)),
+            Entry::Parsed(test) => Some((test.seen_run, test.seen_at)),
+        }
+    }
+}
+
+impl Serialize for Entry<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entry::Raw(raw) => raw.serialize(serializer),
+            Entry::Parsed(test) => test.serialize(serializer),
+        }
+    }
+}
 
 impl Serialize for Entries<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(id, test)| (id, test)))
+        serializer.collect_map(self.0.iter().map(|(id, entry)| (id, entry)))
     }
 }
 
@@ -72,9 +131,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Entries<'a>, M::Error> {
                 let mut tests = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((id, mut test)) = map.next_entry::<Cow<'de, str>, TestHistory>()? {
-                    test.durations.retain(|d| d.is_finite() && *d >= 0.0);
-                    tests.push((id, test));
+                while let Some((id, raw)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    tests.push((id, Entry::Raw(raw)));
                 }
                 Ok(Entries(tests))
             }
@@ -112,8 +170,9 @@ pub fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<HistoryFile<'a>, String
 }
 
 impl<'a> HistoryFile<'a> {
-    pub fn new(runs: u64, tests: Vec<(Cow<'a, str>, TestHistory)>) -> Self {
-        HistoryFile { format: FORMAT, runs, last_run: None, tests: Entries(tests) }
+    pub fn new(runs: u64, tests: Vec<(String, TestHistory)>) -> Self {
+        let tests = tests.into_iter().map(|(id, test)| (Cow::Owned(id), Entry::Parsed(Box::new(test))));
+        HistoryFile { format: FORMAT, runs, last_run: None, tests: Entries(tests.collect()) }
     }
 
     /// Replays `changes` (this run's, numbered `run`, at unix time `now`)
@@ -127,7 +186,7 @@ impl<'a> HistoryFile<'a> {
         for change in changes {
             let id = change.nodeid();
             let test = match tests.binary_search_by(|(k, _)| k.as_ref().cmp(id)) {
-                Ok(i) => &mut tests[i].1,
+                Ok(i) => tests[i].1.to_mut(),
                 Err(_) => added.entry(id).or_default(),
             };
             if replay {
@@ -136,14 +195,22 @@ impl<'a> HistoryFile<'a> {
             (test.seen_run, test.seen_at) = (Some(run), Some(now));
         }
         if !added.is_empty() {
-            tests.extend(added.into_iter().map(|(id, test)| (Cow::Owned(id.to_string()), test)));
+            let added = added.into_iter().map(|(id, test)| (Cow::Owned(id.to_string()), Entry::Parsed(Box::new(test))));
+            tests.extend(added);
             tests.sort_by(|a, b| a.0.cmp(&b.0)); // two sorted runs: a linear merge
         }
         let runs = self.runs;
-        tests.retain_mut(|(_, test)| {
-            let seen_run = *test.seen_run.get_or_insert(run);
-            let seen_at = *test.seen_at.get_or_insert(now);
-            runs.saturating_sub(seen_run) < STALE_RUNS || now.saturating_sub(seen_at) < STALE_DAYS * 86_400
+        tests.retain_mut(|(_, entry)| match entry.stamps() {
+            Some((Some(seen_run), Some(seen_at))) => {
+                runs.saturating_sub(seen_run) < STALE_RUNS || now.saturating_sub(seen_at) < STALE_DAYS * 86_400
+            }
+            Some(_) => {
+                let test = entry.to_mut();
+                test.seen_run.get_or_insert(run);
+                test.seen_at.get_or_insert(now);
+                true
+            }
+            None => false,
         });
     }
 }
@@ -175,7 +242,7 @@ mod tests {
         let mut file = parse(text.as_bytes(), Path::new("h")).unwrap();
         file.merge(&[ran("new")], true, 100, 100 * DAY);
         assert_eq!(ids(&file), ["new", "recent_day", "recent_run", "unstamped"]);
-        let unstamped = &file.tests.0[3].1;
+        let unstamped = file.tests.0[3].1.parsed().unwrap();
         assert_eq!((unstamped.seen_run, unstamped.seen_at), (Some(100), Some(100 * DAY)), "its clock starts now");
     }
 
@@ -186,7 +253,7 @@ mod tests {
         let mut file = parse(text.as_bytes(), Path::new("h")).unwrap();
         file.merge(&[ran("b"), ran("c")], true, 1, DAY);
         assert_eq!(ids(&file), ["a", "b", "c"]);
-        assert_eq!(file.tests.0[1].1.durations, vec![2.0, 1.0]);
+        assert_eq!(file.tests.0[1].1.parsed().unwrap().durations, vec![2.0, 1.0]);
         assert_eq!(file.runs, 1);
     }
 }

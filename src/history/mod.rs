@@ -2,8 +2,10 @@
 //! teardown), last outcome and the peak memory of the worker that ran it;
 //! and a line about the last run.
 //!
-//! Stored as JSON at `<rootdir>/.rpytest/history.json`, written to a temp
-//! file and renamed, so a killed run never leaves it half-written. Runs
+//! Stored as JSON at `<rootdir>/.rpytest/history.json` (layout, loading
+//! and pruning of tests that are gone: `file.rs`), written to a temp file
+//! and renamed (`atomic_file.rs`), so a killed run never leaves it
+//! half-written. Runs
 //! that overlap in one rootdir merge instead of overwriting each other: a
 //! save takes a lock on `.rpytest/` (`dir_lock.rs`), re-reads the file, and
 //! applies only what this run recorded since its last save. A file
@@ -13,7 +15,8 @@
 //!
 //! The tests live in a `DashMap` behind an `Arc`: the History actor is the
 //! only writer (it owns the `HistoryStore`), and anyone may read cheaply
-//! through a `HistoryView` without a round trip to the actor.
+//! through a `HistoryView` without a round trip to the actor. A run holds
+//! only the tests it collected (`open_for`); `--inventory-status` holds all.
 
 pub mod atomic_file;
 pub mod dir_lock;
@@ -182,8 +185,18 @@ impl HistoryStore {
             Some(Ok(on_disk)) => {
                 (store.runs, store.last_run) = (on_disk.runs, on_disk.last_run);
                 let wanted = |id: &str| only.is_none_or(|ids| ids.contains(id));
-                for (id, test) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
-                    store.tests.insert(id.into_owned(), test);
+                for (id, entry) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
+                    match entry.parsed() {
+                        Ok(test) => _ = store.tests.insert(id.into_owned(), test),
+                        Err(e) => {
+                            warning.get_or_insert_with(|| {
+                                format!(
+                                    "{}: the entry of {id} is corrupt ({e}); it will be rebuilt",
+                                    store.path.display()
+                                )
+                            });
+                        }
+                    }
                 }
             }
             Some(Err(problem)) => warning = Some(problem),
@@ -243,8 +256,8 @@ impl HistoryStore {
     /// what is there now (another run may have saved since we loaded),
     /// replay what we recorded since our last save onto it, forget stale
     /// tests (`file.rs`), and write it atomically. A file that cannot be
-    /// read now is replaced by what this store knows. The tests the store
-    /// holds are then brought up to date with the file.
+    /// read now is replaced by what this store knows. The tests this run
+    /// recorded are then brought up to date with the file.
     pub fn save(&mut self) -> std::io::Result<()> {
         let dir = self.path.parent().expect("history path has a parent");
         let _lock = DirLock::exclusive(dir)?;
@@ -256,19 +269,21 @@ impl HistoryStore {
         let (mut file, replay) = match bytes.as_deref().map(|bytes| file::parse(bytes, &self.path)) {
             Some(Ok(on_disk)) => (on_disk, true),
             // What the store holds has this run's changes in it already.
-            _ => (HistoryFile::new(self.runs, self.tests().into_iter().map(|(id, t)| (id.into(), t)).collect()), false),
+            _ => (HistoryFile::new(self.runs, self.tests()), false),
         };
         let run = *self.run.get_or_insert(file.runs + 1);
         file.merge(&self.unsaved, replay, run, unix_now());
         file.last_run = self.last_run.clone();
-        // One write: serializing straight into the file is a syscall per token.
-        atomic_file::write(&self.path, &serde_json::to_vec(&file)?)?;
+        atomic_file::write_with(&self.path, |out| Ok(serde_json::to_writer(out, &file)?))?;
         self.runs = file.runs;
-        for (nodeid, test) in file.tests.0 {
-            if self.holds_all {
-                self.tests.insert(nodeid.into_owned(), test);
-            } else if let Some(mut held) = self.tests.get_mut(nodeid.as_ref()) {
-                *held = test;
+        // Tests this run changed now include what other runs recorded of
+        // them; a store of the whole file takes every test.
+        for (nodeid, entry) in file.tests.0 {
+            let changed = matches!(entry, file::Entry::Parsed(_)) && self.tests.contains_key(nodeid.as_ref());
+            if self.holds_all || changed {
+                if let Ok(test) = entry.parsed() {
+                    self.tests.insert(nodeid.into_owned(), test);
+                }
             }
         }
         self.unsaved.clear();

@@ -124,3 +124,23 @@ fn a_run_holds_only_its_tests_and_its_save_keeps_the_rest() {
     let expected = [("t::a", Some(1)), ("t::b", Some(1)), ("t::new", Some(2))];
     assert_eq!(known, expected.map(|(id, run)| (id.to_string(), run)));
 }
+
+#[test]
+fn a_corrupt_entry_is_reported_when_needed_and_rebuilt_by_the_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = HistoryStore::path_for(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text = r#"{"format": 1, "tests": {"t::bad": 5, "t::other_bad": [],
+                   "t::ok": {"durations": [1.0], "last_outcome": "passed"}}}"#;
+    std::fs::write(&path, text).unwrap();
+    let ids: HashSet<&str> = ["t::bad", "t::ok"].into_iter().collect();
+    let (mut run, warning) = HistoryStore::open_for(path.clone(), &ids);
+    assert!(warning.unwrap().contains("the entry of t::bad is corrupt"));
+    assert_eq!(run.view().expected("t::ok"), Some(1.0));
+    run.record("t::bad", Some(2.0), "passed", None);
+    run.save().unwrap();
+    let (all, warning) = HistoryStore::open(path);
+    assert!(warning.is_none());
+    let known: Vec<_> = all.tests().into_iter().map(|(id, t)| (id, t.durations)).collect();
+    assert_eq!(known, [("t::bad".to_string(), vec![2.0]), ("t::ok".to_string(), vec![1.0])]);
+}
