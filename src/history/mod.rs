@@ -168,41 +168,19 @@ impl HistoryStore {
     }
 
     fn load(path: PathBuf, only: Option<&HashSet<&str>>) -> (HistoryStore, Option<String>) {
-        let (bytes, mut warning) = match file::read(&path) {
-            Ok(bytes) => (bytes, None),
-            Err(warning) => (None, Some(warning)),
-        };
-        let mut store = HistoryStore {
+        let tests = DashMap::new();
+        let wanted = |id: &str| only.is_none_or(|ids| ids.contains(id));
+        let read = read_entries(&path, wanted, |id, test| _ = tests.insert(id, test));
+        let store = HistoryStore {
             path,
-            tests: Arc::default(),
+            tests: Arc::new(tests),
             holds_all: only.is_none(),
-            last_run: None,
-            runs: 0,
+            last_run: read.last_run,
+            runs: read.runs,
             run: None,
             unsaved: Vec::new(),
         };
-        match bytes.as_deref().map(|bytes| file::parse(bytes, &store.path)) {
-            Some(Ok(on_disk)) => {
-                (store.runs, store.last_run) = (on_disk.runs, on_disk.last_run);
-                let wanted = |id: &str| only.is_none_or(|ids| ids.contains(id));
-                for (id, entry) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
-                    match entry.parsed() {
-                        Ok(test) => _ = store.tests.insert(id.into_owned(), test),
-                        Err(e) => {
-                            warning.get_or_insert_with(|| {
-                                format!(
-                                    "{}: the entry of {id} is corrupt ({e}); it will be rebuilt",
-                                    store.path.display()
-                                )
-                            });
-                        }
-                    }
-                }
-            }
-            Some(Err(problem)) => warning = Some(problem),
-            None => {}
-        }
-        (store, warning)
+        (store, read.warning)
     }
 
     pub fn view(&self) -> HistoryView {
@@ -289,6 +267,49 @@ impl HistoryStore {
         self.unsaved.clear();
         Ok(())
     }
+}
+
+/// The whole history, sorted by node id, and the warning if it cannot be
+/// trusted: what `--inventory-status` shows, without a store to write it.
+pub fn snapshot(path: &Path) -> (Vec<(String, TestHistory)>, Option<LastRun>, Option<String>) {
+    let mut tests = Vec::new();
+    let read = read_entries(path, |_| true, |id, test| tests.push((id, test)));
+    (tests, read.last_run, read.warning)
+}
+
+/// What `read_entries` found besides the tests.
+struct Read {
+    runs: u64,
+    last_run: Option<LastRun>,
+    warning: Option<String>,
+}
+
+/// Reads the file and gives `keep` each `wanted` test, parsed, in node id
+/// order; a missing file has none, a corrupt file or entry is the warning.
+fn read_entries(path: &Path, wanted: impl Fn(&str) -> bool, mut keep: impl FnMut(String, TestHistory)) -> Read {
+    let mut read = Read { runs: 0, last_run: None, warning: None };
+    let bytes = file::read(path).unwrap_or_else(|problem| {
+        read.warning = Some(problem);
+        None
+    });
+    match bytes.as_deref().map(|bytes| file::parse(bytes, path)) {
+        Some(Ok(on_disk)) => {
+            (read.runs, read.last_run) = (on_disk.runs, on_disk.last_run);
+            for (id, entry) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
+                match entry.parsed() {
+                    Ok(test) => keep(id.into_owned(), test),
+                    Err(e) => {
+                        let problem =
+                            || format!("{}: the entry of {id} is corrupt ({e}); it will be rebuilt", path.display());
+                        read.warning.get_or_insert_with(problem);
+                    }
+                }
+            }
+        }
+        Some(Err(problem)) => read.warning = Some(problem),
+        None => {}
+    }
+    read
 }
 
 /// Unix time now, in whole seconds.
