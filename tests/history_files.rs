@@ -207,3 +207,49 @@ fn concurrent_runs_of_different_tests_both_stay_in_the_history() {
     }
     assert!(stray_files(&suite).is_empty(), "stray files: {:?}", stray_files(&suite));
 }
+
+/// A history entry as rpytest writes it, last recorded by run `seen_run`
+/// at unix time `seen_at`.
+fn entry(seen_run: u64, seen_at: u64) -> serde_json::Value {
+    serde_json::json!({"durations": [0.5], "last_outcome": "passed", "seen_run": seen_run, "seen_at": seen_at})
+}
+
+#[test]
+fn tests_gone_for_many_runs_and_days_are_pruned_and_live_ones_stay() {
+    let suite = Suite::new(&[("test_live.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let long_ago = now - 90 * 86_400;
+    // 200 runs of this rootdir so far; test_live.py's tests ran in the last
+    // one, test_removed.py's 150 runs and 90 days ago (deleted since).
+    let mut tests = serde_json::Map::new();
+    for i in 0..500 {
+        tests.insert(format!("test_removed.py::test_old[{i}]"), entry(50, long_ago));
+    }
+    // Not stale on one count alone: recorded recently, or a few runs ago.
+    tests.insert("test_removed.py::test_recent_day".into(), entry(50, now - 86_400));
+    tests.insert("test_removed.py::test_recent_run".into(), entry(190, long_ago));
+    for id in ["test_live.py::test_a", "test_live.py::test_b"] {
+        tests.insert(id.into(), entry(200, now));
+    }
+    let history = serde_json::json!({"format": 1, "runs": 200, "tests": tests});
+    std::fs::create_dir_all(suite.join(".rpytest")).unwrap();
+    std::fs::write(history_path(&suite), history.to_string()).unwrap();
+
+    let pair = assert_same(&suite, &[], "2");
+    assert_eq!(pair.rpytest.code, 0, "{}", pair.dump());
+    let after = read_history(&suite);
+    let kept: Vec<&String> = after["tests"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        kept,
+        [
+            "test_live.py::test_a",
+            "test_live.py::test_b",
+            "test_removed.py::test_recent_day",
+            "test_removed.py::test_recent_run"
+        ],
+        "{}",
+        pair.dump()
+    );
+    assert_eq!(after["tests"]["test_live.py::test_a"]["durations"].as_array().unwrap().len(), 2, "{after}");
+    assert_eq!(after["runs"], 201, "{after}");
+}

@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::history::{HistoryStore, LastRun, TestHistory};
+use crate::history::{self, HistoryStore, LastRun, TestHistory};
 use crate::schedule::lpt;
 
 const BAR_WIDTH: usize = 40;
@@ -29,14 +29,13 @@ pub fn render(cwd: &Path, pytest_args: &[String], workers: usize, tty: bool) -> 
             path.display()
         );
     }
-    let (store, warning) = HistoryStore::open(path);
+    let (tests, last_run, warning) = history::snapshot(&path);
     let mut out = String::new();
     if let Some(warning) = warning {
         let _ = writeln!(out, "rpytest: warning: {warning}");
     }
-    let tests = store.tests();
     let plan = Plan::new(&tests, workers);
-    out += &summary(&store, &tests, &plan);
+    out += &summary(&path, last_run.as_ref(), &tests, &plan);
     if tty && plan.total > 0.0 {
         out += &bars(&plan);
     }
@@ -96,10 +95,10 @@ impl Plan {
     }
 }
 
-fn summary(store: &HistoryStore, tests: &[(String, TestHistory)], plan: &Plan) -> String {
+fn summary(path: &Path, last: Option<&LastRun>, tests: &[(String, TestHistory)], plan: &Plan) -> String {
     let workers = plan.loads.len();
     let mut out = String::new();
-    let _ = writeln!(out, "history:        {}", store.path().display());
+    let _ = writeln!(out, "history:        {}", path.display());
     let _ = writeln!(out, "tests known:    {} ({} with durations)", tests.len(), plan.timed);
     let _ = writeln!(out, "total time:     {:.2}s (sum of expected durations)", plan.total);
     let _ = writeln!(
@@ -110,7 +109,7 @@ fn summary(store: &HistoryStore, tests: &[(String, TestHistory)], plan: &Plan) -
         plan.longest,
         plan.bound
     );
-    let _ = writeln!(out, "last run:       {}", store.last_run().map_or("unknown".to_string(), last_run));
+    let _ = writeln!(out, "last run:       {}", last.map_or("unknown".to_string(), last_run));
     out
 }
 
@@ -178,7 +177,13 @@ mod tests {
     }
 
     fn test(durations: &[f64], rss: Option<u64>) -> TestHistory {
-        TestHistory { durations: durations.to_vec(), last_outcome: "passed".into(), peak_rss_kb: rss, flaky: 0 }
+        TestHistory {
+            durations: durations.to_vec(),
+            last_outcome: "passed".into(),
+            peak_rss_kb: rss,
+            flaky: 0,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! teardown), last outcome and the peak memory of the worker that ran it;
 //! and a line about the last run.
 //!
-//! Stored as JSON at `<rootdir>/.rpytest/history.json`, written to a temp
-//! file and renamed, so a killed run never leaves it half-written. Runs
+//! Stored as JSON at `<rootdir>/.rpytest/history.json` (layout, loading
+//! and pruning of tests that are gone: `file.rs`), written to a temp file
+//! and renamed (`atomic_file.rs`), so a killed run never leaves it
+//! half-written. Runs
 //! that overlap in one rootdir merge instead of overwriting each other: a
 //! save takes a lock on `.rpytest/` (`dir_lock.rs`), re-reads the file, and
 //! applies only what this run recorded since its last save. A file
@@ -13,12 +15,15 @@
 //!
 //! The tests live in a `DashMap` behind an `Arc`: the History actor is the
 //! only writer (it owns the `HistoryStore`), and anyone may read cheaply
-//! through a `HistoryView` without a round trip to the actor.
+//! through a `HistoryView` without a round trip to the actor. A run holds
+//! only the tests it collected (`open_for`); `--inventory-status` holds all.
 
+pub mod atomic_file;
 pub mod dir_lock;
+mod file;
 pub mod inventory_status;
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,10 +31,10 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::history::dir_lock::DirLock;
+use crate::history::file::HistoryFile;
 
 /// Durations kept per test; the schedule uses their mean.
 const KEEP: usize = 5;
-const FORMAT: u32 = 1;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TestHistory {
@@ -41,6 +46,13 @@ pub struct TestHistory {
     /// How many runs it passed only after failed tries (`--retries`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub flaky: u32,
+    /// The number of the run (of this rootdir) that last recorded it, and
+    /// when (unix seconds): what pruning goes by (`file.rs`). `None` in
+    /// files from before pruning, until their next save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_run: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -79,14 +91,6 @@ pub struct LastRun {
     pub workers: usize,
     /// Wall-clock seconds of the whole run.
     pub wall: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct HistoryFile {
-    format: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_run: Option<LastRun>,
-    tests: BTreeMap<String, TestHistory>,
 }
 
 /// Read access to the history, shared with its one writer.
@@ -136,7 +140,13 @@ impl Change {
 pub struct HistoryStore {
     path: PathBuf,
     tests: Arc<DashMap<String, TestHistory>>,
+    /// Whether `tests` holds the whole file, or only the tests of this run.
+    holds_all: bool,
     last_run: Option<LastRun>,
+    /// The file's run count when last read or written.
+    runs: u64,
+    /// This run's number in the file, from its first save on.
+    run: Option<u64>,
     /// Recorded since the last save, in order.
     unsaved: Vec<Change>,
 }
@@ -146,16 +156,31 @@ impl HistoryStore {
         rootdir.join(".rpytest").join("history.json")
     }
 
-    /// Loads the history; a missing file is empty, a corrupt one is reported
-    /// (the returned warning) and starts empty.
+    /// Loads the whole history; a missing file is empty, a corrupt one is
+    /// reported (the returned warning) and starts empty.
     pub fn open(path: PathBuf) -> (HistoryStore, Option<String>) {
-        let (file, warning) = match load(&path) {
-            Ok(file) => (file, None),
-            Err(warning) => (None, Some(warning)),
+        Self::load(path, None)
+    }
+
+    /// Loads what a run of `ids` needs: their entries, not the rest.
+    pub fn open_for(path: PathBuf, ids: &HashSet<&str>) -> (HistoryStore, Option<String>) {
+        Self::load(path, Some(ids))
+    }
+
+    fn load(path: PathBuf, only: Option<&HashSet<&str>>) -> (HistoryStore, Option<String>) {
+        let tests = DashMap::new();
+        let wanted = |id: &str| only.is_none_or(|ids| ids.contains(id));
+        let read = read_entries(&path, wanted, |id, test| _ = tests.insert(id, test));
+        let store = HistoryStore {
+            path,
+            tests: Arc::new(tests),
+            holds_all: only.is_none(),
+            last_run: read.last_run,
+            runs: read.runs,
+            run: None,
+            unsaved: Vec::new(),
         };
-        let (tests, last_run) = file.map_or_else(Default::default, |f| (f.tests, f.last_run));
-        let tests: DashMap<String, TestHistory> = tests.into_iter().map(sanitized).collect();
-        (HistoryStore { path, tests: Arc::new(tests), last_run, unsaved: Vec::new() }, warning)
+        (store, read.warning)
     }
 
     pub fn view(&self) -> HistoryView {
@@ -170,7 +195,7 @@ impl HistoryStore {
         self.last_run.as_ref()
     }
 
-    /// Every test with what is known of it, sorted by node id.
+    /// Every test held, with what is known of it, sorted by node id.
     pub fn tests(&self) -> Vec<(String, TestHistory)> {
         let mut all: Vec<_> = self.tests.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -207,10 +232,10 @@ impl HistoryStore {
 
     /// Merges this run into the file under the directory lock: re-read
     /// what is there now (another run may have saved since we loaded),
-    /// replay what we recorded since our last save onto it, and write it
-    /// atomically (temp file in the same directory, then rename). A file
-    /// that cannot be read now is replaced by what this store knows. The
-    /// store then holds the merged history.
+    /// replay what we recorded since our last save onto it, forget stale
+    /// tests (`file.rs`), and write it atomically. A file that cannot be
+    /// read now is replaced by what this store knows. The tests this run
+    /// recorded are then brought up to date with the file.
     pub fn save(&mut self) -> std::io::Result<()> {
         let dir = self.path.parent().expect("history path has a parent");
         let _lock = DirLock::exclusive(dir)?;
@@ -218,52 +243,73 @@ impl HistoryStore {
         if !ignore.exists() {
             std::fs::write(&ignore, "# Created by rpytest.\n*\n")?;
         }
-        let tests = match load(&self.path) {
-            Ok(Some(on_disk)) => merged(on_disk.tests, &self.unsaved),
-            _ => self.tests().into_iter().collect(),
+        let bytes = file::read(&self.path).ok().flatten();
+        let (mut file, replay) = match bytes.as_deref().map(|bytes| file::parse(bytes, &self.path)) {
+            Some(Ok(on_disk)) => (on_disk, true),
+            // What the store holds has this run's changes in it already.
+            _ => (HistoryFile::new(self.runs, self.tests()), false),
         };
-        let file = HistoryFile { format: FORMAT, last_run: self.last_run.clone(), tests };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        // One write: serializing straight into the file is a syscall per token.
-        std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&file)?)?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        for (nodeid, test) in file.tests {
-            self.tests.insert(nodeid, test);
+        let run = *self.run.get_or_insert(file.runs + 1);
+        file.merge(&self.unsaved, replay, run, unix_now());
+        file.last_run = self.last_run.clone();
+        atomic_file::write_with(&self.path, |out| Ok(serde_json::to_writer(out, &file)?))?;
+        self.runs = file.runs;
+        // Tests this run changed now include what other runs recorded of
+        // them; a store of the whole file takes every test.
+        for (nodeid, entry) in file.tests.0 {
+            let changed = matches!(entry, file::Entry::Parsed(_)) && self.tests.contains_key(nodeid.as_ref());
+            if self.holds_all || changed {
+                if let Ok(test) = entry.parsed() {
+                    self.tests.insert(nodeid.into_owned(), test);
+                }
+            }
         }
         self.unsaved.clear();
         Ok(())
     }
 }
 
-/// What another run saved, with this run's changes replayed on top.
-fn merged(on_disk: BTreeMap<String, TestHistory>, changes: &[Change]) -> BTreeMap<String, TestHistory> {
-    let mut tests: BTreeMap<String, TestHistory> = on_disk.into_iter().map(sanitized).collect();
-    for change in changes {
-        tests.entry(change.nodeid().to_string()).or_default().apply(change);
-    }
-    tests
+/// The whole history, sorted by node id, and the warning if it cannot be
+/// trusted: what `--inventory-status` shows, without a store to write it.
+pub fn snapshot(path: &Path) -> (Vec<(String, TestHistory)>, Option<LastRun>, Option<String>) {
+    let mut tests = Vec::new();
+    let read = read_entries(path, |_| true, |id, test| tests.push((id, test)));
+    (tests, read.last_run, read.warning)
 }
 
-/// The file's contents; `Ok(None)` when there is none, `Err` with the warning
-/// to show when it cannot be trusted.
-fn load(path: &Path) -> Result<Option<HistoryFile>, String> {
-    let bytes = match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}; starting a new history", path.display())),
-        Ok(bytes) => bytes,
-    };
-    match serde_json::from_slice::<HistoryFile>(&bytes) {
-        Ok(file) if file.format == FORMAT => Ok(Some(file)),
-        Ok(file) => {
-            Err(format!("{} has format {} (expected {FORMAT}); starting a new history", path.display(), file.format))
+/// What `read_entries` found besides the tests.
+struct Read {
+    runs: u64,
+    last_run: Option<LastRun>,
+    warning: Option<String>,
+}
+
+/// Reads the file and gives `keep` each `wanted` test, parsed, in node id
+/// order; a missing file has none, a corrupt file or entry is the warning.
+fn read_entries(path: &Path, wanted: impl Fn(&str) -> bool, mut keep: impl FnMut(String, TestHistory)) -> Read {
+    let mut read = Read { runs: 0, last_run: None, warning: None };
+    let bytes = file::read(path).unwrap_or_else(|problem| {
+        read.warning = Some(problem);
+        None
+    });
+    match bytes.as_deref().map(|bytes| file::parse(bytes, path)) {
+        Some(Ok(on_disk)) => {
+            (read.runs, read.last_run) = (on_disk.runs, on_disk.last_run);
+            for (id, entry) in on_disk.tests.0.into_iter().filter(|(id, _)| wanted(id)) {
+                match entry.parsed() {
+                    Ok(test) => keep(id.into_owned(), test),
+                    Err(e) => {
+                        let problem =
+                            || format!("{}: the entry of {id} is corrupt ({e}); it will be rebuilt", path.display());
+                        read.warning.get_or_insert_with(problem);
+                    }
+                }
+            }
         }
-        Err(e) => Err(format!("{} is corrupt ({e}); it will be rebuilt from this run", path.display())),
+        Some(Err(problem)) => read.warning = Some(problem),
+        None => {}
     }
-}
-
-fn sanitized((nodeid, mut test): (String, TestHistory)) -> (String, TestHistory) {
-    test.durations.retain(|d| d.is_finite() && *d >= 0.0);
-    (nodeid, test)
+    read
 }
 
 /// Unix time now, in whole seconds.
@@ -272,105 +318,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips_and_keeps_recent_durations() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        let (mut store, warning) = HistoryStore::open(path.clone());
-        assert!(warning.is_none());
-        for d in 1..=7 {
-            store.record("t::a", Some(d as f64), "passed", Some(1000 + d));
-        }
-        store.set_last_run(LastRun { finished_at: 1, tests: 1, workers: 2, wall: 3.5 });
-        store.save().unwrap();
-        let (store, _) = HistoryStore::open(path);
-        let a = store.get("t::a").unwrap();
-        assert_eq!(a.durations, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
-        assert_eq!(a.peak_rss_kb, Some(1007));
-        assert_eq!(store.view().expected("t::a"), Some(5.0));
-        assert_eq!(store.last_run().unwrap().wall, 3.5);
-    }
-
-    #[test]
-    fn overlapping_runs_merge_instead_of_overwriting() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        let (mut seed, _) = HistoryStore::open(path.clone());
-        seed.record("t::shared", Some(1.0), "passed", None);
-        seed.save().unwrap();
-        // Both runs load the same file before either saves.
-        let (mut first, _) = HistoryStore::open(path.clone());
-        let (mut second, _) = HistoryStore::open(path.clone());
-        first.record("t::a", Some(2.0), "passed", None);
-        first.record("t::shared", Some(3.0), "failed", None);
-        second.record("t::b", Some(4.0), "passed", None);
-        second.record("t::shared", Some(5.0), "passed", None);
-        second.count_flaky("t::shared");
-        first.save().unwrap();
-        second.save().unwrap();
-        // A second save replays nothing twice.
-        second.save().unwrap();
-        let (merged, _) = HistoryStore::open(path);
-        assert_eq!(merged.get("t::a").unwrap().durations, vec![2.0]);
-        assert_eq!(merged.get("t::b").unwrap().durations, vec![4.0]);
-        let shared = merged.get("t::shared").unwrap();
-        assert_eq!(
-            (shared.durations.clone(), shared.last_outcome.as_str(), shared.flaky),
-            (vec![1.0, 3.0, 5.0], "passed", 1)
-        );
-        assert_eq!(second.view().expected("t::a"), Some(2.0), "a save brings the other run's tests in");
-    }
-
-    #[test]
-    fn a_view_sees_what_the_writer_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
-        let view = store.view();
-        assert_eq!(view.expected("t::x"), None);
-        store.record("t::x", Some(2.0), "passed", None);
-        assert_eq!(view.expected("t::x"), Some(2.0));
-    }
-
-    #[test]
-    fn corrupt_files_are_reported_and_rebuilt() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, b"{not json").unwrap();
-        let (mut store, warning) = HistoryStore::open(path.clone());
-        assert!(warning.unwrap().contains("corrupt"));
-        store.record("t::b", Some(0.5), "failed", None);
-        store.record("t::b", None, "failed", None);
-        store.save().unwrap();
-        assert!(HistoryStore::open(path).1.is_none());
-    }
-
-    #[test]
-    fn garbage_durations_never_reach_the_schedule() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let text = r#"{"format": 1, "tests": {"t::neg": {"durations": [-5.0], "last_outcome": "passed"},
-                       "t::ok": {"durations": [-1.0, 2.0], "last_outcome": "passed"}}}"#;
-        std::fs::write(&path, text).unwrap();
-        let (store, warning) = HistoryStore::open(path);
-        assert!(warning.is_none());
-        assert_eq!(store.view().expected("t::neg"), None);
-        assert_eq!(store.view().expected("t::ok"), Some(2.0));
-    }
-
-    #[test]
-    fn files_from_before_memory_and_last_run_still_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = HistoryStore::path_for(dir.path());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, r#"{"format": 1, "tests": {"t::a": {"durations": [1.0], "last_outcome": "passed"}}}"#)
-            .unwrap();
-        let (store, warning) = HistoryStore::open(path);
-        assert!(warning.is_none() && store.last_run().is_none());
-        assert_eq!(store.view().expected("t::a"), Some(1.0));
-    }
-}
+mod tests;

@@ -87,7 +87,9 @@ fn install_in(root: &Path) -> Result<(PathBuf, bool), EngineError> {
 
 fn write_atomically(root: &Path, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(root)?;
-    let staging = tempfile::Builder::new().prefix(".pyworker-").tempdir_in(root)?;
+    // Readable as any directory the user makes: a shared RPYTEST_CACHE_DIR
+    // serves every uid, not only the one that wrote it.
+    let staging = crate::history::atomic_file::staging_dir(root, ".pyworker-")?;
     let package = staging.path().join("rpytest_worker");
     std::fs::create_dir(&package)?;
     for (name, text) in FILES {

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::history::atomic_file;
 use crate::history::dir_lock::DirLock;
 
 /// pytest-split's default file name, looked for in the current directory.
@@ -112,7 +113,7 @@ fn pair(entry: &serde_json::Value) -> Result<(String, &serde_json::Value), Strin
 }
 
 /// Merges this run's durations into the file (this run wins) and writes it
-/// atomically. An existing file that no longer parses is replaced. The
+/// atomically, keeping the file's mode (other users' shards read it). An existing file that no longer parses is replaced. The
 /// directory is locked from the read to the rename, so two runs storing at
 /// the same time both keep their tests (see `dir_lock.rs`).
 pub fn merge_and_save(path: &Path, run: &HashMap<String, f64>) -> std::io::Result<usize> {
@@ -125,9 +126,7 @@ pub fn merge_and_save(path: &Path, run: &HashMap<String, f64>) -> std::io::Resul
     let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
     serde::Serialize::serialize(&durations, &mut serializer)?;
     text.push(b'\n');
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, &text)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    atomic_file::write(path, &text)?;
     Ok(durations.len())
 }
 

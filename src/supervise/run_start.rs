@@ -6,6 +6,7 @@
 //! stderr (a settings mismatch, threads that forbid fork, `-n auto`'s
 //! reasons) comes back as notices for the caller to emit.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use crate::config::{MemoryBudget, WorkerCount, WorkerStart};
@@ -49,7 +50,8 @@ pub fn plan_run(plan: &RunPlan, inventory: &Inventory, around: &Surroundings) ->
         notices.push(avoid_fork(plan, &inventory.threads));
         worker_start = WorkerStart::Spawn;
     }
-    let (store, warning) = HistoryStore::open(HistoryStore::path_for(inventory.rootdir.as_ref()));
+    let ids: HashSet<&str> = inventory.items.iter().map(|item| item.id.as_str()).collect();
+    let (store, warning) = HistoryStore::open_for(HistoryStore::path_for(inventory.rootdir.as_ref()), &ids);
     notices.extend(warning.map(|w| format!("rpytest: warning: {w}")));
     let view = store.view();
     let tests: Vec<(&str, Option<&str>)> =
