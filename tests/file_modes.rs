@@ -51,8 +51,11 @@ fn run_under_umask(suite: &Suite, umask: &str, cache: &Path) -> RunResult {
 }
 
 fn pyworker_dir(cache: &Path) -> std::path::PathBuf {
-    let found =
-        std::fs::read_dir(cache).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("pyworker-"));
+    let packages = cache.join("site-packages");
+    let found = std::fs::read_dir(&packages)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("pyworker-"));
     found.unwrap_or_else(|| panic!("no pyworker-* in {}", cache.display())).path()
 }
 
