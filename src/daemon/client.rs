@@ -183,22 +183,22 @@ fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
     })
 }
 
-/// How the zygote `handover` gave this run exited: its exit code, or
-/// `None` when it was killed by a signal or the daemon cannot tell (said
-/// in the trace).
-pub fn exit_code(handover: &WarmHandover) -> Option<i32> {
+/// How the zygote `handover` gave this run exited: its exit code, or the
+/// signal that killed it; neither when the daemon cannot tell (said in
+/// the trace).
+pub fn exit_status(handover: &WarmHandover) -> (Option<i32>, Option<i32>) {
     match ask(&handover.socket, &Request::exit_status(handover.pid), SHORT_LIMIT) {
         Ok(Reply::Exited { code, signal }) => {
             crate::trace::event(|| format!("daemon: zygote {} exited: code {code:?}, signal {signal:?}", handover.pid));
-            code
+            (code, signal)
         }
         Ok(other) => {
             crate::trace::event(|| format!("daemon: unexpected reply {other:?} for the zygote's exit status"));
-            None
+            (None, None)
         }
         Err(e) => {
             crate::trace::event(|| format!("daemon: no exit status for zygote {}: {e}", handover.pid));
-            None
+            (None, None)
         }
     }
 }
