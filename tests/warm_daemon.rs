@@ -7,6 +7,7 @@
 //! client say whether a warm zygote took the run.
 
 mod common;
+use common::daemon::{private_dir, Daemon, Stopped};
 use common::*;
 
 use std::collections::BTreeSet;
@@ -15,90 +16,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-/// A runtime directory only we can enter, as the daemon insists.
-fn private_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new().prefix("rpytest-rt-").tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    dir
-}
-
-impl Daemon {
-    fn start(extra: &[&str]) -> Daemon {
-        let dir = private_dir();
-        let child = Command::new(rpytest_bin())
-            .args(["serve", "--poll", "0"])
-            .args(extra)
-            .env("RPYTEST_RUNTIME_DIR", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let daemon = Daemon { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while daemon.status().code != 0 {
-            assert!(Instant::now() < deadline, "the daemon did not come up: {}", daemon.status().dump());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon
-    }
-
-    fn runtime_dir(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("daemon.sock")
-    }
-
-    fn status(&self) -> RunResult {
-        run_command(
-            &rpytest_bin(),
-            &["serve".into(), "--status".into()],
-            self.dir.path(),
-            &[("RPYTEST_RUNTIME_DIR", self.runtime_dir())],
-        )
-    }
-
-    /// Waits until no zygote is still collecting. A change made while one
-    /// collects may legitimately be part of what it read; the staleness
-    /// check is only tested against zygotes that finished first.
-    fn wait_settled(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.status().stdout.contains(": collecting") {
-            assert!(Instant::now() < deadline, "a zygote is still collecting: {}", self.status().dump());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none() && self.status().code == 0
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new(rpytest_bin())
-            .args(["serve", "--stop"])
-            .env("RPYTEST_RUNTIME_DIR", self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[derive(Debug, PartialEq)]
 enum Path_ {
@@ -495,7 +412,7 @@ fn the_socket_survives_abuse() {
     let wrong_protocol = reply_text(&abuse(&socket, &wrong_protocol));
     assert!(wrong_protocol.contains("protocol 999"), "{wrong_protocol}");
     // The current daemon protocol version (src/daemon/wire.rs), with another build.
-    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 2, "build": "0.0.0+old"}));
+    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 3, "build": "0.0.0+old"}));
     let wrong_build = reply_text(&abuse(&socket, &wrong_build));
     assert!(wrong_build.contains("restart it"), "{wrong_build}");
 
@@ -711,25 +628,6 @@ fn a_gone_or_garbled_daemon_costs_one_line_and_an_embedded_run() {
     assert_eq!(garbled.code, 0, "{}", garbled.dump());
     assert_eq!(garbled.stderr.matches("daemon").count(), 1, "{}", garbled.dump());
     assert!(garbled.stderr.contains("running embedded"), "{}", garbled.dump());
-}
-
-/// Resumes a stopped process when dropped, so a failing assertion never
-/// leaves the daemon frozen.
-struct Stopped(u32);
-
-impl Stopped {
-    fn stop(pid: u32) -> Stopped {
-        // SAFETY: signalling the daemon this test started.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
-    }
 }
 
 /// A daemon that accepts connections (the kernel queues them) but never

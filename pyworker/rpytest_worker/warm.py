@@ -370,6 +370,12 @@ class WarmZygotePlugin(ZygotePlugin):
         msg, fds = self.daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
         if msg is None or len(fds) != 2:
             os._exit(0)  # the daemon let us go
+        # Connected before the client's streams are touched: a stale handover,
+        # whose client has gone with its engine socket, writes nothing there.
+        try:
+            conn = protocol.Connection(msg["socket"])
+        except OSError:
+            os._exit(0)
         # Once taken over, the run belongs to its client: stopping the daemon must not kill it.
         prctl.outlive_parent()
         if self.restore_terminal:
@@ -377,7 +383,6 @@ class WarmZygotePlugin(ZygotePlugin):
         adopt_client_streams(session.config, *fds)
         self.cache_writes.commit()
         identity.ENV.socket = msg["socket"]  # for the workers this zygote forks
-        conn = protocol.Connection(msg["socket"])
         conn.send(protocol.hello("zygote"))
         self.daemon.send(protocol.taken())
         self.daemon.close()

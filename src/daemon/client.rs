@@ -14,11 +14,16 @@ use std::time::{Duration, Instant};
 use super::fdpass;
 use super::key::RunKey;
 use super::paths;
-use super::wire::{self, Reply, Request, StatusReport, WireError};
+use super::wire::{self, Reply, Request, RunStep, StatusReport, WireError};
 
-/// How long a run waits for the daemon's answer (it may wait for a zygote
-/// that is still collecting, up to ten seconds).
+/// How long a run waits for the daemon to accept it (it may wait for a
+/// zygote that is still collecting, up to ten seconds).
+/// `RPYTEST_DAEMON_TIMEOUT` (seconds) sets it: giving up early is safe, as
+/// the daemon drops a run whose client has gone.
 const RUN_REPLY_LIMIT: Duration = Duration::from_secs(15);
+/// How long an accepted run waits for its zygote to take it (the daemon
+/// gives the zygote 3 s).
+const HANDOVER_REPLY_LIMIT: Duration = Duration::from_secs(5);
 const SHORT_LIMIT: Duration = Duration::from_secs(3);
 /// How long an auto-started daemon may take to listen.
 const AUTOSTART_LIMIT: Duration = Duration::from_secs(3);
@@ -68,7 +73,7 @@ impl DaemonRun {
     /// why when that is news (or with -v).
     pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<WarmHandover> {
         let request = Request::run(self.key.clone(), engine_socket.to_path_buf());
-        match ask(&self.socket, &request, &[1, 2], RUN_REPLY_LIMIT) {
+        match ask_to_run(&self.socket, &request) {
             Ok(Reply::Warm { pid, runs_beside }) => {
                 crate::trace::event(|| format!("daemon: warm zygote {pid} took the run ({runs_beside} beside it)"));
                 Some(WarmHandover { pid, runs_beside, socket: self.socket.clone() })
@@ -106,7 +111,7 @@ impl DaemonRun {
     pub fn prewarm(&self) {
         let deadline = Instant::now() + if self.autostart { AUTOSTART_LIMIT } else { Duration::ZERO };
         loop {
-            match ask(&self.socket, &Request::prewarm(self.key.clone()), &[], SHORT_LIMIT) {
+            match ask(&self.socket, &Request::prewarm(self.key.clone()), SHORT_LIMIT) {
                 Err(ClientError::NotRunning | ClientError::Gone(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -116,15 +121,42 @@ impl DaemonRun {
     }
 }
 
-/// Sends one request (with `fds`) and reads the reply.
-pub fn ask(socket: &Path, request: &Request, fds: &[i32], limit: Duration) -> Result<Reply, ClientError> {
+/// The limit for the daemon to accept a run: `RPYTEST_DAEMON_TIMEOUT`
+/// seconds, else `RUN_REPLY_LIMIT`.
+fn run_reply_limit() -> Duration {
+    let from_env = std::env::var("RPYTEST_DAEMON_TIMEOUT").ok().and_then(|s| s.parse::<f64>().ok());
+    from_env.filter(|secs| *secs > 0.0 && secs.is_finite()).map_or(RUN_REPLY_LIMIT, Duration::from_secs_f64)
+}
+
+/// A run's conversation: the request, and the client's stdout and stderr
+/// only once the daemon has accepted it (see `wire::Request::Run`). Until
+/// then the daemon holds nothing of ours, so giving up on it is free.
+fn ask_to_run(socket: &Path, request: &Request) -> Result<Reply, ClientError> {
     let mut stream = connect(socket)?;
+    match exchange(&mut stream, request, &[], run_reply_limit())? {
+        Reply::Accepted => exchange(&mut stream, &RunStep::Streams, &[1, 2], HANDOVER_REPLY_LIMIT),
+        other => Ok(other),
+    }
+}
+
+/// Sends one request and reads the reply.
+pub fn ask(socket: &Path, request: &Request, limit: Duration) -> Result<Reply, ClientError> {
+    exchange(&mut connect(socket)?, request, &[], limit)
+}
+
+/// Sends one frame (with `fds`) on the connection and reads the reply.
+fn exchange(
+    stream: &mut UnixStream,
+    message: &impl serde::Serialize,
+    fds: &[i32],
+    limit: Duration,
+) -> Result<Reply, ClientError> {
     stream.set_read_timeout(Some(limit)).map_err(ClientError::Io)?;
     stream.set_write_timeout(Some(SHORT_LIMIT)).map_err(ClientError::Io)?;
-    let frame = wire::encode(request);
+    let frame = wire::encode(message);
     let sent = fdpass::send_with_fds(stream.as_raw_fd(), &frame, fds).map_err(ClientError::Io)?;
     stream.write_all(&frame[sent..]).map_err(ClientError::Io)?;
-    match wire::read_blocking(&mut stream, wire::MAX_REPLY) {
+    match wire::read_blocking(stream, wire::MAX_REPLY) {
         Ok(Reply::Error { message }) => Err(ClientError::Refused(message)),
         Ok(reply) => Ok(reply),
         Err(WireError::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
@@ -151,29 +183,29 @@ fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
     })
 }
 
-/// How the zygote `handover` gave this run exited: its exit code, or
-/// `None` when it was killed by a signal or the daemon cannot tell (said
-/// in the trace).
-pub fn exit_code(handover: &WarmHandover) -> Option<i32> {
-    match ask(&handover.socket, &Request::exit_status(handover.pid), &[], SHORT_LIMIT) {
+/// How the zygote `handover` gave this run exited: its exit code, or the
+/// signal that killed it; neither when the daemon cannot tell (said in
+/// the trace).
+pub fn exit_status(handover: &WarmHandover) -> (Option<i32>, Option<i32>) {
+    match ask(&handover.socket, &Request::exit_status(handover.pid), SHORT_LIMIT) {
         Ok(Reply::Exited { code, signal }) => {
             crate::trace::event(|| format!("daemon: zygote {} exited: code {code:?}, signal {signal:?}", handover.pid));
-            code
+            (code, signal)
         }
         Ok(other) => {
             crate::trace::event(|| format!("daemon: unexpected reply {other:?} for the zygote's exit status"));
-            None
+            (None, None)
         }
         Err(e) => {
             crate::trace::event(|| format!("daemon: no exit status for zygote {}: {e}", handover.pid));
-            None
+            (None, None)
         }
     }
 }
 
 /// The running daemon's status.
 pub fn status(socket: &Path) -> Result<StatusReport, ClientError> {
-    match ask(socket, &Request::status(), &[], SHORT_LIMIT)? {
+    match ask(socket, &Request::status(), SHORT_LIMIT)? {
         Reply::Status(report) => Ok(report),
         other => Err(ClientError::Refused(format!("unexpected reply {other:?}"))),
     }

@@ -104,7 +104,7 @@ fn status_text(report: &StatusReport) -> String {
 }
 
 fn stop(socket: &std::path::Path) -> i32 {
-    match client::ask(socket, &Request::stop(), &[], Duration::from_secs(5)) {
+    match client::ask(socket, &Request::stop(), Duration::from_secs(5)) {
         Ok(Reply::Ok) => {
             // The daemon removes its socket as it leaves.
             for _ in 0..100 {

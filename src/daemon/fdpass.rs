@@ -3,7 +3,8 @@
 //! A warm run's output must go where the client's would: the client sends
 //! its own stdout and stderr to the daemon, which passes them on to the
 //! zygote that takes the run. std has no stable API for ancillary data, so
-//! this is the one place that calls `sendmsg`/`recvmsg` directly.
+//! this is the one place that calls `sendmsg`/`recvmsg` (and `recv`)
+//! directly.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -65,6 +66,15 @@ pub fn recv_with_fds(socket: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<Ow
     Ok((received as usize, take_fds(&msg)))
 }
 
+/// Whether the peer of a connected stream socket has closed its end (a
+/// peek that does not wait: no data and end of file).
+pub fn peer_closed(socket: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a live buffer.
+    let peeked = unsafe { libc::recv(socket, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    peeked == 0
+}
+
 fn take_fds(msg: &libc::msghdr) -> Vec<OwnedFd> {
     let mut fds = Vec::new();
     // SAFETY: walking the control messages the kernel just wrote.
@@ -91,6 +101,14 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_closed_peer_is_seen_without_waiting() {
+        let (a, b) = UnixStream::pair().unwrap();
+        assert!(!peer_closed(a.as_raw_fd()));
+        drop(b);
+        assert!(peer_closed(a.as_raw_fd()));
+    }
 
     #[test]
     fn a_pipe_end_travels_and_still_works() {

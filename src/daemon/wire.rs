@@ -17,7 +17,9 @@ use super::key::RunKey;
 /// Bumped whenever a client <-> daemon message changes shape.
 /// 2: `exit_status` requests and `exited` replies; `warm` says how many
 /// other handed-over runs still run.
-pub const DAEMON_PROTOCOL_VERSION: u32 = 2;
+/// 3: a run's stdout and stderr travel only after the daemon answered
+/// `accepted`, in a `streams` frame of their own.
+pub const DAEMON_PROTOCOL_VERSION: u32 = 3;
 /// Requests carry an environment and arguments: generous, but bounded.
 pub const MAX_REQUEST: usize = 1024 * 1024;
 /// Replies (a status with many zygotes) stay well below this.
@@ -49,8 +51,14 @@ impl Envelope {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Take a warm zygote for this key. The client's stdout and stderr come
-    /// with the frame (SCM_RIGHTS); the zygote connects to `engine_socket`.
+    /// Take a warm zygote for this key; the zygote connects to
+    /// `engine_socket`. A run is a short conversation, so that the daemon
+    /// never holds the client's output unless the client is there to use
+    /// it: the daemon answers `accepted` (it has a warm zygote for the key)
+    /// or why not; only then does the client send `RunStep::Streams` with
+    /// its stdout and stderr attached (SCM_RIGHTS), and the daemon answers
+    /// `warm` once the zygote took them. A client that gave up waiting has
+    /// closed the connection: the daemon sees that and runs nothing.
     Run {
         protocol: u32,
         build: String,
@@ -102,6 +110,14 @@ impl Request {
     }
 }
 
+/// The client's second frame of a run, sent once the daemon accepted it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunStep {
+    /// Carries the client's stdout and stderr as SCM_RIGHTS.
+    Streams,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
@@ -127,6 +143,8 @@ pub enum Reply {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// The daemon has a warm zygote for the run: send `RunStep::Streams`.
+    Accepted,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,6 +239,15 @@ mod tests {
         assert!(matches!(decode::<Request>(&frame[4..]).unwrap(), Request::ExitStatus { pid: 42, .. }));
         let frame = encode(&Reply::Exited { code: Some(7), signal: None });
         assert!(matches!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Exited { code: Some(7), signal: None }));
+    }
+
+    #[test]
+    fn a_run_step_and_its_acceptance_round_trip() {
+        let frame = encode(&RunStep::Streams);
+        assert!(matches!(decode::<RunStep>(&frame[4..]).unwrap(), RunStep::Streams));
+        let frame = encode(&Reply::Accepted);
+        assert!(matches!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Accepted));
+        assert!(decode::<RunStep>(&encode(&Reply::Ok)[4..]).is_err());
     }
 
     #[test]

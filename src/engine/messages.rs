@@ -100,6 +100,7 @@ pub struct SchedulerLink {
     pub start: Recipient<StartRun>,
     pub torn_down: Recipient<SharedFixturesTornDown>,
     pub lost: Recipient<WorkerLost>,
+    pub zygote_lost: Recipient<ZygoteLost>,
     pub retire: Recipient<RetireWorker>,
     pub interrupted: Recipient<RunInterrupted>,
 }
@@ -244,7 +245,7 @@ macro_rules! events_are_messages {
 
 pub use crate::run::state::{
     RetireWorker, RunInterrupted, SharedFixturesTornDown, StopRequested, TestFinished, TestInterrupted, TestsLeaked,
-    WorkRequest, WorkerFinished, WorkerLost,
+    WorkRequest, WorkerFinished, WorkerLost, ZygoteLost,
 };
 events_are_messages!(
     RetireWorker,
@@ -256,7 +257,8 @@ events_are_messages!(
     TestsLeaked,
     WorkRequest,
     WorkerFinished,
-    WorkerLost
+    WorkerLost,
+    ZygoteLost
 );
 
 // --- To the Reporter: what the terminal shows ---

@@ -100,6 +100,7 @@ fn scheduler_link(scheduler: &Addr<Scheduler>) -> SchedulerLink {
         start: scheduler.clone().recipient(),
         torn_down: scheduler.clone().recipient(),
         lost: scheduler.clone().recipient(),
+        zygote_lost: scheduler.clone().recipient(),
         retire: scheduler.clone().recipient(),
         interrupted: scheduler.clone().recipient(),
     }

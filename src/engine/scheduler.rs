@@ -7,7 +7,8 @@
 //! (KeyboardInterrupt or `pytest.exit()` in a test), `RunInterrupted`
 //! (Ctrl-C), `StopRequested` (a worker's session set shouldfail/shouldstop),
 //! `WorkerFinished` and `WorkerLost` (from the Supervisor, once a worker's
-//! death is certain), `RetireWorker` (the Supervisor's memory watch),
+//! death is certain), `ZygoteLost` (the zygote died while workers ran),
+//! `RetireWorker` (the Supervisor's memory watch),
 //! `TestsLeaked` (processes a worker's tests left running) and
 //! `SharedFixturesTornDown` (the zygote tore down the shared session fixtures).
 //!
@@ -195,5 +196,6 @@ route!(RunInterrupted => on_run_interrupted);
 route!(StopRequested => on_stop_requested);
 route!(SharedFixturesTornDown => on_shared_fixtures_torn_down);
 route!(WorkerLost => on_worker_lost);
+route!(ZygoteLost => on_zygote_lost);
 route!(RetireWorker => on_retire_worker);
 route!(TestsLeaked => on_tests_leaked);

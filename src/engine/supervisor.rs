@@ -4,7 +4,8 @@
 //! replaces workers, stops timed-out ones from outside, samples memory
 //! with `--max-memory`, and at the end hands the zygote the run's reports
 //! so pytest ends the session there; that session's exit status is the
-//! run's (`ending.rs`).
+//! run's (`ending.rs`). A zygote lost mid-run ends the run with every test
+//! accounted for (`zygote_lost.rs`).
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WarmZygoteEnded`, `WorkerConnected`, `WorkerDisconnected`, `WorkerOutput`,
@@ -15,6 +16,7 @@ mod finishing;
 mod handlers;
 mod session_end;
 mod workers;
+mod zygote_lost;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +67,7 @@ pub struct Supervisor {
     /// This shard's selection, for spawned workers to apply to their own collection.
     shard_keep: Option<Vec<usize>>,
     end: finishing::EndState,
+    watch: zygote_lost::ZygoteWatch,
     exits: ExitNamer,
     memory: Option<RunMemory>,
 }
@@ -97,6 +100,7 @@ impl Supervisor {
             worker_count: 0,
             shard_keep: None,
             end: finishing::EndState::default(),
+            watch: zygote_lost::ZygoteWatch::default(),
             exits: ExitNamer::default(),
             memory: None,
         }
@@ -175,6 +179,7 @@ impl Actor for Supervisor {
             Some(pid) => self.adopt_zygote(pid, ctx),
             None => self.start_zygote(ctx),
         }
+        self.watch_zygote(ctx);
         let addr = ctx.address();
         actix::spawn(async move {
             let Some(mut signals) = crate::supervise::signals::StopSignals::install() else { return };

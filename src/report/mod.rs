@@ -17,6 +17,7 @@
 
 mod counts;
 mod durations;
+pub mod junit;
 pub mod live;
 mod progress;
 pub mod render;

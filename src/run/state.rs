@@ -314,6 +314,16 @@ impl RunState {
         self.take_effects()
     }
 
+    /// Exit code 3, pytest's INTERNAL_ERROR: pytest's session itself was
+    /// lost, so the run cannot vouch for what it would have done (its
+    /// `sessionfinish` hooks, plugins' reports), whatever the tests did.
+    pub fn on_zygote_lost(&mut self, event: ZygoteLost) -> Vec<Effect> {
+        let cause = format!("not run: {}", event.cause);
+        self.end_unstarted(event.cause, cause, Some(ExitCode::InternalError));
+        self.maybe_complete();
+        self.take_effects()
+    }
+
     pub fn on_retire_worker(&mut self, event: RetireWorker) -> Vec<Effect> {
         let worker = event.worker;
         let running = self.connected.contains(&worker) && !self.finished_workers.contains(&worker);

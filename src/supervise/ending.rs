@@ -46,8 +46,8 @@ pub enum ZygoteEnd {
     Ignore,
     /// It ended before the run could start: say this, exit with the code.
     Failed { message: String, code: i32 },
-    /// It died while workers ran: stop everything, summarize as lost.
-    DiedDuringRun(String),
+    /// It died while workers ran: every test left ends as lost with it.
+    DiedDuringRun,
 }
 
 pub fn zygote_ended(facts: &ZygoteEndFacts, code: Option<i32>, signal: Option<i32>, python: &Path) -> ZygoteEnd {
@@ -85,10 +85,7 @@ pub fn zygote_ended(facts: &ZygoteEndFacts, code: Option<i32>, signal: Option<i3
         let message = format!("rpytest: error: the Python zygote ({}) {how} before collecting", python.display());
         return ZygoteEnd::Failed { message, code: code.filter(|c| *c != 0).unwrap_or(EXIT_INTERNAL_ERROR) };
     }
-    ZygoteEnd::DiedDuringRun(format!(
-        "rpytest: error: the zygote died during the run ({})",
-        describe_exit(code, signal)
-    ))
+    ZygoteEnd::DiedDuringRun
 }
 
 /// The zygote is gone after finishing the session: the exit status the
@@ -166,7 +163,7 @@ mod tests {
     #[test]
     fn a_death_during_the_run_and_a_decided_code() {
         let facts = ZygoteEndFacts { said_hello: true, collected: true, ..Default::default() };
-        assert!(matches!(ended(facts, None), ZygoteEnd::DiedDuringRun(_)));
+        assert!(matches!(ended(facts, None), ZygoteEnd::DiedDuringRun));
         let facts = ZygoteEndFacts { exit_after_zygote: Some(2), ..Default::default() };
         assert_eq!(ended(facts, Some(0)), ZygoteEnd::Finish(2));
         let facts = ZygoteEndFacts { run_over: true, collected: true, ..Default::default() };

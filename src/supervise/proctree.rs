@@ -45,6 +45,11 @@ fn stat_of(pid: i32) -> Option<(char, i32)> {
     Some((state, ppid))
 }
 
+/// Whether `pid` is stopped by a signal (SIGSTOP, SIGTSTP), not traced.
+pub fn is_stopped(pid: i32) -> bool {
+    stat_of(pid).is_some_and(|(state, _)| state == 'T')
+}
+
 /// Every live descendant of `root`, parents before children.
 pub fn descendants(root: i32) -> Vec<i32> {
     descendants_in(&parents(), root)

@@ -203,6 +203,23 @@ impl Slots {
         (slot.pid.is_none() && slot.exit.is_none()).then(|| slot.forked.or(slot.spawned))
     }
 
+    /// Every slot ends now as lost to `cause` (the zygote died: no exit
+    /// status will come, nor a replacement). Late events find no slot.
+    pub fn abandon_all(&mut self, cause: &str) -> Vec<Ending> {
+        let mut workers: Vec<usize> = self.slots.keys().copied().collect();
+        workers.sort_unstable();
+        let slots = workers.into_iter().filter_map(|worker| self.slots.remove(&worker).map(|slot| (worker, slot)));
+        slots
+            .map(|(worker, slot)| Ending::Lost {
+                worker,
+                cause: cause.to_string(),
+                process: slot.process(),
+                timed_out: slot.timed_out,
+                said_hello: slot.pid.is_some(),
+            })
+            .collect()
+    }
+
     /// Every live worker process: (worker, pid).
     pub fn processes(&self) -> Vec<(usize, u32)> {
         self.slots.iter().filter_map(|(&worker, slot)| slot.process().map(|pid| (worker, pid))).collect()
@@ -252,6 +269,19 @@ mod tests {
         let ended = slots.exited(1, 11, "exited with code 0".into(), t0);
         assert_eq!(ended, Some(Ending::Ended { worker: 1, process: Some(11), restart: true }));
         assert!(slots.restart_now(1), "an empty slot starts at once");
+    }
+
+    #[test]
+    fn abandoned_slots_are_lost_at_once_and_late_events_ignored() {
+        let (mut slots, t0) = (Slots::new(GRACE), Instant::now());
+        slots.start(0);
+        slots.connected(0, 10);
+        slots.start(1);
+        slots.forked(1, 11);
+        let cause = "its zygote was killed by signal 9 (SIGKILL)";
+        assert_eq!(slots.abandon_all(cause), vec![lost(0, cause, 10, true), lost(1, cause, 11, false)]);
+        assert_eq!(slots.disconnected(0, 10, false, t0), None);
+        assert!(slots.processes().is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod probe;
 
 use std::collections::{BTreeMap, BTreeSet};

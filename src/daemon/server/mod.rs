@@ -1,9 +1,9 @@
 //! `rpytest serve`: the daemon that keeps collected zygotes warm.
 //!
 //! One task per connection, one request per connection. A `run` request
-//! takes the warm zygote for its key (after checking its dependencies) and
-//! hands it the client's streams and engine socket; the client's engine
-//! then runs it as its own. `prewarm` starts a zygote for the next run. A
+//! takes the warm zygote for its key (after checking its dependencies) and,
+//! once the client sends them, hands it the client's streams and engine
+//! socket (`run.rs`); the client's engine then runs it as its own. `prewarm` starts a zygote for the next run. A
 //! background poll discards zygotes whose dependencies changed and starts
 //! their replacements, and ends an idle daemon.
 //!
@@ -24,13 +24,12 @@ use tokio::sync::Notify;
 
 use super::fdpass;
 use super::handed_over::HandedOver;
-use super::key::RunKey;
 use super::paths;
-use super::warm_zygote;
 use super::wire::{self, Envelope, Reply, Request, StatusReport, WireError, ZygoteStatus, DAEMON_PROTOCOL_VERSION};
 use crate::python::embed;
 use slots::{Slot, SlotState};
 
+mod run;
 mod slots;
 
 /// A client has this long to send its whole request.
@@ -137,7 +136,11 @@ async fn serve_connection(daemon: Rc<Daemon>, mut stream: UnixStream) {
             match tokio::time::timeout(REQUEST_LIMIT, read_request(&stream)).await {
                 Ok(Ok((body, fds))) => {
                     daemon.last_request.set(Instant::now());
-                    daemon.answer(&body, fds).await
+                    // No request carries descriptors: a run's come later (`run.rs`).
+                    match fds.is_empty() {
+                        true => daemon.answer(&body, &mut stream).await,
+                        false => Reply::Error { message: format!("{} unexpected fds with the request", fds.len()) },
+                    }
                 }
                 Ok(Err(e)) => Reply::Error { message: format!("bad request: {e}") },
                 Err(_) => Reply::Error { message: format!("no request within {REQUEST_LIMIT:?}") },
@@ -151,7 +154,7 @@ async fn serve_connection(daemon: Rc<Daemon>, mut stream: UnixStream) {
     let _ = tokio::time::timeout(REQUEST_LIMIT, stream.write_all(&wire::encode(&reply))).await;
 }
 
-/// One request frame and the descriptors sent with it.
+/// One frame from the client and the descriptors sent with it.
 async fn read_request(stream: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), WireError> {
     let mut buf = Vec::new();
     let mut fds = Vec::new();
@@ -181,7 +184,7 @@ async fn read_request(stream: &UnixStream) -> Result<(Vec<u8>, Vec<OwnedFd>), Wi
 }
 
 impl Daemon {
-    async fn answer(self: &Rc<Self>, body: &[u8], fds: Vec<OwnedFd>) -> Reply {
+    async fn answer(self: &Rc<Self>, body: &[u8], stream: &mut UnixStream) -> Reply {
         let envelope: Envelope = match wire::decode(body) {
             Ok(envelope) => envelope,
             Err(e) => return Reply::Error { message: format!("bad request: {e}") },
@@ -204,7 +207,7 @@ impl Daemon {
             };
         }
         match wire::decode::<Request>(body) {
-            Ok(Request::Run { key, engine_socket, .. }) => self.take(key, &engine_socket, fds).await,
+            Ok(Request::Run { key, engine_socket, .. }) => self.take(key, &engine_socket, stream).await,
             Ok(Request::Prewarm { key, .. }) => {
                 // Answered first: the client exits on the answer, and the
                 // zygote's start (a process spawn) need not delay it.
@@ -219,31 +222,6 @@ impl Daemon {
                 Reply::Ok
             }
             Err(e) => Reply::Error { message: format!("bad request: {e}") },
-        }
-    }
-
-    /// Hands the warm zygote for `key` to a run, or says why not.
-    async fn take(self: &Rc<Self>, key: RunKey, engine_socket: &Path, fds: Vec<OwnedFd>) -> Reply {
-        if fds.len() != 2 {
-            return Reply::Error { message: format!("a run must send its stdout and stderr, got {} fds", fds.len()) };
-        }
-        let zygote = match self.wait_for_warm(&key.id()).await {
-            Ok(zygote) => zygote,
-            Err(reason) => return Reply::Cold { reason },
-        };
-        if let Some(change) = zygote.deps.changed() {
-            warm_zygote::kill(zygote.pid);
-            return Reply::Cold { reason: format!("{change} since the warm zygote collected") };
-        }
-        let pid = zygote.pid;
-        let runs_beside = self.handed_over.borrow().running() as u32;
-        self.handed_over.borrow_mut().started(pid);
-        match zygote.hand_over(engine_socket, &fds).await {
-            Ok(pid) => Reply::Warm { pid, runs_beside },
-            Err(e) => {
-                warm_zygote::kill(pid);
-                Reply::Cold { reason: e.to_string() }
-            }
         }
     }
 

@@ -48,6 +48,17 @@ impl Daemon {
         }
     }
 
+    /// A zygote taken for a run that did not happen (its client left):
+    /// back into its slot, unless a newer one took the slot meanwhile.
+    pub(super) fn put_back(&self, key: RunKey, zygote: WarmZygote) {
+        let id = key.id();
+        if self.slots.borrow().contains_key(&id) {
+            return warm_zygote::kill(zygote.pid);
+        }
+        self.make_room();
+        self.slots.borrow_mut().insert(id, Slot { key, state: SlotState::Warm(zygote), last_used: Instant::now() });
+    }
+
     /// Starts a zygote for `key` unless one is warm or collecting.
     pub(super) fn prewarm(self: &Rc<Self>, key: RunKey) {
         let id = key.id();

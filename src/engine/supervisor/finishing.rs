@@ -67,23 +67,32 @@ impl Supervisor {
         match ending::zygote_ended(&facts, code, signal, &self.plan.python) {
             ZygoteEnd::Finish(code) => self.finish(code),
             ZygoteEnd::Ignore => {}
-            ZygoteEnd::SessionFinished { code, note } => {
+            ZygoteEnd::SessionFinished { code: exit, note } => {
+                let killed = self.end.session_ended.is_none() && signal.is_some();
+                let how = self.zygote_end(code, signal);
+                let note = match killed {
+                    true => Some(format!("rpytest: error: the zygote was {how} while pytest was ending the session")),
+                    false => note,
+                };
                 note.iter().for_each(|line| self.say(line.clone()));
                 self.end.finishing = false;
                 self.zygote = None;
-                self.end.session_finished = true;
-                let stopped = self.end.stopped.take();
-                self.summarize(code, stopped, ctx);
+                // Killed, pytest never wrote the junit file: it is written here.
+                self.end.session_finished = !killed;
+                if let Some(entries) = self.watch.replay.take().filter(|_| killed) {
+                    self.write_junit(&entries);
+                }
+                let lost = killed.then(|| Stopped::plain(format!("the zygote was {how}")));
+                let stopped = self.end.stopped.take().or(lost);
+                self.summarize(exit, stopped, ctx);
             }
             ZygoteEnd::Failed { message, code } => {
                 self.say(message);
                 self.finish(code);
             }
-            ZygoteEnd::DiedDuringRun(message) => {
-                self.say(message);
-                self.zygote = None;
-                self.kill_everything();
-                self.summarize(3, Some(Stopped::plain("the zygote died")), ctx);
+            ZygoteEnd::DiedDuringRun => {
+                let how = self.zygote_end(code, signal);
+                self.zygote_lost(how, ctx);
             }
         }
     }
@@ -94,8 +103,9 @@ impl Supervisor {
         }
         let reporter = self.reporter.clone();
         let history = self.history.clone();
-        // pytest's junitxml writes its file when the session ends in the zygote.
-        let junit_written = self.end.session_finished;
+        // pytest's junitxml writes its file when the session ends in the
+        // zygote; without one, `zygote_lost.rs` does.
+        let junit_written = self.end.session_finished || self.watch.junit_written;
         let run = LastRun {
             finished_at: unix_now(),
             tests: self.inventory.as_ref().map_or(0, |i| i.items.len()),
@@ -202,6 +212,11 @@ impl Supervisor {
             "rpytest: error: the zygote (pid {}) did not start worker gw{worker} within {secs}s; stopping the run",
             self.zygote_pid.unwrap_or(0)
         ));
+        if self.zygote_pid.is_some() {
+            // Its exit ends the run with every test accounted for (`zygote_lost.rs`).
+            self.watch.ended_by_us = Some(format!("killed by rpytest: it did not start worker gw{worker} in {secs}s"));
+            return self.kill_zygote();
+        }
         self.end.finishing = false;
         self.kill_everything();
         self.zygote = None;

@@ -90,8 +90,9 @@ impl Handler<WarmZygoteEnded> for Supervisor {
         };
         let addr = ctx.address();
         actix::spawn(async move {
-            let asked = tokio::task::spawn_blocking(move || crate::daemon::client::exit_code(&handover)).await;
-            addr.do_send(ZygoteExited { code: asked.ok().flatten(), signal: None });
+            let asked = tokio::task::spawn_blocking(move || crate::daemon::client::exit_status(&handover)).await;
+            let (code, signal) = asked.unwrap_or_default();
+            addr.do_send(ZygoteExited { code, signal });
         });
     }
 }
@@ -187,8 +188,14 @@ impl Handler<RunComplete> for Supervisor {
         crate::trace::event(|| "every test finished".into());
         self.end.exitstatus = Some(msg.exitstatus);
         self.end.notes = msg.notes;
-        let Some(zygote) = self.zygote.clone() else { return self.summarize(msg.exitstatus, msg.stopped, ctx) };
+        let Some(zygote) = self.zygote.clone() else {
+            self.write_junit(&msg.entries);
+            return self.summarize(msg.exitstatus, msg.stopped, ctx);
+        };
         self.end.stopped = msg.stopped;
+        if self.inventory.as_ref().is_some_and(|inventory| inventory.junitxml.is_some()) {
+            self.watch.replay = Some(msg.entries.clone());
+        }
         self.end_session_in_zygote(zygote, protocol::finish_messages(msg.entries, msg.exitstatus), ctx);
     }
 }

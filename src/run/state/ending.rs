@@ -45,9 +45,16 @@ impl RunState {
         let line = format!("rpytest: {banner} (--max-worker-restart); the tests left are not run");
         self.emit(Effect::Stderr(line));
         let cause = format!("not run: {banner} (--max-worker-restart)");
+        self.end_unstarted(banner, cause, None);
+    }
+
+    /// Stops the run for good: the tests not yet handed out, and those the
+    /// lost workers still held (`on_worker_lost`), are reported as not run
+    /// with `cause`.
+    pub(super) fn end_unstarted(&mut self, banner: String, cause: String, exit: Option<ExitCode>) {
         let pending = self.queue.pending_tests();
         self.not_run = Some(cause.clone());
-        self.stop(Stopped::plain(banner), None);
+        self.stop(Stopped::plain(banner), exit);
         self.report_not_run(pending, &cause);
     }
 

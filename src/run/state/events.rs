@@ -59,6 +59,14 @@ pub struct WorkerLost {
     pub timed_out: Option<f64>,
 }
 
+/// The zygote is gone while workers ran (killed, or stopped and then
+/// ended by rpytest): nothing can start any more. `cause` names it ("the
+/// zygote was killed by signal 9 (SIGKILL)"); the Supervisor reports each
+/// worker as lost with it next.
+pub struct ZygoteLost {
+    pub cause: String,
+}
+
 /// A worker's tests left these processes running; it has killed them.
 pub struct TestsLeaked {
     pub worker: usize,

@@ -366,3 +366,18 @@ fn a_worker_that_collected_other_tests_is_refused() {
     assert!(state.on_worker_joined(0, Some("other")).is_err());
     assert!(ask(&mut state, 0).is_empty(), "a refused worker is sent nothing");
 }
+
+#[test]
+fn a_lost_zygote_ends_every_test_once_with_exit_code_3() {
+    let mut state = start(4, 1, json!({}), Settings::default());
+    assert_eq!(join(&mut state, 0), [0]);
+    let cause = "the zygote was killed by signal 9 (SIGKILL)";
+    let lost_zygote = state.on_zygote_lost(ZygoteLost { cause: cause.into() });
+    assert_eq!(reported(&lost_zygote), [(1, "not run".into()), (2, "not run".into()), (3, "not run".into())]);
+    assert_eq!(results(&lost_zygote)[0].phases[0].crash.as_deref(), Some(&*format!("not run: {cause}")));
+    assert_eq!(completion(&lost_zygote), None, "the worker's test is still to end");
+    let gone = state.on_worker_lost(WorkerLost { cause: cause.into(), ..lost(0) });
+    assert!(restarted(&gone).is_empty(), "nothing starts without the zygote");
+    assert_eq!(reported(&gone), [(0, "failed".into())]);
+    assert_eq!(completion(&gone), Some((ExitCode::InternalError, Some(cause.to_string()))));
+}

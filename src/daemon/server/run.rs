@@ -1,0 +1,82 @@
+//! A run's conversation with the daemon: accept it, receive the client's
+//! streams, hand the zygote over.
+//!
+//! The client's stdout and stderr come only after the daemon has answered
+//! `accepted`. A daemon that was stopped or stuck therefore holds nothing of
+//! a client that gave up on it and ran embedded: otherwise that client's
+//! pipe would stay open for as long as the daemon is stopped, and a late
+//! handover would write a second, failing session into it. A client that
+//! left is seen as a closed connection; its zygote goes back to its slot
+//! and nothing runs.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::rc::Rc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+
+use super::{read_request, Daemon, REQUEST_LIMIT};
+use crate::daemon::fdpass;
+use crate::daemon::key::RunKey;
+use crate::daemon::warm_zygote;
+use crate::daemon::wire::{self, Reply, RunStep, WireError};
+
+impl Daemon {
+    /// Hands the warm zygote for `key` to a run, or says why not.
+    pub(super) async fn take(self: &Rc<Self>, key: RunKey, engine_socket: &Path, stream: &mut UnixStream) -> Reply {
+        let zygote = match self.wait_for_warm(&key.id()).await {
+            Ok(zygote) => zygote,
+            Err(reason) => return Reply::Cold { reason },
+        };
+        if let Some(change) = zygote.deps.changed() {
+            warm_zygote::kill(zygote.pid);
+            return Reply::Cold { reason: format!("{change} since the warm zygote collected") };
+        }
+        let fds = match receive_streams(stream).await {
+            Ok(fds) => fds,
+            Err(why) => {
+                self.put_back(key, zygote);
+                return Reply::Error { message: format!("{why}; nothing ran") };
+            }
+        };
+        let pid = zygote.pid;
+        let runs_beside = self.handed_over.borrow().running() as u32;
+        self.handed_over.borrow_mut().started(pid);
+        match zygote.hand_over(engine_socket, &fds).await {
+            Ok(pid) => Reply::Warm { pid, runs_beside },
+            Err(e) => {
+                warm_zygote::kill(pid);
+                Reply::Cold { reason: e.to_string() }
+            }
+        }
+    }
+}
+
+/// Says `accepted` and reads the client's stdout and stderr, unless the
+/// client has gone (it gave up waiting) or sends something else.
+async fn receive_streams(stream: &mut UnixStream) -> Result<Vec<OwnedFd>, String> {
+    let gone = |e: &dyn std::fmt::Display| format!("the client left before its run was handed over ({e})");
+    match tokio::time::timeout(REQUEST_LIMIT, stream.write_all(&wire::encode(&Reply::Accepted))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(gone(&e)),
+        Err(_) => return Err(format!("the client took no answer within {REQUEST_LIMIT:?}")),
+    }
+    let (body, fds) = match tokio::time::timeout(REQUEST_LIMIT, read_request(stream)).await {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(WireError::Truncated)) => return Err(gone(&"connection closed")),
+        Ok(Err(e)) => return Err(format!("bad streams frame: {e}")),
+        Err(_) => return Err(format!("the client sent no streams within {REQUEST_LIMIT:?}")),
+    };
+    match wire::decode::<RunStep>(&body) {
+        Ok(RunStep::Streams) if fds.len() == 2 => {}
+        Ok(RunStep::Streams) => return Err(format!("a run must send its stdout and stderr, got {} fds", fds.len())),
+        Err(e) => return Err(format!("bad streams frame: {e}")),
+    }
+    // Sent, then the client gave up waiting for `warm` (the daemon was
+    // stopped in between): its streams must not be used.
+    if fdpass::peer_closed(stream.as_raw_fd()) {
+        return Err(gone(&"connection closed after it sent its streams"));
+    }
+    Ok(fds)
+}
