@@ -86,6 +86,8 @@ class Case:
     name = ""
     files = (("mod.py", MODULE), ("test_plugin.py", TESTS))
     args = ()
+    # Also compared with pytest-xdist at -n 2 (what users migrate from).
+    xdist = False
 
     def __init__(self, py, rpytest):
         self.py, self.rpytest = py, rpytest
@@ -106,6 +108,17 @@ class Case:
                 seen = self.observe(b, *self.rpy(b, workers, self.args))
                 if seen != expected:
                     problems.append(f"{self.name} -n {workers}:\n  pytest:  {expected}\n  rpytest: {seen}")
+        if self.xdist:
+            self.check_xdist(problems)
+
+    def check_xdist(self, problems):
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            write(a, self.files)
+            write(b, self.files)
+            expected = self.observe(a, *self.pytest(a, ["-n", "2", *self.args]))
+            seen = self.observe(b, *self.rpy(b, "2", self.args))
+            if seen != expected:
+                problems.append(f"{self.name} -n 2:\n  xdist:   {expected}\n  rpytest: {seen}")
 
     def observe(self, root, code, out):
         return {"exit": code, "counts": counts(out)}
@@ -282,6 +295,7 @@ class HypothesisSeed(Case):
     not look like the user's code, or Hypothesis mixes its string constants
     into the examples (and writes them under .hypothesis/constants)."""
 
+    xdist = True
     name = "hypothesis-seed"
     files = (("test_seed.py", """
         import json, os
@@ -310,6 +324,7 @@ class GarbageCollector(Case):
     and Hypothesis (with trio installed) raises no warning of its own under
     ``filterwarnings = error``, in a test or in its terminal summary."""
 
+    xdist = True
     name = "gc-anyio-hypothesis"
     files = (
         ("pytest.ini", "[pytest]\nfilterwarnings = error\n"),
@@ -337,6 +352,7 @@ class GarbageCollector(Case):
 class Instafail(Case):
     """--instafail: each failure's text as it happens, no FAILURES section."""
 
+    xdist = True
     name = "pytest-instafail"
     files = (("test_i.py", """
         import pytest
