@@ -19,8 +19,6 @@ printing its own output and choosing its own exit code.
 """
 import atexit
 import gc
-import os
-import select
 import signal
 import sys
 import threading
@@ -29,7 +27,7 @@ import uuid
 
 import pytest
 
-from . import identity, prctl, protocol, sink
+from . import identity, prctl, pristine, protocol, sink
 from .collection import collect_report_record, collected_message, item_records
 from .worker import ChildWatch, become_worker
 from .xdist_compat import configure_node, workerinput
@@ -49,7 +47,7 @@ def shard_selection(conn, config, items):
     conn.send(protocol.shard_request([item.nodeid for item in items]))
     msg = conn.recv()
     if msg is None or msg["type"] != "shard_plan":
-        os._exit(3)
+        pristine.exit_now(3)
     keep = set(msg["keep"])
     dropped = [item for i, item in enumerate(items) if i not in keep]
     items[:] = [item for i, item in enumerate(items) if i in keep]
@@ -116,7 +114,8 @@ class ZygotePlugin:
         config = session.config
         # `-p no:tmpdir` leaves no factory, hence no basetemp to share.
         factory = getattr(config, "_tmp_path_factory", None)
-        self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
+        with pristine.untouched():  # pytest makes it with os.write & co. (create_cleanup_lock)
+            self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
         config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
@@ -142,15 +141,15 @@ class ZygotePlugin:
     def _serve(self, session):
         """Answer the engine until it says finish, then return the run's
         reports and exit status (``shutdown`` exits here)."""
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        wake_r, wake_w = pristine.pipe()
+        pristine.set_blocking(wake_w, False)
+        pristine.set_wakeup_fd(wake_w)
+        pristine.set_signal_handler(signal.SIGCHLD, lambda *_: None)
         replayed = []
         while True:
-            ready, _, _ = select.select([self.conn.sock, wake_r], [], [])
+            ready, _, _ = pristine.select_readable([self.conn.sock, wake_r], [], [])
             if wake_r in ready:
-                os.read(wake_r, 4096)
+                pristine.read(wake_r, 4096)
                 self._reap()
             while self.conn.sock in ready:
                 msg = self.conn.recv()  # decoded and checked (protocol.decode)
@@ -161,10 +160,10 @@ class ZygotePlugin:
                 elif msg["type"] == "node_down":
                     self.nodes_down.append({**msg, "workerinput": self.workerinputs.get(msg["worker"])})
                 elif msg["type"] == "finish":
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    os.close(wake_r)
-                    os.close(wake_w)
+                    pristine.set_wakeup_fd(-1)
+                    pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
+                    pristine.close(wake_r)
+                    pristine.close(wake_w)
                     return replayed + msg["entries"], msg["exitstatus"]
                 else:
                     self._handle(session, msg, (wake_r, wake_w))
@@ -187,12 +186,12 @@ class ZygotePlugin:
     def _fork(self, wake_fds, child_main, worker):
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid = pristine.fork()
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            pristine.set_wakeup_fd(-1)
+            pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
             for fd in wake_fds:
-                os.close(fd)
+                pristine.close(fd)
             self.conn.close()
             prctl.die_with_parent()
             code = 3
@@ -204,7 +203,7 @@ class ZygotePlugin:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os._exit(code)
+                pristine.exit_now(code)
         if worker is not None:
             self.children[pid] = worker
             self.conn.send(protocol.worker_forked(worker, pid))
@@ -216,12 +215,12 @@ class ZygotePlugin:
     def _reap(self):
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = pristine.waitpid(-1, pristine.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            code = os.waitstatus_to_exitcode(status)
+            code = pristine.waitstatus_to_exitcode(status)
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
@@ -236,7 +235,7 @@ class ZygotePlugin:
         end_orphans()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        pristine.exit_now(0)
 
 
 def _other_threads():
