@@ -147,3 +147,75 @@ fn a_test_may_start_its_own_session_and_its_processes_are_still_ended() {
     assert!(r.stdout.contains("Timeout (>1.0s)"), "{}", r.dump());
     assert_eq!(none_left(&marker), [], "a timed-out test's processes outlived the run\n{}", r.dump());
 }
+
+/// The rest of defect 3: a worker connected but silent where its next
+/// message depends on rpytest's code alone is named, with what rpytest
+/// waited for, and treated as crashed; never a silent hang. Here a conftest
+/// hook stalls the first worker right after its hello (it stands in for
+/// anything that stalls a worker there: a lock, a signal handler a test
+/// left, a patched function); its replacement runs the suite.
+#[test]
+fn a_worker_silent_where_a_reply_is_due_is_named_and_replaced_and_a_slow_one_is_not() {
+    let conftest = "\
+import os, time
+
+STALLED_ONCE = os.path.join(os.path.dirname(__file__), 'stalled-once')
+
+def pytest_plugin_registered(plugin, manager):
+    # rpytest's worker loop registers between the worker's hello and its
+    # first request for tests; pytest never registers it.
+    if type(plugin).__name__ == 'WorkerLoop' and not os.path.exists(STALLED_ONCE):
+        open(STALLED_ONCE, 'w').close()
+        time.sleep(600)
+";
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_plain.py", THREE_TESTS)]);
+    let rpytest = run_rpytest_env(&suite, &["-n", "1", "-v"], &[("RPYTEST_SILENCE_LIMIT", "1")]);
+    std::fs::remove_file(suite.join("stalled-once")).expect("the first worker stalled");
+    let pytest = run_pytest(&suite, &["-v"]);
+    let pair = Pair { pytest, rpytest };
+    assert_pair_same(&pair);
+    let said = "worker gw0 (pid ";
+    let waited = "it sent nothing for 1s while rpytest waited for its first request for tests";
+    let line = pair.rpytest.stderr.lines().find(|l| l.contains(said)).unwrap_or_default();
+    assert!(line.contains(waited) && line.contains("treating it as crashed"), "{}", pair.rpytest.dump());
+    slow_tests_fixtures_and_session_ends_are_never_silence();
+}
+
+/// The silence limit never cuts a slow test, fixture or session end short:
+/// silence is timed only where no test code runs.
+fn slow_tests_fixtures_and_session_ends_are_never_silence() {
+    let conftest = "\
+import os, time
+import pytest
+
+@pytest.fixture(scope='module')
+def slow_to_set_up():
+    time.sleep(1.5)
+    yield
+    time.sleep(1.5)
+
+def pytest_sessionfinish(session):
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        time.sleep(1.5)
+";
+    let tests = "\
+import time
+
+def test_slow(slow_to_set_up):
+    time.sleep(2)
+
+def test_slow_too(slow_to_set_up):
+    time.sleep(1.5)
+
+def test_quick():
+    pass
+";
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_slow.py", tests)]);
+    for start in ["fork", "spawn"] {
+        let args = ["-n", "2", "-v", &format!("--worker-start={start}")];
+        let rpytest = run_rpytest_env(&suite, &args, &[("RPYTEST_SILENCE_LIMIT", "0.5")]);
+        assert!(!rpytest.stderr.contains("sent nothing"), "{}", rpytest.dump());
+        let pair = Pair { pytest: run_pytest(&suite, &["-v"]), rpytest };
+        assert_pair_same(&pair);
+    }
+}

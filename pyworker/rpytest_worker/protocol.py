@@ -32,6 +32,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     collected {COLLECTED_KEYS}            z: the inventory (items: [{id, shown,
         group, timeout}]) and the pytest settings the engine renders by
     ready {}                              w: wants more tests
+    started {index}                       w: starts test ``index`` now (what the
+                                          engine's silence watch waits for)
     test_done {index, phases, warnings, max_rss_kb, junit?}
                                           w: one test ran (``reports``)
     interrupted {index, phases, warnings, message, detail, returncode}
@@ -44,7 +46,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     shared_teardown_done {phases}         z: a failure of the shared fixtures'
                                           teardown, or none
     terminal_summary {text}               z: what plugins' summary hooks wrote
-    session_ended {exit_code}             z: pytest.main returned
+    session_ended {exit_code, warnings}   z: pytest.main returned; the warnings
+                                          recorded after ``collected`` (the cache's)
     internal_error {message}              z w
 Engine -> Python (``FROM_ENGINE``):
     shard_plan {keep, line}               z: keep these shard_request indices
@@ -72,7 +75,7 @@ import sys
 
 from . import msgpack_fallback, pristine
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = pristine.Struct(">I")
 
@@ -263,6 +266,10 @@ def ready():
     return {"type": "ready"}
 
 
+def started(index):
+    return {"type": "started", "index": index}
+
+
 def test_done(index, phases, warnings, max_rss_kb, junit=None):
     done = {"type": "test_done", "index": index, "phases": phases, "warnings": warnings, "max_rss_kb": max_rss_kb}
     if junit:
@@ -305,8 +312,9 @@ def terminal_summary(text):
     return {"type": "terminal_summary", "text": text}
 
 
-def session_ended(exit_code):
-    return {"type": "session_ended", "exit_code": exit_code}
+def session_ended(exit_code, warnings):
+    """``warnings``: as ``reports.encode_warning`` makes them."""
+    return {"type": "session_ended", "exit_code": exit_code, "warnings": warnings}
 
 
 def internal_error(message):
@@ -371,6 +379,7 @@ def samples():
             durations_min=0.005, durations_hint=True, dist="loadgroup", shared_fixtures=["database"],
             threads=["ThreadPoolExecutor-0_0"], pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
         ready(),
+        started(0),
         test_done(0, _PHASES, [_WARNING], 48212, junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),
         interrupted(1, [_SKIPPED], [], "KeyboardInterrupt", ["tests/test_shop.py:22: KeyboardInterrupt"], None),
         stop_requested("stopping after 1 failures", interrupted=False),
@@ -380,7 +389,7 @@ def samples():
         worker_exited(1, pid + 2, -9),
         shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
         terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),
-        session_ended(1),
+        session_ended(1, [dict(_WARNING, location="../venv/lib/_pytest/cacheprovider.py:487", when="config")]),
         internal_error("zygote got unexpected 'run'"),
     ]
 

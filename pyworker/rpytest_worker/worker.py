@@ -221,6 +221,9 @@ class WorkerLoop:
         self.phases = []
         self.sections_sent = []
         self.warnings = []
+        # Due at once after test_done (or the engine's answer): the engine
+        # times its silence until then, never a test (``supervise::silence``).
+        self.conn.send(protocol.started(index))
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         except (KeyboardInterrupt, pytest.exit.Exception):

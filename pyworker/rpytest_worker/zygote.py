@@ -29,6 +29,7 @@ import pytest
 
 from . import identity, prctl, pristine, protocol, sink
 from .collection import collect_report_record, collected_message, item_records
+from .reports import encode_warning
 from .worker import ChildWatch, become_worker
 from .xdist_compat import configure_node, workerinput
 
@@ -70,6 +71,7 @@ class ZygotePlugin:
         self.nodes_down = []  # the engine's node_down messages
         self.shard_line = None
         self._items = None  # the collected items as the engine reads them
+        self._warnings_announced = None  # how many went with ``collected``
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
@@ -127,9 +129,20 @@ class ZygotePlugin:
         gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
+        self._warnings_announced = len(self.warnings)
         self.conn.send(collected_message(
             session, self.item_records(session), self.deselected, self.basetemp, self.testrunuid,
             self.collect_reports, self.warnings, self.shared.set_up, threads))
+
+    def late_warnings(self):
+        """The warnings recorded after ``collected`` (pytest's cache plugin
+        warns at the session's end when it cannot write), encoded for
+        ``session_ended``; none when pytest ran the session (and printed
+        them) itself."""
+        if self._warnings_announced is None:
+            return []
+        late = self.warnings[self._warnings_announced:]
+        return [encode_warning(message, when, nodeid, self.config) for message, when, nodeid in late]
 
     def item_records(self, session):
         """``collection.item_records``, computed once: a warm zygote computes

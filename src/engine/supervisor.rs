@@ -8,7 +8,7 @@
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WarmZygoteEnded`, `WorkerConnected`, `WorkerDisconnected`, `WorkerOutput`,
-//! `WorkerExitSeen`, `GraceCheck`, `RestartWorker`, `StopTimedOut`,
+//! `WorkerExitSeen`, `GraceCheck`, `RestartWorker`, `StopTimedOut`, `WorkerSilent`,
 //! `TeardownShared`, `RunComplete`, `Interrupt` (see `messages.rs`).
 
 mod finishing;

@@ -3,8 +3,9 @@
 //! what the run decides once collected (`run_start`), how the zygote's end
 //! becomes the run's exit code (`ending`), and the signals that stop
 //! processes (here), the run's memory (`memory_watch`) and process tree
-//! (`proctree`), the signals that stop a run (`signals`) and its private
-//! socket directory (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
+//! (`proctree`), the signals that stop a run (`signals`), a worker silent
+//! where a reply is due (`silence`) and its private socket directory
+//! (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
 //! messages to these and runs their effects.
 
 pub mod ending;
@@ -13,6 +14,7 @@ pub mod memory_watch;
 pub mod proctree;
 pub mod run_start;
 pub mod signals;
+pub mod silence;
 pub mod slots;
 pub mod socket_dir;
 
