@@ -219,3 +219,16 @@ def test_quick():
         assert_pair_same(&pair);
     }
 }
+
+/// The zygote's collection may legitimately take minutes, so it is not
+/// cut short; but past the silence limit rpytest says what it waits for.
+#[test]
+fn a_slow_collection_is_announced_and_runs_to_its_end() {
+    let conftest = "import time\n\ntime.sleep(2.5)\n";
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_plain.py", THREE_TESTS)]);
+    let rpytest = run_rpytest_env(&suite, &["-n", "2", "-v"], &[("RPYTEST_SILENCE_LIMIT", "1")]);
+    let said = "rpytest: still waiting for the zygote (pid ";
+    assert!(rpytest.stderr.contains(said), "{}", rpytest.dump());
+    assert!(rpytest.stderr.contains("to report its collection after 1s"), "{}", rpytest.dump());
+    assert_pair_same(&Pair { pytest: run_pytest(&suite, &["-v"]), rpytest });
+}

@@ -175,6 +175,10 @@ impl Actor for Supervisor {
             Some(pid) => self.adopt_zygote(pid, ctx),
             None => self.start_zygote(ctx),
         }
+        // Collection may take as long as it takes, but not in silence.
+        if !self.plan.interactive {
+            ctx.run_later(crate::supervise::silence::limit(), |act, _| act.still_collecting());
+        }
         let addr = ctx.address();
         actix::spawn(async move {
             let Some(mut signals) = crate::supervise::signals::StopSignals::install() else { return };
