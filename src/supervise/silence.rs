@@ -209,8 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_comes_from_the_environment_when_set() {
-        // Read at call time; only its parsing is checked here.
+    fn the_limit_becomes_whole_ticks() {
         assert_eq!(SilenceWatch::new(Duration::from_millis(1)).limit_ticks, 1);
         assert_eq!(SilenceWatch::new(SILENCE_LIMIT).limit_ticks, 240);
     }
