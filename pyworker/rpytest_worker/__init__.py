@@ -8,6 +8,7 @@ the roles, ``warm`` -> ``zygote`` -> ``worker`` -> ``collection``, and those the
 - ``bootstrap``:        where every process starts: picks its role, runs pytest.
 - ``identity``:         takes the engine's variables; looks like ``python -m pytest``.
 - ``prctl``:            ties each process's lifetime to the run (Linux prctl).
+- ``pristine``:         the standard library bound before user code ran (tests patch it).
 - ``protocol``:         the wire format: frames, every message each way, samples.
 - ``msgpack_fallback``: pure-Python MessagePack, where ``msgpack`` is missing.
 - ``zygote``:           the fork server: announces the collection, forks, reaps.

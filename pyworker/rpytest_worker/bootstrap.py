@@ -54,7 +54,7 @@ def main():
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:  # None: a warm zygote whose session ended before a run took it
-        plugin.conn.send(protocol.session_ended(code))
+        plugin.conn.send(protocol.session_ended(code, plugin.late_warnings()))
     end_orphans()
     quick_exit.exit_now(code)
     return code

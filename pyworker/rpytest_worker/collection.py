@@ -20,7 +20,9 @@ from .xdist_compat import XdistWorkerCount
 
 
 def inventory_hash(items):
-    return hashlib.sha1("\n".join(item.nodeid for item in items).encode()).hexdigest()[:16]
+    """A node id may hold a lone surrogate (an id kept unescaped, a file
+    name that is not UTF-8): hashed as it is (``surrogatepass``)."""
+    return hashlib.sha1("\n".join(item.nodeid for item in items).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def collect_report_record(report):

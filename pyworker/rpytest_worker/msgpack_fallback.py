@@ -9,8 +9,9 @@ and dict. ``packb`` output is byte-for-byte what
 ``unpackb`` behaves like ``msgpack.unpackb(data, raw=False)`` for these types
 (arrays decode to lists; float32 and every int form are accepted).
 
-Errors: ``packb`` raises TypeError for unsupported types and OverflowError
-for ints outside [-2**63, 2**64); ``unpackb`` raises ValueError for
+Errors: ``packb`` raises TypeError for unsupported types, OverflowError
+for ints outside [-2**63, 2**64) and UnicodeEncodeError for a lone surrogate
+(unless told ``unicode_errors``, as msgpack is); ``unpackb`` raises ValueError for
 malformed, truncated or trailing input (UnicodeDecodeError, a ValueError,
 for invalid utf-8).
 """
@@ -63,10 +64,10 @@ def _pack_int(n):
     raise OverflowError("Integer value out of range")
 
 
-def _pack(obj, out):
+def _pack(obj, out, errors):
     t = type(obj)
     if t is str:
-        b = obj.encode("utf-8")
+        b = obj.encode("utf-8", errors)
         n = len(b)
         if n < 32:
             out.append(_FIXSTR[n])
@@ -90,8 +91,8 @@ def _pack(obj, out):
         else:
             raise ValueError("dict is too large")
         for k, v in obj.items():
-            _pack(k, out)
-            _pack(v, out)
+            _pack(k, out, errors)
+            _pack(v, out, errors)
     elif t is int:
         out.append(_pack_int(obj))
     elif obj is None:
@@ -111,7 +112,7 @@ def _pack(obj, out):
         else:
             raise ValueError("list is too large")
         for item in obj:
-            _pack(item, out)
+            _pack(item, out, errors)
     elif t is bytes or t is bytearray:
         n = len(obj)
         if n <= 0xFF:
@@ -128,14 +129,15 @@ def _pack(obj, out):
         # base type, as msgpack does.
         for base in (int, float, str, bytes, dict, list, tuple):
             if isinstance(obj, base):
-                return _pack(base(obj), out)
+                return _pack(base(obj), out, errors)
         raise TypeError(f"can not serialize {t.__name__!r} object")
 
 
-def packb(obj):
-    """Serialize ``obj`` to MessagePack bytes."""
+def packb(obj, unicode_errors="strict"):
+    """Serialize ``obj`` to MessagePack bytes; ``unicode_errors`` as msgpack's
+    (the error handler for strings UTF-8 cannot encode)."""
     out = []
-    _pack(obj, out)
+    _pack(obj, out, unicode_errors)
     return b"".join(out)
 
 

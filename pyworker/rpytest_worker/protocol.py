@@ -32,6 +32,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     collected {COLLECTED_KEYS}            z: the inventory (items: [{id, shown,
         group, timeout}]) and the pytest settings the engine renders by
     ready {}                              w: wants more tests
+    started {index}                       w: starts test ``index`` now (what the
+                                          engine's silence watch waits for)
     test_done {index, phases, warnings, max_rss_kb, junit?}
                                           w: one test ran (``reports``)
     interrupted {index, phases, warnings, message, detail, returncode}
@@ -44,7 +46,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     shared_teardown_done {phases}         z: a failure of the shared fixtures'
                                           teardown, or none
     terminal_summary {text}               z: what plugins' summary hooks wrote
-    session_ended {exit_code}             z: pytest.main returned
+    session_ended {exit_code, warnings}   z: pytest.main returned; the warnings
+                                          recorded after ``collected`` (the cache's)
     internal_error {message}              z w
 Engine -> Python (``FROM_ENGINE``):
     shard_plan {keep, line}               z: keep these shard_request indices
@@ -68,20 +71,18 @@ A warm zygote and ``rpytest serve``, over the socket pair on RPYTEST_WARM_FD:
 import array
 import functools
 import os
-import select
-import socket
-import struct
 import sys
 
-from . import msgpack_fallback
+from . import msgpack_fallback, pristine
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 MAX_FRAME = 256 * 1024 * 1024
-_LEN = struct.Struct(">I")
+_LEN = pristine.Struct(">I")
 
 
 def _load_codec():
-    """msgpack when importable (fast, C); otherwise the pure-Python fallback."""
+    """msgpack when importable (fast, C); otherwise the pure-Python fallback.
+    Returns (pack, pack with lone surrogates escaped, unpack)."""
     if not os.environ.get("RPYTEST_NO_MSGPACK"):
         try:
             import msgpack  # optional: the user's environment may not have it
@@ -89,11 +90,24 @@ def _load_codec():
             pass
         else:
             return (functools.partial(msgpack.packb, use_bin_type=True),
+                    functools.partial(msgpack.packb, use_bin_type=True, unicode_errors="backslashreplace"),
                     functools.partial(msgpack.unpackb, raw=False, strict_map_key=False))
-    return msgpack_fallback.packb, msgpack_fallback.unpackb
+    return (msgpack_fallback.packb, functools.partial(msgpack_fallback.packb, unicode_errors="backslashreplace"),
+            msgpack_fallback.unpackb)
 
 
-packb, unpackb = _load_codec()
+_packb_strict, _packb_escaping, unpackb = _load_codec()
+
+
+def packb(obj):
+    """``obj`` as MessagePack. A string UTF-8 cannot encode (a lone surrogate:
+    ``assert 0, "\\udcff"``, bytes decoded with ``surrogateescape``) is sent
+    with ``backslashreplace``, as its escape, rather than lose the whole
+    message; the strict encoder is tried first, as it is the fast one."""
+    try:
+        return _packb_strict(obj)
+    except UnicodeEncodeError:
+        return _packb_escaping(obj)
 
 
 class ProtocolError(Exception):
@@ -141,8 +155,7 @@ class Connection:
     incoming = FROM_ENGINE
 
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        self.sock = pristine.Socket(path)
         self._buf = bytearray()
 
     def send(self, msg):
@@ -156,7 +169,7 @@ class Connection:
         """True when a frame (or end of stream) can be read without blocking."""
         if self.has_frame():
             return True
-        return bool(select.select([self.sock], [], [], 0)[0])
+        return bool(pristine.select_readable([self.sock], [], [], 0)[0])
 
     def recv(self):
         """The next message, decoded and checked (``decode``), or None when
@@ -195,8 +208,8 @@ class DaemonLink(Connection):
 
     def __init__(self, fd):
         # The fd came through exec: keep it from the subprocesses a conftest starts.
-        os.set_inheritable(fd, False)
-        self.sock = socket.socket(fileno=fd)
+        pristine.set_inheritable(fd, False)
+        self.sock = pristine.Socket(fileno=fd)
         self._buf = bytearray()
         self._fds = []
 
@@ -206,9 +219,9 @@ class DaemonLink(Connection):
         return self.recv(), self._fds
 
     def _read(self):
-        data, ancdata, _, _ = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(8 * 4))
+        data, ancdata, _, _ = self.sock.recvmsg(1 << 16, pristine.CMSG_SPACE(8 * 4))
         for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            if level == pristine.SOL_SOCKET and kind == pristine.SCM_RIGHTS:
                 self._fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
         return data
 
@@ -226,7 +239,7 @@ def frame(data):
 def hello(role, worker=None, inventory=None):
     """A worker says its number and ``collection.inventory_hash`` of its items."""
     ids = {} if worker is None else {"worker": worker, "inventory": inventory}
-    return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": os.getpid(), **ids}
+    return {"type": "hello", "protocol": PROTOCOL_VERSION, "role": role, "pid": pristine.getpid(), **ids}
 
 
 def shard_request(ids):
@@ -252,6 +265,10 @@ def collected(**fields):
 
 def ready():
     return {"type": "ready"}
+
+
+def started(index):
+    return {"type": "started", "index": index}
 
 
 def test_done(index, phases, warnings, max_rss_kb, junit=None):
@@ -296,8 +313,9 @@ def terminal_summary(text):
     return {"type": "terminal_summary", "text": text}
 
 
-def session_ended(exit_code):
-    return {"type": "session_ended", "exit_code": exit_code}
+def session_ended(exit_code, warnings):
+    """``warnings``: as ``reports.encode_warning`` makes them."""
+    return {"type": "session_ended", "exit_code": exit_code, "warnings": warnings}
 
 
 def internal_error(message):
@@ -363,6 +381,7 @@ def samples():
             durations_min=0.005, durations_hint=True, dist="loadgroup", shared_fixtures=["database"],
             threads=["ThreadPoolExecutor-0_0"], pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
         ready(),
+        started(0),
         test_done(0, _PHASES, [_WARNING], 48212, junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),
         interrupted(1, [_SKIPPED], [], "KeyboardInterrupt", ["tests/test_shop.py:22: KeyboardInterrupt"], None),
         stop_requested("stopping after 1 failures", interrupted=False),
@@ -372,7 +391,7 @@ def samples():
         worker_exited(1, pid + 2, -9),
         shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
         terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),
-        session_ended(1),
+        session_ended(1, [dict(_WARNING, location="../venv/lib/_pytest/cacheprovider.py:487", when="config")]),
         internal_error("zygote got unexpected 'run'"),
     ]
 

@@ -33,6 +33,8 @@ import stat
 import sys
 import threading
 
+from . import pristine
+
 
 def exit_now(code):
     """Ends the process with ``code`` as described above; returns only when
@@ -50,7 +52,7 @@ def exit_now(code):
         return  # the interpreter reports it, and its exit code is 120
     if files_open_for_writing():
         return
-    os._exit(code)
+    pristine.exit_now(code)
 
 
 def files_open_for_writing():
@@ -60,7 +62,7 @@ def files_open_for_writing():
     this, and the pipes it inherits are not Python's files.) True where
     ``/proc`` cannot tell."""
     try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+        fds = [int(name) for name in pristine.listdir("/proc/self/fd")]
     except (OSError, ValueError):
         return True
     for fd in fds:
@@ -68,7 +70,7 @@ def files_open_for_writing():
             continue
         try:
             writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
-            mode = os.fstat(fd).st_mode
+            mode = pristine.fstat(fd).st_mode
         except OSError:
             continue  # the listing's own descriptor, closed by now
         if writable and stat.S_ISREG(mode):

@@ -7,12 +7,11 @@ keeps the zygote's shard selection, and proves with ``hello``'s inventory
 hash that it collected the same items; then it is an ordinary worker.
 """
 import json
-import os
 import sys
 
 import pytest
 
-from . import identity, protocol
+from . import identity, pristine, protocol
 from .worker import become_worker, silence_reporters
 from .xdist_compat import workerinput
 
@@ -43,8 +42,8 @@ class SpawnedWorkerPlugin:
         if session.testsfailed:
             conn = protocol.Connection(env.socket)
             conn.send(protocol.internal_error(f"spawned worker gw{self.index} failed to collect the suite"))
-            os._exit(3)
+            pristine.exit_now(3)
         node_input = workerinput(self.index, self.count, env.testrunuid)
         become_worker(session, self.index, env.socket, env.basetemp, node_input, forked=False)
         sys.stdout.flush()
-        os._exit(0)
+        pristine.exit_now(0)

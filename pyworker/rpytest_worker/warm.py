@@ -24,7 +24,7 @@ import time
 import pytest
 from _pytest import faulthandler as pytest_faulthandler
 
-from . import identity, prctl, protocol, shared_fixtures
+from . import identity, prctl, pristine, protocol, shared_fixtures
 from .zygote import ZygotePlugin
 
 # Directories walked for the set of candidate test files (by their mtimes).
@@ -275,10 +275,10 @@ def pretend_terminal(columns):
 
 def _read_capture(fd):
     """What pytest wrote to `fd` so far (the daemon opened it read-write)."""
-    os.lseek(fd, 0, os.SEEK_SET)
+    pristine.lseek(fd, 0, os.SEEK_SET)
     chunks = []
     while True:
-        chunk = os.read(fd, 1 << 16)
+        chunk = pristine.read(fd, 1 << 16)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
@@ -287,11 +287,11 @@ def _read_capture(fd):
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[pristine.write(fd, view):]
 
 
 def _same_file(a, b):
-    sa, sb = os.fstat(a), os.fstat(b)
+    sa, sb = pristine.fstat(a), pristine.fstat(b)
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
@@ -321,13 +321,13 @@ def adopt_client_streams(config, out, err):
     for name, fd in (("out", out), ("err", err)):
         saved = getattr(getattr(capturing, name, None), "targetfd_save", None)
         if saved is not None:
-            os.dup2(fd, saved, inheritable=False)  # as pytest's own os.dup() made it
+            pristine.dup2(fd, saved, inheritable=False)  # as pytest's own os.dup() made it
     for copy in _faulthandler_fds(config):
-        os.dup2(err, copy, inheritable=False)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.close(out)
-    os.close(err)
+        pristine.dup2(err, copy, inheritable=False)
+    pristine.dup2(out, 1)
+    pristine.dup2(err, 2)
+    pristine.close(out)
+    pristine.close(err)
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and not isinstance(stream, _TtyText):
             stream.reconfigure(line_buffering=stream.isatty() or stream is sys.stderr)
@@ -369,13 +369,13 @@ class WarmZygotePlugin(ZygotePlugin):
         self.daemon.send(protocol.warm(deps, self.started_ns))
         msg, fds = self.daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
         if msg is None or len(fds) != 2:
-            os._exit(0)  # the daemon let us go
+            pristine.exit_now(0)  # the daemon let us go
         # Connected before the client's streams are touched: a stale handover,
         # whose client has gone with its engine socket, writes nothing there.
         try:
             conn = protocol.Connection(msg["socket"])
         except OSError:
-            os._exit(0)
+            pristine.exit_now(0)
         # Once taken over, the run belongs to its client: stopping the daemon must not kill it.
         prctl.outlive_parent()
         if self.restore_terminal:

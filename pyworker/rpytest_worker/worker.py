@@ -7,16 +7,22 @@ basetemp of its own, clean failure counters. Then it pulls batches of test
 indices, always holding the next test when one exists, because pytest
 decides fixture teardown from ``nextitem``.
 
-So that the engine can supervise it from outside, a worker also leads its
-own process group (a timeout kill reaches what its tests started), writes
+So that the engine can supervise it from outside, a worker writes
 faulthandler's dumps (fatal signals, and the engine's SIGUSR1 before a
 timeout kill) to a fault log the engine attaches to the failing test, and is
 a child subreaper: processes its tests leave behind, detached ones too,
-stay its children, so it can report them (``leaked``) and end them.
+stay its children, so it can report them (``leaked``) and end them, and the
+engine finds a worker's whole tree under it (a timeout kill reaches all of
+it). It does not lead a process group of its own: a test may call
+``os.setsid()``, which a group leader cannot (EPERM), as under pytest-xdist.
+
+Everything it calls from the standard library between tests comes from
+``pristine``, bound before any user code ran: a test that patches
+``socket``, ``select`` or ``os`` and leaves the patch in place breaks
+itself, not the worker.
 """
 import faulthandler
 import os
-import resource
 import signal
 import sys
 import threading
@@ -26,7 +32,7 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
-from . import identity, prctl, protocol
+from . import identity, prctl, pristine, protocol
 from .collection import inventory_hash
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
@@ -80,14 +86,11 @@ def _own_basetemp(config, basetemp, index):
     factory._basetemp = path.resolve()
 
 
-def _be_supervisable(socket_path, index, forked):
+def _be_supervisable(socket_path, index):
     """What the engine needs to supervise this worker from outside."""
-    if forked and os.getpgid(0) == os.getppid():
-        # The zygote leads its group (not in a debugging run): lead ours.
-        os.setpgid(0, 0)
     prctl.become_subreaper()  # without prctl, leaks are still found among direct children
-    path = os.path.join(os.path.dirname(socket_path), f"gw{index}-{os.getpid()}.stderr")
-    log = open(path, "w")  # noqa: SIM115  faulthandler writes to it until the process ends
+    path = os.path.join(os.path.dirname(socket_path), f"gw{index}-{pristine.getpid()}.stderr")
+    log = pristine.open_file(path, "w")  # faulthandler writes to it until the process ends
     faulthandler.enable(file=log, all_threads=True)
     faulthandler.register(signal.SIGUSR1, file=log, all_threads=True, chain=False)
     return log
@@ -97,16 +100,19 @@ def become_worker(session, index, socket_path, basetemp, workerinput, forked):
     """``workerinput``: see ``xdist_compat.workerinput`` (the zygote's
     ``pytest_configure_node`` hooks may have added to it)."""
     config = session.config
-    config._rpytest_fault_log = _be_supervisable(socket_path, index, forked)
+    config._rpytest_fault_log = _be_supervisable(socket_path, index)
     become_xdist_worker(config, workerinput)
     if forked:
         silence_reporters(config)
-        _reopen_capture(config)
-    _own_basetemp(config, basetemp, index)
+    # pytest's own code, run by pytest before any test module is imported.
+    with pristine.untouched():
+        if forked:
+            _reopen_capture(config)
+        _own_basetemp(config, basetemp, index)
     _forget_collection_junit(config)
     # The engine forwards Ctrl-C as SIGINT, even where rpytest was started
     # with SIGINT ignored (a background job of a non-interactive shell).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    pristine.set_signal_handler(signal.SIGINT, signal.default_int_handler)
     session.testsfailed = 0
     session.shouldfail = False
     if identity.ENV.retrying == "1":
@@ -121,7 +127,7 @@ def become_worker(session, index, socket_path, basetemp, workerinput, forked):
     conn = Connection(socket_path)
     # A process a test forks (multiprocessing's fork start method) must not
     # hold the engine's socket: the engine would not see this worker end.
-    os.register_at_fork(after_in_child=conn.sock.close)
+    pristine.register_at_fork(after_in_child=conn.sock.close)
     conn.send(hello("worker", worker=index, inventory=inventory_hash(session.items)))
     WorkerLoop(session, conn).run()
 
@@ -215,6 +221,9 @@ class WorkerLoop:
         self.phases = []
         self.sections_sent = []
         self.warnings = []
+        # Due at once after test_done (or the engine's answer): the engine
+        # times its silence until then, never a test (``supervise::silence``).
+        self.conn.send(protocol.started(index))
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         except (KeyboardInterrupt, pytest.exit.Exception):
@@ -222,7 +231,7 @@ class WorkerLoop:
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
         done = protocol.test_done(index, self.phases, self.warnings,
-                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, junit_extras(item.config))
+                                  pristine.getrusage(pristine.RUSAGE_SELF).ru_maxrss, junit_extras(item.config))
         self.conn.send_packed(fit_to_frame(done, MAX_REPORT))
         # -x/--maxfail counted here (shouldfail), or a plugin such as
         # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").
@@ -261,7 +270,7 @@ class WorkerLoop:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(0)
+            pristine.exit_now(0)
 
 
 # Python's own helper processes, which end when their parent does.
@@ -272,7 +281,7 @@ def _has_children():
     """Checked after every test, so one syscall: waitid fails with ECHILD
     when this process has no child at all, and WNOWAIT reaps none."""
     try:
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        pristine.waitid(pristine.P_ALL, 0, pristine.WEXITED | pristine.WNOHANG | pristine.WNOWAIT)
     except ChildProcessError:
         return False
     return True
@@ -285,21 +294,21 @@ def live_children():
     pids = set()
     # With one thread, one small read (the main thread's task id is the
     # pid) instead of listing every task.
-    tids = [os.getpid()] if threading.active_count() == 1 else os.listdir("/proc/self/task")
+    tids = [pristine.getpid()] if threading.active_count() == 1 else pristine.listdir("/proc/self/task")
     try:
         for tid in tids:
-            with open(f"/proc/self/task/{tid}/children") as f:
+            with pristine.open_file(f"/proc/self/task/{tid}/children") as f:
                 pids.update(int(p) for p in f.read().split())
     except OSError:
         return {}
     children = {}
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as f:
+            with pristine.open_file(f"/proc/{pid}/stat") as f:
                 stat = f.read()
             if stat[stat.rindex(")") + 2] in "ZX":
                 continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
+            with pristine.open_file(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, ValueError, IndexError):
             continue
@@ -339,8 +348,8 @@ class ChildWatch:
 
 def _kill_and_reap(pid):
     try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        pristine.kill(pid, signal.SIGKILL)
+        pristine.waitpid(pid, 0)
     except OSError:
         pass
 

@@ -18,8 +18,6 @@ collected) the plugin steps aside and pytest finishes the session itself,
 printing its own output and choosing its own exit code.
 """
 import atexit
-import os
-import select
 import signal
 import sys
 import threading
@@ -28,8 +26,9 @@ import uuid
 
 import pytest
 
-from . import identity, prctl, protocol, sink
+from . import identity, prctl, pristine, protocol, sink
 from .collection import collect_report_record, collected_message, item_records
+from .reports import encode_warning
 from .worker import ChildWatch, become_worker
 from .xdist_compat import configure_node, workerinput
 
@@ -48,7 +47,7 @@ def shard_selection(conn, config, items):
     conn.send(protocol.shard_request([item.nodeid for item in items]))
     msg = conn.recv()
     if msg is None or msg["type"] != "shard_plan":
-        os._exit(3)
+        pristine.exit_now(3)
     keep = set(msg["keep"])
     dropped = [item for i, item in enumerate(items) if i not in keep]
     items[:] = [item for i, item in enumerate(items) if i in keep]
@@ -71,6 +70,7 @@ class ZygotePlugin:
         self.nodes_down = []  # the engine's node_down messages
         self.shard_line = None
         self._items = None  # the collected items as the engine reads them
+        self._warnings_announced = None  # how many went with ``collected``
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
@@ -115,7 +115,8 @@ class ZygotePlugin:
         config = session.config
         # `-p no:tmpdir` leaves no factory, hence no basetemp to share.
         factory = getattr(config, "_tmp_path_factory", None)
-        self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
+        with pristine.untouched():  # pytest makes it with os.write & co. (create_cleanup_lock)
+            self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
         config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
@@ -127,9 +128,20 @@ class ZygotePlugin:
         # Hypothesis warning on register_random, exit codes flipped).
         sys.stdout.flush()
         sys.stderr.flush()
+        self._warnings_announced = len(self.warnings)
         self.conn.send(collected_message(
             session, self.item_records(session), self.deselected, self.basetemp, self.testrunuid,
             self.collect_reports, self.warnings, self.shared.set_up, threads))
+
+    def late_warnings(self):
+        """The warnings recorded after ``collected`` (pytest's cache plugin
+        warns at the session's end when it cannot write), encoded for
+        ``session_ended``; none when pytest ran the session (and printed
+        them) itself."""
+        if self._warnings_announced is None:
+            return []
+        late = self.warnings[self._warnings_announced:]
+        return [encode_warning(message, when, nodeid, self.config) for message, when, nodeid in late]
 
     def item_records(self, session):
         """``collection.item_records``, computed once: a warm zygote computes
@@ -141,15 +153,15 @@ class ZygotePlugin:
     def _serve(self, session):
         """Answer the engine until it says finish, then return the run's
         reports and exit status (``shutdown`` exits here)."""
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        wake_r, wake_w = pristine.pipe()
+        pristine.set_blocking(wake_w, False)
+        pristine.set_wakeup_fd(wake_w)
+        pristine.set_signal_handler(signal.SIGCHLD, lambda *_: None)
         replayed = []
         while True:
-            ready, _, _ = select.select([self.conn.sock, wake_r], [], [])
+            ready, _, _ = pristine.select_readable([self.conn.sock, wake_r], [], [])
             if wake_r in ready:
-                os.read(wake_r, 4096)
+                pristine.read(wake_r, 4096)
                 self._reap()
             while self.conn.sock in ready:
                 msg = self.conn.recv()  # decoded and checked (protocol.decode)
@@ -160,10 +172,10 @@ class ZygotePlugin:
                 elif msg["type"] == "node_down":
                     self.nodes_down.append({**msg, "workerinput": self.workerinputs.get(msg["worker"])})
                 elif msg["type"] == "finish":
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    os.close(wake_r)
-                    os.close(wake_w)
+                    pristine.set_wakeup_fd(-1)
+                    pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
+                    pristine.close(wake_r)
+                    pristine.close(wake_w)
                     return replayed + msg["entries"], msg["exitstatus"]
                 else:
                     self._handle(session, msg, (wake_r, wake_w))
@@ -186,12 +198,12 @@ class ZygotePlugin:
     def _fork(self, wake_fds, child_main, worker):
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid = pristine.fork()
         if pid == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            pristine.set_wakeup_fd(-1)
+            pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
             for fd in wake_fds:
-                os.close(fd)
+                pristine.close(fd)
             self.conn.close()
             prctl.die_with_parent()
             code = 3
@@ -203,7 +215,7 @@ class ZygotePlugin:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os._exit(code)
+                pristine.exit_now(code)
         if worker is not None:
             self.children[pid] = worker
             self.conn.send(protocol.worker_forked(worker, pid))
@@ -215,12 +227,12 @@ class ZygotePlugin:
     def _reap(self):
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = pristine.waitpid(-1, pristine.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            code = os.waitstatus_to_exitcode(status)
+            code = pristine.waitstatus_to_exitcode(status)
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
@@ -235,7 +247,7 @@ class ZygotePlugin:
         end_orphans()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        pristine.exit_now(0)
 
 
 def _other_threads():

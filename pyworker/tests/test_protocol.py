@@ -3,6 +3,7 @@ sample (for the Rust side's test), the samples travel as Connection frames,
 and every incoming message is checked by ``decode``."""
 import inspect
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -12,12 +13,12 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
 
-from rpytest_worker import identity, protocol
+from rpytest_worker import identity, msgpack_fallback, protocol
 
 PYWORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 
 # Functions of protocol.py that build no message.
-NOT_CONSTRUCTORS = {"decode", "frame", "samples", "daemon_samples", "main"}
+NOT_CONSTRUCTORS = {"decode", "frame", "packb", "samples", "daemon_samples", "main"}
 
 
 def constructors():
@@ -106,6 +107,50 @@ def test_a_connection_decodes_what_it_receives(tmp_path):
     assert conn.recv() is None
     conn.close()
     server.close()
+
+
+def test_a_connection_survives_a_patched_standard_library(tmp_path, monkeypatch):
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def broken(*args, **kwargs):
+        raise OSError("patched by a test")
+
+    # What a test may leave behind, before the connection exists and after.
+    for name in ("sendall", "send", "recv", "connect"):
+        monkeypatch.setattr(socket.socket, name, broken)
+    monkeypatch.setattr(socket, "socket", broken)
+    monkeypatch.setattr(select, "select", broken)
+    monkeypatch.setattr(os, "getpid", broken)
+    conn = protocol.Connection(path)
+    monkeypatch.undo()
+    peer, _ = server.accept()
+    peer.sendall(protocol.frame(protocol.packb({"type": "no_more"})))
+    monkeypatch.setattr(socket.socket, "sendall", broken)
+    monkeypatch.setattr(socket.socket, "recv", broken)
+    monkeypatch.setattr(select, "select", broken)
+    conn.send(protocol.ready())
+    assert conn.poll()
+    assert conn.recv() == {"type": "no_more"}
+    assert not conn.poll()
+    monkeypatch.undo()
+    assert peer.recv(100) == protocol.frame(protocol.packb(protocol.ready()))
+    conn.close()
+    peer.close()
+    server.close()
+
+
+@pytest.mark.parametrize("pack", [protocol.packb, protocol._packb_escaping, msgpack_fallback.packb])
+def test_a_lone_surrogate_travels_as_its_escape(pack):
+    message = {"type": "internal_error", "message": "lone surrogate \udcff"}
+    if pack is msgpack_fallback.packb:
+        with pytest.raises(UnicodeEncodeError):
+            pack(message)
+        pack = lambda m: msgpack_fallback.packb(m, unicode_errors="backslashreplace")  # noqa: E731
+    assert protocol.unpackb(pack(message)) == {"type": "internal_error", "message": "lone surrogate \\udcff"}
+    assert protocol.packb({"ok": "é"}) == msgpack_fallback.packb({"ok": "é"})
 
 
 def test_the_docstring_lists_every_message_and_variable():

@@ -4,7 +4,12 @@
 //! messages then go to the Supervisor; a worker's run-time messages go
 //! straight to the Scheduler (in order, from one sender) and its end of
 //! stream to the Supervisor. A malformed frame closes this connection only.
+//! A worker's connection also keeps its `SilenceWatch`, fed every message
+//! each way, and tells the Supervisor of a worker silent where a reply is
+//! due (`WorkerSilent`).
 
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,11 +20,16 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::messages::{
     FromZygote, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerConnected,
-    WorkerDisconnected, WorkerFinished, WorkerJoined, WorkerOutput, ZygoteBroken, ZygoteConnected,
+    WorkerDisconnected, WorkerFinished, WorkerJoined, WorkerOutput, WorkerSilent, ZygoteBroken, ZygoteConnected,
 };
 use super::scheduler::Scheduler;
 use super::supervisor::Supervisor;
 use crate::protocol::{read_message, write_message, FromPython, Hello, Role, ToPython, PROTOCOL_VERSION};
+use crate::supervise::silence::{self, SilenceWatch};
+
+/// A worker connection's watch: its reader owns it, its writer and clock
+/// look at it while the reader lives.
+type Watch = Rc<RefCell<SilenceWatch>>;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,17 +69,27 @@ async fn serve(stream: UnixStream, supervisor: Addr<Supervisor>, scheduler: Addr
             hello.protocol
         );
     }
-    let link = spawn_writer(write);
     match hello.role {
-        Role::Zygote => serve_zygote(reader, hello, link, supervisor).await,
-        Role::Worker => serve_worker(reader, hello, link, supervisor, scheduler).await,
+        Role::Zygote => serve_zygote(reader, hello, spawn_writer(write, None), supervisor).await,
+        Role::Worker => {
+            let watch = Rc::new(RefCell::new(SilenceWatch::new(silence::limit())));
+            let link = spawn_writer(write, Some(Rc::downgrade(&watch)));
+            serve_worker(reader, hello, link, watch, supervisor, scheduler).await
+        }
     }
 }
 
-fn spawn_writer(mut write: tokio::net::unix::OwnedWriteHalf) -> UnboundedSender<ToPython> {
+fn spawn_writer(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    watch: Option<Weak<RefCell<SilenceWatch>>>,
+) -> UnboundedSender<ToPython> {
     let (tx, mut rx) = unbounded_channel::<ToPython>();
     actix::spawn(async move {
         while let Some(message) = rx.recv().await {
+            // Noted before it is written: the worker cannot answer sooner.
+            if let Some(watch) = watch.as_ref().and_then(Weak::upgrade) {
+                watch.borrow_mut().sent(&message);
+            }
             if write_message(&mut write, &message).await.is_err() {
                 break;
             }
@@ -99,10 +119,28 @@ async fn serve_zygote(
     }
 }
 
+/// Ticks the worker's silence watch until the connection ends (`watch`
+/// dropped by the reader); a worker silent past the limit is reported once.
+fn spawn_silence_clock(watch: &Watch, worker: usize, pid: u32, supervisor: Addr<Supervisor>) {
+    let watch = Rc::downgrade(watch);
+    actix::spawn(async move {
+        let mut clock = tokio::time::interval(silence::TICK);
+        clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        clock.tick().await;
+        loop {
+            clock.tick().await;
+            let Some(watch) = watch.upgrade() else { break };
+            let Some(silent) = watch.borrow_mut().tick() else { continue };
+            supervisor.do_send(WorkerSilent { worker, pid, silent });
+        }
+    });
+}
+
 async fn serve_worker(
     mut reader: BufReader<OwnedReadHalf>,
     hello: Hello,
     link: UnboundedSender<ToPython>,
+    watch: Watch,
     supervisor: Addr<Supervisor>,
     scheduler: Addr<Scheduler>,
 ) {
@@ -112,10 +150,16 @@ async fn serve_worker(
     let pid = hello.pid;
     scheduler.do_send(WorkerJoined { worker, inventory: hello.inventory, link });
     supervisor.do_send(WorkerConnected { worker, pid });
+    spawn_silence_clock(&watch, worker, pid, supervisor.clone());
     let mut finished = false;
     loop {
-        match read_message(&mut reader).await {
+        let message = read_message(&mut reader).await;
+        if let Ok(Some(message)) = &message {
+            watch.borrow_mut().heard(message);
+        }
+        match message {
             Ok(Some(FromPython::Ready)) => scheduler.do_send(WorkRequest { worker }),
+            Ok(Some(FromPython::Started { .. })) => {}
             Ok(Some(FromPython::TestDone(done))) => scheduler.do_send(TestFinished { worker, done }),
             Ok(Some(FromPython::Interrupted(interruption))) => {
                 scheduler.do_send(TestInterrupted { worker, interruption })

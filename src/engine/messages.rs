@@ -180,6 +180,16 @@ pub struct StopTimedOut {
     pub secs: f64,
 }
 
+/// Worker `worker` (process `pid`) has been silent past the limit where a
+/// reply was due (`supervise::silence`): stop it, as crashed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerSilent {
+    pub worker: usize,
+    pub pid: u32,
+    pub silent: crate::supervise::silence::Silent,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RestartWorker {
@@ -320,6 +330,9 @@ pub struct Summarize {
     /// False when the run ended without pytest ending its session, so no
     /// junit file was written: the summary must not claim one.
     pub junit_written: bool,
+    /// Warnings pytest recorded while it ended the session in the zygote
+    /// (its cache plugin's, when it cannot write): counted and shown too.
+    pub warnings: Vec<crate::protocol::WarningRecord>,
 }
 
 /// A line for stderr from any actor (a warning, an error, a notice):

@@ -242,6 +242,7 @@ impl Handler<Summarize> for Reporter {
         if !msg.junit_written {
             report.forget_junit();
         }
+        report.add_session_end_warnings(msg.warnings);
         let text = report.summary(elapsed, msg.stopped.as_ref(), &msg.notes);
         let too_many_warnings = report.max_warnings_exceeded(msg.stopped.is_some());
         self.emit(&text);

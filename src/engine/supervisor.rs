@@ -9,7 +9,7 @@
 //!
 //! Accepts: `ZygoteConnected`, `FromZygote`, `ZygoteBroken`, `ZygoteExited`,
 //! `WarmZygoteEnded`, `WorkerConnected`, `WorkerDisconnected`, `WorkerOutput`,
-//! `WorkerExitSeen`, `GraceCheck`, `RestartWorker`, `StopTimedOut`,
+//! `WorkerExitSeen`, `GraceCheck`, `RestartWorker`, `StopTimedOut`, `WorkerSilent`,
 //! `TeardownShared`, `RunComplete`, `Interrupt` (see `messages.rs`).
 
 mod finishing;
@@ -180,6 +180,10 @@ impl Actor for Supervisor {
             None => self.start_zygote(ctx),
         }
         self.watch_zygote(ctx);
+        // Collection may take as long as it takes, but not in silence.
+        if !self.plan.interactive {
+            ctx.run_later(crate::supervise::silence::limit(), |act, _| act.still_collecting());
+        }
         let addr = ctx.address();
         actix::spawn(async move {
             let Some(mut signals) = crate::supervise::signals::StopSignals::install() else { return };

@@ -17,6 +17,7 @@ fn kind(message: &FromPython) -> &'static str {
         FromPython::ShardRequest { .. } => "shard_request",
         FromPython::Collected(_) => "collected",
         FromPython::Ready => "ready",
+        FromPython::Started { .. } => "started",
         FromPython::TestDone(_) => "test_done",
         FromPython::Interrupted(_) => "interrupted",
         FromPython::StopRequested { .. } => "stop_requested",
@@ -31,11 +32,12 @@ fn kind(message: &FromPython) -> &'static str {
     }
 }
 
-const EVERY_KIND: [&str; 15] = [
+const EVERY_KIND: [&str; 16] = [
     "hello",
     "shard_request",
     "collected",
     "ready",
+    "started",
     "test_done",
     "interrupted",
     "stop_requested",

@@ -16,7 +16,7 @@ pub use records::*;
 pub use replay::*;
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -31,6 +31,11 @@ pub enum FromPython {
     },
     Collected(Box<Inventory>),
     Ready,
+    /// Worker: it starts test `index` now (the engine's silence watch: see
+    /// `supervise::silence`).
+    Started {
+        index: usize,
+    },
     TestDone(TestDone),
     /// A test raised KeyboardInterrupt or `pytest.exit()`: the session ends.
     Interrupted(Interruption),
@@ -66,8 +71,11 @@ pub enum FromPython {
     TerminalSummary {
         text: String,
     },
+    /// Zygote: pytest ended the session with `exit_code`; `warnings`: those
+    /// it recorded after `collected` (its cache plugin's at session end).
     SessionEnded {
         exit_code: i32,
+        warnings: Vec<WarningRecord>,
     },
     InternalError {
         message: String,

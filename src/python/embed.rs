@@ -15,6 +15,7 @@ use crate::errors::EngineError;
 const FILES: &[(&str, &str)] = &[
     ("__init__.py", include_str!("../../pyworker/rpytest_worker/__init__.py")),
     ("bootstrap.py", include_str!("../../pyworker/rpytest_worker/bootstrap.py")),
+    ("pristine.py", include_str!("../../pyworker/rpytest_worker/pristine.py")),
     ("protocol.py", include_str!("../../pyworker/rpytest_worker/protocol.py")),
     ("msgpack_fallback.py", include_str!("../../pyworker/rpytest_worker/msgpack_fallback.py")),
     ("identity.py", include_str!("../../pyworker/rpytest_worker/identity.py")),

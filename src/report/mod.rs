@@ -105,6 +105,8 @@ pub struct RunReport {
     results: Vec<TestResult>,
     collect_reports: Vec<CollectReport>,
     collect_warnings: Vec<WarningRecord>,
+    /// Recorded while pytest ended the session (the cache's), shown last.
+    session_end_warnings: Vec<WarningRecord>,
     counts: Counts,
     /// Letters on the current `-q` progress line.
     column: usize,
@@ -125,6 +127,7 @@ impl RunReport {
             results: Vec::new(),
             collect_reports: collection.reports,
             collect_warnings: collection.warnings,
+            session_end_warnings: Vec::new(),
             counts,
             column: 0,
             plugin_summary: String::new(),
@@ -134,6 +137,13 @@ impl RunReport {
     /// What plugins' `pytest_terminal_summary` hooks wrote, shown in its place.
     pub fn add_plugin_summary(&mut self, text: &str) {
         self.plugin_summary.push_str(text);
+    }
+
+    /// Warnings recorded as pytest ended the session: pytest counts them
+    /// and shows them in its warnings summary, as any other.
+    pub fn add_session_end_warnings(&mut self, warnings: Vec<WarningRecord>) {
+        self.counts.add("warnings", warnings.len());
+        self.session_end_warnings.extend(warnings);
     }
 
     /// The junit file was not written: leave out "generated xml file".

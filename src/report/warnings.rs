@@ -1,5 +1,5 @@
 //! pytest's `warnings summary` (`-rw`, on by default): the warnings of
-//! collection and of every test, grouped by message, each group under the
+//! collection, of every test and of the session's end, grouped by message, each group under the
 //! places that raised it (per-file counts from ten places on).
 
 use super::render::{sep, Mark};
@@ -14,7 +14,8 @@ impl RunReport {
         if !self.settings.reportchars.contains('w') {
             return;
         }
-        let all = self.collect_warnings.iter().chain(self.results.iter().flat_map(|r| r.warnings.iter()));
+        let tests = self.results.iter().flat_map(|r| r.warnings.iter());
+        let all = self.collect_warnings.iter().chain(tests).chain(&self.session_end_warnings);
         let groups = group_by_message(all);
         if groups.is_empty() {
             return;

@@ -35,6 +35,8 @@ pub struct SpawnedWorker<'a> {
     pub testrunuid: &'a str,
     /// This shard's selection, written where the worker can read it.
     pub shard_keep: Option<&'a Path>,
+    /// The zygote's process group, which the worker joins (see `spawned_worker`).
+    pub group: Option<u32>,
 }
 
 impl Launcher {
@@ -66,17 +68,19 @@ impl Launcher {
             .env("RPYTEST_RETRYING", if self.retrying { "1" } else { "0" })
             .stdin(if self.interactive { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
-        if !self.interactive {
-            // Its own group, so one signal ends it and what it started. A
-            // debugger instead needs the terminal's foreground group.
-            cmd.process_group(0);
-        }
         cmd
     }
 
     /// The zygote: collects, then forks the workers.
     pub fn zygote(&self) -> Command {
         let mut cmd = self.python();
+        if !self.interactive {
+            // Its own group, out of the terminal's (a Ctrl-C there reaches
+            // the engine alone, which forwards it), so one signal ends it,
+            // its workers and what they started. A debugger instead needs
+            // the terminal's foreground group.
+            cmd.process_group(0);
+        }
         cmd.env("RPYTEST_ROLE", "zygote");
         if self.sharding {
             cmd.env("RPYTEST_SHARDING", "1");
@@ -97,6 +101,23 @@ impl Launcher {
             .env("RPYTEST_TESTRUNUID", spec.testrunuid);
         if let Some(path) = spec.shard_keep {
             cmd.env("RPYTEST_SHARD_KEEP", path);
+        }
+        if !self.interactive {
+            // Out of the terminal's group, as the zygote, but not leading a
+            // group of its own: a test may call os.setsid(), which fails
+            // for a group leader (under xdist it works). So it joins the
+            // zygote's group, where forked workers are; a warm zygote's
+            // group is in the daemon's session, out of reach: then its own.
+            let group = spec.group.unwrap_or(0) as libc::pid_t;
+            // SAFETY: setpgid is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if group == 0 || libc::setpgid(0, group) != 0 {
+                        libc::setpgid(0, 0);
+                    }
+                    Ok(())
+                });
+            }
         }
         cmd
     }
@@ -167,8 +188,14 @@ mod tests {
     #[test]
     fn a_spawned_worker_learns_its_identity_from_the_environment() {
         let keep = PathBuf::from("/tmp/run/shard-keep.json");
-        let spec =
-            SpawnedWorker { worker: 3, count: 4, basetemp: "/tmp/bt", testrunuid: "abc", shard_keep: Some(&keep) };
+        let spec = SpawnedWorker {
+            worker: 3,
+            count: 4,
+            basetemp: "/tmp/bt",
+            testrunuid: "abc",
+            shard_keep: Some(&keep),
+            group: None,
+        };
         let cmd = launcher(&[], false).spawned_worker(&spec);
         assert_eq!(value(&cmd, "RPYTEST_ROLE").as_deref(), Some("worker"));
         assert_eq!(value(&cmd, "RPYTEST_WORKER").as_deref(), Some("3"));

@@ -3,8 +3,9 @@
 //! what the run decides once collected (`run_start`), how the zygote's end
 //! becomes the run's exit code (`ending`), and the signals that stop
 //! processes (here), the run's memory (`memory_watch`) and process tree
-//! (`proctree`), the signals that stop a run (`signals`) and its private
-//! socket directory (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
+//! (`proctree`), the signals that stop a run (`signals`), a worker silent
+//! where a reply is due (`silence`) and its private socket directory
+//! (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
 //! messages to these and runs their effects.
 
 pub mod ending;
@@ -13,19 +14,22 @@ pub mod memory_watch;
 pub mod proctree;
 pub mod run_start;
 pub mod signals;
+pub mod silence;
 pub mod slots;
 pub mod socket_dir;
 
-/// Signals a worker and, when it leads its own process group (outside a
-/// debugging run it does), every process in that group.
+/// Signals a worker and every process under it. A worker leads no
+/// process group (a test may `os.setsid()`, which a leader cannot), so what
+/// its tests started is found as its descendants: it is their subreaper,
+/// so detached ones stay under it too (`proctree`). The tree is read
+/// before the worker is signalled, while they are still its.
 pub fn signal_worker(pid: u32, signal: i32) {
-    let pid = pid as i32;
-    // SAFETY: plain syscalls on a worker process this run started.
+    let tree = proctree::descendants(pid as i32);
+    // SAFETY: plain syscalls on a worker process this run started and its descendants.
     unsafe {
-        if libc::getpgid(pid) == pid {
-            libc::killpg(pid, signal);
-        } else {
-            libc::kill(pid, signal);
+        libc::kill(pid as i32, signal);
+        for child in tree {
+            libc::kill(child, signal);
         }
     }
 }

@@ -30,6 +30,8 @@ struct Slot {
     grace_until: Option<Instant>,
     /// Stopped by the watchdog for passing this limit (seconds).
     timed_out: Option<f64>,
+    /// Stopped for its silence where a reply was due: the cause of its end.
+    silent: Option<String>,
     /// A fresh process takes this slot over once this one has ended (a
     /// worker retired for memory): started then, so that no late event of
     /// the old process lands on the new one.
@@ -128,7 +130,10 @@ impl Slots {
     /// Whether `pid` in `worker`'s slot was stopped for a timeout (its
     /// SIGKILL is ours, not the OOM killer's); None if it is not the slot's.
     pub fn stopped_by_us(&self, worker: usize, pid: u32) -> Option<bool> {
-        self.slots.get(&worker).filter(|slot| slot.owns(pid)).map(|slot| slot.timed_out.is_some())
+        self.slots
+            .get(&worker)
+            .filter(|slot| slot.owns(pid))
+            .map(|slot| slot.timed_out.is_some() || slot.silent.is_some())
     }
 
     /// The process ended, as `cause` describes.
@@ -166,8 +171,8 @@ impl Slots {
         let process = slot.process();
         // A timed-out worker's test is the timeout's, even if it ended (a
         // signal can cut a sleep short) before the kill.
-        if !slot.finished || slot.timed_out.is_some() {
-            let cause = slot.exit.unwrap_or_else(|| "its connection closed unexpectedly".to_string());
+        if !slot.finished || slot.timed_out.is_some() || slot.silent.is_some() {
+            let cause = (slot.silent.or(slot.exit)).unwrap_or_else(|| "its connection closed unexpectedly".to_string());
             let said_hello = !slot.finished && slot.pid.is_some();
             return Some(Ending::Lost { worker, cause, process, timed_out: slot.timed_out, said_hello });
         }
@@ -194,6 +199,16 @@ impl Slots {
         let pid = slot.pid.filter(|_| slot.exit.is_none())?;
         slot.timed_out = Some(secs);
         Some(pid)
+    }
+
+    /// Marks `pid`, the process in `worker`'s slot, as stopped for its
+    /// silence (`cause`); its pid, unless it is already stopped or gone.
+    pub fn silenced(&mut self, worker: usize, pid: u32, cause: String) -> Option<u32> {
+        let slot = self.slots.get_mut(&worker).filter(|s| s.pid == Some(pid) && s.silent.is_none())?;
+        slot.exit.is_none().then(|| {
+            slot.silent = Some(cause);
+            pid
+        })
     }
 
     /// The process of `generation` in `worker`'s slot if it has neither
@@ -315,6 +330,19 @@ mod tests {
             said_hello: false,
         };
         assert_eq!(ending, Some(expected));
+    }
+
+    #[test]
+    fn a_silenced_worker_is_lost_to_its_silence_once() {
+        let (mut slots, t0) = (Slots::new(GRACE), Instant::now());
+        slots.start(0);
+        slots.connected(0, 10);
+        assert_eq!(slots.silenced(0, 11, "silent".into()), None, "not its process");
+        assert_eq!(slots.silenced(0, 10, "silent".into()), Some(10));
+        assert_eq!(slots.silenced(0, 10, "silent".into()), None, "stopped once");
+        assert_eq!(slots.stopped_by_us(0, 10), Some(true), "our SIGKILL, not the OOM killer's");
+        slots.disconnected(0, 10, false, t0);
+        assert_eq!(slots.exited(0, 10, "killed by signal 9 (SIGKILL)".into(), t0), Some(lost(0, "silent", 10, true)));
     }
 
     #[test]

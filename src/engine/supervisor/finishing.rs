@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::Supervisor;
 use crate::config::WorkerStart;
-use crate::engine::messages::{Drain, Flush, Summarize};
+use crate::engine::messages::{Drain, Flush, Summarize, WorkerSilent};
 use crate::history::{unix_now, LastRun};
 use crate::report::Stopped;
 use crate::run::timeouts;
@@ -50,6 +50,8 @@ pub struct EndState {
     pub session_finished: bool,
     /// Lines for the summary (LEAK notes), from `RunComplete`.
     pub notes: Vec<String>,
+    /// What pytest warned of while it ended the session (`session_ended`).
+    pub warnings: Vec<crate::protocol::WarningRecord>,
 }
 
 impl Supervisor {
@@ -113,11 +115,12 @@ impl Supervisor {
             wall: self.plan.started.elapsed().as_secs_f64(),
         };
         let mut notes = std::mem::take(&mut self.end.notes);
+        let warnings = std::mem::take(&mut self.end.warnings);
         async move {
             if let Some(history) = history {
                 notes.extend(history.flush.send(Flush { run: Some(run) }).await.ok().flatten());
             }
-            reporter.summarize.send(Summarize { stopped, notes, junit_written }).await.unwrap_or(false)
+            reporter.summarize.send(Summarize { stopped, notes, junit_written, warnings }).await.unwrap_or(false)
         }
         .into_actor(self)
         // pytest's ExitCode.MAX_WARNINGS_ERROR: all passed, too many warnings.
@@ -194,6 +197,19 @@ impl Supervisor {
             signal_worker(pid, libc::SIGTERM);
             ctx.run_later(timeouts::TERM_GRACE, move |_, _| signal_worker(pid, libc::SIGKILL));
         });
+    }
+
+    /// A worker silent where a reply was due (`supervise::silence`) is
+    /// named, with what rpytest waited for, and treated as crashed: its
+    /// stacks go to its fault log (SIGUSR1), then it and everything under
+    /// it are killed. Its slot ends as a crash with that cause.
+    pub(super) fn stop_silent(&mut self, msg: WorkerSilent, ctx: &mut Context<Self>) {
+        let WorkerSilent { worker, pid, silent } = msg;
+        let why = format!("it sent nothing for {}s while rpytest waited for {}", silent.secs, silent.waited_for);
+        let Some(pid) = self.slots.silenced(worker, pid, format!("{why}; rpytest stopped it")) else { return };
+        self.say(format!("rpytest: error: worker gw{worker} (pid {pid}): {why}; treating it as crashed"));
+        signal(pid, libc::SIGUSR1);
+        ctx.run_later(timeouts::DUMP_WAIT, move |_, _| signal_worker(pid, libc::SIGKILL));
     }
 
     /// The start-up watchdog: a worker that has not said hello in time

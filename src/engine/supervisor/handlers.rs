@@ -32,7 +32,10 @@ impl Handler<FromZygote> for Supervisor {
             FromPython::WorkerForked { worker, pid } => self.slots.forked(worker, pid),
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
             FromPython::TerminalSummary { text } => self.reporter.plugin_summary.do_send(PluginSummary { text }),
-            FromPython::SessionEnded { exit_code } => self.on_session_ended(exit_code, ctx),
+            FromPython::SessionEnded { exit_code, warnings } => {
+                self.end.warnings = warnings;
+                self.on_session_ended(exit_code, ctx)
+            }
             FromPython::SharedTeardownDone { phases } => {
                 crate::trace::event(|| "shared session fixtures torn down".into());
                 self.scheduler.torn_down.do_send(SharedFixturesTornDown { phases });
@@ -155,6 +158,14 @@ impl Handler<StopTimedOut> for Supervisor {
 
     fn handle(&mut self, msg: StopTimedOut, ctx: &mut Context<Self>) {
         self.stop_timed_out(msg.worker, msg.secs, ctx);
+    }
+}
+
+impl Handler<WorkerSilent> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerSilent, ctx: &mut Context<Self>) {
+        self.stop_silent(msg, ctx);
     }
 }
 

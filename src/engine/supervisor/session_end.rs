@@ -1,7 +1,7 @@
 //! The Supervisor hands the end of the run to pytest: the zygote gets the
 //! run's reports (`finish`) once stdout holds every progress line, ends the
 //! session as pytest does, and says `session_ended`; each wait is announced
-//! or bounded.
+//! or bounded, and so is the wait for the zygote's collection.
 
 use std::time::Duration;
 
@@ -45,6 +45,22 @@ impl Supervisor {
                 ));
             }
         });
+    }
+
+    /// Said once when the zygote has not reported its collection within
+    /// the silence limit: pytest may legitimately collect for minutes, so
+    /// the run goes on, but the user learns where it stands (a conftest or
+    /// test module hanging at import is the usual cause).
+    pub(super) fn still_collecting(&self) {
+        if self.inventory.is_some() || self.done.is_none() || self.end.exit_after_zygote.is_some() {
+            return;
+        }
+        let Some(pid) = self.zygote_pid else { return };
+        let secs = crate::supervise::silence::limit().as_secs_f64();
+        self.say(format!(
+            "rpytest: still waiting for the zygote (pid {pid}) to report its collection after {secs}s: \
+             pytest is collecting, or a conftest or test module hangs at import"
+        ));
     }
 
     /// pytest returned from the session the zygote finished; the process

@@ -42,6 +42,7 @@ impl Supervisor {
             basetemp: &inventory.basetemp,
             testrunuid: &inventory.testrunuid,
             shard_keep: keep.as_deref(),
+            group: self.zygote_pid,
         };
         let addr = ctx.address();
         let on_exit = move |pid, exit_code, signal| {
