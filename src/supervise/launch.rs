@@ -25,6 +25,8 @@ pub struct Launcher {
     sharding: bool,
     /// Session fixtures the zygote sets up before forking (fork only).
     shared_fixtures: Vec<String>,
+    /// `--worker-start fork` given: the zygote forks past its threads.
+    fork_forced: bool,
 }
 
 /// A spawned worker's own settings, from the collected inventory.
@@ -35,6 +37,8 @@ pub struct SpawnedWorker<'a> {
     pub testrunuid: &'a str,
     /// This shard's selection, written where the worker can read it.
     pub shard_keep: Option<&'a Path>,
+    /// The zygote's `node_configured` file: workerinput and item order.
+    pub input: Option<&'a Path>,
 }
 
 impl Launcher {
@@ -49,6 +53,7 @@ impl Launcher {
             interactive: plan.interactive,
             sharding: plan.shard.is_some(),
             shared_fixtures: if forking { plan.shared_fixtures.clone() } else { Vec::new() },
+            fork_forced: plan.fork_forced,
         }
     }
 
@@ -62,6 +67,8 @@ impl Launcher {
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
             .env_remove("RPYTEST_SHARED_FIXTURES")
+            .env_remove("RPYTEST_SPAWN_INPUT")
+            .env_remove("RPYTEST_FORK_PAST_THREADS")
             // --retries: workers leave -x/--maxfail to the engine's count.
             .env("RPYTEST_RETRYING", if self.retrying { "1" } else { "0" })
             .stdin(if self.interactive { Stdio::inherit() } else { Stdio::null() })
@@ -84,6 +91,9 @@ impl Launcher {
         if !self.shared_fixtures.is_empty() {
             cmd.env("RPYTEST_SHARED_FIXTURES", self.shared_fixtures.join(","));
         }
+        if self.fork_forced {
+            cmd.env("RPYTEST_FORK_PAST_THREADS", "1");
+        }
         cmd
     }
 
@@ -97,6 +107,9 @@ impl Launcher {
             .env("RPYTEST_TESTRUNUID", spec.testrunuid);
         if let Some(path) = spec.shard_keep {
             cmd.env("RPYTEST_SHARD_KEEP", path);
+        }
+        if let Some(path) = spec.input {
+            cmd.env("RPYTEST_SPAWN_INPUT", path);
         }
         cmd
     }
@@ -140,6 +153,7 @@ mod tests {
             interactive: false,
             sharding,
             shared_fixtures: shared.iter().map(|s| s.to_string()).collect(),
+            fork_forced: false,
         }
     }
 
@@ -167,8 +181,14 @@ mod tests {
     #[test]
     fn a_spawned_worker_learns_its_identity_from_the_environment() {
         let keep = PathBuf::from("/tmp/run/shard-keep.json");
-        let spec =
-            SpawnedWorker { worker: 3, count: 4, basetemp: "/tmp/bt", testrunuid: "abc", shard_keep: Some(&keep) };
+        let spec = SpawnedWorker {
+            worker: 3,
+            count: 4,
+            basetemp: "/tmp/bt",
+            testrunuid: "abc",
+            shard_keep: Some(&keep),
+            input: None,
+        };
         let cmd = launcher(&[], false).spawned_worker(&spec);
         assert_eq!(value(&cmd, "RPYTEST_ROLE").as_deref(), Some("worker"));
         assert_eq!(value(&cmd, "RPYTEST_WORKER").as_deref(), Some("3"));
