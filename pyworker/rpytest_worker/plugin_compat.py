@@ -3,7 +3,8 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
 
 - pytest-cov: measures as under plain pytest (central mode, started in the
   zygote); each forked worker saves its own data file before it ends
-  (``save_coverage``), which pytest-cov combines in the zygote.
+  (``save_coverage``), which pytest-cov combines in the zygote; a spawned
+  worker measures centrally too (``keep_coverage_central``).
 - pytest-benchmark: benchmarks cannot be timed reliably beside other
   workers. As under xdist, they are disabled (each benchmarked function runs
   once, as a test) and a warning says so; ``--benchmark-only`` is refused.
@@ -89,6 +90,17 @@ def _xdist(config):
 
 def _uses(items, fixture):
     return any(fixture in getattr(item, "fixturenames", ()) for item in items)
+
+
+def keep_coverage_central(config):
+    """A spawned worker is xdist's worker from its start, and pytest-cov
+    then starts its xdist worker mode, which needs the address its xdist
+    controller mode adds in ``pytest_configure_node``. The zygote measures
+    in central mode, so the worker does too (as it was configured before it
+    became a worker), and saves its data like a forked one."""
+    plugin = config.pluginmanager.get_plugin("_cov")
+    if plugin is not None and callable(getattr(plugin, "_is_worker", None)):
+        plugin._is_worker = lambda session: False
 
 
 def save_coverage(config):

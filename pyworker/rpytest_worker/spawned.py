@@ -24,6 +24,7 @@ import sys
 import pytest
 
 from . import identity, protocol
+from .plugin_compat import keep_coverage_central
 from .worker import become_worker, silence_reporters
 from .xdist_compat import become_xdist_worker, workerinput
 
@@ -84,6 +85,7 @@ class SpawnedWorkerPlugin:
         """xdist's worker identity before any ``pytest_configure``, as xdist sets it."""
         node_input = self.given.get("workerinput") or workerinput(self.index, self.count, identity.ENV.testrunuid)
         become_xdist_worker(config, node_input)
+        keep_coverage_central(config)
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):

@@ -117,6 +117,8 @@ class Case:
 class Cov(Case):
     name = "pytest-cov"
     args = ("--cov=mod", "--cov-report=term", "--cov-report=xml:cov.xml", "--cov-fail-under=90")
+    # A spawned worker is xdist's worker from its start: it measures centrally all the same.
+    starts = ((), ("--worker-start", "spawn"))
 
     def observe(self, root, code, out):
         total = next((line.split() for line in out.splitlines() if line.startswith("TOTAL")), None)
