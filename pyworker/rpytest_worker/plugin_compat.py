@@ -103,6 +103,16 @@ def keep_coverage_central(config):
         plugin._is_worker = lambda session: False
 
 
+def append_coverage(options):
+    """A spawned worker, before pytest-cov starts measuring (its
+    ``pytest_load_initial_conftests``; ``options``: the known arguments):
+    append, as ``--cov-append`` does. Central mode starts by erasing every
+    data file of the run, the ones other workers are writing included;
+    the zygote erased them already."""
+    if getattr(options, "cov_source", None) and hasattr(options, "cov_append"):
+        options.cov_append = True
+
+
 def save_coverage(config):
     """pytest-cov measures as under plain pytest (its "central" mode, started
     in the zygote), and a forked worker inherits the tracer, but what it

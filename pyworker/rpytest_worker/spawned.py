@@ -24,7 +24,7 @@ import sys
 import pytest
 
 from . import identity, protocol
-from .plugin_compat import keep_coverage_central
+from .plugin_compat import append_coverage, keep_coverage_central
 from .worker import become_worker, silence_reporters
 from .xdist_compat import become_xdist_worker, workerinput
 
@@ -79,6 +79,11 @@ class SpawnedWorkerPlugin:
         self.index = index
         self.count = count
         self.given = read_input(identity.ENV.spawn_input)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_load_initial_conftests(self, early_config):
+        append_coverage(early_config.known_args_namespace)
+        yield
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config):
