@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 plugins="pytest-xdist msgpack pytest-timeout pytest-cov==7.1.0 pytest-html==4.2.0 pytest-json-report==1.5.0 \
 syrupy==7.0.2 pytest-benchmark==5.3.1 hypothesis==6.170.17 pytest-django==4.11.1 Django==5.2.8 \
-pytest-instafail==0.5.0 pytest-sugar==1.1.1 anyio==4.16.0 trio==0.35.0"
+pytest-instafail==0.5.0 pytest-sugar==1.1.1 anyio==4.16.0 trio==0.35.0 \
+pytest-randomly==5.1.0 pytest-rerunfailures==16.7"
 python=$(scripts/venv.sh .venv-matrix/plugins "pytest>=9,<10" "$plugins")
 "$python" tests/plugins/run_plugins.py --python "$python" --rpytest target/release/rpytest

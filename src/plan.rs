@@ -28,6 +28,9 @@ pub struct RunPlan {
     /// pytest's addopts does not override it.
     pub workers_fixed: bool,
     pub worker_start: WorkerStart,
+    /// `--worker-start fork` on the command line: fork even past threads
+    /// alive in the zygote (`run_start::plan_run` warns).
+    pub fork_forced: bool,
     pub color: bool,
     /// `--pdb`/`--trace`: one worker, reading this process's terminal.
     pub interactive: bool,
@@ -130,6 +133,7 @@ pub fn plan(command_line: cli::CommandLine, started: Instant) -> Result<RunPlan,
         workers_fixed,
         interactive,
         worker_start,
+        fork_forced: own.worker_start == Some(WorkerStart::Fork),
         color,
         started,
         dist,

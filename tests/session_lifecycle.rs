@@ -81,10 +81,13 @@ fn a_thread_started_at_configure_is_alive_at_sessionfinish() {
             jobs.join()  # hangs if this process has no drain thread
     "#;
     let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
-    for start in ["fork", "spawn"] {
-        let r = run_rpytest(&suite, &["-n", "2", "--worker-start", start]);
+    // The thread makes a default run spawn (`--worker-start fork` would
+    // fork past it, and a forked worker's sessionfinish would wait for a
+    // drain thread it does not have).
+    for start in [&[][..], &["--worker-start", "spawn"][..]] {
+        let r = run_rpytest(&suite, &[&["-n", "2"][..], start].concat());
         assert_clean_exit(&r);
-        assert_eq!((r.code, r.final_line.as_deref()), (0, Some("3 passed")), "{start}\n{}", r.dump());
+        assert_eq!((r.code, r.final_line.as_deref()), (0, Some("3 passed")), "{start:?}\n{}", r.dump());
     }
 }
 
@@ -231,6 +234,53 @@ fn plugins_terminal_summaries_print_in_pytests_place() {
     for workers in ["1", "2"] {
         let r = run_rpytest_env(&suite, &[&["-n", workers][..], &args].concat(), &[("PYTHONPATH", ".")]);
         assert_eq!(between(&r.stdout), expected, "-n {workers}\n{}", r.dump());
+    }
+}
+
+/// A conftest's `pytest_sessionfinish` that sets `session.exitstatus = 3`
+/// does not silence its `pytest_terminal_summary`: pytest's terminal
+/// reporter decides on the status its own hook was called with (and passes
+/// that one on). Forked, and spawned because the conftest starts a thread;
+/// compared with pytest and xdist, exit code included.
+#[test]
+fn a_summary_prints_when_sessionfinish_sets_the_exit_status() {
+    let conftest = r#"
+        import threading
+
+        IDLE = threading.Event()
+
+        def pytest_configure(config):
+            if config.getoption("--start-thread"):
+                threading.Thread(target=IDLE.wait, name="conftest-idle", daemon=True).start()
+
+        def pytest_addoption(parser):
+            parser.addoption("--start-thread", action="store_true")
+
+        def pytest_sessionfinish(session, exitstatus):
+            session.exitstatus = 3
+
+        def pytest_terminal_summary(terminalreporter, exitstatus, config):
+            terminalreporter.write_line(f"CONFTEST SUMMARY exitstatus={exitstatus}")
+    "#;
+    let suite = Suite::new(&[("conftest.py", conftest), ("test_good.py", GOOD_TESTS)]);
+    let line = |r: &RunResult| r.stdout.lines().find(|l| l.starts_with("CONFTEST SUMMARY")).map(str::to_owned);
+    let pytest = run_pytest(&suite, &[]);
+    assert_eq!(
+        (pytest.code, line(&pytest).as_deref()),
+        (3, Some("CONFTEST SUMMARY exitstatus=0")),
+        "{}",
+        pytest.dump()
+    );
+    if has_xdist() {
+        let xdist = run_pytest(&suite, &["-n", "2", "--start-thread"]);
+        assert_eq!((xdist.code, line(&xdist)), (3, line(&pytest)), "pytest -n 2\n{}", xdist.dump());
+    }
+    for (extra, start) in [(&[][..], "fork"), (&["--start-thread"][..], "spawn")] {
+        let r = run_rpytest(&suite, &[&["-n", "2"][..], extra].concat());
+        assert_clean_exit(&r);
+        assert_eq!(r.stderr.contains("start with spawn"), start == "spawn", "{}", r.dump());
+        assert_eq!((r.code, line(&r)), (3, line(&pytest)), "{start}\n{}", r.dump());
+        assert_eq!(r.final_line, pytest.final_line, "{}", r.dump());
     }
 }
 

@@ -30,6 +30,8 @@ PRIVATE = {
     "RPYTEST_TESTRUNUID": "testrunuid",
     "RPYTEST_SHARDING": "sharding",  # the zygote asks the engine which items its shard keeps
     "RPYTEST_SHARD_KEEP": "shard_keep",  # a spawned worker's copy of that answer (a JSON file)
+    "RPYTEST_SPAWN_INPUT": "spawn_input",  # a spawned worker's workerinput and the zygote's items (spawned.py)
+    "RPYTEST_FORK_PAST_THREADS": "fork_past_threads",  # "1": --worker-start fork given, threads or not
     "RPYTEST_SHARED_FIXTURES": "shared_fixtures",  # names of the session fixtures set up before the fork
     "RPYTEST_RETRYING": "retrying",  # "1" under --retries: the engine counts -x/--maxfail
 }

@@ -3,7 +3,8 @@ pytest-xdist handles them, or refused with a reason, never run silently wrong.
 
 - pytest-cov: measures as under plain pytest (central mode, started in the
   zygote); each forked worker saves its own data file before it ends
-  (``save_coverage``), which pytest-cov combines in the zygote.
+  (``save_coverage``), which pytest-cov combines in the zygote; a spawned
+  worker measures centrally too (``keep_coverage_central``).
 - pytest-benchmark: benchmarks cannot be timed reliably beside other
   workers. As under xdist, they are disabled (each benchmarked function runs
   once, as a test) and a warning says so; ``--benchmark-only`` is refused.
@@ -129,6 +130,27 @@ def _xdist(config):
 
 def _uses(items, fixture):
     return any(fixture in getattr(item, "fixturenames", ()) for item in items)
+
+
+def keep_coverage_central(config):
+    """A spawned worker is xdist's worker from its start, and pytest-cov
+    then starts its xdist worker mode, which needs the address its xdist
+    controller mode adds in ``pytest_configure_node``. The zygote measures
+    in central mode, so the worker does too (as it was configured before it
+    became a worker), and saves its data like a forked one."""
+    plugin = config.pluginmanager.get_plugin("_cov")
+    if plugin is not None and callable(getattr(plugin, "_is_worker", None)):
+        plugin._is_worker = lambda session: False
+
+
+def append_coverage(options):
+    """A spawned worker, before pytest-cov starts measuring (its
+    ``pytest_load_initial_conftests``; ``options``: the known arguments):
+    append, as ``--cov-append`` does. Central mode starts by erasing every
+    data file of the run, the ones other workers are writing included;
+    the zygote erased them already."""
+    if getattr(options, "cov_source", None) and hasattr(options, "cov_append"):
+        options.cov_append = True
 
 
 def save_coverage(config):

@@ -46,7 +46,15 @@ set_blocking = os.set_blocking
 set_inheritable = os.set_inheritable
 waitpid = os.waitpid
 waitid = os.waitid
-waitstatus_to_exitcode = os.waitstatus_to_exitcode
+replace = os.replace
+
+
+def _exit_code_of(status):
+    """``os.waitstatus_to_exitcode`` (Python 3.9+), for 3.8 as well."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+waitstatus_to_exitcode = getattr(os, "waitstatus_to_exitcode", _exit_code_of)
 kill = os.kill
 getpid = os.getpid
 getppid = os.getppid

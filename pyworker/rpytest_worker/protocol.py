@@ -17,8 +17,8 @@ Besides the socket, the engine talks to a process through its environment
 and its exit status. The variables ``RPYTEST_ROLE``, ``RPYTEST_SOCKET``,
 ``RPYTEST_WARM_FD``, ``RPYTEST_WARM_TTY``, ``RPYTEST_WORKER``,
 ``RPYTEST_WORKER_COUNT``, ``RPYTEST_BASETEMP``, ``RPYTEST_TESTRUNUID``,
-``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SHARED_FIXTURES`` and
-``RPYTEST_RETRYING`` are read once and removed before user code runs
+``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SPAWN_INPUT``, ``RPYTEST_SHARED_FIXTURES``,
+``RPYTEST_FORK_PAST_THREADS`` and ``RPYTEST_RETRYING`` are read once and removed before user code runs
 (``identity.PRIVATE`` says what each holds); ``RPYTEST_NO_MSGPACK``, the
 user's, selects ``msgpack_fallback``. The bootstrap (``src/pyworker.rs``)
 exits 97 when pytest cannot be imported, so rpytest can say how to install
@@ -42,6 +42,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     leaked {leaks: [{index, pid, cmdline}]}  w: what its tests left running
     finished {workeroutput}               w: its session ended (packed output)
     worker_forked {worker, pid}           z
+    node_configured {worker, path}        z: ``path`` holds what spawned worker N
+                                          starts with (``spawned.write_input``)
     worker_exited {worker, pid, exit_code, signal}  z
     shared_teardown_done {phases}         z: a failure of the shared fixtures'
                                           teardown, or none
@@ -52,6 +54,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
 Engine -> Python (``FROM_ENGINE``):
     shard_plan {keep, line}               z: keep these shard_request indices
     fork {worker, count}                  z: start worker number N of count
+    configure_node {worker, count}        z: worker N of count is to be spawned:
+                                          ``pytest_configure_node``, then node_configured
     run {indices}                         w: more tests (collection indices)
     no_more {}                            w: run what you hold, then finish
     stop {}                               w: start nothing more, then finish
@@ -75,7 +79,7 @@ import sys
 
 from . import msgpack_fallback, pristine
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = pristine.Struct(">I")
 
@@ -118,7 +122,8 @@ class ProtocolError(Exception):
 # keys it always carries (serde writes every field, None included).
 FROM_ENGINE = {
     # to the zygote
-    "shard_plan": ("keep", "line"), "fork": ("worker", "count"), "teardown_shared": ("index",),
+    "shard_plan": ("keep", "line"), "fork": ("worker", "count"), "configure_node": ("worker", "count"),
+    "teardown_shared": ("index",),
     "replay": ("entries",), "node_down": ("worker", "workeroutput", "error"), "finish": ("entries", "exitstatus"),
     # to a worker
     "run": ("indices",), "no_more": (), "stop": (),
@@ -299,6 +304,10 @@ def worker_forked(worker, pid):
     return {"type": "worker_forked", "worker": worker, "pid": pid}
 
 
+def node_configured(worker, path):
+    return {"type": "node_configured", "worker": worker, "path": path}
+
+
 def worker_exited(worker, pid, code):
     """``code``: ``os.waitstatus_to_exitcode``'s (negative for a signal)."""
     return {"type": "worker_exited", "worker": worker, "pid": pid,
@@ -388,6 +397,7 @@ def samples():
         leaked([{"index": 0, "pid": 52011, "cmdline": "python -m http.server 8123"}]),
         finished(packb({"syrupy": {"snapshots": ["__snapshots__/test_shop.ambr"]}})),
         worker_forked(1, pid + 2),
+        node_configured(1, "/tmp/rpytest-1000/run-52011/spawn-gw1.msgpack"),
         worker_exited(1, pid + 2, -9),
         shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
         terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),

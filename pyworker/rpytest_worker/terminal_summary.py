@@ -15,8 +15,9 @@ import pytest
 
 from . import protocol
 
-# pytest's TerminalReporter calls pytest_terminal_summary for these exit statuses.
-SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5)
+# pytest's TerminalReporter calls pytest_terminal_summary for these exit
+# statuses (and MAX_WARNINGS_ERROR, 6, where pytest has it).
+SUMMARY_EXIT_CODES = (0, 1, 2, 4, 5, 6)
 
 
 class HooklessTerminal:
@@ -72,9 +73,11 @@ class PluginSummary:
         return len(self.engine_parts()) < len(self.config.hook.pytest_terminal_summary.get_hookimpls())
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_sessionfinish(self, session):
+    def pytest_sessionfinish(self, session, exitstatus):
+        # As pytest's terminal reporter: the status the hook was called
+        # with, not one a conftest's pytest_sessionfinish set since.
         yield
-        exitstatus = int(session.exitstatus)
+        exitstatus = int(exitstatus)
         if exitstatus not in SUMMARY_EXIT_CODES or getattr(self.config.option, "no_summary", False):
             return
         text = self._run_hooks(exitstatus)

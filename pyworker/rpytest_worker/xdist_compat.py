@@ -90,8 +90,9 @@ class XdistNodeHooks:
 
 
 def workerinput(index, count, testrunuid):
-    """``config.workerinput`` as pytest-xdist gives it to a worker."""
-    return {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid}
+    """``config.workerinput`` as pytest-xdist gives it to a worker, before
+    the controller's ``pytest_configure_node`` hooks add to it."""
+    return {"workerid": f"gw{index}", "workercount": count, "testrunuid": testrunuid, "mainargv": list(sys.argv)}
 
 
 def become_xdist_worker(config, workerinput):
@@ -100,7 +101,8 @@ def become_xdist_worker(config, workerinput):
     os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
     os.environ["PYTEST_XDIST_TESTRUNUID"] = workerinput["testrunuid"]
     config.workerinput = workerinput
-    config.workeroutput = {}
+    if not hasattr(config, "workeroutput"):  # a spawned worker is one from its start
+        config.workeroutput = {}
     _let_rerunfailures_report_reruns()
 
 

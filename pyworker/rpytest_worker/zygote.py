@@ -20,13 +20,12 @@ printing its own output and choosing its own exit code.
 import atexit
 import signal
 import sys
-import threading
 import traceback
 import uuid
 
 import pytest
 
-from . import identity, prctl, pristine, protocol, sink
+from . import fork_safety, identity, prctl, pristine, protocol, sink, spawned
 from .collection import collect_report_record, collected_message, item_records
 from .reports import encode_warning
 from .worker import ChildWatch, become_worker
@@ -103,9 +102,10 @@ class ZygotePlugin:
             return None
         if config.option.collectonly or not session.items:
             return None
-        threads = _other_threads()
-        if not threads:
-            # With threads alive the engine spawns workers: nothing to inherit.
+        threads = fork_safety.threads_in_the_way()
+        if not threads or identity.ENV.fork_past_threads:
+            # With threads alive the engine spawns workers (unless told to
+            # fork all the same): nothing to inherit.
             self.shared.setup(session)
         self._announce(session, threads)
         replayed, exitstatus = self._serve(session)
@@ -184,11 +184,15 @@ class ZygotePlugin:
 
     def _handle(self, session, msg, wake_fds):
         kind = msg["type"]
-        if kind == "fork":
+        if kind in ("fork", "configure_node"):
             index = msg["worker"]
             node_input = workerinput(index, msg["count"], self.testrunuid)
             self.workerinputs[index] = configure_node(session.config, index, node_input)
-            self._fork(wake_fds, lambda: self._run_worker(session, index, node_input), index)
+            if kind == "fork":
+                self._fork(wake_fds, lambda: self._run_worker(session, index, node_input), index)
+            else:  # the engine spawns it, with this input
+                path = spawned.write_input(identity.ENV.socket, index, node_input, session.items)
+                self.conn.send(protocol.node_configured(index, path))
         elif kind == "teardown_shared":
             phases = self.shared.teardown(session, msg["index"])
             self.conn.send(protocol.shared_teardown_done(phases))
@@ -249,9 +253,3 @@ class ZygotePlugin:
         sys.stderr.flush()
         pristine.exit_now(0)
 
-
-def _other_threads():
-    """Names of the threads alive besides this one: a fork copies the locks
-    they hold (logging, stdio buffers) but not the threads that would
-    release them."""
-    return [t.name for t in threading.enumerate() if t is not threading.current_thread()]

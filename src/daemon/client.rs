@@ -300,6 +300,11 @@ pub fn plan(
         key.env.push(("RPYTEST_SHARED_FIXTURES".into(), settings.shared_session_fixtures.join(",")));
         key.env.sort();
     }
+    if own.worker_start == Some(WorkerStart::Fork) {
+        // As `Launcher::zygote` tells a cold zygote: fork past its threads.
+        key.env.push(("RPYTEST_FORK_PAST_THREADS".into(), "1".into()));
+        key.env.sort();
+    }
     let socket = paths::socket_path(&paths::runtime_dir());
     Some(DaemonRun { key, socket, autostart: settings.daemon == DaemonMode::Auto, verbose })
 }

@@ -25,6 +25,7 @@ fn kind(message: &FromPython) -> &'static str {
         FromPython::Finished { .. } => "finished",
         FromPython::WorkerForked { .. } => "worker_forked",
         FromPython::WorkerExited(_) => "worker_exited",
+        FromPython::NodeConfigured { .. } => "node_configured",
         FromPython::SharedTeardownDone { .. } => "shared_teardown_done",
         FromPython::TerminalSummary { .. } => "terminal_summary",
         FromPython::SessionEnded { .. } => "session_ended",
@@ -32,7 +33,7 @@ fn kind(message: &FromPython) -> &'static str {
     }
 }
 
-const EVERY_KIND: [&str; 16] = [
+const EVERY_KIND: [&str; 17] = [
     "hello",
     "shard_request",
     "collected",
@@ -45,6 +46,7 @@ const EVERY_KIND: [&str; 16] = [
     "finished",
     "worker_forked",
     "worker_exited",
+    "node_configured",
     "shared_teardown_done",
     "terminal_summary",
     "session_ended",

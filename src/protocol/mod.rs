@@ -16,7 +16,7 @@ pub use records::*;
 pub use replay::*;
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
@@ -62,6 +62,12 @@ pub enum FromPython {
         pid: u32,
     },
     WorkerExited(WorkerExit),
+    /// Zygote: `pytest_configure_node` ran for spawned worker `worker`;
+    /// `path` holds its `workerinput` and the zygote's collection order.
+    NodeConfigured {
+        worker: usize,
+        path: String,
+    },
     /// Zygote: the shared session fixtures are torn down; `phases` holds a
     /// failure, reported as the teardown of the test `TeardownShared` named.
     SharedTeardownDone {
@@ -88,6 +94,12 @@ pub enum FromPython {
 pub enum ToPython {
     /// Zygote: fork worker number `worker` of `count`.
     Fork {
+        worker: usize,
+        count: usize,
+    },
+    /// Zygote: worker number `worker` of `count` is about to be spawned:
+    /// run the controller's `pytest_configure_node` for it (`node_configured`).
+    ConfigureNode {
         worker: usize,
         count: usize,
     },

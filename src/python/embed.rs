@@ -29,6 +29,7 @@ const FILES: &[(&str, &str)] = &[
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
     ("quick_exit.py", include_str!("../../pyworker/rpytest_worker/quick_exit.py")),
+    ("fork_safety.py", include_str!("../../pyworker/rpytest_worker/fork_safety.py")),
     ("spawned.py", include_str!("../../pyworker/rpytest_worker/spawned.py")),
     ("worker.py", include_str!("../../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../../pyworker/rpytest_worker/sink.py")),

@@ -25,6 +25,8 @@ pub struct Launcher {
     sharding: bool,
     /// Session fixtures the zygote sets up before forking (fork only).
     shared_fixtures: Vec<String>,
+    /// `--worker-start fork` given: the zygote forks past its threads.
+    fork_forced: bool,
 }
 
 /// A spawned worker's own settings, from the collected inventory.
@@ -37,6 +39,8 @@ pub struct SpawnedWorker<'a> {
     pub shard_keep: Option<&'a Path>,
     /// The zygote's process group, which the worker joins (see `spawned_worker`).
     pub group: Option<u32>,
+    /// The zygote's `node_configured` file: workerinput and item order.
+    pub input: Option<&'a Path>,
 }
 
 impl Launcher {
@@ -51,6 +55,7 @@ impl Launcher {
             interactive: plan.interactive,
             sharding: plan.shard.is_some(),
             shared_fixtures: if forking { plan.shared_fixtures.clone() } else { Vec::new() },
+            fork_forced: plan.fork_forced,
         }
     }
 
@@ -64,6 +69,8 @@ impl Launcher {
             .env_remove("RPYTEST_SHARDING")
             .env_remove("RPYTEST_SHARD_KEEP")
             .env_remove("RPYTEST_SHARED_FIXTURES")
+            .env_remove("RPYTEST_SPAWN_INPUT")
+            .env_remove("RPYTEST_FORK_PAST_THREADS")
             // --retries: workers leave -x/--maxfail to the engine's count.
             .env("RPYTEST_RETRYING", if self.retrying { "1" } else { "0" })
             .stdin(if self.interactive { Stdio::inherit() } else { Stdio::null() })
@@ -87,6 +94,9 @@ impl Launcher {
         }
         if !self.shared_fixtures.is_empty() {
             cmd.env("RPYTEST_SHARED_FIXTURES", self.shared_fixtures.join(","));
+        }
+        if self.fork_forced {
+            cmd.env("RPYTEST_FORK_PAST_THREADS", "1");
         }
         cmd
     }
@@ -118,6 +128,9 @@ impl Launcher {
                     Ok(())
                 });
             }
+        }
+        if let Some(path) = spec.input {
+            cmd.env("RPYTEST_SPAWN_INPUT", path);
         }
         cmd
     }
@@ -161,6 +174,7 @@ mod tests {
             interactive: false,
             sharding,
             shared_fixtures: shared.iter().map(|s| s.to_string()).collect(),
+            fork_forced: false,
         }
     }
 
@@ -195,6 +209,7 @@ mod tests {
             testrunuid: "abc",
             shard_keep: Some(&keep),
             group: None,
+            input: None,
         };
         let cmd = launcher(&[], false).spawned_worker(&spec);
         assert_eq!(value(&cmd, "RPYTEST_ROLE").as_deref(), Some("worker"));

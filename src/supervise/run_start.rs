@@ -47,8 +47,12 @@ pub fn plan_run(plan: &RunPlan, inventory: &Inventory, around: &Surroundings) ->
     notices.extend(rootdir::settings_mismatch(assumed, *read_settings, Path::new(&inventory.rootdir)));
     let mut worker_start = plan.worker_start;
     if worker_start == WorkerStart::Fork && !inventory.threads.is_empty() {
-        notices.push(avoid_fork(plan, &inventory.threads));
-        worker_start = WorkerStart::Spawn;
+        if plan.fork_forced {
+            notices.push(fork_anyway(&inventory.threads));
+        } else {
+            notices.push(avoid_fork(plan, &inventory.threads));
+            worker_start = WorkerStart::Spawn;
+        }
     }
     let ids: HashSet<&str> = inventory.items.iter().map(|item| item.id.as_str()).collect();
     let (store, warning) = HistoryStore::open_for(HistoryStore::path_for(inventory.rootdir.as_ref()), &ids);
@@ -86,7 +90,18 @@ fn avoid_fork(plan: &RunPlan, threads: &[String]) -> String {
     format!(
         "rpytest: the zygote has {} thread(s) running after collection ({}): a forked worker could \
          inherit a lock one of them holds, so this run's workers start with spawn and collect for \
-         themselves{shared}. Start such threads in a fixture, or set worker_start = \"spawn\".",
+         themselves{shared}. Start such threads in a fixture, or set worker_start = \"spawn\" \
+         (--worker-start fork forks all the same).",
+        threads.len(),
+        threads.join(", ")
+    )
+}
+
+/// `--worker-start fork` given: the user takes the risk, told once.
+fn fork_anyway(threads: &[String]) -> String {
+    format!(
+        "rpytest: warning: --worker-start fork: forking past {} thread(s) running in the zygote ({}); \
+         a worker can hang on a lock one of them held at the fork",
         threads.len(),
         threads.join(", ")
     )

@@ -101,6 +101,12 @@ impl Slots {
         self.slots.entry(worker).or_default().spawned = Some(pid);
     }
 
+    /// Whether `worker`'s slot was started and has no process yet (a
+    /// spawned worker waits for the zygote's `node_configured`).
+    pub fn awaits_process(&self, worker: usize) -> bool {
+        self.slots.get(&worker).is_some_and(|s| s.process().is_none() && s.exit.is_none())
+    }
+
     /// The worker said hello.
     pub fn connected(&mut self, worker: usize, pid: u32) {
         let slot = self.slots.entry(worker).or_default();

@@ -92,6 +92,21 @@ pub fn note_skip(why: &str) {
     }
 }
 
+/// Whether the test Python can import `module` (a plugin such as
+/// `pytest_randomly`, which the main venv lacks and the plugin stage has).
+pub fn has_module(module: &str) -> bool {
+    Command::new(python()).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Skips (returns true, with a note) when the test Python lacks `module`.
+pub fn skip_without_module(module: &str, what: &str) -> bool {
+    if has_module(module) {
+        return false;
+    }
+    note_skip(&format!("{what} needs {module}, which the test Python lacks"));
+    true
+}
+
 /// Skips (returns true, with a note) when the test Python lacks pytest-xdist.
 pub fn skip_without_xdist(what: &str) -> bool {
     if has_xdist() {

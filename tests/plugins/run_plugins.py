@@ -88,6 +88,8 @@ class Case:
     args = ()
     # Also compared with pytest-xdist at -n 2 (what users migrate from).
     xdist = False
+    # rpytest's own arguments, each compared in turn (how workers start).
+    starts = ((),)
 
     def __init__(self, py, rpytest):
         self.py, self.rpytest = py, rpytest
@@ -95,19 +97,21 @@ class Case:
     def pytest(self, root, args):
         return run([self.py, "-m", "pytest", "-p", "no:cacheprovider", *args], root)
 
-    def rpy(self, root, workers, args):
-        return run([self.rpytest, "--python", self.py, "--color=no", "-p", "no:cacheprovider", "-n", workers, *args],
-                   root)
+    def rpy(self, root, workers, args, start=()):
+        return run([self.rpytest, "--python", self.py, "--color=no", "-p", "no:cacheprovider", "-n", workers, *start,
+                    *args], root)
 
     def check(self, problems):
-        for workers in ("1", "2", "4"):
-            with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-                write(a, self.files)
-                write(b, self.files)
-                expected = self.observe(a, *self.pytest(a, self.args))
-                seen = self.observe(b, *self.rpy(b, workers, self.args))
-                if seen != expected:
-                    problems.append(f"{self.name} -n {workers}:\n  pytest:  {expected}\n  rpytest: {seen}")
+        for start in self.starts:
+            for workers in ("1", "2", "4"):
+                with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+                    write(a, self.files)
+                    write(b, self.files)
+                    expected = self.observe(a, *self.pytest(a, self.args))
+                    seen = self.observe(b, *self.rpy(b, workers, self.args, start))
+                    if seen != expected:
+                        problems.append(f"{self.name} -n {workers} {' '.join(start)}:\n"
+                                        f"  pytest:  {expected}\n  rpytest: {seen}")
         if self.xdist:
             self.check_xdist(problems)
 
@@ -127,6 +131,8 @@ class Case:
 class Cov(Case):
     name = "pytest-cov"
     args = ("--cov=mod", "--cov-report=term", "--cov-report=xml:cov.xml", "--cov-fail-under=90")
+    # A spawned worker is xdist's worker from its start: it measures centrally all the same.
+    starts = ((), ("--worker-start", "spawn"))
 
     def observe(self, root, code, out):
         total = next((line.split() for line in out.splitlines() if line.startswith("TOTAL")), None)
@@ -401,8 +407,84 @@ class Sugar(Case):
         super().check(problems)
 
 
-CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy, Django, HypothesisSeed, GarbageCollector, Instafail,
-         Sugar]
+SEED_RECORDING_TEST = """
+    import os
+
+    import pytest
+
+
+    @pytest.mark.parametrize("n", range(6))
+    def test_n(n, request):
+        seed = request.config.getoption("randomly_seed")
+        with open(os.path.join(os.path.dirname(__file__), "seeds", str(os.getpid())), "a") as f:
+            f.write(f"{seed}\\n")
+"""
+
+
+class Randomly(Case):
+    """Shuffled modules and tests: every process shuffles with the seed the
+    header names (xdist passes the controller's to its workers), forked
+    workers and spawned ones, which collect for themselves."""
+
+    name = "pytest-randomly"
+    files = (("test_one.py", SEED_RECORDING_TEST), ("test_two.py", SEED_RECORDING_TEST),
+             ("test_three.py", SEED_RECORDING_TEST))
+    args = ("-v",)
+    starts = ((), ("--worker-start", "spawn"))
+
+    def pytest(self, root, args):
+        os.makedirs(os.path.join(root, "seeds"), exist_ok=True)
+        return super().pytest(root, args)
+
+    def rpy(self, root, workers, args, start=()):
+        os.makedirs(os.path.join(root, "seeds"), exist_ok=True)
+        return super().rpy(root, workers, args, start)
+
+    def observe(self, root, code, out):
+        header = re.search(r"Using --randomly-seed=(\d+)", out)
+        seeds = set()
+        for name in os.listdir(os.path.join(root, "seeds")):
+            seeds.update(read(os.path.join(root, "seeds", name)).split())
+        passed = sorted(re.findall(r"^(?:\[worker \d+\] )?(\S+::\S+) PASSED", out, re.MULTILINE))
+        return {**super().observe(root, code, out), "passed": passed,
+                "one_seed_as_said": bool(header) and seeds == {header.group(1)}}
+
+
+class Rerunfailures(Case):
+    """A flaky test rerun until it passes. With pytest-xdist installed the
+    plugin serves its rerun database from a thread started at configure
+    time; idle, that thread does not make rpytest spawn its workers."""
+
+    name = "pytest-rerunfailures"
+    files = (("test_flaky.py", """
+        import os
+
+        import pytest
+
+
+        def test_flaky():
+            mark = os.path.join(os.path.dirname(__file__), "ran-once")
+            if not os.path.exists(mark):
+                open(mark, "w").close()
+                assert False, "first try"
+
+
+        @pytest.mark.flaky(reruns=1)
+        def test_marked():
+            pass
+
+
+        def test_plain():
+            pass
+    """),)
+    args = ("--reruns", "2", "-p", "no:randomly")
+
+    def observe(self, root, code, out):
+        return {**super().observe(root, code, out), "spawned": "start with spawn" in out}
+
+
+CASES = [Cov, Html, JsonReport, Hypothesis, Benchmark, Syrupy, Django, Randomly, Rerunfailures, HypothesisSeed,
+         GarbageCollector, Instafail, Sugar]
 
 
 def main():

@@ -1,6 +1,7 @@
 //! The Supervisor's message routing: each handler hands its message to
 //! the slots, the run start or the ending logic, and runs the effects.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -30,6 +31,11 @@ impl Handler<FromZygote> for Supervisor {
             FromPython::ShardRequest { ids } => self.on_shard_request(ids),
             FromPython::Collected(inventory) => self.on_collected(*inventory, ctx),
             FromPython::WorkerForked { worker, pid } => self.slots.forked(worker, pid),
+            FromPython::NodeConfigured { worker, path } => {
+                if self.slots.awaits_process(worker) {
+                    self.spawn_worker(worker, Some(Path::new(&path)), ctx);
+                }
+            }
             FromPython::WorkerExited(exit) => ctx.notify(WorkerExitSeen(exit)),
             FromPython::TerminalSummary { text } => self.reporter.plugin_summary.do_send(PluginSummary { text }),
             FromPython::SessionEnded { exit_code, warnings } => {

@@ -1,6 +1,7 @@
 //! The Supervisor's workers: starting (forked or spawned), sampling
 //! their memory, and acting on how each one ended.
 
+use std::path::Path;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -22,11 +23,17 @@ impl Supervisor {
                 let _ = zygote.send(ToPython::Fork { worker, count: self.requested_workers });
             }
             (WorkerStart::Fork, None) => {}
-            (WorkerStart::Spawn, _) => self.spawn_worker(worker, ctx),
+            // The zygote runs `pytest_configure_node` for it first, as
+            // xdist's controller does; its answer spawns it.
+            (WorkerStart::Spawn, Some(zygote)) => {
+                let _ = zygote.send(ToPython::ConfigureNode { worker, count: self.requested_workers });
+            }
+            (WorkerStart::Spawn, None) => self.spawn_worker(worker, None, ctx),
         }
     }
 
-    pub(super) fn spawn_worker(&mut self, worker: usize, ctx: &mut Context<Self>) {
+    /// `input`: the zygote's `node_configured` file for it.
+    pub(super) fn spawn_worker(&mut self, worker: usize, input: Option<&Path>, ctx: &mut Context<Self>) {
         let failed = WorkerExitSeen(WorkerExit { worker, pid: 0, exit_code: None, signal: None });
         let keep = match self.shard_keep.as_ref().map(|keep| self.launch.write_shard_keep(keep)).transpose() {
             Ok(keep) => keep,
@@ -43,6 +50,7 @@ impl Supervisor {
             testrunuid: &inventory.testrunuid,
             shard_keep: keep.as_deref(),
             group: self.zygote_pid,
+            input,
         };
         let addr = ctx.address();
         let on_exit = move |pid, exit_code, signal| {
