@@ -221,7 +221,8 @@ class ZygotePlugin:
                 return
             if pid == 0:
                 return
-            code = os.waitstatus_to_exitcode(status)
+            # os.waitstatus_to_exitcode's value (negative for a signal); it is 3.9+.
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
