@@ -2,13 +2,16 @@
 # The whole test suite: Rust unit and integration tests (which run the real
 # binary against generated suites and compare with `python -m pytest`), the
 # same comparisons reduced to what depends on pytest's version against
-# pytest 8.x and 7.4 (scripts/matrix.sh) and on pytest alone, without
-# pytest-xdist (scripts/pytest_only.sh), the Python side's own tests,
+# pytest 8.x and 7.4 (scripts/matrix.sh), on pytest alone, without
+# pytest-xdist (scripts/pytest_only.sh), and on every other CPython the
+# machine has, 3.8 to 3.13 (scripts/pythons.sh), the Python side's own tests,
 # popular plugins (scripts/plugins.sh), and real third-party suites from
 # PyPI. scripts/wheel.sh builds the wheel and runs the example suite with it
 # from a fresh venv that has pytest only. Set RPYTEST_SKIP_MATRIX=1 to skip
-# the older pytest versions and pytest alone, RPYTEST_SKIP_PLUGINS=1 to skip
-# the plugins, and RPYTEST_SKIP_THIRDPARTY=1 to skip the last (it downloads sdists).
+# the older pytest versions, pytest alone and the other Pythons,
+# RPYTEST_SKIP_PYTHONS=1 to skip only the other Pythons,
+# RPYTEST_SKIP_PLUGINS=1 to skip the plugins, and RPYTEST_SKIP_THIRDPARTY=1
+# to skip the last (it downloads sdists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Formatting and lints first: rustfmt.toml keeps the tree's 120-column
@@ -26,6 +29,7 @@ bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh
   bash scripts/pytest_only.sh
+  [ "${RPYTEST_SKIP_PYTHONS:-0}" = 1 ] || bash scripts/pythons.sh
 fi
 "$python" -m pytest -q -p no:cacheprovider pyworker/tests
 # Popular plugins from PyPI, each compared with plain pytest.

@@ -236,7 +236,7 @@ class ZygotePlugin:
                 return
             if pid == 0:
                 return
-            code = pristine.waitstatus_to_exitcode(status)
+            code = pristine.waitstatus_to_exitcode(status)  # with its own fallback on 3.8
             worker = self.children.pop(pid, None)
             if worker is None:
                 continue
