@@ -17,14 +17,18 @@ const AT_ONCE: usize = 10;
 #[test]
 fn a_hundred_runs_started_ten_at_a_time_all_succeed() {
     let suite = Suite::new(&[("test_two.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")]);
-    let pytest = run_pytest(&suite, &["-q"]);
+    // `-p no:tmpdir`: concurrent pytest sessions race each other when they
+    // prune old `/tmp/pytest-of-$USER` directories, and pytest itself then
+    // warns `(rm_rf) error removing ...` (plain pytest does, ten at a time).
+    // The suite needs no tmp_path; what is tested is rpytest's own socket.
+    let pytest = run_pytest(&suite, &["-q", "-p", "no:tmpdir"]);
     assert_eq!(pytest.code, 0, "{}", pytest.dump());
     let failures = Mutex::new(Vec::new());
     for _round in 0..RUNS / AT_ONCE {
         std::thread::scope(|scope| {
             for _ in 0..AT_ONCE {
                 scope.spawn(|| {
-                    let run = run_rpytest(&suite, &["--no-daemon", "-n", "1", "-q"]);
+                    let run = run_rpytest(&suite, &["--no-daemon", "-n", "1", "-q", "-p", "no:tmpdir"]);
                     if run.code != pytest.code || run.final_line != pytest.final_line {
                         failures.lock().unwrap().push(run.dump());
                     }
