@@ -27,6 +27,7 @@ import sys
 import warnings
 
 import pytest
+from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter exists from pytest 8.0 on
 
 from . import xdist_compat
 
@@ -110,7 +111,7 @@ def refuse_replaced_terminal(config):
     terminal = pm.get_plugin("terminalreporter")
     terminal = getattr(terminal, "_reporter", terminal)  # behind the zygote's HooklessTerminal
     cls = type(terminal)
-    if terminal is None or cls is pytest.TerminalReporter or _qualified(cls) in _SUPPORTED_REPORTERS:
+    if terminal is None or cls is TerminalReporter or _qualified(cls) in _SUPPORTED_REPORTERS:
         return
     module = sys.modules.get(cls.__module__)
     name = next((n for n, p in pm.list_name_plugin() if p is module and n), None) or cls.__module__
