@@ -90,16 +90,19 @@ class Case:
     xdist = False
     # rpytest's own arguments, each compared in turn (how workers start).
     starts = ((),)
+    # pytest-randomly is installed in the stage's venv: each run would
+    # shuffle with a seed of its own, and the two sides' orders (the short
+    # summary's) differ. Only the randomly case keeps it on.
+    common = ("-p", "no:cacheprovider", "-p", "no:randomly")
 
     def __init__(self, py, rpytest):
         self.py, self.rpytest = py, rpytest
 
     def pytest(self, root, args):
-        return run([self.py, "-m", "pytest", "-p", "no:cacheprovider", *args], root)
+        return run([self.py, "-m", "pytest", *self.common, *args], root)
 
     def rpy(self, root, workers, args, start=()):
-        return run([self.rpytest, "--python", self.py, "--color=no", "-p", "no:cacheprovider", "-n", workers, *start,
-                    *args], root)
+        return run([self.rpytest, "--python", self.py, "--color=no", *self.common, "-n", workers, *start, *args], root)
 
     def check(self, problems):
         for start in self.starts:
@@ -313,7 +316,7 @@ class HypothesisSeed(Case):
             with open(f"seen-{os.getpid()}.jsonl", "a") as f:
                 f.write(json.dumps(s) + "\\n")
     """),)
-    args = ("--hypothesis-seed=1", "-p", "no:randomly")
+    args = ("--hypothesis-seed=1",)
 
     def observe(self, root, code, out):
         seen = sorted(line for name in os.listdir(root) if name.startswith("seen-")
@@ -352,7 +355,6 @@ class GarbageCollector(Case):
                 import hypothesis  # noqa: F401
         """),
     )
-    args = ("-p", "no:randomly")
 
 
 class Instafail(Case):
@@ -381,7 +383,7 @@ class Instafail(Case):
         def test_xfail():
             assert 0
     """),)
-    args = ("--instafail", "-p", "no:randomly", "-p", "no:sugar")
+    args = ("--instafail", "-p", "no:sugar")
 
     def observe(self, root, code, out):
         lines = out.splitlines()
@@ -426,6 +428,7 @@ class Randomly(Case):
     header names (xdist passes the controller's to its workers), forked
     workers and spawned ones, which collect for themselves."""
 
+    common = ("-p", "no:cacheprovider")
     name = "pytest-randomly"
     files = (("test_one.py", SEED_RECORDING_TEST), ("test_two.py", SEED_RECORDING_TEST),
              ("test_three.py", SEED_RECORDING_TEST))
@@ -477,7 +480,7 @@ class Rerunfailures(Case):
         def test_plain():
             pass
     """),)
-    args = ("--reruns", "2", "-p", "no:randomly")
+    args = ("--reruns", "2")
 
     def observe(self, root, code, out):
         return {**super().observe(root, code, out), "spawned": "start with spawn" in out}
