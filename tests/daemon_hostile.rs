@@ -123,7 +123,9 @@ fn a_stopped_daemon_neither_holds_nor_later_writes_the_clients_output() {
 
     let warm = run_piped(suite.path(), &daemon);
     let warm_output = warm.output.expect("the reader saw no end of the warm run's output");
-    assert!(warm_output.contains(&format!("daemon: warm zygote {zygote} took the run")), "{warm_output}");
+    // A fork of the same warm session (it serves run after run) took it.
+    assert!(warm_output.contains("took the run"), "{warm_output}");
+    assert_eq!(warm_pid(&daemon), zygote, "the warm session was replaced");
     assert_eq!(warm.code, Some(1), "{warm_output}");
     assert!(outcome_lines(&warm_output).last().is_some_and(|l| l.contains("1 failed, 2 passed in")), "{warm_output}");
     drop(daemon);

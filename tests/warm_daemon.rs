@@ -201,14 +201,14 @@ fn warm_equals_cold_after_every_kind_of_change() {
     suite.write("pytest.ini", "[pytest]\npython_files = test_*.py check_*.py\n");
     check_step(&suite, &daemon, &[], "changing pytest.ini", "pytest.ini changed");
 
-    check_step(&suite, &daemon, &[("WARM_SWITCH", "set")], "an env var read at import", "no warm zygote");
+    check_step(&suite, &daemon, &[("WARM_SWITCH", "set")], "an env var read at import", "no warm session");
 
     let site = suite.join("site");
     std::fs::create_dir_all(&site).unwrap();
     install_tinypkg(&site, "1.0", 1);
     suite.write("test_pkg.py", "import tinypkg\n\ndef test_answer():\n    assert tinypkg.ANSWER == 1\n");
     let pythonpath = [("PYTHONPATH", site.to_str().unwrap())];
-    check_step(&suite, &daemon, &pythonpath, "a package on the path", "no warm zygote");
+    check_step(&suite, &daemon, &pythonpath, "a package on the path", "no warm session");
     install_tinypkg(&site, "2.0", 2);
     check_step(&suite, &daemon, &pythonpath, "installing another version", "changed");
 }
@@ -357,7 +357,7 @@ fn warm_equals_cold_after_installing_another_package_version() {
     pip_install(&venv_python, &wheel("1.0"));
     let daemon = Daemon::start(&[]);
     let dir = suite.path();
-    check_step_with(&venv_python, dir, &daemon, &[], "tinypkg 1.0 in a fresh venv", "no warm zygote");
+    check_step_with(&venv_python, dir, &daemon, &[], "tinypkg 1.0 in a fresh venv", "no warm session");
     let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
     assert_eq!(warm.code, 0, "tinypkg 1.0 is what the suite expects\n{}", warm.dump());
     daemon.wait_settled();
@@ -365,7 +365,14 @@ fn warm_equals_cold_after_installing_another_package_version() {
     pip_install(&venv_python, &wheel("2.0"));
     let installed = python_output(&venv_python, "import tinypkg; print(tinypkg.__version__)", &[]);
     assert_eq!(installed, "2.0");
-    check_step_with(&venv_python, dir, &daemon, &[], "after installing tinypkg 2.0", "since the warm zygote collected");
+    check_step_with(
+        &venv_python,
+        dir,
+        &daemon,
+        &[],
+        "after installing tinypkg 2.0",
+        "since the warm session collected",
+    );
     let (warm, _) = run_with(&venv_python, dir, &daemon, &[]);
     assert_eq!(warm.code, 1, "the warm run must see tinypkg 2.0\n{}", warm.dump());
 }
@@ -412,7 +419,7 @@ fn the_socket_survives_abuse() {
     let wrong_protocol = reply_text(&abuse(&socket, &wrong_protocol));
     assert!(wrong_protocol.contains("protocol 999"), "{wrong_protocol}");
     // The current daemon protocol version (src/daemon/wire.rs), with another build.
-    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 3, "build": "0.0.0+old"}));
+    let wrong_build = frame(serde_json::json!({"type": "prewarm", "protocol": 4, "build": "0.0.0+old"}));
     let wrong_build = reply_text(&abuse(&socket, &wrong_build));
     assert!(wrong_build.contains("restart it"), "{wrong_build}");
 

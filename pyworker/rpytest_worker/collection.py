@@ -37,11 +37,12 @@ def collect_report_record(report):
 def item_records(session):
     """What the engine reads of each collected item: its id, the id as
     shown, its xdist_group and its timeout mark."""
-    return [
-        {"id": item.nodeid, "shown": shown_nodeid(session.config, item.nodeid), "group": xdist_group(item),
-         "timeout": timeout_mark(item)}
-        for item in session.items
-    ]
+    return [item_record(session.config, item) for item in session.items]
+
+
+def item_record(config, item):
+    return {"id": item.nodeid, "shown": shown_nodeid(config, item.nodeid), "group": xdist_group(item),
+            "timeout": timeout_mark(item)}
 
 
 def collected_message(session, items, deselected, basetemp, testrunuid, collect_reports, warnings, shared_fixtures,

@@ -55,9 +55,24 @@ def _exit_code_of(status):
 
 
 waitstatus_to_exitcode = getattr(os, "waitstatus_to_exitcode", _exit_code_of)
+
+
+def exited_children():
+    """(pid, exit code) of each child that has ended, without waiting; the
+    code is ``waitstatus_to_exitcode``'s (negative for a signal)."""
+    while True:
+        try:
+            pid, status = waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, waitstatus_to_exitcode(status)
+
 kill = os.kill
 getpid = os.getpid
 getppid = os.getppid
+setpgid = os.setpgid
 listdir = os.listdir
 fstat = os.fstat
 lseek = os.lseek

@@ -66,11 +66,17 @@ Engine -> Python (``FROM_ENGINE``):
     teardown_shared {index}               z: tear the shared fixtures down (a
                                           failure is test ``index``'s, or None)
     shutdown {}                           z w: leave now
-A warm zygote and ``rpytest serve``, over the socket pair on RPYTEST_WARM_FD:
+A checkpoint (a warm session) and ``rpytest serve``, over the socket pair
+on RPYTEST_WARM_FD; the checkpoint serves many runs, each in a fork of its own:
     warm {deps: {files, dirs}, started_ns}  -> daemon: collected; what it read
-    handover {socket}                     <- daemon (``FROM_DAEMON``), with the
-                                          client's stdout and stderr (SCM_RIGHTS)
-    taken {}                              -> daemon: the run is ours now
+    serve {args}                          <- daemon (``FROM_DAEMON``): can you run these?
+    verdict {reason}                      -> daemon: None: yes; else why not
+    handover {socket, args}               <- daemon, with the client's stdout and
+                                          stderr (SCM_RIGHTS): run them
+    taken {pid}                           -> daemon: the run's own process took it
+    ended {pid, exit_code, signal}        -> daemon: a run's process ended
+    retire {}                             <- daemon: serve no more; exit once
+                                          the runs still going have ended
 """
 import array
 import functools
@@ -131,7 +137,7 @@ FROM_ENGINE = {
     "shutdown": (),
 }
 # What ``rpytest serve`` sends a warm zygote (``ToZygote`` in src/daemon/warm_zygote.rs).
-FROM_DAEMON = {"handover": ("socket",)}
+FROM_DAEMON = {"serve": ("args",), "handover": ("socket", "args"), "retire": ()}
 
 
 def decode(frame, known=FROM_ENGINE):
@@ -338,8 +344,19 @@ def warm(deps, started_ns):
     return {"type": "warm", "deps": deps, "started_ns": started_ns}
 
 
-def taken():
-    return {"type": "taken"}
+def verdict(reason):
+    """``reason``: None when the checkpoint can serve the run."""
+    return {"type": "verdict", "reason": reason}
+
+
+def taken(pid):
+    return {"type": "taken", "pid": pid}
+
+
+def ended(pid, code):
+    """``code``: ``os.waitstatus_to_exitcode``'s (negative for a signal)."""
+    return {"type": "ended", "pid": pid, "exit_code": code if code >= 0 else None,
+            "signal": -code if code < 0 else None}
 
 
 # Golden samples: one realistic message of each type Python sends, built by
@@ -412,7 +429,8 @@ def daemon_samples():
     deps = {"files": [["/home/ana/shop/tests/test_shop.py", [stamp, stamp, 812, 5242881]],
                       ["/home/ana/shop/tests/conftest.py", None]],
             "dirs": [["/home/ana/shop/tests", "6c1b0e5f8a2d4c3b9e7f1a0d2c4b6e8f", stamp]]}
-    return [warm(deps, stamp - 10**9), taken()]
+    return [warm(deps, stamp - 10**9), verdict(None), verdict("option 'verbose' differs from the warm session's"),
+            taken(41512), ended(41512, 1), ended(41513, -9)]
 
 
 def main(argv):

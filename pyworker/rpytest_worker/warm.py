@@ -3,15 +3,18 @@
 The daemon starts this zygote with a client's interpreter, cwd, arguments
 and environment, its stdout/stderr going to a capture file, and a socket
 pair to the daemon on ``RPYTEST_WARM_FD``. It runs ``pytest.main`` like any
-zygote up to ``pytest_runtestloop``; there it tells the daemon every file
-and directory its collection depends on, and waits.
+zygote and collects, without the run's selection (``-k``, ``-m``, paths:
+the daemon's key leaves them out). Where pytest would let plugins modify
+the collected items it tells the daemon every file and directory its
+collection depends on, and becomes a ``Checkpoint``: it waits for runs.
 
-When a run takes it over, the daemon passes the client's stdout and stderr
-(SCM_RIGHTS) and the client's engine socket. The zygote replays what pytest
-printed so far into them, makes them its fd 1 and 2, connects to the
-client's engine and from then on is an ordinary zygote: the client's engine
-renders, schedules and tears down exactly as in an embedded run. A warm
-zygote serves one run only, so no run can dirty the next.
+Each run gets a fork of it. The daemon passes the client's stdout and
+stderr (SCM_RIGHTS) and the client's engine socket; the fork replays what
+pytest printed so far into them, makes them its fd 1 and 2, connects to the
+client's engine, applies the run's selection and from then on is an
+ordinary zygote: the client's engine renders, schedules and tears down
+exactly as in an embedded run. The checkpoint itself never runs a test, so
+no run can leave state for the next.
 """
 import contextlib
 import hashlib
@@ -24,7 +27,9 @@ import time
 import pytest
 from _pytest import faulthandler as pytest_faulthandler
 
-from . import identity, prctl, pristine, protocol, shared_fixtures
+from . import identity, pristine, protocol, shared_fixtures
+from .checkpoint import Checkpoint
+from .collection import item_record
 from .zygote import ZygotePlugin
 
 # Directories walked for the set of candidate test files (by their mtimes).
@@ -307,13 +312,17 @@ def _faulthandler_fds(config):
     return fds
 
 
-def adopt_client_streams(config, out, err):
+def adopt_client_streams(config, out, err, edits=()):
     """Replays the captured output into the client's streams, then makes
-    them fd 1 and 2, also where pytest's capture restores them from."""
+    them fd 1 and 2, also where pytest's capture restores them from.
+    ``edits``: (old, new) byte strings replaced once in the replayed stdout."""
     sys.stdout.flush()
     sys.stderr.flush()
     merged = _same_file(1, 2)
-    _write_all(out, _read_capture(1))
+    captured = _read_capture(1)
+    for old, new in edits:
+        captured = captured.replace(old, new, 1)
+    _write_all(out, captured)
     if not merged:
         _write_all(err, _read_capture(2))
     capman = config.pluginmanager.get_plugin("capturemanager")
@@ -343,7 +352,7 @@ def _prepare_for_workers(session):
 
 
 class WarmZygotePlugin(ZygotePlugin):
-    """A zygote that waits, collected, for the run that takes it over."""
+    """A zygote that collects, then serves runs as a ``Checkpoint``."""
 
     def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes):
         super().__init__(None, shared)
@@ -354,39 +363,58 @@ class WarmZygotePlugin(ZygotePlugin):
         self.started_ns = time.time_ns()
         self.daemon = daemon
         self.restore_terminal = restore_terminal
+        self._records = {}  # id(item) -> its item record, made while waiting
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session):
-        self.conn = self._await_run(session)
-        return super().pytest_runtestloop(session)
+    # Replaces ZygotePlugin's (which asks the engine for a shard: a warm run never shards).
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        """Where a run's selection starts to matter: the checkpoint waits
+        here, and each run's fork goes on from here with its own."""
+        handover = self._become_checkpoint(session)
+        self._adopt(session, handover)
+        handover.plan.apply(session, items)
+        yield
 
-    def _await_run(self, session):
+    def _become_checkpoint(self, session):
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
-        self.item_records(session)
+        self._records = {id(item): item_record(session.config, item) for item in session.items}
         _prepare_for_workers(session)
         self.daemon.send(protocol.warm(deps, self.started_ns))
-        msg, fds = self.daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
-        if msg is None or len(fds) != 2:
-            pristine.exit_now(0)  # the daemon let us go
+        built_args = session.config.invocation_params.args
+        return Checkpoint(self.daemon, built_args).serve(session)  # returns in a run's fork only
+
+    def _adopt(self, session, handover):
         # Connected before the client's streams are touched: a stale handover,
         # whose client has gone with its engine socket, writes nothing there.
         try:
-            conn = protocol.Connection(msg["socket"])
+            conn = protocol.Connection(handover.socket)
         except OSError:
             pristine.exit_now(0)
-        # Once taken over, the run belongs to its client: stopping the daemon must not kill it.
-        prctl.outlive_parent()
         if self.restore_terminal:
             self.restore_terminal()
-        adopt_client_streams(session.config, *fds)
+        adopt_client_streams(session.config, *handover.fds, edits=header_edits(session.config, handover.plan))
         self.cache_writes.commit()
-        identity.ENV.socket = msg["socket"]  # for the workers this zygote forks
+        identity.ENV.socket = handover.socket  # for the workers this zygote forks
         conn.send(protocol.hello("zygote"))
-        self.daemon.send(protocol.taken())
-        self.daemon.close()
-        return conn
+        self.conn = conn
+
+    def item_records(self, session):
+        """Made while the checkpoint waited, for the items this run keeps."""
+        if self._items is None:
+            config = session.config
+            self._items = [self._records.get(id(item)) or item_record(config, item) for item in session.items]
+        return self._items
+
+
+def header_edits(config, run_plan):
+    """pytest's header names ``testpaths`` when it collected them; a run of
+    explicit paths from a checkpoint that collected them does not."""
+    if run_plan.narrowed is None or config.args_source != type(config.args_source).TESTPATHS:
+        return ()
+    testpaths = ", ".join(config.getini("testpaths"))
+    return ((f", testpaths: {testpaths}".encode(), b""),)
 
 
 def warm_zygote_plugin(env):

@@ -229,18 +229,10 @@ class ZygotePlugin:
         become_worker(session, index, identity.ENV.socket, self.basetemp, node_input, forked=True)
 
     def _reap(self):
-        while True:
-            try:
-                pid, status = pristine.waitpid(-1, pristine.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            code = pristine.waitstatus_to_exitcode(status)  # with its own fallback on 3.8
+        for pid, code in pristine.exited_children():
             worker = self.children.pop(pid, None)
-            if worker is None:
-                continue
-            self.conn.send(protocol.worker_exited(worker, pid, code))
+            if worker is not None:
+                self.conn.send(protocol.worker_exited(worker, pid, code))
 
     def _exit(self):
         # The zygote is the run's main process: its exit handlers run once,

@@ -36,7 +36,7 @@ def test_every_constructor_has_a_sample():
 
 def test_engine_and_daemon_samples_do_not_mix():
     daemon = {msg["type"] for msg in protocol.daemon_samples()}
-    assert daemon == {"warm", "taken"}
+    assert daemon == {"warm", "verdict", "taken", "ended"}
     assert not daemon & {msg["type"] for msg in protocol.samples()}
 
 
@@ -74,8 +74,9 @@ def test_decode_accepts_each_engine_message_as_bytes_or_a_map():
         msg = {"type": kind, **{key: None for key in keys}}
         assert protocol.decode(protocol.packb(msg)) == msg
         assert protocol.decode(msg) == msg
-    handover = {"type": "handover", "socket": "/run/engine.sock"}
-    assert protocol.decode(handover, protocol.FROM_DAEMON) == handover
+    for msg in ({"type": "handover", "socket": "/run/engine.sock", "args": ["-k", "slow"]},
+                {"type": "serve", "args": ["tests/test_a.py"]}, {"type": "retire"}):
+        assert protocol.decode(msg, protocol.FROM_DAEMON) == msg
 
 
 @pytest.mark.parametrize("frame, error", [

@@ -13,7 +13,7 @@ pub use flags::OwnFlags;
 use pytest_flags::{reject_unsupported, TAKES_VALUE};
 
 mod flags;
-mod pytest_flags;
+pub(crate) mod pytest_flags;
 #[cfg(test)]
 mod tests;
 

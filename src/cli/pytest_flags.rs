@@ -23,7 +23,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 ];
 
 /// pytest options whose value may follow as a separate argument.
-pub(super) const TAKES_VALUE: &[&str] = &[
+pub(crate) const TAKES_VALUE: &[&str] = &[
     "-k",
     "-m",
     "-p",

@@ -32,6 +32,12 @@ const AUTOSTART_LIMIT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct DaemonRun {
     pub key: RunKey,
+    /// pytest's whole command line (the key leaves the selection out).
+    pub args: Vec<String>,
+    /// What a warm session for this run is built with.
+    pub build_args: Vec<String>,
+    /// The warm session declined this run: the next one is built for it.
+    declined: std::sync::atomic::AtomicBool,
     pub socket: PathBuf,
     /// `daemon = "auto"`: start one in the background when none runs.
     pub autostart: bool,
@@ -72,22 +78,28 @@ impl DaemonRun {
     /// The warm zygote the daemon handed over; else `None`, having said
     /// why when that is news (or with -v).
     pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<WarmHandover> {
-        let request = Request::run(self.key.clone(), engine_socket.to_path_buf());
+        let request = Request::run(self.key.clone(), self.args.clone(), engine_socket.to_path_buf());
         match ask_to_run(&self.socket, &request) {
             Ok(Reply::Warm { pid, runs_beside }) => {
                 crate::trace::event(|| format!("daemon: warm zygote {pid} took the run ({runs_beside} beside it)"));
                 Some(WarmHandover { pid, runs_beside, socket: self.socket.clone() })
             }
-            Ok(Reply::Cold { reason }) => {
-                crate::trace::event(|| format!("daemon: cold: {reason}"));
-                if self.verbose {
-                    eprintln!("rpytest: daemon: running cold: {reason}");
-                }
-                None
+            Ok(Reply::Cold { reason }) => self.cold(&reason),
+            Ok(Reply::Declined { reason }) => {
+                self.declined.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.cold(&reason)
             }
             Ok(other) => self.fallback(ClientError::Refused(format!("unexpected reply {other:?}"))),
             Err(e) => self.fallback(e),
         }
+    }
+
+    fn cold(&self, reason: &str) -> Option<WarmHandover> {
+        crate::trace::event(|| format!("daemon: cold: {reason}"));
+        if self.verbose {
+            eprintln!("rpytest: daemon: running cold: {reason}");
+        }
+        None
     }
 
     fn fallback(&self, error: ClientError) -> Option<WarmHandover> {
@@ -111,7 +123,12 @@ impl DaemonRun {
     pub fn prewarm(&self) {
         let deadline = Instant::now() + if self.autostart { AUTOSTART_LIMIT } else { Duration::ZERO };
         loop {
-            match ask(&self.socket, &Request::prewarm(self.key.clone()), SHORT_LIMIT) {
+            let request = Request::prewarm(
+                self.key.clone(),
+                self.build_args.clone(),
+                self.declined.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            match ask(&self.socket, &request, SHORT_LIMIT) {
                 Err(ClientError::NotRunning | ClientError::Gone(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -290,7 +307,8 @@ pub fn plan(
     if own.worker_start.unwrap_or(settings.worker_start) == WorkerStart::Spawn {
         return cold("spawned workers collect for themselves");
     }
-    let mut key = match RunKey::for_this_process(python, cwd, pytest_args) {
+    let split = super::selection::split(pytest_args);
+    let mut key = match RunKey::for_this_process(python, cwd, &split.key_args) {
         Ok(key) => key,
         Err(e) => return cold(&e.to_string()),
     };
@@ -306,5 +324,13 @@ pub fn plan(
         key.env.sort();
     }
     let socket = paths::socket_path(&paths::runtime_dir());
-    Some(DaemonRun { key, socket, autostart: settings.daemon == DaemonMode::Auto, verbose })
+    Some(DaemonRun {
+        key,
+        args: pytest_args.to_vec(),
+        build_args: split.build_args(),
+        declined: std::sync::atomic::AtomicBool::new(false),
+        socket,
+        autostart: settings.daemon == DaemonMode::Auto,
+        verbose,
+    })
 }

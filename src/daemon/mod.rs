@@ -18,6 +18,7 @@ mod handed_over;
 pub mod key;
 mod memory;
 mod paths;
+mod selection;
 mod server;
 mod warm_zygote;
 mod wire;

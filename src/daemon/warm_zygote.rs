@@ -1,19 +1,30 @@
-//! The daemon's side of a pre-warmed zygote: start it, wait until it has
-//! collected, and hand it to a run.
+//! The daemon's side of a warm session (a checkpoint): start it, wait until
+//! it has collected, ask whether it can serve a run, and hand runs to it.
 //!
-//! The zygote runs with the client's interpreter, cwd, arguments and
+//! The checkpoint runs with the client's interpreter, cwd, arguments and
 //! environment (nothing of the daemon's own), its stdout and stderr going
 //! to an unlinked capture file it can read back, and one end of a socket
-//! pair on fd 3. Its Python half is `pyworker/rpytest_worker/warm.py`.
+//! pair on fd 3. It serves many runs, each in a fork of its own, and tells
+//! the daemon when each ends. Its Python half is
+//! `pyworker/rpytest_worker/warm.py` and `checkpoint.py`.
+//!
+//! Runs may be handed over side by side: one exchange (`serve` then
+//! `verdict`, `handover` then `taken`) at a time goes over the link, while a
+//! reader task passes the `ended` messages on as they come.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
+use tokio::sync::{mpsc, Mutex};
+
+use super::handed_over::ExitStatus;
 
 use super::deps::Deps;
 use super::fdpass;
@@ -37,18 +48,26 @@ const LINK_FD: RawFd = 3;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum FromZygote {
     /// Collected; `started_ns`: when it began reading the suite.
-    Warm {
-        deps: Deps,
-        started_ns: i64,
-    },
-    Taken,
+    Warm { deps: Deps, started_ns: i64 },
+    /// Whether it can serve the run asked about: `None`, or why not.
+    Verdict { reason: Option<String> },
+    /// A fork of it took the run (0: it declined after all).
+    Taken { pid: u32 },
+    /// A run's fork ended.
+    Ended { pid: u32, exit_code: Option<i32>, signal: Option<i32> },
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ToZygote<'a> {
-    Handover { socket: &'a Path },
+    Serve { args: &'a [String] },
+    Handover { socket: &'a Path, args: &'a [String] },
+    Retire,
 }
+
+/// Told each run's pid as its fork takes it (`None`) and when it ends
+/// (its exit status), in that order: the reader task sees both messages.
+pub type OnRunEnded = Rc<dyn Fn(u32, Option<ExitStatus>)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZygoteError {
@@ -60,8 +79,12 @@ pub enum ZygoteError {
     Slow(Duration),
     #[error("{0}")]
     Unsettled(String),
-    #[error("the zygote did not take the run within {0:?}")]
+    #[error("the warm session did not answer within {0:?}")]
     NoAnswer(Duration),
+    #[error("the warm session has ended")]
+    Gone,
+    #[error("the warm session declined the run at its handover")]
+    DeclinedLate,
     #[error("talking to the zygote failed: {0}")]
     Wire(#[from] WireError),
 }
@@ -70,25 +93,33 @@ pub enum ZygoteError {
 pub struct Starting {
     pub pid: u32,
     link: UnixStream,
+    on_run_ended: OnRunEnded,
 }
 
-/// A zygote that has collected and waits for a run.
+/// A checkpoint that has collected and serves runs.
 pub struct WarmZygote {
     pub pid: u32,
-    link: UnixStream,
     pub deps: Deps,
+    exchange: Mutex<Exchange>,
 }
 
-/// Starts a zygote for `key`. The returned handle waits for its collection;
-/// `on_exit` gets its pid and exit status once the daemon has reaped it.
+/// One question and its answer at a time.
+struct Exchange {
+    writer: OwnedWriteHalf,
+    answers: mpsc::UnboundedReceiver<FromZygote>,
+}
+
+/// Starts a checkpoint for `key`, built with `args`. The returned handle
+/// waits for its collection; `on_run_ended` hears of each run's end.
 pub fn start(
     key: &RunKey,
+    args: &[String],
     pyworker_dir: &Path,
-    on_exit: impl FnOnce(u32, std::process::ExitStatus) + 'static,
+    on_run_ended: OnRunEnded,
 ) -> Result<Starting, ZygoteError> {
     let spawn_error = |e| ZygoteError::Spawn(key.python.clone(), e);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
-    let mut cmd = command(key, pyworker_dir).map_err(spawn_error)?;
+    let mut cmd = command(key, args, pyworker_dir).map_err(spawn_error)?;
     let theirs_fd = theirs.as_raw_fd();
     // SAFETY: between fork and exec we only call async-signal-safe
     // dup2/fcntl/signal.
@@ -116,22 +147,20 @@ pub fn start(
     let pid = child.id().unwrap_or(0);
     // The daemon is the parent: reap it whenever it ends.
     tokio::task::spawn_local(async move {
-        if let Ok(status) = child.wait().await {
-            on_exit(pid, status);
-        }
+        let _ = child.wait().await;
     });
     ours.set_nonblocking(true).map_err(spawn_error)?;
     let link = UnixStream::from_std(ours).map_err(spawn_error)?;
-    Ok(Starting { pid, link })
+    Ok(Starting { pid, link, on_run_ended })
 }
 
-fn command(key: &RunKey, pyworker_dir: &Path) -> std::io::Result<tokio::process::Command> {
+fn command(key: &RunKey, args: &[String], pyworker_dir: &Path) -> std::io::Result<tokio::process::Command> {
     let capture_out = tempfile::tempfile()?;
     let capture_err = if key.merged_output { capture_out.try_clone()? } else { tempfile::tempfile()? };
     let mut cmd = tokio::process::Command::new(&key.python);
     cmd.arg("-c")
         .arg(embed::bootstrap(pyworker_dir))
-        .args(&key.args)
+        .args(args)
         .env_clear()
         .envs(key.env.iter().map(|(name, value)| (name, value)))
         .env_remove("RPYTEST_SHARDING")
@@ -164,30 +193,81 @@ impl Starting {
         if let Some(reason) = deps.unsettled(started_ns) {
             return Err(ZygoteError::Unsettled(reason));
         }
-        Ok(WarmZygote { pid: self.pid, link: self.link, deps })
+        let (mut reader, writer) = self.link.into_split();
+        let (answer, answers) = mpsc::unbounded_channel();
+        let on_run_ended = self.on_run_ended;
+        tokio::task::spawn_local(async move {
+            while let Ok(message) = read_frame(&mut reader).await {
+                match message {
+                    FromZygote::Ended { pid, exit_code, signal } => {
+                        on_run_ended(pid, Some(ExitStatus { code: exit_code, signal }))
+                    }
+                    other => {
+                        if let FromZygote::Taken { pid } = other {
+                            on_run_ended(pid, None);
+                        }
+                        let _ = answer.send(other);
+                    }
+                }
+            }
+        });
+        Ok(WarmZygote { pid: self.pid, deps, exchange: Mutex::new(Exchange { writer, answers }) })
     }
 }
 
 impl WarmZygote {
-    /// Gives the zygote the client's stdout and stderr and its engine's
-    /// socket; returns once the zygote has adopted them.
-    pub async fn hand_over(mut self, engine_socket: &Path, client_streams: &[OwnedFd]) -> Result<u32, ZygoteError> {
-        let frame = wire::encode(&ToZygote::Handover { socket: engine_socket });
+    /// Whether the checkpoint can serve a run of `args`: `None`, or why not.
+    pub async fn verdict(&self, args: &[String]) -> Result<Option<String>, ZygoteError> {
+        let mut exchange = self.exchange.lock().await;
+        exchange.writer.write_all(&wire::encode(&ToZygote::Serve { args })).await.map_err(WireError::Io)?;
+        match exchange.answer().await? {
+            FromZygote::Verdict { reason } => Ok(reason),
+            other => Err(WireError::Malformed(format!("expected `verdict`, got {other:?}")).into()),
+        }
+    }
+
+    /// Gives the checkpoint the client's stdout and stderr, its engine's
+    /// socket and its arguments; returns the pid of the fork that took them.
+    pub async fn hand_over(
+        &self,
+        engine_socket: &Path,
+        args: &[String],
+        client_streams: &[OwnedFd],
+    ) -> Result<u32, ZygoteError> {
+        let mut exchange = self.exchange.lock().await;
+        let frame = wire::encode(&ToZygote::Handover { socket: engine_socket, args });
         let fds: Vec<RawFd> = client_streams.iter().map(|fd| fd.as_raw_fd()).collect();
+        let link: &UnixStream = exchange.writer.as_ref();
         let sent = loop {
-            self.link.writable().await.map_err(WireError::Io)?;
-            let raw = self.link.as_raw_fd();
-            match self.link.try_io(Interest::WRITABLE, || fdpass::send_with_fds(raw, &frame, &fds)) {
+            link.writable().await.map_err(WireError::Io)?;
+            let raw = link.as_raw_fd();
+            match link.try_io(Interest::WRITABLE, || fdpass::send_with_fds(raw, &frame, &fds)) {
                 Ok(sent) => break sent,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(WireError::Io(e).into()),
             }
         };
-        self.link.write_all(&frame[sent..]).await.map_err(WireError::Io)?;
-        match tokio::time::timeout(HANDOVER_LIMIT, read_frame(&mut self.link)).await {
-            Ok(Ok(FromZygote::Taken)) => Ok(self.pid),
-            Ok(Ok(other)) => Err(WireError::Malformed(format!("expected `taken`, got {other:?}")).into()),
-            Ok(Err(e)) => Err(e.into()),
+        exchange.writer.write_all(&frame[sent..]).await.map_err(WireError::Io)?;
+        match exchange.answer().await? {
+            FromZygote::Taken { pid: 0 } => Err(ZygoteError::DeclinedLate),
+            FromZygote::Taken { pid } => Ok(pid),
+            other => Err(WireError::Malformed(format!("expected `taken`, got {other:?}")).into()),
+        }
+    }
+
+    /// Serve no more: the checkpoint exits once its runs have ended (their
+    /// ends are still reported).
+    pub async fn retire(&self) {
+        let mut exchange = self.exchange.lock().await;
+        let _ = exchange.writer.write_all(&wire::encode(&ToZygote::Retire)).await;
+    }
+}
+
+impl Exchange {
+    async fn answer(&mut self) -> Result<FromZygote, ZygoteError> {
+        match tokio::time::timeout(HANDOVER_LIMIT, self.answers.recv()).await {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(ZygoteError::Gone),
             Err(_) => Err(ZygoteError::NoAnswer(HANDOVER_LIMIT)),
         }
     }
@@ -207,7 +287,7 @@ pub fn alive(pid: u32) -> bool {
     pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
-async fn read_frame(link: &mut UnixStream) -> Result<FromZygote, WireError> {
+async fn read_frame(link: &mut (impl AsyncRead + Unpin)) -> Result<FromZygote, WireError> {
     let mut header = [0u8; 4];
     link.read_exact(&mut header).await.map_err(eof_is_truncation)?;
     let mut body = vec![0u8; wire::body_len(header, MAX_ZYGOTE_FRAME)?];
@@ -234,10 +314,12 @@ mod golden {
             .iter()
             .map(|frame| match rmp_serde::from_slice::<FromZygote>(frame) {
                 Ok(FromZygote::Warm { .. }) => "warm",
-                Ok(FromZygote::Taken) => "taken",
+                Ok(FromZygote::Verdict { .. }) => "verdict",
+                Ok(FromZygote::Taken { .. }) => "taken",
+                Ok(FromZygote::Ended { .. }) => "ended",
                 Err(e) => panic!("the daemon cannot decode a warm zygote's message: {e}"),
             })
             .collect();
-        assert_eq!(kinds, ["warm", "taken"]);
+        assert_eq!(kinds, ["warm", "verdict", "verdict", "taken", "ended", "ended"]);
     }
 }

@@ -19,7 +19,9 @@ use super::key::RunKey;
 /// other handed-over runs still run.
 /// 3: a run's stdout and stderr travel only after the daemon answered
 /// `accepted`, in a `streams` frame of their own.
-pub const DAEMON_PROTOCOL_VERSION: u32 = 3;
+/// 4: keys leave the selection out; runs carry their whole command line,
+/// prewarms the arguments to build with; `declined` replies.
+pub const DAEMON_PROTOCOL_VERSION: u32 = 4;
 /// Requests carry an environment and arguments: generous, but bounded.
 pub const MAX_REQUEST: usize = 1024 * 1024;
 /// Replies (a status with many zygotes) stay well below this.
@@ -63,13 +65,18 @@ pub enum Request {
         protocol: u32,
         build: String,
         key: RunKey,
+        /// pytest's whole command line: the key's arguments and the selection.
+        args: Vec<String>,
         engine_socket: PathBuf,
     },
-    /// Have a zygote ready for this key next time.
+    /// Have a warm session ready for this key next time, built with
+    /// `build_args`; `replace`: the one there declined this client's run.
     Prewarm {
         protocol: u32,
         build: String,
         key: RunKey,
+        build_args: Vec<String>,
+        replace: bool,
     },
     /// How a zygote this daemon handed to the client's run exited (the
     /// client cannot wait for it: it is the daemon's child).
@@ -89,12 +96,12 @@ pub enum Request {
 }
 
 impl Request {
-    pub fn run(key: RunKey, engine_socket: PathBuf) -> Request {
-        Request::Run { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key, engine_socket }
+    pub fn run(key: RunKey, args: Vec<String>, engine_socket: PathBuf) -> Request {
+        Request::Run { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key, args, engine_socket }
     }
 
-    pub fn prewarm(key: RunKey) -> Request {
-        Request::Prewarm { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key }
+    pub fn prewarm(key: RunKey, build_args: Vec<String>, replace: bool) -> Request {
+        Request::Prewarm { protocol: DAEMON_PROTOCOL_VERSION, build: build_id(), key, build_args, replace }
     }
 
     pub fn exit_status(pid: u32) -> Request {
@@ -145,6 +152,12 @@ pub enum Reply {
     },
     /// The daemon has a warm zygote for the run: send `RunStep::Streams`.
     Accepted,
+    /// The warm session for the key cannot give this run what a cold run
+    /// would (a path it did not collect, an option its parse disagrees
+    /// on), and why; run embedded, then ask for one built for this run.
+    Declined {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -28,6 +28,8 @@ const FILES: &[(&str, &str)] = &[
     ("shared_fixtures.py", include_str!("../../pyworker/rpytest_worker/shared_fixtures.py")),
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
+    ("checkpoint.py", include_str!("../../pyworker/rpytest_worker/checkpoint.py")),
+    ("selection.py", include_str!("../../pyworker/rpytest_worker/selection.py")),
     ("quick_exit.py", include_str!("../../pyworker/rpytest_worker/quick_exit.py")),
     ("fork_safety.py", include_str!("../../pyworker/rpytest_worker/fork_safety.py")),
     ("spawned.py", include_str!("../../pyworker/rpytest_worker/spawned.py")),

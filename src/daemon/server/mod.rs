@@ -207,12 +207,12 @@ impl Daemon {
             };
         }
         match wire::decode::<Request>(body) {
-            Ok(Request::Run { key, engine_socket, .. }) => self.take(key, &engine_socket, stream).await,
-            Ok(Request::Prewarm { key, .. }) => {
+            Ok(Request::Run { key, args, engine_socket, .. }) => self.take(key, &args, &engine_socket, stream).await,
+            Ok(Request::Prewarm { key, build_args, replace, .. }) => {
                 // Answered first: the client exits on the answer, and the
                 // zygote's start (a process spawn) need not delay it.
                 let daemon = self.clone();
-                tokio::task::spawn_local(async move { daemon.prewarm(key) });
+                tokio::task::spawn_local(async move { daemon.prewarm(key, build_args, replace) });
                 Reply::Ok
             }
             Ok(Request::ExitStatus { pid, .. }) => self.exit_status(pid).await,
@@ -260,7 +260,7 @@ impl Daemon {
                     SlotState::Warm(zygote) => ("warm".to_string(), Some(zygote.pid)),
                     SlotState::Failed(why) => (format!("failed: {why}"), None),
                 };
-                ZygoteStatus { project: slot.key.cwd.clone(), args: slot.key.args.clone(), state, pid }
+                ZygoteStatus { project: slot.key.cwd.clone(), args: slot.build_args.clone(), state, pid }
             })
             .collect();
         let pids: Vec<u32> = zygotes.iter().filter_map(|z| z.pid).collect();

@@ -1,13 +1,13 @@
-//! A run's conversation with the daemon: accept it, receive the client's
-//! streams, hand the zygote over.
+//! A run's conversation with the daemon: ask the warm session whether it
+//! can serve the run, accept it, receive the client's streams, hand them
+//! to the session, which forks the run's own process.
 //!
 //! The client's stdout and stderr come only after the daemon has answered
 //! `accepted`. A daemon that was stopped or stuck therefore holds nothing of
 //! a client that gave up on it and ran embedded: otherwise that client's
 //! pipe would stay open for as long as the daemon is stopped, and a late
 //! handover would write a second, failing session into it. A client that
-//! left is seen as a closed connection; its zygote goes back to its slot
-//! and nothing runs.
+//! left is seen as a closed connection, and nothing runs.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -19,34 +19,43 @@ use tokio::net::UnixStream;
 use super::{read_request, Daemon, REQUEST_LIMIT};
 use crate::daemon::fdpass;
 use crate::daemon::key::RunKey;
-use crate::daemon::warm_zygote;
 use crate::daemon::wire::{self, Reply, RunStep, WireError};
 
 impl Daemon {
-    /// Hands the warm zygote for `key` to a run, or says why not.
-    pub(super) async fn take(self: &Rc<Self>, key: RunKey, engine_socket: &Path, stream: &mut UnixStream) -> Reply {
-        let zygote = match self.wait_for_warm(&key.id()).await {
+    /// Hands a run of `args` to the warm session for `key`, or says why not.
+    pub(super) async fn take(
+        self: &Rc<Self>,
+        key: RunKey,
+        args: &[String],
+        engine_socket: &Path,
+        stream: &mut UnixStream,
+    ) -> Reply {
+        let id = key.id();
+        let zygote = match self.wait_for_warm(&id).await {
             Ok(zygote) => zygote,
             Err(reason) => return Reply::Cold { reason },
         };
         if let Some(change) = zygote.deps.changed() {
-            warm_zygote::kill(zygote.pid);
-            return Reply::Cold { reason: format!("{change} since the warm zygote collected") };
+            self.forget(&id, &zygote);
+            return Reply::Cold { reason: format!("{change} since the warm session collected") };
+        }
+        match zygote.verdict(args).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => return Reply::Declined { reason },
+            Err(e) => {
+                self.forget(&id, &zygote);
+                return Reply::Cold { reason: e.to_string() };
+            }
         }
         let fds = match receive_streams(stream).await {
             Ok(fds) => fds,
-            Err(why) => {
-                self.put_back(key, zygote);
-                return Reply::Error { message: format!("{why}; nothing ran") };
-            }
+            Err(why) => return Reply::Error { message: format!("{why}; nothing ran") },
         };
-        let pid = zygote.pid;
         let runs_beside = self.handed_over.borrow().running() as u32;
-        self.handed_over.borrow_mut().started(pid);
-        match zygote.hand_over(engine_socket, &fds).await {
+        match zygote.hand_over(engine_socket, args, &fds).await {
             Ok(pid) => Reply::Warm { pid, runs_beside },
             Err(e) => {
-                warm_zygote::kill(pid);
+                self.forget(&id, &zygote);
                 Reply::Cold { reason: e.to_string() }
             }
         }

@@ -1,6 +1,7 @@
-//! The warm zygotes the daemon holds, one slot per run key: starting one
-//! (`prewarm`), waiting for it to collect, taking it out for a run, and
-//! discarding the least recently used or those whose dependencies changed.
+//! The warm sessions (checkpoints) the daemon holds, one slot per run key:
+//! starting one (`prewarm`), waiting for it to collect, lending it to runs
+//! (it stays in its slot: each run forks from it), and retiring the least
+//! recently used or those whose dependencies changed.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -16,63 +17,79 @@ const MAX_ZYGOTES: usize = 8;
 
 pub(super) enum SlotState {
     Collecting { pid: u32 },
-    Warm(WarmZygote),
+    Warm(Rc<WarmZygote>),
     Failed(String),
 }
 
 pub(super) struct Slot {
     pub(super) key: RunKey,
+    /// The arguments its checkpoint was built with: the key's and paths.
+    pub(super) build_args: Vec<String>,
     pub(super) state: SlotState,
     pub(super) last_used: Instant,
 }
 
 impl Daemon {
-    /// Takes the key's zygote out of its slot once it is warm.
-    pub(super) async fn wait_for_warm(&self, id: &str) -> Result<WarmZygote, String> {
+    /// The key's checkpoint once it is warm (it stays in its slot).
+    pub(super) async fn wait_for_warm(&self, id: &str) -> Result<Rc<WarmZygote>, String> {
         let deadline = Instant::now() + WAIT_FOR_COLLECTION;
         loop {
             {
                 let mut slots = self.slots.borrow_mut();
-                match slots.get(id).map(|slot| &slot.state) {
-                    None => return Err("no warm zygote for these arguments, environment and terminal yet".into()),
-                    Some(SlotState::Collecting { .. }) if Instant::now() < deadline => {}
-                    Some(SlotState::Collecting { .. }) => return Err("the warm zygote is still collecting".into()),
-                    Some(_) => match slots.remove(id).map(|slot| slot.state) {
-                        Some(SlotState::Warm(zygote)) if warm_zygote::alive(zygote.pid) => return Ok(zygote),
-                        Some(SlotState::Failed(why)) => return Err(why),
-                        _ => return Err("the warm zygote had ended".into()),
-                    },
+                match slots.get_mut(id).map(|slot| (&slot.state, &mut slot.last_used)) {
+                    None => return Err("no warm session for these options, environment and terminal yet".into()),
+                    Some((SlotState::Collecting { .. }, _)) if Instant::now() < deadline => {}
+                    Some((SlotState::Collecting { .. }, _)) => {
+                        return Err("the warm session is still collecting".into())
+                    }
+                    Some((SlotState::Warm(zygote), last_used)) if warm_zygote::alive(zygote.pid) => {
+                        *last_used = Instant::now();
+                        return Ok(zygote.clone());
+                    }
+                    Some((SlotState::Failed(why), _)) => return Err(why.clone()),
+                    Some(_) => {
+                        slots.remove(id);
+                        return Err("the warm session had ended".into());
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// A zygote taken for a run that did not happen (its client left):
-    /// back into its slot, unless a newer one took the slot meanwhile.
-    pub(super) fn put_back(&self, key: RunKey, zygote: WarmZygote) {
-        let id = key.id();
-        if self.slots.borrow().contains_key(&id) {
-            return warm_zygote::kill(zygote.pid);
+    /// Retires the checkpoint in `id`'s slot if it is still `zygote`.
+    pub(super) fn forget(&self, id: &str, zygote: &Rc<WarmZygote>) {
+        let mut slots = self.slots.borrow_mut();
+        if matches!(slots.get(id).map(|slot| &slot.state), Some(SlotState::Warm(z)) if Rc::ptr_eq(z, zygote)) {
+            if let Some(slot) = slots.remove(id) {
+                discard(slot.state);
+            }
         }
-        self.make_room();
-        self.slots.borrow_mut().insert(id, Slot { key, state: SlotState::Warm(zygote), last_used: Instant::now() });
     }
 
-    /// Starts a zygote for `key` unless one is warm or collecting.
-    pub(super) fn prewarm(self: &Rc<Self>, key: RunKey) {
+    /// Starts a checkpoint for `key`, built with `build_args`, unless one
+    /// is warm or collecting (and `replace` is not set: the one there
+    /// declined a run of these arguments).
+    pub(super) fn prewarm(self: &Rc<Self>, key: RunKey, build_args: Vec<String>, replace: bool) {
         let id = key.id();
         if let Some(slot) = self.slots.borrow_mut().get_mut(&id) {
-            if !matches!(slot.state, SlotState::Failed(_)) {
+            let rebuild = matches!(slot.state, SlotState::Failed(_)) || (replace && slot.build_args != build_args);
+            if !rebuild {
                 slot.last_used = Instant::now();
                 return;
             }
         }
+        if let Some(slot) = self.slots.borrow_mut().remove(&id) {
+            discard(slot.state);
+        }
         self.make_room();
         let reaper = self.clone();
-        let on_exit =
-            move |pid, status: std::process::ExitStatus| reaper.handed_over.borrow_mut().ended(pid, status.into());
-        let state = match warm_zygote::start(&key, &self.pyworker_dir, on_exit) {
+        let on_run_ended: warm_zygote::OnRunEnded = Rc::new(move |pid, status| match status {
+            None if pid > 0 => reaper.handed_over.borrow_mut().started(pid),
+            None => {}
+            Some(status) => reaper.handed_over.borrow_mut().ended(pid, status),
+        });
+        let state = match warm_zygote::start(&key, &build_args, &self.pyworker_dir, on_run_ended) {
             Ok(starting) => {
                 let pid = starting.pid;
                 let daemon = self.clone();
@@ -85,7 +102,7 @@ impl Daemon {
             }
             Err(e) => SlotState::Failed(e.to_string()),
         };
-        self.slots.borrow_mut().insert(id, Slot { key, state, last_used: Instant::now() });
+        self.slots.borrow_mut().insert(id, Slot { key, build_args, state, last_used: Instant::now() });
     }
 
     /// A zygote finished collecting (or failed): record it, unless its
@@ -95,7 +112,7 @@ impl Daemon {
         let current =
             slots.get_mut(id).filter(|slot| matches!(slot.state, SlotState::Collecting { pid: p } if p == pid));
         match (current, result) {
-            (Some(slot), Ok(zygote)) => slot.state = SlotState::Warm(zygote),
+            (Some(slot), Ok(zygote)) => slot.state = SlotState::Warm(Rc::new(zygote)),
             (Some(slot), Err(why)) => {
                 warm_zygote::kill(pid);
                 slot.state = SlotState::Failed(why);
@@ -116,16 +133,22 @@ impl Daemon {
         }
     }
 
+    /// The daemon stops: every checkpoint ends now. The runs forked from
+    /// them are process groups of their own and go on.
     pub(super) fn discard_all(&self) {
         for (_, slot) in self.slots.borrow_mut().drain() {
-            discard(slot.state);
+            match slot.state {
+                SlotState::Collecting { pid } => warm_zygote::kill(pid),
+                SlotState::Warm(zygote) => warm_zygote::kill(zygote.pid),
+                SlotState::Failed(_) => {}
+            }
         }
     }
 
-    /// Warm zygotes whose dependencies changed (or that ended): replaced now,
+    /// Checkpoints whose dependencies changed (or that ended): replaced now,
     /// so the next run finds a fresh one.
     pub(super) fn refresh(self: &Rc<Self>) {
-        let stale: Vec<RunKey> = {
+        let stale: Vec<(RunKey, Vec<String>)> = {
             let mut slots = self.slots.borrow_mut();
             let ids: Vec<String> = slots
                 .iter()
@@ -139,20 +162,24 @@ impl Daemon {
                 .filter_map(|id| slots.remove(id))
                 .map(|slot| {
                     discard(slot.state);
-                    slot.key
+                    (slot.key, slot.build_args)
                 })
                 .collect()
         };
-        for key in stale {
-            self.prewarm(key);
+        for (key, build_args) in stale {
+            self.prewarm(key, build_args, false);
         }
     }
 }
 
+/// Ends a slot's checkpoint: one still collecting at once, a warm one once
+/// the runs forked from it have ended (they belong to their clients).
 fn discard(state: SlotState) {
     match state {
         SlotState::Collecting { pid } => warm_zygote::kill(pid),
-        SlotState::Warm(zygote) => warm_zygote::kill(zygote.pid),
+        SlotState::Warm(zygote) => {
+            tokio::task::spawn_local(async move { zygote.retire().await });
+        }
         SlotState::Failed(_) => {}
     }
 }

@@ -1,0 +1,136 @@
+//! A warm session serves new selections: `-k`, `-m`, `--deselect`, `-x`,
+//! `--maxfail`, paths and node ids are applied in a fork of the session
+//! the daemon collected, not part of its key. Each run must be warm and
+//! equal `python -m pytest` with the same arguments, outcome by outcome;
+//! a path the session did not collect runs cold and says why.
+
+mod common;
+use common::daemon::Daemon;
+use common::*;
+
+fn suite() -> Suite {
+    Suite::new(&[
+        ("pytest.ini", "[pytest]\nmarkers =\n    slow: slow\n"),
+        ("conftest.py", "import pytest\n\n@pytest.fixture\ndef base():\n    return 10\n"),
+        ("tests/__init__.py", ""),
+        ("tests/a/__init__.py", ""),
+        ("tests/a/conftest.py", "import pytest\n\n@pytest.fixture\ndef local():\n    return 'a'\n"),
+        (
+            "tests/a/test_one.py",
+            r#"
+            import pytest
+
+            @pytest.mark.parametrize("n", [1, 2, 3])
+            def test_param(n, base):
+                assert n + base > 10
+
+            @pytest.mark.slow
+            def test_alpha_slow(local):
+                assert local == "a"
+
+            class TestGroup:
+                def test_method(self):
+                    pass
+
+                def test_alpha_method(self):
+                    pass
+            "#,
+        ),
+        (
+            "tests/b/test_two.py",
+            r#"
+            import pytest
+
+            def test_alpha():
+                pass
+
+            def test_fail():
+                assert 0
+
+            @pytest.mark.slow
+            def test_slow_b():
+                pass
+
+            def test_zeta():
+                pass
+            "#,
+        ),
+        ("check_extra.py", "def test_extra():\n    pass\n"),
+    ])
+}
+
+fn rpytest_via(daemon: &Daemon, suite: &Suite, args: &[&str]) -> RunResult {
+    let all: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-v"]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect();
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    run_command(&rpytest_bin(), &all, suite.path(), &env)
+}
+
+fn warm(result: &RunResult) -> bool {
+    result.stderr.contains("daemon: warm zygote")
+}
+
+/// `args` after `-n <workers>` are pytest's.
+fn assert_warm_and_same(daemon: &Daemon, suite: &Suite, args: &[&str]) {
+    let rpytest = rpytest_via(daemon, suite, args);
+    assert!(warm(&rpytest), "{args:?} was not served warm\n{}", rpytest.dump());
+    let mut full = vec!["-v"];
+    full.extend(&args[2..]);
+    let pytest = run_pytest(suite, &full);
+    let pair = Pair { pytest, rpytest };
+    assert_pair_same(&pair);
+}
+
+#[test]
+fn new_selections_fork_from_the_warm_session_and_equal_pytest() {
+    let suite = suite();
+    let daemon = Daemon::start(&[]);
+    let first = rpytest_via(&daemon, &suite, &["-n", "2"]);
+    assert!(!warm(&first), "{}", first.dump());
+    daemon.wait_settled();
+    let selections: &[&[&str]] = &[
+        &["-n", "2"],
+        &["-n", "2", "-k", "alpha"],
+        &["-n", "2", "-m", "slow"],
+        &["-n", "2", "-k", "not alpha", "-m", "not slow"],
+        &["-n", "2", "tests/a"],
+        &["-n", "2", "tests/a/test_one.py::TestGroup::test_method"],
+        &["-n", "2", "tests/a/test_one.py::test_param[2]"],
+        &["-n", "2", "tests/a/test_one.py::test_param"],
+        &["-n", "2", "tests/b/test_two.py", "tests/a/test_one.py::TestGroup"],
+        &["-n", "2", "--deselect", "tests/b/test_two.py::test_fail"],
+        &["-n", "1", "-x"],
+        &["-n", "1", "--maxfail", "1", "-k", "fail or zeta"],
+    ];
+    for args in selections {
+        assert_warm_and_same(&daemon, &suite, args);
+    }
+}
+
+#[test]
+fn a_path_the_session_did_not_collect_runs_cold_and_says_why() {
+    let suite = suite();
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "2"]);
+    daemon.wait_settled();
+    // Not a test_*.py file: pytest collects it only when named.
+    let outside = rpytest_via(&daemon, &suite, &["-n", "2", "check_extra.py"]);
+    assert!(!warm(&outside), "{}", outside.dump());
+    assert!(
+        outside.stderr.contains("rpytest: daemon: running cold: the warm session holds no test for"),
+        "{}",
+        outside.dump()
+    );
+    assert_eq!(outside.outcomes.keys().collect::<Vec<_>>(), ["check_extra.py::test_extra"], "{}", outside.dump());
+    // The session is rebuilt for that run's paths: the same run is warm next.
+    daemon.wait_settled();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    daemon.wait_settled();
+    assert_warm_and_same(&daemon, &suite, &["-n", "2", "check_extra.py"]);
+    let unknown = rpytest_via(&daemon, &suite, &["-n", "2", "tests/b/test_two.py::test_nothing_like_it"]);
+    assert!(!warm(&unknown), "{}", unknown.dump());
+    assert_eq!(unknown.code, 4, "pytest's usage error for a node id it cannot find\n{}", unknown.dump());
+}
