@@ -95,6 +95,28 @@ fn check_step_with(python: &Path, dir: &Path, daemon: &Daemon, env: &[(&str, &st
     daemon.wait_settled();
 }
 
+/// After a change the session can take in place: the first run is warm,
+/// re-collects, and equals pytest.
+fn check_refreshed(suite: &Suite, daemon: &Daemon, step: &str) {
+    let (first, path) = run(suite, daemon, &[]);
+    assert_eq!(path, Path_::Warm, "{step}: the session was not refreshed in place\n{}", first.dump());
+    assert!(first.stderr.contains("daemon: re-collected"), "{step}: nothing was re-collected\n{}", first.dump());
+    assert_same_as_pytest(suite, &first, &[], &format!("{step} (refreshed)"));
+    daemon.wait_settled();
+}
+
+/// After a change that may be taken in place or not: whichever the run
+/// was, it equals pytest, and the next run is warm.
+fn check_step_any(suite: &Suite, daemon: &Daemon, env: &[(&str, &str)], step: &str) {
+    let (first, _) = run(suite, daemon, env);
+    assert_same_as_pytest(suite, &first, env, &format!("{step} (first)"));
+    daemon.wait_settled();
+    let (second, path) = run(suite, daemon, env);
+    assert_eq!(path, Path_::Warm, "{step}: the next run was not warm\n{}", second.dump());
+    assert_same_as_pytest(suite, &second, env, &format!("{step} (warm)"));
+    daemon.wait_settled();
+}
+
 fn suite() -> Suite {
     Suite::new(&[
         ("pytest.ini", "[pytest]\n"),
@@ -179,24 +201,30 @@ fn warm_equals_cold_after_every_kind_of_change() {
 
     suite
         .write("test_a.py", &std::fs::read_to_string(suite.join("test_a.py")).unwrap().replace("pass\n", "assert 0\n"));
-    check_step(&suite, &daemon, &[], "editing a test", "test_a.py changed");
+    check_refreshed(&suite, &daemon, "editing a test");
 
     suite.write("test_new.py", "def test_new():\n    pass\n");
-    check_step(&suite, &daemon, &[], "adding a test file", "added to or removed from");
+    check_refreshed(&suite, &daemon, "adding a test file");
     std::fs::remove_file(suite.join("test_new.py")).unwrap();
-    check_step(&suite, &daemon, &[], "removing a test file", "test_new.py was removed");
+    check_refreshed(&suite, &daemon, "removing a test file");
 
     suite.write("helper.py", "VALUE = 2\n");
-    check_step(&suite, &daemon, &[], "editing an imported module", "helper.py changed");
+    check_refreshed(&suite, &daemon, "editing an imported module");
 
     suite.write("pkg/settings.py", "FLAG = 'off'\n");
-    check_step(&suite, &daemon, &[], "editing a module only conftest imports", "settings.py changed");
+    check_step(
+        &suite,
+        &daemon,
+        &[],
+        "editing a module only conftest imports",
+        "pkg.settings was imported while pytest configured",
+    );
 
     suite.write("data/cases.json", "[1, 2, 3, 4]\n");
-    check_step(&suite, &daemon, &[], "editing a data file read at import", "cases.json changed");
+    check_refreshed(&suite, &daemon, "editing a data file read at import");
 
     suite.write("conftest.py", "import pytest\n\n@pytest.fixture\ndef flag():\n    return 'on'\n");
-    check_step(&suite, &daemon, &[], "editing conftest.py", "conftest.py changed");
+    check_step(&suite, &daemon, &[], "editing conftest.py", "module conftest was imported while pytest configured");
 
     suite.write("pytest.ini", "[pytest]\npython_files = test_*.py check_*.py\n");
     check_step(&suite, &daemon, &[], "changing pytest.ini", "pytest.ini changed");
@@ -210,7 +238,7 @@ fn warm_equals_cold_after_every_kind_of_change() {
     let pythonpath = [("PYTHONPATH", site.to_str().unwrap())];
     check_step(&suite, &daemon, &pythonpath, "a package on the path", "no warm session");
     install_tinypkg(&site, "2.0", 2);
-    check_step(&suite, &daemon, &pythonpath, "installing another version", "changed");
+    check_step_any(&suite, &daemon, &pythonpath, "installing another version");
 }
 
 #[test]
@@ -239,9 +267,9 @@ fn warm_equals_cold_after_switching_git_branches() {
     assert_same_as_pytest(&suite, &warm, &[], "on main");
     daemon.wait_settled();
     git(suite.path(), &["checkout", "-q", "other"]);
-    check_step(&suite, &daemon, &[], "after checking out another branch", "changed");
+    check_step_any(&suite, &daemon, &[], "after checking out another branch");
     git(suite.path(), &["checkout", "-q", "main"]);
-    check_step(&suite, &daemon, &[], "after checking main out again", "changed");
+    check_step_any(&suite, &daemon, &[], "after checking main out again");
 }
 
 /// pytest looks for its ini file in every ancestor of the invocation
@@ -260,13 +288,13 @@ fn a_new_ini_file_above_the_suite_makes_the_zygote_stale() {
     daemon.wait_settled();
 
     suite.write("pytest.ini", "[pytest]\naddopts = -k one\n");
-    check_step_in(&proj, &daemon, &[], "a pytest.ini in the parent directory", "pytest.ini appeared");
+    check_step_in(&proj, &daemon, &[], "a pytest.ini in the parent directory", "pytest.ini");
     let (warm, _) = run_in(&proj, &daemon, &[]);
     assert_eq!(warm.outcomes.keys().collect::<Vec<_>>(), ["test_x.py::test_one"], "{}", warm.dump());
     daemon.wait_settled();
 
     suite.write("proj/pytest.toml", "[pytest]\naddopts = [\"-k\", \"two\"]\n");
-    check_step_in(&proj, &daemon, &[], "a pytest.toml in the rootdir", "pytest.toml appeared");
+    check_step_in(&proj, &daemon, &[], "a pytest.toml in the rootdir", "pytest.toml");
 }
 
 /// Runs `python -c code args…` and returns its stdout, trimmed; panics

@@ -13,6 +13,10 @@ for ``rpytest serve``:
   the selection and returns into pytest, which runs every plugin's
   ``pytest_collection_modifyitems`` and the rest of the session as usual.
   The checkpoint says ``taken {pid}`` and waits for the next run.
+- ``refresh {files, listing_changed}``: files the session depended on
+  changed. The checkpoint re-collects what they affect in place
+  (``recollect.py``) and answers ``refreshed`` with its new dependencies,
+  or ``stale`` with the reason the daemon must build a new session.
 - ``retire``: serve no more; exit once the runs still going have ended.
 
 The checkpoint reaps its runs and reports each exit (``ended``): the daemon
@@ -39,9 +43,10 @@ class Handover:
 class Checkpoint:
     """Owns the daemon link and the runs forked from this session."""
 
-    def __init__(self, daemon, built_args):
+    def __init__(self, daemon, built_args, refresh):
         self.daemon = daemon
         self.built_args = list(built_args)
+        self.refresh = refresh  # a ``refresh`` message -> the answer
         self.runs = set()  # pids of the runs going on
         self.retiring = False
 
@@ -65,6 +70,8 @@ class Checkpoint:
                     self.retiring = True
                 elif msg["type"] == "retire":
                     self.retiring = True
+                elif msg["type"] == "refresh":
+                    self.daemon.send(self.refresh(msg))
                 elif msg["type"] == "serve":
                     self.daemon.send(protocol.verdict(self._verdict(session, msg["args"])))
                 elif msg["type"] == "handover":

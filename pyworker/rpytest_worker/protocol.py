@@ -77,6 +77,10 @@ on RPYTEST_WARM_FD; the checkpoint serves many runs, each in a fork of its own:
     ended {pid, exit_code, signal}        -> daemon: a run's process ended
     retire {}                             <- daemon: serve no more; exit once
                                           the runs still going have ended
+    refresh {files, dirs}                 <- daemon: these files changed, and the
+                                          listings of these directories
+    refreshed {deps, started_ns, recollected} -> daemon: re-collected in place
+    stale {reason}                        -> daemon: build a new session
 """
 import array
 import functools
@@ -137,7 +141,8 @@ FROM_ENGINE = {
     "shutdown": (),
 }
 # What ``rpytest serve`` sends a warm zygote (``ToZygote`` in src/daemon/warm_zygote.rs).
-FROM_DAEMON = {"serve": ("args",), "handover": ("socket", "args"), "retire": ()}
+FROM_DAEMON = {"serve": ("args",), "handover": ("socket", "args"), "retire": (),
+               "refresh": ("files", "dirs")}
 
 
 def decode(frame, known=FROM_ENGINE):
@@ -349,6 +354,15 @@ def verdict(reason):
     return {"type": "verdict", "reason": reason}
 
 
+def refreshed(deps, started_ns, recollected):
+    """``recollected``: the test files collected again."""
+    return {"type": "refreshed", "deps": deps, "started_ns": started_ns, "recollected": recollected}
+
+
+def stale(reason):
+    return {"type": "stale", "reason": reason}
+
+
 def taken(pid):
     return {"type": "taken", "pid": pid}
 
@@ -430,7 +444,9 @@ def daemon_samples():
                       ["/home/ana/shop/tests/conftest.py", None]],
             "dirs": [["/home/ana/shop/tests", "6c1b0e5f8a2d4c3b9e7f1a0d2c4b6e8f", stamp]]}
     return [warm(deps, stamp - 10**9), verdict(None), verdict("option 'verbose' differs from the warm session's"),
-            taken(41512), ended(41512, 1), ended(41513, -9)]
+            taken(41512), ended(41512, 1), ended(41513, -9),
+            refreshed(deps, stamp, ["/home/ana/shop/tests/test_shop.py"]),
+            stale("module shop.db was imported while pytest configured (by a conftest or plugin)")]
 
 
 def main(argv):

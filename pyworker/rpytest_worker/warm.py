@@ -30,6 +30,7 @@ from _pytest import faulthandler as pytest_faulthandler
 from . import identity, pristine, protocol, shared_fixtures
 from .checkpoint import Checkpoint
 from .collection import item_record
+from .recollect import ImportGraph, Refresh, Stale
 from .zygote import ZygotePlugin
 
 # Directories walked for the set of candidate test files (by their mtimes).
@@ -62,10 +63,11 @@ class ReadRecorder:
     of fixtures) counts as a dependency like the module itself. An audit
     hook cannot be removed: after the handover it only returns."""
 
-    def __init__(self):
+    def __init__(self, on_read=None):
         self.files = set()
         self.dirs = set()
         self.recording = True
+        self.on_read = on_read  # told each file read, as it is read
         sys.addaudithook(self._hook)
 
     def _hook(self, event, args):
@@ -74,7 +76,10 @@ class ReadRecorder:
         if event == "open":
             path, mode = args[0], args[1]
             if isinstance(path, (str, bytes)) and not any(c in (mode or "r") for c in "wax+"):
-                self.files.add(os.path.abspath(os.fsdecode(path)))
+                path = os.path.abspath(os.fsdecode(path))
+                self.files.add(path)
+                if self.on_read is not None:
+                    self.on_read(path)
         elif event in ("os.listdir", "os.scandir") and isinstance(args[0], (str, bytes)):
             self.dirs.add(os.path.abspath(os.fsdecode(args[0])))
 
@@ -222,14 +227,20 @@ def visible(name):
     return not name.startswith(".") and name != "__pycache__"
 
 
+def _visible_names(path):
+    try:
+        return [name for name in os.listdir(path) if visible(name)]
+    except OSError:
+        return None
+
+
 def listing_digest(path):
     """A digest of a directory's visible entry names (the daemon computes
     the same): it changes when a file is added, removed or renamed there."""
-    try:
-        names = sorted(os.fsencode(name) for name in os.listdir(path) if visible(name))
-    except OSError:
+    names = _visible_names(path)
+    if names is None:
         return None
-    return hashlib.sha256(b"\0".join(names)).hexdigest()[:32]
+    return hashlib.sha256(b"\0".join(sorted(os.fsencode(name) for name in names))).hexdigest()[:32]
 
 
 def dependencies(session, recorder):
@@ -354,36 +365,77 @@ def _prepare_for_workers(session):
 class WarmZygotePlugin(ZygotePlugin):
     """A zygote that collects, then serves runs as a ``Checkpoint``."""
 
-    def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes):
+    def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes, graph):
         super().__init__(None, shared)
         self.recorder = recorder
         self.cache_writes = cache_writes
+        self.graph = graph
         # Every file of the suite is read after this instant: one stamped
         # later may have changed while it was being read.
         self.started_ns = time.time_ns()
         self.daemon = daemon
         self.restore_terminal = restore_terminal
         self._records = {}  # id(item) -> its item record, made while waiting
+        self.listings = {}  # directory -> its visible names when last collected
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """What a test file's collection imports and reads is that file's."""
+        entered = self.graph.enter(collector)
+        yield
+        if entered:
+            self.graph.leave()
 
     # Replaces ZygotePlugin's (which asks the engine for a shard: a warm run never shards).
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
         """Where a run's selection starts to matter: the checkpoint waits
         here, and each run's fork goes on from here with its own."""
-        handover = self._become_checkpoint(session)
+        handover = self._become_checkpoint(session, items)
         self._adopt(session, handover)
         handover.plan.apply(session, items)
         yield
 
-    def _become_checkpoint(self, session):
+    def _become_checkpoint(self, session, items):
+        self.graph.stop()
+        self.daemon.send(protocol.warm(self._settle(session), self.started_ns))
+        built_args = session.config.invocation_params.args
+        checkpoint = Checkpoint(self.daemon, built_args, lambda msg: self._refresh(session, items, msg))
+        return checkpoint.serve(session)  # returns in a run's fork only
+
+    def _settle(self, session):
+        """What each run would otherwise redo, done once while waiting; and
+        the session's dependencies."""
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
-        self._records = {id(item): item_record(session.config, item) for item in session.items}
+        self.listings = {path: set(_visible_names(path) or ()) for path, _, _ in deps["dirs"]}
+        config = session.config
+        for item in session.items:
+            if id(item) not in self._records:
+                self._records[id(item)] = item_record(config, item)
         _prepare_for_workers(session)
-        self.daemon.send(protocol.warm(deps, self.started_ns))
-        built_args = session.config.invocation_params.args
-        return Checkpoint(self.daemon, built_args).serve(session)  # returns in a run's fork only
+        return deps
+
+    def _refresh(self, session, items, msg):
+        """The daemon saw ``files`` change: re-collect what they affect in
+        place (``recollect``), or say why a new session is needed."""
+        started_ns = time.time_ns()
+        refresh = Refresh(session, items, self.graph)
+        try:
+            work = refresh.plan(msg["files"], msg["dirs"], self.listings)
+            self.recorder.recording = True
+            self.graph.start()
+            try:
+                refresh.apply(work)
+            finally:
+                self.graph.stop()
+        except Stale as why:
+            return protocol.stale(str(why))
+        except BaseException as exc:  # noqa: BLE001  half refreshed: the daemon must drop this session
+            return protocol.stale(f"re-collecting failed: {exc!r}")
+        files = sorted(work.recollect | set(work.added) | work.removed)
+        return protocol.refreshed(self._settle(session), started_ns, files)
 
     def _adopt(self, session, handover):
         # Connected before the client's streams are touched: a stale handover,
@@ -420,10 +472,12 @@ def header_edits(config, run_plan):
 def warm_zygote_plugin(env):
     """The zygote plugin of a process ``rpytest serve`` started (``bootstrap``
     runs pytest with it). Before pytest starts, so that every read is seen."""
-    recorder = ReadRecorder()
+    graph = ImportGraph()
+    graph.start()
+    recorder = ReadRecorder(on_read=graph.read)
     cache_writes = DeferredCacheWrites()
     daemon = protocol.DaemonLink(int(env.warm_fd))
     restore = pretend_terminal(int(env.warm_tty)) if env.warm_tty else None
     # Set up per run, after the handover: this zygote is the run's controller.
     shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
-    return WarmZygotePlugin(daemon, restore, recorder, shared, cache_writes)
+    return WarmZygotePlugin(daemon, restore, recorder, shared, cache_writes, graph)

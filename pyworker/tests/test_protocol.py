@@ -36,7 +36,7 @@ def test_every_constructor_has_a_sample():
 
 def test_engine_and_daemon_samples_do_not_mix():
     daemon = {msg["type"] for msg in protocol.daemon_samples()}
-    assert daemon == {"warm", "verdict", "taken", "ended"}
+    assert daemon == {"warm", "verdict", "taken", "ended", "refreshed", "stale"}
     assert not daemon & {msg["type"] for msg in protocol.samples()}
 
 
@@ -75,7 +75,8 @@ def test_decode_accepts_each_engine_message_as_bytes_or_a_map():
         assert protocol.decode(protocol.packb(msg)) == msg
         assert protocol.decode(msg) == msg
     for msg in ({"type": "handover", "socket": "/run/engine.sock", "args": ["-k", "slow"]},
-                {"type": "serve", "args": ["tests/test_a.py"]}, {"type": "retire"}):
+                {"type": "serve", "args": ["tests/test_a.py"]}, {"type": "retire"},
+                {"type": "refresh", "files": ["/p/test_a.py"], "dirs": []}):
         assert protocol.decode(msg, protocol.FROM_DAEMON) == msg
 
 

@@ -80,8 +80,11 @@ impl DaemonRun {
     pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<WarmHandover> {
         let request = Request::run(self.key.clone(), self.args.clone(), engine_socket.to_path_buf());
         match ask_to_run(&self.socket, &request) {
-            Ok(Reply::Warm { pid, runs_beside }) => {
+            Ok(Reply::Warm { pid, runs_beside, recollected }) => {
                 crate::trace::event(|| format!("daemon: warm zygote {pid} took the run ({runs_beside} beside it)"));
+                if !recollected.is_empty() {
+                    crate::trace::event(|| format!("daemon: re-collected {recollected:?}"));
+                }
                 Some(WarmHandover { pid, runs_beside, socket: self.socket.clone() })
             }
             Ok(Reply::Cold { reason }) => self.cold(&reason),

@@ -27,7 +27,7 @@ pub type Stat = (i64, i64, u64, u64);
 /// Clock granularity allowance (the kernel stamps files from a coarse clock,
 /// up to a jiffy behind): a file stamped this close to the zygote's
 /// start may have been written while it was reading.
-const SETTLE_NS: i64 = 10_000_000;
+pub const SETTLE_NS: i64 = 10_000_000;
 
 #[derive(Debug, Deserialize)]
 pub struct Deps {
@@ -56,22 +56,38 @@ pub fn listing_digest(dir: &Path) -> Option<String> {
     Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
+/// What changed since a collection: files whose stat differs, and the
+/// directories whose listing did (a file added, removed or renamed there).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub files: Vec<PathBuf>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.dirs.is_empty()
+    }
+
+    /// How long until a collection that starts then cannot be confused with
+    /// one that read the changed files while they were being written (see
+    /// `Deps::unsettled`): the newest stamp plus the clock's granularity.
+    pub fn settling_time(&self) -> std::time::Duration {
+        let stamps = self.files.iter().chain(&self.dirs).filter_map(|path| stat(path)).map(|(m, c, _, _)| m.max(c));
+        let newest = stamps.max().unwrap_or(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        std::time::Duration::from_nanos((newest + SETTLE_NS + 1_000_000 - now).max(0) as u64)
+    }
+}
+
 impl Deps {
-    /// The first dependency that is no longer as it was, said in words.
-    pub fn changed(&self) -> Option<String> {
-        let file = self.files.iter().find_map(|(path, then)| {
-            let now = stat(path);
-            (now != *then).then(|| match (then, now) {
-                (None, Some(_)) => format!("{} appeared", path.display()),
-                (Some(_), None) => format!("{} was removed", path.display()),
-                _ => format!("{} changed", path.display()),
-            })
-        });
-        file.or_else(|| {
-            self.dirs.iter().find_map(|(dir, then, _)| {
-                (listing_digest(dir) != *then).then(|| format!("a file was added to or removed from {}", dir.display()))
-            })
-        })
+    /// Every dependency that is no longer as it was.
+    pub fn changes(&self) -> Changes {
+        let files =
+            self.files.iter().filter(|(path, then)| stat(path) != *then).map(|(path, _)| path.clone()).collect();
+        let dirs =
+            self.dirs.iter().filter(|(dir, then, _)| listing_digest(dir) != *then).map(|(dir, _, _)| dir.clone());
+        Changes { files, dirs: dirs.collect() }
     }
 
     /// A dependency stamped after the zygote began reading the suite at
@@ -104,12 +120,12 @@ mod tests {
         let absent = dir.path().join("b.py");
         std::fs::write(&file, "x = 1\n").unwrap();
         let deps = deps_of(dir.path(), &[&file, &absent]);
-        assert_eq!(deps.changed(), None);
+        assert!(deps.changes().is_empty());
         std::fs::write(&absent, "").unwrap();
-        assert!(deps.changed().unwrap().contains("appeared"));
+        assert_eq!(deps.changes().files, std::slice::from_ref(&absent));
         std::fs::remove_file(&absent).unwrap();
         std::fs::write(&file, "x = 2\n").unwrap();
-        assert!(deps.changed().unwrap().contains("a.py changed"));
+        assert_eq!(deps.changes().files, std::slice::from_ref(&file));
     }
 
     #[test]
@@ -118,9 +134,9 @@ mod tests {
         let deps = deps_of(dir.path(), &[]);
         std::fs::write(dir.path().join(".coverage"), "").unwrap();
         std::fs::create_dir(dir.path().join("__pycache__")).unwrap();
-        assert_eq!(deps.changed(), None);
+        assert!(deps.changes().is_empty());
         std::fs::write(dir.path().join("test_new.py"), "").unwrap();
-        assert!(deps.changed().unwrap().contains("added to or removed from"));
+        assert_eq!(deps.changes(), Changes { files: vec![], dirs: vec![dir.path().to_path_buf()] });
     }
 
     #[test]

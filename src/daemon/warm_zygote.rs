@@ -12,6 +12,7 @@
 //! `verdict`, `handover` then `taken`) at a time goes over the link, while a
 //! reader task passes the `ended` messages on as they come.
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -53,6 +54,10 @@ enum FromZygote {
     Verdict { reason: Option<String> },
     /// A fork of it took the run (0: it declined after all).
     Taken { pid: u32 },
+    /// Re-collected in place what the changed files affect.
+    Refreshed { deps: Deps, started_ns: i64, recollected: Vec<PathBuf> },
+    /// Cannot refresh itself: build a new session.
+    Stale { reason: String },
     /// A run's fork ended.
     Ended { pid: u32, exit_code: Option<i32>, signal: Option<i32> },
 }
@@ -62,6 +67,7 @@ enum FromZygote {
 enum ToZygote<'a> {
     Serve { args: &'a [String] },
     Handover { socket: &'a Path, args: &'a [String] },
+    Refresh { files: &'a [PathBuf], dirs: &'a [PathBuf] },
     Retire,
 }
 
@@ -99,7 +105,7 @@ pub struct Starting {
 /// A checkpoint that has collected and serves runs.
 pub struct WarmZygote {
     pub pid: u32,
-    pub deps: Deps,
+    deps: RefCell<Deps>,
     exchange: Mutex<Exchange>,
 }
 
@@ -211,11 +217,39 @@ impl Starting {
                 }
             }
         });
-        Ok(WarmZygote { pid: self.pid, deps, exchange: Mutex::new(Exchange { writer, answers }) })
+        Ok(WarmZygote { pid: self.pid, deps: RefCell::new(deps), exchange: Mutex::new(Exchange { writer, answers }) })
     }
 }
 
 impl WarmZygote {
+    /// Brings the session up to date with its files: nothing when none
+    /// changed; else the checkpoint re-collects what changed in place and
+    /// says which test files it collected again. `Err`: why a new session
+    /// must be built instead.
+    pub async fn refresh(&self) -> Result<Vec<PathBuf>, String> {
+        let mut exchange = self.exchange.lock().await;
+        let changes = self.deps.borrow().changes();
+        if changes.is_empty() {
+            return Ok(vec![]);
+        }
+        tokio::time::sleep(changes.settling_time()).await;
+        let frame = ToZygote::Refresh { files: &changes.files, dirs: &changes.dirs };
+        exchange.writer.write_all(&wire::encode(&frame)).await.map_err(|e| e.to_string())?;
+        match tokio::time::timeout(COLLECT_LIMIT, exchange.answers.recv()).await {
+            Ok(Some(FromZygote::Refreshed { deps, started_ns, recollected })) => {
+                if let Some(reason) = deps.unsettled(started_ns) {
+                    return Err(reason);
+                }
+                *self.deps.borrow_mut() = deps;
+                Ok(recollected)
+            }
+            Ok(Some(FromZygote::Stale { reason })) => Err(reason),
+            Ok(Some(other)) => Err(format!("expected `refreshed`, got {other:?}")),
+            Ok(None) => Err(ZygoteError::Gone.to_string()),
+            Err(_) => Err(ZygoteError::Slow(COLLECT_LIMIT).to_string()),
+        }
+    }
+
     /// Whether the checkpoint can serve a run of `args`: `None`, or why not.
     pub async fn verdict(&self, args: &[String]) -> Result<Option<String>, ZygoteError> {
         let mut exchange = self.exchange.lock().await;
@@ -317,9 +351,11 @@ mod golden {
                 Ok(FromZygote::Verdict { .. }) => "verdict",
                 Ok(FromZygote::Taken { .. }) => "taken",
                 Ok(FromZygote::Ended { .. }) => "ended",
+                Ok(FromZygote::Refreshed { .. }) => "refreshed",
+                Ok(FromZygote::Stale { .. }) => "stale",
                 Err(e) => panic!("the daemon cannot decode a warm zygote's message: {e}"),
             })
             .collect();
-        assert_eq!(kinds, ["warm", "verdict", "verdict", "taken", "ended", "ended"]);
+        assert_eq!(kinds, ["warm", "verdict", "verdict", "taken", "ended", "ended", "refreshed", "stale"]);
     }
 }

@@ -133,6 +133,9 @@ pub enum Reply {
     Warm {
         pid: u32,
         runs_beside: u32,
+        /// The test files the session re-collected for this run (edited).
+        #[serde(default)]
+        recollected: Vec<PathBuf>,
     },
     /// No warm zygote for this run, and why; run embedded.
     Cold {

@@ -35,10 +35,13 @@ impl Daemon {
             Ok(zygote) => zygote,
             Err(reason) => return Reply::Cold { reason },
         };
-        if let Some(change) = zygote.deps.changed() {
-            self.forget(&id, &zygote);
-            return Reply::Cold { reason: format!("{change} since the warm session collected") };
-        }
+        let recollected = match zygote.refresh().await {
+            Ok(recollected) => recollected,
+            Err(reason) => {
+                self.forget(&id, &zygote);
+                return Reply::Cold { reason: format!("{reason} (since the warm session collected)") };
+            }
+        };
         match zygote.verdict(args).await {
             Ok(None) => {}
             Ok(Some(reason)) => return Reply::Declined { reason },
@@ -53,7 +56,7 @@ impl Daemon {
         };
         let runs_beside = self.handed_over.borrow().running() as u32;
         match zygote.hand_over(engine_socket, args, &fds).await {
-            Ok(pid) => Reply::Warm { pid, runs_beside },
+            Ok(pid) => Reply::Warm { pid, runs_beside, recollected },
             Err(e) => {
                 self.forget(&id, &zygote);
                 Reply::Cold { reason: e.to_string() }

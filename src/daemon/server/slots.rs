@@ -145,28 +145,34 @@ impl Daemon {
         }
     }
 
-    /// Checkpoints whose dependencies changed (or that ended): replaced now,
-    /// so the next run finds a fresh one.
+    /// Checkpoints whose files changed: refreshed in place, or replaced now
+    /// when they cannot be (or have ended), so the next run finds a fresh one.
     pub(super) fn refresh(self: &Rc<Self>) {
-        let stale: Vec<(RunKey, Vec<String>)> = {
-            let mut slots = self.slots.borrow_mut();
-            let ids: Vec<String> = slots
-                .iter()
-                .filter(|(_, slot)| match &slot.state {
-                    SlotState::Warm(zygote) => !warm_zygote::alive(zygote.pid) || zygote.deps.changed().is_some(),
-                    _ => false,
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            ids.iter()
-                .filter_map(|id| slots.remove(id))
-                .map(|slot| {
-                    discard(slot.state);
-                    (slot.key, slot.build_args)
-                })
-                .collect()
-        };
-        for (key, build_args) in stale {
+        let warm: Vec<(String, Rc<WarmZygote>)> = self
+            .slots
+            .borrow()
+            .iter()
+            .filter_map(|(id, slot)| match &slot.state {
+                SlotState::Warm(zygote) => Some((id.clone(), zygote.clone())),
+                _ => None,
+            })
+            .collect();
+        for (id, zygote) in warm {
+            let daemon = self.clone();
+            tokio::task::spawn_local(async move {
+                let stale = !warm_zygote::alive(zygote.pid) || zygote.refresh().await.is_err();
+                if stale {
+                    daemon.rebuild(&id, &zygote);
+                }
+            });
+        }
+    }
+
+    /// Replaces the checkpoint in `id`'s slot if it is still `zygote`.
+    fn rebuild(self: &Rc<Self>, id: &str, zygote: &Rc<WarmZygote>) {
+        let build = self.slots.borrow().get(id).map(|slot| (slot.key.clone(), slot.build_args.clone()));
+        self.forget(id, zygote);
+        if let Some((key, build_args)) = build {
             self.prewarm(key, build_args, false);
         }
     }
