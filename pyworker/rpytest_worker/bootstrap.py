@@ -7,6 +7,8 @@ comes from the engine's variables, read and removed by ``identity``:
 
 - a spawned worker (``RPYTEST_ROLE=worker``): ``spawned``;
 - a warm zygote, held by ``rpytest serve`` (``RPYTEST_WARM_FD``): ``warm``;
+  a spare one (``RPYTEST_WARM_SPARE``) has started Python and imported
+  pytest, and waits for the daemon to say which arguments to collect with;
 - else the run's zygote, connected to the engine at once: ``zygote``.
 
 Each runs ``pytest.main`` with the user's arguments and rpytest's plugins
@@ -31,11 +33,18 @@ except ImportError:
 
 
 def main():
+    # When the interpreter started, before it read anything of pytest's
+    # (the ``-c`` program sets it): a warm session's files must not have
+    # changed after it.
+    started_ns = sys.__dict__.pop("rpytest_started_ns", None)
     prctl.die_with_parent()
     # The engine's variables are ours: read, then gone before any conftest
     # (or a subprocess a test starts) can see them.
     env = identity.take_engine_env()
     args = sys.argv[1:]
+    daemon = protocol.DaemonLink(int(env.warm_fd)) if env.warm_fd else None
+    if daemon is not None and env.warm_spare:
+        args, started_ns = warm.wait_for_build(daemon, started_ns)
     identity.look_like_python_m_pytest(args)
     # The engine forwards an interrupt during collection as SIGINT, for
     # pytest to report; a SIGINT ignored by inheritance (rpytest started as
@@ -44,8 +53,8 @@ def main():
     if env.role == "worker":
         return run_pytest(args, SpawnedWorkerPlugin(int(env.worker), int(env.worker_count)), zygote=False)
     prctl.become_subreaper()
-    if env.warm_fd:
-        plugin = warm.warm_zygote_plugin(env)
+    if daemon is not None:
+        plugin = warm.warm_zygote_plugin(env, daemon, started_ns)
     else:
         conn = connect_to_engine(env.socket)
         conn.send(protocol.hello("zygote"))

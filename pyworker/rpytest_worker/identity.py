@@ -24,6 +24,7 @@ PRIVATE = {
     "RPYTEST_SOCKET": "socket",  # the engine's socket (the warm zygote learns it at handover)
     "RPYTEST_WARM_FD": "warm_fd",  # the daemon's end of a warm zygote's socket pair
     "RPYTEST_WARM_TTY": "warm_tty",  # the client's terminal width, for the warm zygote's header
+    "RPYTEST_WARM_SPARE": "warm_spare",  # "1": a spare warm zygote, told its arguments later
     "RPYTEST_WORKER": "worker",  # a spawned worker's number
     "RPYTEST_WORKER_COUNT": "worker_count",
     "RPYTEST_BASETEMP": "basetemp",  # the zygote's basetemp, for a spawned worker

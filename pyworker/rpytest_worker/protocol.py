@@ -15,7 +15,7 @@ frames). ``decode`` checks each message received against ``FROM_ENGINE`` (or
 
 Besides the socket, the engine talks to a process through its environment
 and its exit status. The variables ``RPYTEST_ROLE``, ``RPYTEST_SOCKET``,
-``RPYTEST_WARM_FD``, ``RPYTEST_WARM_TTY``, ``RPYTEST_WORKER``,
+``RPYTEST_WARM_FD``, ``RPYTEST_WARM_TTY``, ``RPYTEST_WARM_SPARE``, ``RPYTEST_WORKER``,
 ``RPYTEST_WORKER_COUNT``, ``RPYTEST_BASETEMP``, ``RPYTEST_TESTRUNUID``,
 ``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SPAWN_INPUT``, ``RPYTEST_SHARED_FIXTURES``,
 ``RPYTEST_FORK_PAST_THREADS`` and ``RPYTEST_RETRYING`` are read once and removed before user code runs
@@ -68,6 +68,7 @@ Engine -> Python (``FROM_ENGINE``):
     shutdown {}                           z w: leave now
 A checkpoint (a warm session) and ``rpytest serve``, over the socket pair
 on RPYTEST_WARM_FD; the checkpoint serves many runs, each in a fork of its own:
+    build {args}                          <- daemon: (a spare) collect with these
     warm {deps: {files, dirs}, started_ns}  -> daemon: collected; what it read
     serve {args}                          <- daemon (``FROM_DAEMON``): can you run these?
     verdict {reason}                      -> daemon: None: yes; else why not
@@ -141,7 +142,7 @@ FROM_ENGINE = {
     "shutdown": (),
 }
 # What ``rpytest serve`` sends a warm zygote (``ToZygote`` in src/daemon/warm_zygote.rs).
-FROM_DAEMON = {"serve": ("args",), "handover": ("socket", "args"), "retire": (),
+FROM_DAEMON = {"build": ("args",), "serve": ("args",), "handover": ("socket", "args"), "retire": (),
                "refresh": ("files", "dirs")}
 
 

@@ -17,6 +17,7 @@ exactly as in an embedded run. The checkpoint itself never runs a test, so
 no run can leave state for the next.
 """
 import contextlib
+import gc
 import hashlib
 import io
 import os
@@ -52,6 +53,9 @@ DISCOVERY_FILES = (
     "setup.cfg",
     "setup.py",
 )
+# The clock's granularity (src/daemon/deps.rs SETTLE_NS): a file stamped
+# this close before an instant may have been written after it.
+SETTLE_NS = 10_000_000
 # Where reads say nothing about the suite.
 UNWATCHED_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
@@ -378,6 +382,15 @@ class WarmZygotePlugin(ZygotePlugin):
         self._records = {}  # id(item) -> its item record, made while waiting
         self.listings = {}  # directory -> its visible names when last collected
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        """No cyclic garbage collection while collecting: thousands of nodes
+        are made and none is garbage, yet each young-generation pass walks
+        them (a sixth of the time). The collector runs again, fully, once
+        the session is collected (``_settle``), before any run forks."""
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_make_collect_report(self, collector):
         """What a test file's collection imports and reads is that file's."""
@@ -398,6 +411,9 @@ class WarmZygotePlugin(ZygotePlugin):
 
     def _become_checkpoint(self, session, items):
         self.graph.stop()
+        if getattr(self, "_gc_was_enabled", False):
+            gc.enable()
+        gc.collect()
         self.daemon.send(protocol.warm(self._settle(session), self.started_ns))
         built_args = session.config.invocation_params.args
         checkpoint = Checkpoint(self.daemon, built_args, lambda msg: self._refresh(session, items, msg))
@@ -469,15 +485,51 @@ def header_edits(config, run_plan):
     return ((f", testpaths: {testpaths}".encode(), b""),)
 
 
-def warm_zygote_plugin(env):
+def wait_for_build(daemon, started_ns):
+    """A spare zygote: Python started and pytest imported ahead of time, so
+    that a session built again (a conftest edited) starts neither. Waits
+    for the arguments to collect with (returned with the time it woke);
+    exits when the daemon lets it go,
+    or, saying why, when a module it imported has changed since it started
+    (a package upgraded while it waited): the daemon then starts afresh."""
+    msg, _ = daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
+    if msg is None or msg["type"] != "build":
+        pristine.exit_now(0)
+    woken_ns = time.time_ns()
+    changed = _changed_since(started_ns)
+    if changed:
+        daemon.send(protocol.stale(f"{changed} changed after the spare imported it"))
+        pristine.exit_now(0)
+    # What it imported is as on disk now: from here on it is a zygote
+    # that started now.
+    return list(msg["args"]), woken_ns
+
+
+def _changed_since(started_ns):
+    """A module file (or the interpreter) stamped after ``started_ns``, less
+    the clock's granularity; None when there is none."""
+    if started_ns is None:
+        return None
+    files = [getattr(m, "__file__", None) for m in list(sys.modules.values())] + [sys.executable]
+    for path in files:
+        stamp = stat_record(path) if isinstance(path, str) else None
+        if stamp is not None and max(stamp[0], stamp[1]) >= started_ns - SETTLE_NS:
+            return path
+    return None
+
+
+def warm_zygote_plugin(env, daemon, started_ns):
     """The zygote plugin of a process ``rpytest serve`` started (``bootstrap``
-    runs pytest with it). Before pytest starts, so that every read is seen."""
+    runs pytest with it). Before pytest starts, so that every read is seen.
+    ``started_ns``: when the interpreter started."""
     graph = ImportGraph()
     graph.start()
     recorder = ReadRecorder(on_read=graph.read)
     cache_writes = DeferredCacheWrites()
-    daemon = protocol.DaemonLink(int(env.warm_fd))
     restore = pretend_terminal(int(env.warm_tty)) if env.warm_tty else None
     # Set up per run, after the handover: this zygote is the run's controller.
     shared = shared_fixtures.SharedFixtures(env.shared_fixture_names())
-    return WarmZygotePlugin(daemon, restore, recorder, shared, cache_writes, graph)
+    plugin = WarmZygotePlugin(daemon, restore, recorder, shared, cache_writes, graph)
+    if started_ns is not None:
+        plugin.started_ns = started_ns
+    return plugin

@@ -80,10 +80,16 @@ impl DaemonRun {
     pub fn take_warm_zygote(&self, engine_socket: &Path) -> Option<WarmHandover> {
         let request = Request::run(self.key.clone(), self.args.clone(), engine_socket.to_path_buf());
         match ask_to_run(&self.socket, &request) {
-            Ok(Reply::Warm { pid, runs_beside, recollected }) => {
+            Ok(Reply::Warm { pid, runs_beside, recollected, rebuilt }) => {
                 crate::trace::event(|| format!("daemon: warm zygote {pid} took the run ({runs_beside} beside it)"));
                 if !recollected.is_empty() {
                     crate::trace::event(|| format!("daemon: re-collected {recollected:?}"));
+                }
+                if let Some(reason) = rebuilt {
+                    crate::trace::event(|| format!("daemon: rebuilt the warm session: {reason}"));
+                    if self.verbose {
+                        eprintln!("rpytest: daemon: rebuilt the warm session first: {reason}");
+                    }
                 }
                 Some(WarmHandover { pid, runs_beside, socket: self.socket.clone() })
             }

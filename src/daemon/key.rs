@@ -63,6 +63,12 @@ impl RunKey {
         })
     }
 
+    /// The name of the key's spare: a process with everything but the
+    /// arguments (`warm_zygote::Spare`).
+    pub fn spare_id(&self) -> String {
+        RunKey { args: vec![], ..self.clone() }.id()
+    }
+
     /// A short stable name for the key, for maps and logs.
     pub fn id(&self) -> String {
         let bytes = rmp_serde::to_vec(self).expect("keys always encode");

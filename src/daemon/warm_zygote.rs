@@ -65,6 +65,7 @@ enum FromZygote {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ToZygote<'a> {
+    Build { args: &'a [String] },
     Serve { args: &'a [String] },
     Handover { socket: &'a Path, args: &'a [String] },
     Refresh { files: &'a [PathBuf], dirs: &'a [PathBuf] },
@@ -91,6 +92,8 @@ pub enum ZygoteError {
     Gone,
     #[error("the warm session declined the run at its handover")]
     DeclinedLate,
+    #[error("{0}")]
+    StaleSpare(String),
     #[error("talking to the zygote failed: {0}")]
     Wire(#[from] WireError),
 }
@@ -100,6 +103,8 @@ pub struct Starting {
     pub pid: u32,
     link: UnixStream,
     on_run_ended: OnRunEnded,
+    /// A spare's arguments, sent before waiting for its collection.
+    build: Option<Vec<String>>,
 }
 
 /// A checkpoint that has collected and serves runs.
@@ -123,6 +128,33 @@ pub fn start(
     pyworker_dir: &Path,
     on_run_ended: OnRunEnded,
 ) -> Result<Starting, ZygoteError> {
+    let (pid, link) = spawn(key, Some(args), pyworker_dir)?;
+    Ok(Starting { pid, link, on_run_ended, build: None })
+}
+
+/// A Python process with the key's interpreter, directory and environment
+/// that has imported pytest and waits to be told what to collect: a session
+/// built again (after a conftest edit) starts neither.
+pub struct Spare {
+    pub pid: u32,
+    link: UnixStream,
+}
+
+/// Starts a spare for `key` (its arguments are given later, by `build`).
+pub fn spare(key: &RunKey, pyworker_dir: &Path) -> Result<Spare, ZygoteError> {
+    let (pid, link) = spawn(key, None, pyworker_dir)?;
+    Ok(Spare { pid, link })
+}
+
+impl Spare {
+    /// The spare becomes a session built with `args`.
+    pub fn build(self, args: &[String], on_run_ended: OnRunEnded) -> Starting {
+        Starting { pid: self.pid, link: self.link, on_run_ended, build: Some(args.to_vec()) }
+    }
+}
+
+/// Starts the zygote's process: with `args`, or (`None`) as a spare.
+fn spawn(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> Result<(u32, UnixStream), ZygoteError> {
     let spawn_error = |e| ZygoteError::Spawn(key.python.clone(), e);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
     let mut cmd = command(key, args, pyworker_dir).map_err(spawn_error)?;
@@ -157,16 +189,16 @@ pub fn start(
     });
     ours.set_nonblocking(true).map_err(spawn_error)?;
     let link = UnixStream::from_std(ours).map_err(spawn_error)?;
-    Ok(Starting { pid, link, on_run_ended })
+    Ok((pid, link))
 }
 
-fn command(key: &RunKey, args: &[String], pyworker_dir: &Path) -> std::io::Result<tokio::process::Command> {
+fn command(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> std::io::Result<tokio::process::Command> {
     let capture_out = tempfile::tempfile()?;
     let capture_err = if key.merged_output { capture_out.try_clone()? } else { tempfile::tempfile()? };
     let mut cmd = tokio::process::Command::new(&key.python);
     cmd.arg("-c")
         .arg(embed::bootstrap(pyworker_dir))
-        .args(args)
+        .args(args.unwrap_or_default())
         .env_clear()
         .envs(key.env.iter().map(|(name, value)| (name, value)))
         .env_remove("RPYTEST_SHARDING")
@@ -182,17 +214,26 @@ fn command(key: &RunKey, args: &[String], pyworker_dir: &Path) -> std::io::Resul
     if let Some(columns) = key.terminal_columns {
         cmd.env("RPYTEST_WARM_TTY", columns.to_string());
     }
+    if args.is_none() {
+        cmd.env("RPYTEST_WARM_SPARE", "1");
+    }
     Ok(cmd)
 }
 
 impl Starting {
     /// Waits until the zygote has collected and listed its dependencies.
     pub async fn collected(mut self) -> Result<WarmZygote, ZygoteError> {
+        if let Some(args) = self.build.take() {
+            self.link.write_all(&wire::encode(&ToZygote::Build { args: &args })).await.map_err(WireError::Io)?;
+        }
         let message = match tokio::time::timeout(COLLECT_LIMIT, read_frame(&mut self.link)).await {
             Err(_) => return Err(ZygoteError::Slow(COLLECT_LIMIT)),
             Ok(Err(WireError::Truncated)) => return Err(ZygoteError::EndedEarly),
             Ok(result) => result?,
         };
+        if let FromZygote::Stale { reason } = message {
+            return Err(ZygoteError::StaleSpare(reason));
+        }
         let FromZygote::Warm { deps, started_ns } = message else {
             return Err(WireError::Malformed("expected `warm` first".into()).into());
         };

@@ -136,6 +136,9 @@ pub enum Reply {
         /// The test files the session re-collected for this run (edited).
         #[serde(default)]
         recollected: Vec<PathBuf>,
+        /// Why the session was built again before this run (it was stale).
+        #[serde(default)]
+        rebuilt: Option<String>,
     },
     /// No warm zygote for this run, and why; run embedded.
     Cold {

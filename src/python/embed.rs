@@ -42,7 +42,8 @@ const FILES: &[(&str, &str)] = &[
 /// The `python -c` program that starts a zygote or a spawned worker.
 pub fn bootstrap(dir: &Path) -> String {
     format!(
-        "import sys\ntry:\n    import pytest\nexcept ImportError:\n    sys.exit(97)\n\
+        "import sys, time\nsys.rpytest_started_ns = time.time_ns()\n\
+         try:\n    import pytest\nexcept ImportError:\n    sys.exit(97)\n\
          sys.path.insert(0, {dir:?}); from rpytest_worker.bootstrap import main; sys.exit(main())",
         dir = dir.display().to_string()
     )

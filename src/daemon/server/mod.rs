@@ -65,6 +65,11 @@ struct Daemon {
     started: Instant,
     last_request: Cell<Instant>,
     slots: RefCell<HashMap<String, Slot>>,
+    /// How long each slot's last build took (to know whether waiting for a
+    /// rebuild beats a cold run).
+    build_times: RefCell<HashMap<String, Duration>>,
+    /// One spare process per key but its arguments (`warm_zygote::Spare`).
+    spares: RefCell<HashMap<String, crate::daemon::warm_zygote::Spare>>,
     handed_over: RefCell<HandedOver>,
     stop: Notify,
 }
@@ -88,6 +93,8 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
         started: Instant::now(),
         last_request: Cell::new(Instant::now()),
         slots: RefCell::new(HashMap::new()),
+        build_times: RefCell::new(HashMap::new()),
+        spares: RefCell::new(HashMap::new()),
         handed_over: RefCell::new(HandedOver::default()),
         stop: Notify::new(),
     });
@@ -256,7 +263,7 @@ impl Daemon {
             .values()
             .map(|slot| {
                 let (state, pid) = match &slot.state {
-                    SlotState::Collecting { pid } => ("collecting".to_string(), Some(*pid)),
+                    SlotState::Collecting { pid, .. } => ("collecting".to_string(), Some(*pid)),
                     SlotState::Warm(zygote) => ("warm".to_string(), Some(zygote.pid)),
                     SlotState::Failed(why) => (format!("failed: {why}"), None),
                 };

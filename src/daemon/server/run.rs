@@ -31,15 +31,21 @@ impl Daemon {
         stream: &mut UnixStream,
     ) -> Reply {
         let id = key.id();
-        let zygote = match self.wait_for_warm(&id).await {
+        let mut zygote = match self.wait_for_warm(&id).await {
             Ok(zygote) => zygote,
             Err(reason) => return Reply::Cold { reason },
         };
-        let recollected = match zygote.refresh().await {
-            Ok(recollected) => recollected,
+        let (recollected, rebuilt) = match zygote.refresh().await {
+            Ok(recollected) => (recollected, None),
             Err(reason) => {
-                self.forget(&id, &zygote);
-                return Reply::Cold { reason: format!("{reason} (since the warm session collected)") };
+                // Built again now, and waited for while that beats a cold run:
+                // the same work, done where the next run finds it.
+                self.rebuild(&id, &zygote);
+                zygote = match self.wait_for_warm(&id).await {
+                    Ok(zygote) => zygote,
+                    Err(why) => return Reply::Cold { reason: format!("{reason}; {why}") },
+                };
+                (vec![], Some(format!("{reason} (since the warm session collected)")))
             }
         };
         match zygote.verdict(args).await {
@@ -56,7 +62,7 @@ impl Daemon {
         };
         let runs_beside = self.handed_over.borrow().running() as u32;
         match zygote.hand_over(engine_socket, args, &fds).await {
-            Ok(pid) => Reply::Warm { pid, runs_beside, recollected },
+            Ok(pid) => Reply::Warm { pid, runs_beside, recollected, rebuilt },
             Err(e) => {
                 self.forget(&id, &zygote);
                 Reply::Cold { reason: e.to_string() }

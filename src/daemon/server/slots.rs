@@ -16,7 +16,7 @@ const WAIT_FOR_COLLECTION: Duration = Duration::from_secs(10);
 const MAX_ZYGOTES: usize = 8;
 
 pub(super) enum SlotState {
-    Collecting { pid: u32 },
+    Collecting { pid: u32, since: Instant },
     Warm(Rc<WarmZygote>),
     Failed(String),
 }
@@ -38,6 +38,9 @@ impl Daemon {
                 let mut slots = self.slots.borrow_mut();
                 match slots.get_mut(id).map(|slot| (&slot.state, &mut slot.last_used)) {
                     None => return Err("no warm session for these options, environment and terminal yet".into()),
+                    Some((SlotState::Collecting { since, .. }, _)) if self.too_slow(id, *since, deadline) => {
+                        return Err("the warm session is being rebuilt, and a cold run finishes sooner".into())
+                    }
                     Some((SlotState::Collecting { .. }, _)) if Instant::now() < deadline => {}
                     Some((SlotState::Collecting { .. }, _)) => {
                         return Err("the warm session is still collecting".into())
@@ -55,6 +58,28 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Starts a spare for `key` unless one waits: the next session built
+    /// for it (a conftest edited) skips Python's start and pytest's import.
+    /// Started once a build has settled, so it never competes with one.
+    fn keep_a_spare(&self, key: &RunKey) {
+        let id = key.spare_id();
+        if self.spares.borrow().get(&id).is_some_and(|spare| warm_zygote::alive(spare.pid)) {
+            return;
+        }
+        if let Ok(spare) = warm_zygote::spare(key, &self.pyworker_dir) {
+            if let Some(old) = self.spares.borrow_mut().insert(id, spare) {
+                warm_zygote::kill(old.pid);
+            }
+        }
+    }
+
+    /// Whether a session building since `since` would be ready after
+    /// `deadline`, going by how long its last build took: the run then goes
+    /// cold at once instead of waiting for it.
+    fn too_slow(&self, id: &str, since: Instant, deadline: Instant) -> bool {
+        self.build_times.borrow().get(id).is_some_and(|took| since + *took > deadline)
     }
 
     /// Retires the checkpoint in `id`'s slot if it is still `zygote`.
@@ -89,16 +114,35 @@ impl Daemon {
             None => {}
             Some(status) => reaper.handed_over.borrow_mut().ended(pid, status),
         });
-        let state = match warm_zygote::start(&key, &build_args, &self.pyworker_dir, on_run_ended) {
+        let started = match self.spares.borrow_mut().remove(&key.spare_id()) {
+            Some(spare) if warm_zygote::alive(spare.pid) => Ok(spare.build(&build_args, on_run_ended)),
+            Some(spare) => {
+                warm_zygote::kill(spare.pid);
+                warm_zygote::start(&key, &build_args, &self.pyworker_dir, on_run_ended)
+            }
+            None => warm_zygote::start(&key, &build_args, &self.pyworker_dir, on_run_ended),
+        };
+        let state = match started {
             Ok(starting) => {
                 let pid = starting.pid;
                 let daemon = self.clone();
                 let slot_id = id.clone();
+                let spare_key = key.clone();
+                let args = build_args.clone();
                 tokio::task::spawn_local(async move {
                     let result = starting.collected().await;
+                    if let Err(warm_zygote::ZygoteError::StaleSpare(_)) = result {
+                        // The spare predates a change to what it imported: start afresh.
+                        daemon.slots.borrow_mut().remove(&slot_id);
+                        return daemon.prewarm(spare_key, args, false);
+                    }
+                    let built = result.is_ok();
                     daemon.settle(&slot_id, pid, result.map_err(|e| e.to_string()));
+                    if built {
+                        daemon.keep_a_spare(&spare_key);
+                    }
                 });
-                SlotState::Collecting { pid }
+                SlotState::Collecting { pid, since: Instant::now() }
             }
             Err(e) => SlotState::Failed(e.to_string()),
         };
@@ -110,9 +154,14 @@ impl Daemon {
     fn settle(&self, id: &str, pid: u32, result: Result<WarmZygote, String>) {
         let mut slots = self.slots.borrow_mut();
         let current =
-            slots.get_mut(id).filter(|slot| matches!(slot.state, SlotState::Collecting { pid: p } if p == pid));
+            slots.get_mut(id).filter(|slot| matches!(slot.state, SlotState::Collecting { pid: p, .. } if p == pid));
         match (current, result) {
-            (Some(slot), Ok(zygote)) => slot.state = SlotState::Warm(Rc::new(zygote)),
+            (Some(slot), Ok(zygote)) => {
+                if let SlotState::Collecting { since, .. } = slot.state {
+                    self.build_times.borrow_mut().insert(id.to_string(), since.elapsed());
+                }
+                slot.state = SlotState::Warm(Rc::new(zygote));
+            }
             (Some(slot), Err(why)) => {
                 warm_zygote::kill(pid);
                 slot.state = SlotState::Failed(why);
@@ -136,9 +185,12 @@ impl Daemon {
     /// The daemon stops: every checkpoint ends now. The runs forked from
     /// them are process groups of their own and go on.
     pub(super) fn discard_all(&self) {
+        for (_, spare) in self.spares.borrow_mut().drain() {
+            warm_zygote::kill(spare.pid);
+        }
         for (_, slot) in self.slots.borrow_mut().drain() {
             match slot.state {
-                SlotState::Collecting { pid } => warm_zygote::kill(pid),
+                SlotState::Collecting { pid, .. } => warm_zygote::kill(pid),
                 SlotState::Warm(zygote) => warm_zygote::kill(zygote.pid),
                 SlotState::Failed(_) => {}
             }
@@ -169,7 +221,7 @@ impl Daemon {
     }
 
     /// Replaces the checkpoint in `id`'s slot if it is still `zygote`.
-    fn rebuild(self: &Rc<Self>, id: &str, zygote: &Rc<WarmZygote>) {
+    pub(super) fn rebuild(self: &Rc<Self>, id: &str, zygote: &Rc<WarmZygote>) {
         let build = self.slots.borrow().get(id).map(|slot| (slot.key.clone(), slot.build_args.clone()));
         self.forget(id, zygote);
         if let Some((key, build_args)) = build {
@@ -182,7 +234,7 @@ impl Daemon {
 /// the runs forked from it have ended (they belong to their clients).
 fn discard(state: SlotState) {
     match state {
-        SlotState::Collecting { pid } => warm_zygote::kill(pid),
+        SlotState::Collecting { pid, .. } => warm_zygote::kill(pid),
         SlotState::Warm(zygote) => {
             tokio::task::spawn_local(async move { zygote.retire().await });
         }
