@@ -114,7 +114,7 @@ fn status_text(report: &StatusReport) -> String {
     let cap =
         report.max_memory.map_or("no daemon_max_memory".to_string(), |cap| format!("daemon_max_memory {}", human(cap)));
     text += &format!(
-        "memory: daemon {}, warm sessions {} of {cap}, total {}\n",
+        "memory: daemon {}, sessions {} of {cap}, total {}\n",
         human(bytes("daemon")),
         human(bytes("zygotes")),
         human(bytes("total"))

@@ -118,8 +118,12 @@ impl Daemon {
         }
     }
 
-    /// Says that `slot`'s session is being ended, and remembers why.
+    /// Says that `slot`'s session is being ended, and remembers why (a
+    /// slot with no process left has nothing to end).
     pub(super) fn record_eviction(&self, slot: &Slot, pss: u64, reason: String) {
+        if !matches!(slot.state, SlotState::Warm(_) | SlotState::Collecting { .. }) {
+            return;
+        }
         let project = slot.key.cwd.clone();
         let args = slot.build_args.clone();
         eprintln!("rpytest serve: evicted {} [{}] ({}): {reason}", project.display(), args.join(" "), human(pss));

@@ -16,14 +16,12 @@ const WAIT_FOR_COLLECTION: Duration = Duration::from_secs(10);
 /// Zygotes held at once, across projects; the least recently used goes first.
 const MAX_ZYGOTES: usize = 8;
 
+/// `TooLarge`: evicted because it alone held more than `daemon_max_memory`;
+/// its runs are cold, and it is not rebuilt for the same arguments.
 pub(super) enum SlotState {
-    Collecting {
-        pid: u32,
-    },
+    Collecting { pid: u32 },
     Warm(Rc<WarmZygote>),
     Failed(String),
-    /// Evicted because it alone held more than `daemon_max_memory`: its
-    /// runs are cold, and it is not rebuilt for the same arguments.
     TooLarge(String),
 }
 
@@ -115,8 +113,8 @@ impl Daemon {
     }
 
     /// A zygote finished collecting (or failed): record it, unless its
-    /// slot was given up meanwhile.
-    /// A newly warm one may push the sessions over `daemon_max_memory`.
+    /// slot was given up meanwhile. A newly warm one may push the sessions
+    /// over `daemon_max_memory`.
     fn settle(&self, id: &str, pid: u32, result: Result<WarmZygote, String>) {
         let mut slots = self.slots.borrow_mut();
         let current =
