@@ -14,10 +14,11 @@ use crate::python::interpreter;
 use crate::python::rootdir;
 use crate::schedule::durations_file;
 
-/// `rpytest serve ...`: the warm daemon, with its idle timeout from settings.
+/// `rpytest serve ...`: the warm daemon, with its idle timeout and memory
+/// cap from settings.
 pub fn serve(args: &[String]) -> i32 {
     match current_dir().and_then(|cwd| settings(&cwd)) {
-        Ok(settings) => daemon::command::main(args, settings.daemon_idle_timeout),
+        Ok(settings) => daemon::command::main(args, &settings),
         Err(e) => usage_error(e),
     }
 }

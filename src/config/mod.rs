@@ -13,8 +13,10 @@ use serde::Deserialize;
 
 use crate::errors::UsageError;
 use values::{fixture_list, fixture_names, parse_max_memory};
-pub use values::{parse_max_memory_flag, parse_memory, parse_retries, parse_timeout, MaxMemory};
-pub use workers::{MemoryBudget, MemoryLimits, WorkerCount};
+pub use values::{
+    parse_daemon_max_memory, parse_max_memory_flag, parse_memory, parse_retries, parse_timeout, MaxMemory,
+};
+pub use workers::{available_memory, MemoryBudget, MemoryLimits, WorkerCount};
 
 #[cfg(test)]
 mod reference;
@@ -41,6 +43,7 @@ struct RawSettings {
     shared_session_fixtures: Option<toml::Value>,
     daemon: Option<String>,
     daemon_idle_timeout: Option<u64>,
+    daemon_max_memory: Option<toml::Value>,
     timeout: Option<toml::Value>,
     max_memory: Option<toml::Value>,
     worker_memory: Option<toml::Value>,
@@ -61,6 +64,9 @@ pub struct Settings {
     pub daemon: DaemonMode,
     /// Seconds an unused daemon waits before it stops (0: never).
     pub daemon_idle_timeout: u64,
+    /// Bytes the daemon's warm sessions may hold together, counted as PSS
+    /// (None: a quarter of the memory available when it starts).
+    pub daemon_max_memory: Option<u64>,
     /// Seconds a test may run before rpytest stops its worker (0: no limit).
     pub timeout: Option<f64>,
     /// Seconds after which a running test is said to be slow (0: never).
@@ -108,6 +114,7 @@ impl Settings {
             shared_session_fixtures: Vec::new(),
             daemon: DaemonMode::Use,
             daemon_idle_timeout: 3600,
+            daemon_max_memory: None,
             timeout: None,
             slow_timeout: 60.0,
             max_memory: None,
@@ -122,6 +129,7 @@ impl Settings {
             ("slow_timeout", raw.slow_timeout),
             ("max_memory", raw.max_memory),
             ("worker_memory", raw.worker_memory),
+            ("daemon_max_memory", raw.daemon_max_memory),
         ] {
             let Some(value) = value else { continue };
             let text = match &value {
@@ -207,6 +215,10 @@ impl Settings {
                     .parse()
                     .map_err(|_| format!("daemon_idle_timeout: invalid value '{text}'; expected whole seconds"))?;
             }
+            "daemon_max_memory" => {
+                self.daemon_max_memory =
+                    parse_daemon_max_memory(text).map_err(|e| format!("daemon_max_memory: {e}"))?;
+            }
             _ => return Err(format!("unknown setting '{key}'; accepted: {}", KEYS.join(", "))),
         }
         Ok(())
@@ -221,6 +233,7 @@ pub const KEYS: &[&str] = &[
     "shared_session_fixtures",
     "daemon",
     "daemon_idle_timeout",
+    "daemon_max_memory",
     "retries",
     "timeout",
     "slow_timeout",

@@ -11,6 +11,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("max_memory", "`--max-memory SIZE`"),
     ("worker_memory", "`--worker-memory SIZE`"),
     ("test_order", "`--test-order collection|longest`"),
+    ("daemon_idle_timeout", "`rpytest serve --idle-timeout SECS`"),
+    ("daemon_max_memory", "`rpytest serve --max-memory SIZE`"),
 ];
 
 /// `docs/configuration.md`, rendered from the commented defaults file:

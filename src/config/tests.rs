@@ -185,3 +185,34 @@ fn memory_sizes() {
     assert_eq!(s.max_memory, Some(2 << 30));
     assert!(s.set("worker_memory", "big").unwrap_err().contains("worker_memory: invalid size 'big'"));
 }
+
+#[test]
+fn daemon_max_memory_takes_bytes_or_a_size_with_a_unit() {
+    assert_eq!(parse_daemon_max_memory("auto"), Ok(None));
+    assert_eq!(parse_daemon_max_memory("512MiB"), Ok(Some(512 << 20)));
+    assert_eq!(parse_daemon_max_memory("2GiB"), Ok(Some(2 << 30)));
+    assert_eq!(parse_daemon_max_memory("800MB"), Ok(Some(800 << 20)));
+    assert_eq!(parse_daemon_max_memory("1048576"), Ok(Some(1 << 20)));
+    let s = project("[tool.rpytest]\ndaemon_max_memory = 1048576\n").unwrap();
+    assert_eq!(s.daemon_max_memory, Some(1 << 20));
+    let s = project("[tool.rpytest]\ndaemon_max_memory = \"2GiB\"\n").unwrap();
+    assert_eq!(s.daemon_max_memory, Some(2 << 30));
+    assert_eq!(project("[project]\nname = 'x'\n").unwrap().daemon_max_memory, None, "default: auto");
+    let mut s = project("[tool.rpytest]\ndaemon_max_memory = \"2GiB\"\n").unwrap();
+    s.apply_env([os("RPYTEST_DAEMON_MAX_MEMORY", "300MiB")]).unwrap();
+    assert_eq!(s.daemon_max_memory, Some(300 << 20), "the environment overrides the file");
+}
+
+#[test]
+fn a_bad_daemon_max_memory_names_the_setting_and_an_example() {
+    for bad in ["lots", "0", "-1GiB", "12 parsecs"] {
+        let toml = format!("[tool.rpytest]\ndaemon_max_memory = \"{bad}\"\n");
+        let err = project(&toml).unwrap_err().to_string();
+        assert!(err.contains("daemon_max_memory") && err.contains("512MiB") && err.contains(bad), "{err}");
+    }
+    let err = project("[tool.rpytest]\ndaemon_max_memory = true\n").unwrap_err().to_string();
+    assert!(err.contains("daemon_max_memory: invalid size 'true'"), "{err}");
+    let mut s = project("[project]\nname = 'x'\n").unwrap();
+    let err = s.apply_env([os("RPYTEST_DAEMON_MAX_MEMORY", "much")]).unwrap_err().to_string();
+    assert!(err.contains("RPYTEST_DAEMON_MAX_MEMORY") && err.contains("512MiB"), "{err}");
+}

@@ -35,6 +35,20 @@ pub fn parse_max_memory(text: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// `daemon_max_memory` (also `serve --max-memory`): a size, or "auto" (a
+/// quarter of the memory available when the daemon starts: None).
+pub fn parse_daemon_max_memory(text: &str) -> Result<Option<u64>, String> {
+    match text.trim() {
+        "auto" => Ok(None),
+        size => parse_memory(size).map(Some).map_err(|_| {
+            format!(
+                "invalid size '{text}': expected bytes (536870912) or a size with a unit (\"512MiB\", \"2GiB\"), \
+                 or \"auto\" for a quarter of the available memory"
+            )
+        }),
+    }
+}
+
 /// `--max-memory`'s value: bytes, or None for "available".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxMemory(pub Option<u64>);

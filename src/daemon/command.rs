@@ -1,4 +1,5 @@
-//! `rpytest serve [--status | --stop] [--idle-timeout SECS] [--poll SECS]`.
+//! `rpytest serve [--status | --stop] [--idle-timeout SECS] [--poll SECS]
+//! [--max-memory SIZE]`, and how `--status` reads.
 
 use std::io::Write;
 use std::time::Duration;
@@ -6,20 +7,22 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::client::{self, ClientError};
+use super::memory::human;
 use super::paths;
 use super::server::{self, ServeOptions};
-use super::wire::{Reply, Request, StatusReport};
+use super::wire::{Reply, Request, StatusReport, ZygoteStatus};
+use crate::config;
 
 /// Keep collected pytest sessions warm so runs skip start-up and collection.
 #[derive(Debug, Parser)]
 #[command(name = "rpytest serve", disable_version_flag = true)]
 struct ServeFlags {
     /// Describe the running daemon (exit 0), or exit 1 when none runs.
-    #[arg(long, conflicts_with_all = ["stop", "idle_timeout", "poll"])]
+    #[arg(long, conflicts_with_all = ["stop", "idle_timeout", "poll", "max_memory"])]
     status: bool,
 
     /// Stop the running daemon.
-    #[arg(long, conflicts_with_all = ["idle_timeout", "poll"])]
+    #[arg(long, conflicts_with_all = ["idle_timeout", "poll", "max_memory"])]
     stop: bool,
 
     /// Stop after this many seconds without a request (0: never).
@@ -31,9 +34,25 @@ struct ServeFlags {
     /// them early (0: only when a run asks).
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     poll: f64,
+
+    /// Memory the warm sessions may hold together, counted as PSS: bytes or
+    /// a size ("512MiB", "2GiB"), or "auto" (a quarter of the memory
+    /// available). Past it the least recently used end.
+    /// Default: [tool.rpytest] daemon_max_memory, else "auto".
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_memory)]
+    max_memory: Option<MaxMemory>,
 }
 
-pub fn main(args: &[String], default_idle_timeout: u64) -> i32 {
+/// `--max-memory`'s value: bytes, or None for "auto".
+#[derive(Debug, Clone, Copy)]
+struct MaxMemory(Option<u64>);
+
+fn parse_max_memory(text: &str) -> Result<MaxMemory, String> {
+    config::parse_daemon_max_memory(text).map(MaxMemory)
+}
+
+/// Serve, or ask the running daemon; `settings` give the defaults.
+pub fn main(args: &[String], settings: &config::Settings) -> i32 {
     let flags =
         match ServeFlags::try_parse_from(std::iter::once("rpytest serve".to_string()).chain(args.iter().cloned())) {
             Ok(flags) => flags,
@@ -53,10 +72,13 @@ pub fn main(args: &[String], default_idle_timeout: u64) -> i32 {
     if flags.stop {
         return stop(&socket);
     }
+    let max_memory = flags.max_memory.map_or(settings.daemon_max_memory, |MaxMemory(bytes)| bytes);
     let options = ServeOptions {
         runtime_dir: paths::runtime_dir(),
-        idle_timeout: Duration::from_secs(flags.idle_timeout.unwrap_or(default_idle_timeout)),
+        idle_timeout: Duration::from_secs(flags.idle_timeout.unwrap_or(settings.daemon_idle_timeout)),
         poll: Duration::from_secs_f64(flags.poll),
+        // "auto": a quarter of what is available as the daemon starts.
+        max_memory: max_memory.or_else(|| config::available_memory().map(|bytes| bytes / 4)),
     };
     match server::serve(options) {
         Ok(()) => 0,
@@ -82,25 +104,56 @@ fn print_status(socket: &std::path::Path) -> i32 {
 }
 
 fn status_text(report: &StatusReport) -> String {
-    let mib = |key: &str| report.memory.get(key).copied().unwrap_or(0) as f64 / (1024.0 * 1024.0);
+    let bytes = |key: &str| report.memory.get(key).copied().unwrap_or(0);
     let mut text = format!("rpytest daemon: pid {}, up {}s, {}\n", report.pid, report.uptime_secs, report.build);
     text += &format!("socket: {}\n", report.socket.display());
     text += &match report.idle_timeout_secs {
         0 => "idle timeout: none\n".to_string(),
         secs => format!("idle timeout: {secs}s\n"),
     };
+    let cap =
+        report.max_memory.map_or("no daemon_max_memory".to_string(), |cap| format!("daemon_max_memory {}", human(cap)));
     text += &format!(
-        "memory: daemon {:.1} MiB, zygotes {:.1} MiB, total {:.1} MiB\n",
-        mib("daemon"),
-        mib("zygotes"),
-        mib("total")
+        "memory: daemon {}, sessions {} of {cap}, total {}\n",
+        human(bytes("daemon")),
+        human(bytes("zygotes")),
+        human(bytes("total"))
     );
     text += &format!("zygotes: {}\n", report.zygotes.len());
     for zygote in &report.zygotes {
         let pid = zygote.pid.map_or(String::new(), |pid| format!(" pid {pid}"));
         text += &format!("  {} [{}]{pid}: {}\n", zygote.project.display(), zygote.args.join(" "), zygote.state);
+        text += &zygote_details(zygote);
+    }
+    if !report.evictions.is_empty() {
+        text += "recent evictions:\n";
+    }
+    for e in &report.evictions {
+        let (project, args) = (e.project.display(), e.args.join(" "));
+        text += &format!("  evicted {project} [{args}] ({}) {}s ago: {}\n", human(e.pss), e.secs_ago, e.reason);
     }
     text
+}
+
+/// The line under a session: its memory and its last run.
+fn zygote_details(zygote: &ZygoteStatus) -> String {
+    let mut parts = Vec::new();
+    if let (Some(pss), Some(rss)) = (zygote.pss, zygote.rss) {
+        parts.push(match zygote.pss_is_rss {
+            false => format!("PSS {} (RSS {})", human(pss), human(rss)),
+            true => format!("RSS {} (no PSS: smaps_rollup unreadable)", human(rss)),
+        });
+    }
+    let ago = zygote.idle_secs.map_or(String::new(), |secs| format!(" {secs}s ago"));
+    match &zygote.last_run_args {
+        Some(args) => parts.push(format!("last run{ago}: {}", args.join(" "))),
+        None if zygote.idle_secs.is_some() => parts.push(format!("no run yet; asked for{ago}")),
+        None => {}
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!("    {}\n", parts.join("; ")),
+    }
 }
 
 fn stop(socket: &std::path::Path) -> i32 {

@@ -174,8 +174,17 @@ pub struct StatusReport {
     pub idle_timeout_secs: u64,
     pub socket: PathBuf,
     pub zygotes: Vec<ZygoteStatus>,
-    /// Resident memory in bytes: the daemon, and the zygotes it holds.
+    /// Memory in bytes (PSS; an older daemon's: RSS): the daemon
+    /// ("daemon"), the warm sessions it holds ("zygotes"), both ("total").
     pub memory: BTreeMap<String, u64>,
+    // The fields below came after protocol 4 without a bump (status works
+    // across builds): an older daemon's reply lacks them and still decodes.
+    /// `daemon_max_memory` in bytes; None: no cap but the count.
+    #[serde(default)]
+    pub max_memory: Option<u64>,
+    /// The latest warm sessions ended to make room, the latest last.
+    #[serde(default)]
+    pub evictions: Vec<EvictionStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +193,31 @@ pub struct ZygoteStatus {
     pub args: Vec<String>,
     pub state: String,
     pub pid: Option<u32>,
+    /// Bytes, None when it has no process (or an older daemon).
+    #[serde(default)]
+    pub pss: Option<u64>,
+    #[serde(default)]
+    pub rss: Option<u64>,
+    /// `pss` is the RSS: the process's smaps_rollup could not be read.
+    #[serde(default)]
+    pub pss_is_rss: bool,
+    /// The command line of the last run it served.
+    #[serde(default)]
+    pub last_run_args: Option<Vec<String>>,
+    /// Seconds since a run last used it (or asked for it).
+    #[serde(default)]
+    pub idle_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvictionStatus {
+    pub project: PathBuf,
+    /// The arguments its session was built with.
+    pub args: Vec<String>,
+    /// Its PSS in bytes when it was ended.
+    pub pss: u64,
+    pub secs_ago: u64,
+    pub reason: String,
 }
 
 /// Why a frame could not be read or used.
@@ -267,6 +301,50 @@ mod tests {
         let frame = encode(&Reply::Accepted);
         assert!(matches!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Accepted));
         assert!(decode::<RunStep>(&encode(&Reply::Ok)[4..]).is_err());
+    }
+
+    /// Protocol 4 daemons built before `daemon_max_memory` send none of
+    /// the memory fields; their status still reads.
+    #[test]
+    fn an_older_daemons_status_decodes() {
+        #[derive(Serialize)]
+        struct OldZygote {
+            project: PathBuf,
+            args: Vec<String>,
+            state: String,
+            pid: Option<u32>,
+        }
+        #[derive(Serialize)]
+        struct OldStatus {
+            pid: u32,
+            build: String,
+            uptime_secs: u64,
+            idle_timeout_secs: u64,
+            socket: PathBuf,
+            zygotes: Vec<OldZygote>,
+            memory: BTreeMap<String, u64>,
+        }
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum OldReply {
+            Status(OldStatus),
+        }
+        let zygote = OldZygote { project: "/p".into(), args: vec!["-q".into()], state: "warm".into(), pid: Some(7) };
+        let old = OldReply::Status(OldStatus {
+            pid: 1,
+            build: "0.0.1+old".into(),
+            uptime_secs: 3,
+            idle_timeout_secs: 60,
+            socket: "/s".into(),
+            zygotes: vec![zygote],
+            memory: BTreeMap::from([("total".to_string(), 5)]),
+        });
+        let Reply::Status(report) = decode::<Reply>(&encode(&old)[4..]).unwrap() else { panic!("not a status") };
+        assert_eq!((report.max_memory, report.evictions.len()), (None, 0));
+        assert_eq!(
+            (report.zygotes[0].pid, report.zygotes[0].pss, report.zygotes[0].last_run_args.clone()),
+            (Some(7), None, None)
+        );
     }
 
     #[test]

@@ -23,10 +23,16 @@ pub fn private_dir() -> tempfile::TempDir {
 
 impl Daemon {
     pub fn start(extra: &[&str]) -> Daemon {
+        Daemon::start_env(extra, &[])
+    }
+
+    /// `start`, with these variables in the daemon's environment.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = private_dir();
         let child = Command::new(rpytest_bin())
             .args(["serve", "--poll", "0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RPYTEST_RUNTIME_DIR", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -12,7 +12,7 @@
 //! gets an error reply and a closed connection, and the daemon carries on.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -24,11 +24,13 @@ use tokio::sync::Notify;
 
 use super::fdpass;
 use super::handed_over::HandedOver;
+use super::memory;
 use super::paths;
 use super::wire::{self, Envelope, Reply, Request, StatusReport, WireError, ZygoteStatus, DAEMON_PROTOCOL_VERSION};
 use crate::python::embed;
 use slots::{Slot, SlotState};
 
+mod memory_cap;
 mod run;
 mod slots;
 
@@ -44,6 +46,9 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// How often warm zygotes are checked in the background; zero: never.
     pub poll: Duration,
+    /// `daemon_max_memory`: bytes the warm sessions may hold together
+    /// (PSS); None: no cap but the count (the memory available is unknown).
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +76,7 @@ struct Daemon {
     /// One spare process per key but its arguments (`warm_zygote::Spare`).
     spares: RefCell<HashMap<String, crate::daemon::warm_zygote::Spare>>,
     handed_over: RefCell<HandedOver>,
+    evictions: RefCell<memory_cap::Evictions>,
     stop: Notify,
 }
 
@@ -96,6 +102,7 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
         build_times: RefCell::new(HashMap::new()),
         spares: RefCell::new(HashMap::new()),
         handed_over: RefCell::new(HandedOver::default()),
+        evictions: RefCell::new(memory_cap::Evictions::default()),
         stop: Notify::new(),
     });
     eprintln!("rpytest serve: pid {}, listening on {}", std::process::id(), socket.display());
@@ -259,27 +266,47 @@ impl Daemon {
 
     fn status(&self) -> StatusReport {
         let slots = self.slots.borrow();
-        let zygotes: Vec<ZygoteStatus> = slots
-            .values()
-            .map(|slot| {
-                let (state, pid) = match &slot.state {
-                    SlotState::Collecting { pid, .. } => ("collecting".to_string(), Some(*pid)),
-                    SlotState::Warm(zygote) => ("warm".to_string(), Some(zygote.pid)),
-                    SlotState::Failed(why) => (format!("failed: {why}"), None),
-                };
-                ZygoteStatus { project: slot.key.cwd.clone(), args: slot.build_args.clone(), state, pid }
-            })
-            .collect();
-        let pids: Vec<u32> = zygotes.iter().filter_map(|z| z.pid).collect();
+        let zygotes: Vec<ZygoteStatus> = slots.values().map(slot_status).collect();
+        let held = |z: &ZygoteStatus| z.pss.unwrap_or(0);
+        let daemon = memory::footprint(std::process::id()).map_or(0, |f| f.pss);
+        let sessions: u64 = zygotes.iter().map(held).sum();
         StatusReport {
             pid: std::process::id(),
             build: wire::build_id(),
             uptime_secs: self.started.elapsed().as_secs(),
             idle_timeout_secs: self.options.idle_timeout.as_secs(),
             socket: self.socket.clone(),
-            memory: super::memory::resident(std::process::id(), &pids),
+            memory: BTreeMap::from([
+                ("daemon".to_string(), daemon),
+                ("zygotes".to_string(), sessions),
+                ("total".to_string(), daemon + sessions),
+            ]),
             zygotes,
+            max_memory: self.options.max_memory,
+            evictions: self.evictions.borrow().status(),
         }
+    }
+}
+
+/// One slot as `serve --status` shows it.
+fn slot_status(slot: &Slot) -> ZygoteStatus {
+    let (state, pid) = match &slot.state {
+        SlotState::Collecting { pid, .. } => ("collecting".to_string(), Some(*pid)),
+        SlotState::Warm(zygote) => ("warm".to_string(), Some(zygote.pid)),
+        SlotState::Failed(why) => (format!("failed: {why}"), None),
+        SlotState::TooLarge(why) => (format!("evicted: {why}"), None),
+    };
+    let footprint = pid.and_then(memory::footprint);
+    ZygoteStatus {
+        project: slot.key.cwd.clone(),
+        args: slot.build_args.clone(),
+        state,
+        pid,
+        pss: footprint.map(|f| f.pss),
+        rss: footprint.map(|f| f.rss),
+        pss_is_rss: footprint.is_some_and(|f| !f.exact),
+        last_run_args: slot.last_run_args.clone(),
+        idle_secs: Some(slot.last_used.elapsed().as_secs()),
     }
 }
 
@@ -298,5 +325,8 @@ async fn poll_loop(daemon: Rc<Daemon>) {
             last_poll = Instant::now();
             daemon.refresh();
         }
+        // Every tick, whatever `--poll` says: a session grows as it serves
+        // (selections it computes, files it re-collects).
+        daemon.enforce_memory_cap(None);
     }
 }

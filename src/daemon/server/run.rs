@@ -62,7 +62,10 @@ impl Daemon {
         };
         let runs_beside = self.handed_over.borrow().running() as u32;
         match zygote.hand_over(engine_socket, args, &fds).await {
-            Ok(pid) => Reply::Warm { pid, runs_beside, recollected, rebuilt },
+            Ok(pid) => {
+                self.served(&id, args);
+                Reply::Warm { pid, runs_beside, recollected, rebuilt }
+            }
             Err(e) => {
                 self.forget(&id, &zygote);
                 Reply::Cold { reason: e.to_string() }

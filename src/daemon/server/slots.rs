@@ -6,6 +6,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::memory_cap::session_pss;
 use super::Daemon;
 use crate::daemon::key::RunKey;
 use crate::daemon::warm_zygote::{self, WarmZygote};
@@ -15,10 +16,13 @@ const WAIT_FOR_COLLECTION: Duration = Duration::from_secs(10);
 /// Zygotes held at once, across projects; the least recently used goes first.
 const MAX_ZYGOTES: usize = 8;
 
+/// `TooLarge`: evicted because it alone held more than `daemon_max_memory`;
+/// its runs are cold, and it is not rebuilt for the same arguments.
 pub(super) enum SlotState {
     Collecting { pid: u32, since: Instant },
     Warm(Rc<WarmZygote>),
     Failed(String),
+    TooLarge(String),
 }
 
 pub(super) struct Slot {
@@ -27,6 +31,8 @@ pub(super) struct Slot {
     pub(super) build_args: Vec<String>,
     pub(super) state: SlotState,
     pub(super) last_used: Instant,
+    /// The command line of the last run it served, for `serve --status`.
+    pub(super) last_run_args: Option<Vec<String>>,
 }
 
 impl Daemon {
@@ -49,7 +55,7 @@ impl Daemon {
                         *last_used = Instant::now();
                         return Ok(zygote.clone());
                     }
-                    Some((SlotState::Failed(why), _)) => return Err(why.clone()),
+                    Some((SlotState::Failed(why) | SlotState::TooLarge(why), _)) => return Err(why.clone()),
                     Some(_) => {
                         slots.remove(id);
                         return Err("the warm session had ended".into());
@@ -146,11 +152,13 @@ impl Daemon {
             }
             Err(e) => SlotState::Failed(e.to_string()),
         };
-        self.slots.borrow_mut().insert(id, Slot { key, build_args, state, last_used: Instant::now() });
+        let slot = Slot { key, build_args, state, last_used: Instant::now(), last_run_args: None };
+        self.slots.borrow_mut().insert(id, slot);
     }
 
     /// A zygote finished collecting (or failed): record it, unless its
-    /// slot was given up meanwhile.
+    /// slot was given up meanwhile. A newly warm one may push the sessions
+    /// over `daemon_max_memory`.
     fn settle(&self, id: &str, pid: u32, result: Result<WarmZygote, String>) {
         let mut slots = self.slots.borrow_mut();
         let current =
@@ -161,6 +169,8 @@ impl Daemon {
                     self.build_times.borrow_mut().insert(id.to_string(), since.elapsed());
                 }
                 slot.state = SlotState::Warm(Rc::new(zygote));
+                drop(slots);
+                self.enforce_memory_cap(Some(id));
             }
             (Some(slot), Err(why)) => {
                 warm_zygote::kill(pid);
@@ -177,8 +187,17 @@ impl Daemon {
                 return;
             };
             if let Some(slot) = slots.remove(&oldest) {
+                let reason = format!("more than {MAX_ZYGOTES} warm sessions");
+                self.record_eviction(&slot, session_pss(&slot.state), reason);
                 discard(slot.state);
             }
+        }
+    }
+
+    /// A run of `args` was handed to `id`'s session.
+    pub(super) fn served(&self, id: &str, args: &[String]) {
+        if let Some(slot) = self.slots.borrow_mut().get_mut(id) {
+            slot.last_run_args = Some(args.to_vec());
         }
     }
 
@@ -192,7 +211,7 @@ impl Daemon {
             match slot.state {
                 SlotState::Collecting { pid, .. } => warm_zygote::kill(pid),
                 SlotState::Warm(zygote) => warm_zygote::kill(zygote.pid),
-                SlotState::Failed(_) => {}
+                SlotState::Failed(_) | SlotState::TooLarge(_) => {}
             }
         }
     }
@@ -232,12 +251,12 @@ impl Daemon {
 
 /// Ends a slot's checkpoint: one still collecting at once, a warm one once
 /// the runs forked from it have ended (they belong to their clients).
-fn discard(state: SlotState) {
+pub(super) fn discard(state: SlotState) {
     match state {
         SlotState::Collecting { pid, .. } => warm_zygote::kill(pid),
         SlotState::Warm(zygote) => {
             tokio::task::spawn_local(async move { zygote.retire().await });
         }
-        SlotState::Failed(_) => {}
+        SlotState::Failed(_) | SlotState::TooLarge(_) => {}
     }
 }
