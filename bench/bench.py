@@ -161,13 +161,14 @@ def bound_report(bounds, med, workers):
 
 
 class WarmDaemon:
-    """A private `rpytest serve` for --warm, stopped on exit."""
+    """A private `rpytest serve` for --warm, stopped on exit; `poll` is its
+    --poll (0: check for changed files only when a run asks)."""
 
-    def __init__(self, rpytest, tmp):
+    def __init__(self, rpytest, tmp, poll=0):
         self.rpytest = rpytest
         self.env = dict(os.environ, RPYTEST_RUNTIME_DIR=os.path.join(tmp, "runtime"))
         os.makedirs(self.env["RPYTEST_RUNTIME_DIR"], mode=0o700)
-        self.proc = subprocess.Popen([rpytest, "serve", "--poll", "0"], env=self.env,
+        self.proc = subprocess.Popen([rpytest, "serve", "--poll", str(poll)], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_for(lambda status: status is not None)
         self.run_env = dict(self.env, RPYTEST_TRACE="1")

@@ -36,10 +36,15 @@ fi
 if [ "${RPYTEST_SKIP_PLUGINS:-0}" != 1 ]; then
   bash scripts/plugins.sh
 fi
-# The benchmark report's tooling (table + SVG), on one small suite, one run.
+# The benchmark tooling: the report (table + SVG), on one small suite, one run.
 bench_out=$(mktemp -d)
 "$python" bench/report.py --quick --python "$python" --out "$bench_out" >/dev/null
 test -s "$bench_out/chart.svg" && grep -q '| trivial500 |' "$bench_out/RESULTS.md"
+# The edit-loop bench (warm daemon vs --no-daemon after edits), tiny: it
+# exits 2 if a run's outcome does not show the edit it followed.
+"$python" bench/edit_loop.py --python "$python" --rpytest target/release/rpytest \
+  --tests 60 --files 3 --runs 1 --json "$bench_out/edit_loop.json" >/dev/null
+grep -q '"edit-conftest"' "$bench_out/edit_loop.json"
 rm -rf "$bench_out"
 if [ "${RPYTEST_SKIP_THIRDPARTY:-0}" != 1 ]; then
   "$python" tests/thirdparty/run_thirdparty.py --python "$python" --rpytest target/release/rpytest
