@@ -58,7 +58,7 @@ def plan(session, run_args, built_args):
         raise Unservable(f"option {changed[0]!r} differs from the warm session's")
     narrowed = None
     if list(run["file_or_dir"] or []) != list(built["file_or_dir"] or []):
-        narrowed = _narrow(session, run["file_or_dir"] or [])
+        narrowed = _narrow(session, run["file_or_dir"] or [], built["file_or_dir"] or [])
     return Plan(run_args, {name: run.get(name) for name in SELECTION_DESTS}, narrowed)
 
 
@@ -100,8 +100,9 @@ def _restart_clock(config):
         terminal._sessionstarttime = _pytest_timing.time()
 
 
-def _narrow(session, paths):
-    """The items a cold run of ``paths`` collects, or ``Unservable``."""
+def _narrow(session, paths, built_paths):
+    """The items a cold run of ``paths`` collects, or ``Unservable``; the
+    session collected ``built_paths`` (none: pytest's default)."""
     config = session.config
     if not paths:
         raise Unservable("the warm session collected only the paths it was given")
@@ -110,6 +111,7 @@ def _narrow(session, paths):
     _check_quiet_collection(session)
     invocation = str(config.invocation_params.dir)
     targets = [_target(invocation, arg) for arg in paths]
+    _check_inside(targets, paths, _collected_targets(config, built_paths))
     _check_same_setup(config, [path for path, _, _ in targets])
     _check_foreign_conftests(config, [path for path, _, _ in targets])
     chosen, seen = [], set()
@@ -122,6 +124,36 @@ def _narrow(session, paths):
         seen.update(id(item) for item in matched)
         chosen.extend(matched)
     return chosen
+
+
+def _collected_targets(config, built_paths):
+    """What the session collected: its paths, or pytest's default ones
+    (``testpaths``, relative to the rootdir, or the invocation directory)."""
+    if built_paths:
+        return [_target(str(config.invocation_params.dir), arg) for arg in built_paths]
+    testpaths = config.args_source == type(config.args_source).TESTPATHS
+    base = str(config.rootpath) if testpaths else str(config.invocation_params.dir)
+    return [(os.path.normpath(os.path.join(base, str(arg))), [], "") for arg in config.args]
+
+
+def _check_inside(targets, paths, collected):
+    """Each of the run's paths lies within what the session collected:
+    holding some of its tests is not enough (a directory, of which the
+    session collected one file)."""
+    for arg, target in zip(paths, targets):
+        if not any(_contains(outer, target) for outer in collected):
+            raise Unservable(f"{arg!r} reaches beyond what the warm session collected")
+
+
+def _contains(outer, inner):
+    (path, parts, param), (inner_path, inner_parts, inner_param) = outer, inner
+    if not parts and not param:
+        return _within(inner_path, path)
+    if inner_path != path or inner_parts[: len(parts)] != parts:
+        return False
+    if param:
+        return inner_parts == parts and inner_param == param
+    return True
 
 
 def _target(invocation, arg):
