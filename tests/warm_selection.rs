@@ -134,3 +134,38 @@ fn a_path_the_session_did_not_collect_runs_cold_and_says_why() {
     assert!(!warm(&unknown), "{}", unknown.dump());
     assert_eq!(unknown.code, 4, "pytest's usage error for a node id it cannot find\n{}", unknown.dump());
 }
+
+/// The pid on `serve --status`'s line whose state starts with `state`.
+fn pid_in_state(daemon: &Daemon, state: &str) -> Option<String> {
+    let status = daemon.status().stdout;
+    status.lines().find(|l| l.contains(&format!(": {state}"))).and_then(|l| {
+        l.split_whitespace().skip_while(|w| *w != "pid").nth(1).map(|p| p.trim_end_matches(':').to_string())
+    })
+}
+
+#[test]
+fn a_conftest_edit_rebuilds_from_the_spare_without_starting_python_again() {
+    let suite = suite();
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "2"]);
+    daemon.wait_settled();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let spare = loop {
+        if let Some(pid) = pid_in_state(&daemon, "spare") {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no spare appeared\n{}", daemon.status().dump());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    suite.write("conftest.py", "import pytest\n\n@pytest.fixture\ndef base():\n    return 9\n");
+    let rebuilt = rpytest_via(&daemon, &suite, &["-n", "2"]);
+    assert!(warm(&rebuilt), "{}", rebuilt.dump());
+    assert!(rebuilt.stderr.contains("daemon: rebuilt the warm session"), "{}", rebuilt.dump());
+    assert_eq!(
+        pid_in_state(&daemon, "warm"),
+        Some(spare),
+        "the session was not built from the spare\n{}",
+        daemon.status().dump()
+    );
+    assert_warm_and_same(&daemon, &suite, &["-n", "2"]);
+}

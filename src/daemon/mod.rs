@@ -20,6 +20,7 @@ mod memory;
 mod paths;
 mod selection;
 mod server;
+pub(crate) mod spare;
 mod warm_zygote;
 mod wire;
 

@@ -129,32 +129,15 @@ pub fn start(
     on_run_ended: OnRunEnded,
 ) -> Result<Starting, ZygoteError> {
     let (pid, link) = spawn(key, Some(args), pyworker_dir)?;
-    Ok(Starting { pid, link, on_run_ended, build: None })
-}
-
-/// A Python process with the key's interpreter, directory and environment
-/// that has imported pytest and waits to be told what to collect: a session
-/// built again (after a conftest edit) starts neither.
-pub struct Spare {
-    pub pid: u32,
-    link: UnixStream,
-}
-
-/// Starts a spare for `key` (its arguments are given later, by `build`).
-pub fn spare(key: &RunKey, pyworker_dir: &Path) -> Result<Spare, ZygoteError> {
-    let (pid, link) = spawn(key, None, pyworker_dir)?;
-    Ok(Spare { pid, link })
-}
-
-impl Spare {
-    /// The spare becomes a session built with `args`.
-    pub fn build(self, args: &[String], on_run_ended: OnRunEnded) -> Starting {
-        Starting { pid: self.pid, link: self.link, on_run_ended, build: Some(args.to_vec()) }
-    }
+    Ok(Starting::new(pid, link, on_run_ended, None))
 }
 
 /// Starts the zygote's process: with `args`, or (`None`) as a spare.
-fn spawn(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> Result<(u32, UnixStream), ZygoteError> {
+pub(super) fn spawn(
+    key: &RunKey,
+    args: Option<&[String]>,
+    pyworker_dir: &Path,
+) -> Result<(u32, UnixStream), ZygoteError> {
     let spawn_error = |e| ZygoteError::Spawn(key.python.clone(), e);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
     let mut cmd = command(key, args, pyworker_dir).map_err(spawn_error)?;
@@ -221,6 +204,11 @@ fn command(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> std::i
 }
 
 impl Starting {
+    /// A spawned zygote; `build`: a spare's arguments, sent first.
+    pub(super) fn new(pid: u32, link: UnixStream, on_run_ended: OnRunEnded, build: Option<Vec<String>>) -> Starting {
+        Starting { pid, link, on_run_ended, build }
+    }
+
     /// Waits until the zygote has collected and listed its dependencies.
     pub async fn collected(mut self) -> Result<WarmZygote, ZygoteError> {
         if let Some(args) = self.build.take() {

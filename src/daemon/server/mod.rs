@@ -74,7 +74,7 @@ struct Daemon {
     /// rebuild beats a cold run).
     build_times: RefCell<HashMap<String, Duration>>,
     /// One spare process per key but its arguments (`warm_zygote::Spare`).
-    spares: RefCell<HashMap<String, crate::daemon::warm_zygote::Spare>>,
+    spares: RefCell<HashMap<String, crate::daemon::spare::Spare>>,
     handed_over: RefCell<HandedOver>,
     evictions: RefCell<memory_cap::Evictions>,
     stop: Notify,
@@ -266,7 +266,9 @@ impl Daemon {
 
     fn status(&self) -> StatusReport {
         let slots = self.slots.borrow();
-        let zygotes: Vec<ZygoteStatus> = slots.values().map(slot_status).collect();
+        let spares = self.spares.borrow();
+        let zygotes: Vec<ZygoteStatus> =
+            slots.values().map(slot_status).chain(spares.values().map(spare_status)).collect();
         let held = |z: &ZygoteStatus| z.pss.unwrap_or(0);
         let daemon = memory::footprint(std::process::id()).map_or(0, |f| f.pss);
         let sessions: u64 = zygotes.iter().map(held).sum();
@@ -307,6 +309,22 @@ fn slot_status(slot: &Slot) -> ZygoteStatus {
         pss_is_rss: footprint.is_some_and(|f| !f.exact),
         last_run_args: slot.last_run_args.clone(),
         idle_secs: Some(slot.last_used.elapsed().as_secs()),
+    }
+}
+
+/// A spare interpreter, listed with the sessions (it holds memory too).
+fn spare_status(spare: &crate::daemon::spare::Spare) -> ZygoteStatus {
+    let footprint = memory::footprint(spare.pid);
+    ZygoteStatus {
+        project: spare.cwd.clone(),
+        args: vec![],
+        state: "spare (Python started, pytest imported)".into(),
+        pid: Some(spare.pid),
+        pss: footprint.map(|f| f.pss),
+        rss: footprint.map(|f| f.rss),
+        pss_is_rss: footprint.is_some_and(|f| !f.exact),
+        last_run_args: None,
+        idle_secs: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::memory_cap::session_pss;
 use super::Daemon;
 use crate::daemon::key::RunKey;
+use crate::daemon::spare;
 use crate::daemon::warm_zygote::{self, WarmZygote};
 
 /// A run waits this long for a zygote that is still collecting.
@@ -74,7 +75,7 @@ impl Daemon {
         if self.spares.borrow().get(&id).is_some_and(|spare| warm_zygote::alive(spare.pid)) {
             return;
         }
-        if let Ok(spare) = warm_zygote::spare(key, &self.pyworker_dir) {
+        if let Ok(spare) = spare::start(key, &self.pyworker_dir) {
             if let Some(old) = self.spares.borrow_mut().insert(id, spare) {
                 warm_zygote::kill(old.pid);
             }
