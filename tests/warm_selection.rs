@@ -169,3 +169,34 @@ fn a_conftest_edit_rebuilds_from_the_spare_without_starting_python_again() {
     );
     assert_warm_and_same(&daemon, &suite, &["-n", "2"]);
 }
+
+/// stdout without the durations pytest prints (` in 0.12s`).
+fn timeless(stdout: &str) -> String {
+    let mut out = String::new();
+    for line in stdout.lines() {
+        let cut = line.find(" in ").filter(|_| line.trim_end_matches('=').trim_end().ends_with('s'));
+        out.push_str(cut.map_or(line, |at| &line[..at]));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn a_narrowed_run_prints_what_a_cold_run_prints() {
+    let suite = suite();
+    suite.write("pytest.ini", "[pytest]\ntestpaths = tests\nmarkers =\n    slow: slow\n");
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "1"]);
+    daemon.wait_settled();
+    for args in
+        [&["-n", "1", "tests/a"][..], &["-n", "1", "-k", "alpha"], &["-n", "1", "tests/b/test_two.py::test_zeta"]]
+    {
+        let warm_run = rpytest_via(&daemon, &suite, args);
+        assert!(warm(&warm_run), "{}", warm_run.dump());
+        let mut cold_args = vec!["--no-daemon"];
+        cold_args.extend_from_slice(args);
+        let cold = rpytest_via(&daemon, &suite, &cold_args);
+        assert!(!warm(&cold), "{}", cold.dump());
+        assert_eq!(timeless(&warm_run.stdout), timeless(&cold.stdout), "{args:?}\n{}{}", warm_run.dump(), cold.dump());
+    }
+}

@@ -478,11 +478,12 @@ class WarmZygotePlugin(ZygotePlugin):
 
 def header_edits(config, run_plan):
     """pytest's header names ``testpaths`` when it collected them; a run of
-    explicit paths from a checkpoint that collected them does not."""
+    explicit paths from a checkpoint that collected them does not. pytest 9
+    gives it a line of its own, older ones append it to the rootdir's."""
     if run_plan.narrowed is None or config.args_source != type(config.args_source).TESTPATHS:
         return ()
-    testpaths = ", ".join(config.getini("testpaths"))
-    return ((f", testpaths: {testpaths}".encode(), b""),)
+    testpaths = ", ".join(config.getini("testpaths")).encode()
+    return ((b"\ntestpaths: " + testpaths + b"\n", b"\n"), (b", testpaths: " + testpaths, b""))
 
 
 def wait_for_build(daemon, started_ns):
