@@ -24,7 +24,7 @@ pytest_spec() {
 #   - shared_fixtures (it works with pytest's fixture internals);
 #   - process_identity (pytest's __main__, its parser's program name and
 #     pytester differ by version).
-battery_tests=(compare_outcomes flag_compat shared_fixtures process_identity)
+battery_tests=(compare_outcomes flag_compat shared_fixtures process_identity warm_selection)
 
 # reduced_battery LABEL PYTHON [TEST...]: runs the battery's tests (or the
 # TESTs named) with PYTHON as the test Python. Every test binary runs even

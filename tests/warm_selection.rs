@@ -200,3 +200,26 @@ fn a_narrowed_run_prints_what_a_cold_run_prints() {
         assert_eq!(timeless(&warm_run.stdout), timeless(&cold.stdout), "{args:?}\n{}{}", warm_run.dump(), cold.dump());
     }
 }
+
+#[test]
+fn an_edited_test_file_is_collected_again_alone_and_the_run_stays_warm() {
+    let suite = suite();
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "2"]);
+    daemon.wait_settled();
+    let source = std::fs::read_to_string(suite.join("tests/b/test_two.py")).unwrap();
+    suite.write(
+        "tests/b/test_two.py",
+        &source.replace("def test_zeta():\n    pass", "def test_zeta():\n    assert 0, 'edited'"),
+    );
+    let edited = rpytest_via(&daemon, &suite, &["-n", "2"]);
+    assert!(warm(&edited), "{}", edited.dump());
+    assert!(
+        edited.stderr.contains("daemon: re-collected") && edited.stderr.contains("test_two.py"),
+        "{}",
+        edited.dump()
+    );
+    let pytest = run_pytest(&suite, &["-v"]);
+    assert_pair_same(&Pair { pytest, rpytest: edited });
+    assert_warm_and_same(&daemon, &suite, &["-n", "2", "-k", "zeta"]);
+}
