@@ -78,8 +78,10 @@ SCENARIOS = ["repeat", "select-k", "select-file", "select-node", "edit-test", "e
 POLL = 2
 AFTER_SAVE = 1.0
 MEMORY_RUNS = 15
-STATE = re.compile(r"\](?: pid \d+)?: (warm|collecting|failed.*)$")
-MEMORY = re.compile(r"memory: daemon ([\d.]+) MiB, zygotes ([\d.]+) MiB, total ([\d.]+) MiB")
+STATE = re.compile(r"\](?: pid \d+)?: (warm|collecting|failed.*|evicted.*|spare.*)$")
+# `serve --status`: "memory: daemon 3.0 MiB, sessions 85 MiB of daemon_max_memory 1 GiB, total 88 MiB"
+# (older daemons: "zygotes" for "sessions", and no cap).
+MEMORY = re.compile(r"memory: daemon ([\d.]+) MiB, (?:zygotes|sessions) ([\d.]+) MiB(?: of [^,]*)?, total ([\d.]+) MiB")
 SUMMARY = re.compile(r"^(?:=+ )?(\d+ \w+(?:, \d+ \w+)*) in [\d.]+s")
 
 

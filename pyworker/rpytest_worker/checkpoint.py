@@ -47,6 +47,7 @@ class Checkpoint:
         self.daemon = daemon
         self.built_args = list(built_args)
         self.refresh = refresh  # a ``refresh`` message -> the answer
+        self.stale = None  # why this session may serve no more (a refresh failed)
         self.runs = set()  # pids of the runs going on
         self.retiring = False
 
@@ -71,7 +72,7 @@ class Checkpoint:
                 elif msg["type"] == "retire":
                     self.retiring = True
                 elif msg["type"] == "refresh":
-                    self.daemon.send(self.refresh(msg))
+                    self.daemon.send(self._refresh(msg))
                 elif msg["type"] == "serve":
                     self.daemon.send(protocol.verdict(self._verdict(session, msg["args"])))
                 elif msg["type"] == "handover":
@@ -83,7 +84,19 @@ class Checkpoint:
             if self.retiring and not self.runs:
                 pristine.exit_now(0)
 
+    def _refresh(self, msg):
+        """A refresh that failed may have changed part of the session: it
+        serves no run after that, whatever the daemon asks."""
+        if self.stale is not None:
+            return protocol.stale(self.stale)
+        answer = self.refresh(msg)
+        if answer["type"] == "stale":
+            self.stale = answer["reason"]
+        return answer
+
     def _verdict(self, session, args):
+        if self.stale is not None:
+            return self.stale
         try:
             plan(session, args, self.built_args)
         except Unservable as why:
@@ -92,7 +105,7 @@ class Checkpoint:
 
     def _fork(self, session, msg, fds, wake_fds):
         try:
-            run_plan = plan(session, msg["args"], self.built_args)
+            run_plan = plan(session, msg["args"], self.built_args) if self.stale is None else None
         except Unservable:
             run_plan = None
         if run_plan is None or len(fds) != 2:
