@@ -59,3 +59,27 @@ fn objects_made_during_collection_are_collected_as_under_xdist() {
         rpytest.dump()
     );
 }
+
+/// A warm session freezes what it collected so that its runs' controllers
+/// skip it; the workers, where tests run, must unfreeze it first.
+#[test]
+fn objects_made_during_a_warm_sessions_collection_are_collected_as_under_pytest() {
+    let suite = Suite::new(&[("test_gc.py", SUITE)]);
+    let daemon = common::daemon::Daemon::start(&[]);
+    let env = [("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()), ("RPYTEST_TRACE", "1")];
+    run_rpytest_env(&suite, &["-n", "2"], &env);
+    daemon.wait_settled();
+    for workers in ["1", "2"] {
+        let warm = run_rpytest_env(&suite, &["-v", "-n", workers], &env);
+        // `-v` is in the key: the first of each is cold, the next warm.
+        let warm = if warm.stderr.contains("daemon: warm zygote") {
+            warm
+        } else {
+            daemon.wait_settled();
+            run_rpytest_env(&suite, &["-v", "-n", workers], &env)
+        };
+        assert!(warm.stderr.contains("daemon: warm zygote"), "{}", warm.dump());
+        let pytest = run_pytest(&suite, &["-v"]);
+        assert_pair_same(&Pair { pytest, rpytest: warm });
+    }
+}

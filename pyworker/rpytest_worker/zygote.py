@@ -18,6 +18,7 @@ collected) the plugin steps aside and pytest finishes the session itself,
 printing its own output and choosing its own exit code.
 """
 import atexit
+import gc
 import signal
 import sys
 import traceback
@@ -204,6 +205,7 @@ class ZygotePlugin:
         sys.stderr.flush()
         pid = pristine.fork()
         if pid == 0:
+            gc.unfreeze()  # a warm session's objects: collectable again where tests run
             pristine.set_wakeup_fd(-1)
             pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
             for fd in wake_fds:
