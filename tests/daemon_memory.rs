@@ -51,7 +51,7 @@ fn name(suite: &Suite) -> String {
 /// The status line of `suite`'s session, if the daemon holds one.
 fn session_line(status: &str, suite: &Suite) -> Option<String> {
     let project = name(suite);
-    status.lines().find(|l| l.starts_with("  /") && l.contains(&project)).map(str::to_string)
+    status.lines().find(|l| l.starts_with("  /") && l.contains(&project) && !l.contains(": spare")).map(str::to_string)
 }
 
 fn evictions(status: &str) -> Vec<&str> {

@@ -124,6 +124,10 @@ impl Daemon {
         if !matches!(slot.state, SlotState::Warm(_) | SlotState::Collecting { .. }) {
             return;
         }
+        // Its spare goes with it: an evicted project holds nothing.
+        if let Some(spare) = self.spares.borrow_mut().remove(&slot.key.spare_id()) {
+            crate::daemon::warm_zygote::kill(spare.pid);
+        }
         let project = slot.key.cwd.clone();
         let args = slot.build_args.clone();
         eprintln!("rpytest serve: evicted {} [{}] ({}): {reason}", project.display(), args.join(" "), human(pss));
