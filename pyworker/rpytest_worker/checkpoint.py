@@ -43,8 +43,11 @@ class Handover:
 class Checkpoint:
     """Owns the daemon link and the runs forked from this session."""
 
-    def __init__(self, daemon, built_args, refresh):
+    def __init__(self, daemon, built_args, refresh, idle_work=None):
         self.daemon = daemon
+        # Done a slice at a time while nothing is asked and no run goes on
+        # (it never competes with one): returns True when there is no more.
+        self.idle_work = idle_work
         self.built_args = list(built_args)
         self.refresh = refresh  # a ``refresh`` message -> the answer
         self.stale = None  # why this session may serve no more (a refresh failed)
@@ -60,7 +63,10 @@ class Checkpoint:
         pristine.set_signal_handler(signal.SIGCHLD, lambda *_: None)
         while True:
             watched = [wake_r] if self.daemon is None else [self.daemon.sock, wake_r]
-            ready, _, _ = pristine.select_readable(watched, [], [])
+            idle = self.idle_work is not None and not self.runs
+            ready, _, _ = pristine.select_readable(watched, [], [], *((0.02,) if idle else ()))
+            if not ready and idle and self.idle_work():
+                self.idle_work = None
             if wake_r in ready:
                 pristine.read(wake_r, 4096)
                 self._reap()

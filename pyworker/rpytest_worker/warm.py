@@ -357,15 +357,6 @@ def adopt_client_streams(config, out, err, edits=()):
             stream.reconfigure(line_buffering=stream.isatty() or stream is sys.stderr)
 
 
-def _prepare_for_workers(session):
-    """What every run's workers would otherwise each do first, done once
-    while waiting: work out each item's location (a cached property pytest
-    reads for every report; the first read walks the item's source, a tenth
-    of a trivial test's cost). The worker's code is imported already."""
-    for item in session.items:
-        _ = item.location
-
-
 class WarmZygotePlugin(ZygotePlugin):
     """A zygote that collects, then serves runs as a ``Checkpoint``."""
 
@@ -415,21 +406,17 @@ class WarmZygotePlugin(ZygotePlugin):
             gc.enable()
         self.daemon.send(protocol.warm(self._settle(session), self.started_ns))
         built_args = session.config.invocation_params.args
-        checkpoint = Checkpoint(self.daemon, built_args, lambda msg: self._refresh(session, items, msg))
-        return checkpoint.serve(session)  # returns in a run's fork only
+        refresh = lambda msg: self._refresh(session, items, msg)  # noqa: E731
+        self.checkpoint = Checkpoint(self.daemon, built_args, refresh, self._prepare(session))
+        return self.checkpoint.serve(session)  # returns in a run's fork only
 
     def _settle(self, session):
-        """What each run would otherwise redo, done once while waiting; and
-        the session's dependencies."""
+        """The session's dependencies, once its collected objects are
+        collected and frozen (each run's fork then skips them)."""
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
         self.listings = {path: set(_visible_names(path) or ()) for path, _, _ in deps["dirs"]}
-        config = session.config
-        for item in session.items:
-            if id(item) not in self._records:
-                self._records[id(item)] = item_record(config, item)
-        _prepare_for_workers(session)
         # Collected in full, then frozen: each run's fork (the run's
         # controller, which runs no test) then skips the session's objects in
         # its collections, pytest's two full ones at unconfigure included
@@ -439,6 +426,27 @@ class WarmZygotePlugin(ZygotePlugin):
         gc.collect()
         gc.freeze()
         return deps
+
+    def _prepare(self, session):
+        """What each run would otherwise redo, done while the session idles
+        (``Checkpoint.idle_work``), a slice at a time: each item's record
+        for the engine, and its location (a cached property pytest reads for
+        every report; the first read walks the item's source, a tenth of a
+        trivial test's cost). A run that waited for this session to be
+        built does its own share, as a cold run does."""
+        config = session.config
+        pending = [item for item in session.items if id(item) not in self._records]
+        position = 0
+
+        def slice_of_work():
+            nonlocal position
+            for item in pending[position:position + 200]:
+                self._records[id(item)] = item_record(config, item)
+                _ = item.location  # cached; the first read walks the item's source
+            position += 200
+            return position >= len(pending)
+
+        return slice_of_work
 
     def _refresh(self, session, items, msg):
         """The daemon saw ``files`` change: re-collect what they affect in
@@ -459,6 +467,7 @@ class WarmZygotePlugin(ZygotePlugin):
         except BaseException as exc:  # noqa: BLE001  half refreshed: the daemon must drop this session
             return protocol.stale(f"re-collecting failed: {exc!r}")
         files = sorted(work.recollect | set(work.added) | work.removed)
+        self.checkpoint.idle_work = self._prepare(session)
         return protocol.refreshed(self._settle(session), started_ns, files)
 
     def _adopt(self, session, handover):

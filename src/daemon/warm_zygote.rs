@@ -279,6 +279,12 @@ impl WarmZygote {
         }
     }
 
+    /// Whether a file under `dir` it depends on changed (a quick look; the
+    /// refresh checks everything).
+    pub fn project_changed(&self, dir: &Path) -> bool {
+        self.deps.borrow().files.iter().any(|(path, then)| path.starts_with(dir) && super::deps::stat(path) != *then)
+    }
+
     /// Whether the checkpoint can serve a run of `args`: `None`, or why not.
     pub async fn verdict(&self, args: &[String]) -> Result<Option<String>, ZygoteError> {
         let mut exchange = self.exchange.lock().await;

@@ -328,10 +328,17 @@ fn spare_status(spare: &crate::daemon::spare::Spare) -> ZygoteStatus {
     }
 }
 
+/// How often the project's own files (under each session's directory) are
+/// checked between full polls: an edit starts its refresh or rebuild within
+/// this, so a run a second after the save finds it well under way. A few
+/// hundred stats, a millisecond.
+const PROJECT_TICK: Duration = Duration::from_millis(250);
+
 async fn poll_loop(daemon: Rc<Daemon>) {
     let poll = daemon.options.poll;
-    let tick = if poll.is_zero() { Duration::from_secs(1) } else { poll.min(Duration::from_secs(1)) };
+    let tick = if poll.is_zero() { Duration::from_secs(1) } else { PROJECT_TICK.min(poll) };
     let mut last_poll = Instant::now();
+    let mut last_memory_check = Instant::now();
     loop {
         tokio::time::sleep(tick).await;
         if daemon.idle() {
@@ -341,10 +348,15 @@ async fn poll_loop(daemon: Rc<Daemon>) {
         }
         if !poll.is_zero() && last_poll.elapsed() >= poll {
             last_poll = Instant::now();
-            daemon.refresh();
+            daemon.refresh(false);
+        } else if !poll.is_zero() {
+            daemon.refresh(true);
         }
-        // Every tick, whatever `--poll` says: a session grows as it serves
-        // (selections it computes, files it re-collects).
-        daemon.enforce_memory_cap(None);
+        // Once a second, whatever `--poll` says: a session grows as it
+        // serves (selections it computes, files it re-collects).
+        if last_memory_check.elapsed() >= Duration::from_secs(1) {
+            last_memory_check = Instant::now();
+            daemon.enforce_memory_cap(None);
+        }
     }
 }

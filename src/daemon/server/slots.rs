@@ -219,13 +219,17 @@ impl Daemon {
 
     /// Checkpoints whose files changed: refreshed in place, or replaced now
     /// when they cannot be (or have ended), so the next run finds a fresh one.
-    pub(super) fn refresh(self: &Rc<Self>) {
+    /// `project_only`: look only at the files under each session's directory
+    /// (cheap enough to do often); else at every dependency.
+    pub(super) fn refresh(self: &Rc<Self>, project_only: bool) {
         let warm: Vec<(String, Rc<WarmZygote>)> = self
             .slots
             .borrow()
             .iter()
             .filter_map(|(id, slot)| match &slot.state {
-                SlotState::Warm(zygote) => Some((id.clone(), zygote.clone())),
+                SlotState::Warm(zygote) if !project_only || zygote.project_changed(&slot.key.cwd) => {
+                    Some((id.clone(), zygote.clone()))
+                }
                 _ => None,
             })
             .collect();
