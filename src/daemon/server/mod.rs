@@ -73,6 +73,8 @@ struct Daemon {
     /// How long each slot's last build took (to know whether waiting for a
     /// rebuild beats a cold run).
     build_times: RefCell<HashMap<String, Duration>>,
+    /// A refresh pass is going on (`slots.rs`: one at a time).
+    refreshing: Cell<bool>,
     /// One spare process per key but its arguments (`warm_zygote::Spare`).
     spares: RefCell<HashMap<String, crate::daemon::spare::Spare>>,
     handed_over: RefCell<HandedOver>,
@@ -100,6 +102,7 @@ async fn serve_until_stopped(options: ServeOptions) -> Result<(), ServeError> {
         last_request: Cell::new(Instant::now()),
         slots: RefCell::new(HashMap::new()),
         build_times: RefCell::new(HashMap::new()),
+        refreshing: Cell::new(false),
         spares: RefCell::new(HashMap::new()),
         handed_over: RefCell::new(HandedOver::default()),
         evictions: RefCell::new(memory_cap::Evictions::default()),

@@ -221,26 +221,64 @@ impl Daemon {
     /// when they cannot be (or have ended), so the next run finds a fresh one.
     /// `project_only`: look only at the files under each session's directory
     /// (cheap enough to do often); else at every dependency.
+    /// One pass at a time, most recently used session first, each rebuild
+    /// awaited before the next: one edit to a conftest that eight sessions
+    /// share costs one build at a time, the one most likely asked for
+    /// first. A session that failed because a file changed while it
+    /// collected is built again too.
     pub(super) fn refresh(self: &Rc<Self>, project_only: bool) {
-        let warm: Vec<(String, Rc<WarmZygote>)> = self
+        if self.refreshing.replace(true) {
+            return;
+        }
+        let mut due: Vec<(Instant, String, Option<Rc<WarmZygote>>)> = self
             .slots
             .borrow()
             .iter()
             .filter_map(|(id, slot)| match &slot.state {
                 SlotState::Warm(zygote) if !project_only || zygote.project_changed(&slot.key.cwd) => {
-                    Some((id.clone(), zygote.clone()))
+                    Some((slot.last_used, id.clone(), Some(zygote.clone())))
+                }
+                SlotState::Failed(why) if !project_only && why.contains("while the zygote was collecting") => {
+                    Some((slot.last_used, id.clone(), None))
                 }
                 _ => None,
             })
             .collect();
-        for (id, zygote) in warm {
-            let daemon = self.clone();
-            tokio::task::spawn_local(async move {
-                let stale = !warm_zygote::alive(zygote.pid) || zygote.refresh().await.is_err();
+        due.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        let daemon = self.clone();
+        tokio::task::spawn_local(async move {
+            for (_, id, zygote) in due {
+                let stale = match &zygote {
+                    Some(zygote) => !warm_zygote::alive(zygote.pid) || zygote.refresh().await.is_err(),
+                    None => true,
+                };
                 if stale {
-                    daemon.rebuild(&id, &zygote);
+                    match &zygote {
+                        Some(zygote) => daemon.rebuild(&id, zygote),
+                        None => daemon.retry(&id),
+                    }
+                    daemon.settled(&id).await;
                 }
-            });
+            }
+            daemon.refreshing.set(false);
+        });
+    }
+
+    /// Builds a failed slot's session again.
+    fn retry(self: &Rc<Self>, id: &str) {
+        let build = self.slots.borrow().get(id).map(|slot| (slot.key.clone(), slot.build_args.clone()));
+        if let Some((key, build_args)) = build {
+            self.prewarm(key, build_args, false);
+        }
+    }
+
+    /// Waits (within the collection limit) until `id`'s slot is no longer collecting.
+    async fn settled(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < deadline
+            && matches!(self.slots.borrow().get(id).map(|slot| &slot.state), Some(SlotState::Collecting { .. }))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
