@@ -223,3 +223,24 @@ fn an_edited_test_file_is_collected_again_alone_and_the_run_stays_warm() {
     assert_pair_same(&Pair { pytest, rpytest: edited });
     assert_warm_and_same(&daemon, &suite, &["-n", "2", "-k", "zeta"]);
 }
+
+/// Each run forks from the session, and a fork keeps only the thread that
+/// forked: a session whose conftest started a thread serves no run (the
+/// run's controller would end the session without it). Cold, and says so.
+#[test]
+fn a_session_with_a_conftest_thread_sends_runs_cold() {
+    let suite = suite();
+    suite.write(
+        "conftest.py",
+        "import queue, threading\nimport pytest\n\nQ = queue.Queue()\nT = threading.Thread(target=Q.get, name='conftest-worker')\n\n\
+         def pytest_configure(config):\n    T.start()\n\ndef pytest_unconfigure(config):\n    Q.put(None)\n    T.join()\n\n\
+         @pytest.fixture\ndef base():\n    return 10\n",
+    );
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "2"]);
+    daemon.wait_settled();
+    let run = rpytest_via(&daemon, &suite, &["-n", "2"]);
+    assert!(!warm(&run), "{}", run.dump());
+    assert!(run.stderr.contains("threads a fork would lose (conftest-worker)"), "{}", run.dump());
+    assert_pair_same(&Pair { pytest: run_pytest(&suite, &["-v"]), rpytest: run });
+}

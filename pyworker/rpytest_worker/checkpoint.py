@@ -25,9 +25,16 @@ a run does reaches the checkpoint, so no run can leave state for the next.
 """
 import signal
 import sys
+import threading
 
 from . import prctl, pristine, protocol
 from .selection import Unservable, plan
+
+
+def _other_threads():
+    """Names of the threads alive besides this one (a conftest's server, a
+    plugin's helper started while configuring)."""
+    return [thread.name for thread in threading.enumerate() if thread is not threading.current_thread()]
 
 
 class Handover:
@@ -100,9 +107,21 @@ class Checkpoint:
             self.stale = answer["reason"]
         return answer
 
-    def _verdict(self, session, args):
+    def _blocked(self):
+        """Why this session can serve no run at all, or None."""
         if self.stale is not None:
             return self.stale
+        threads = _other_threads()
+        if threads:
+            # The run's fork is its controller: it ends the session, and a
+            # fork has only the thread that forked. A cold run keeps them.
+            return f"the warm session has threads a fork would lose ({', '.join(threads)})"
+        return None
+
+    def _verdict(self, session, args):
+        blocked = self._blocked()
+        if blocked is not None:
+            return blocked
         try:
             plan(session, args, self.built_args)
         except Unservable as why:
@@ -111,7 +130,7 @@ class Checkpoint:
 
     def _fork(self, session, msg, fds, wake_fds):
         try:
-            run_plan = plan(session, msg["args"], self.built_args) if self.stale is None else None
+            run_plan = plan(session, msg["args"], self.built_args) if self._blocked() is None else None
         except Unservable:
             run_plan = None
         if run_plan is None or len(fds) != 2:
