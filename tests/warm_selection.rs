@@ -125,11 +125,22 @@ fn a_path_the_session_did_not_collect_runs_cold_and_says_why() {
         outside.dump()
     );
     assert_eq!(outside.outcomes.keys().collect::<Vec<_>>(), ["check_extra.py::test_extra"], "{}", outside.dump());
-    // The session is rebuilt for that run's paths: the same run is warm next.
-    daemon.wait_settled();
+    // The session for the whole suite stays: the next whole run is warm.
     std::thread::sleep(std::time::Duration::from_millis(300));
     daemon.wait_settled();
-    assert_warm_and_same(&daemon, &suite, &["-n", "2", "check_extra.py"]);
+    assert_warm_and_same(&daemon, &suite, &["-n", "2"]);
+    // A session built for some paths gives way to one for the whole suite
+    // when a run needs more, and then serves both.
+    let narrow = Daemon::start(&[]);
+    rpytest_via(&narrow, &suite, &["-n", "2", "tests/a"]);
+    narrow.wait_settled();
+    assert_warm_and_same(&narrow, &suite, &["-n", "2", "tests/a"]);
+    let wider = rpytest_via(&narrow, &suite, &["-n", "2", "tests"]);
+    assert!(!warm(&wider), "{}", wider.dump());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    narrow.wait_settled();
+    assert_warm_and_same(&narrow, &suite, &["-n", "2", "tests"]);
+    assert_warm_and_same(&narrow, &suite, &["-n", "2", "tests/a"]);
     let unknown = rpytest_via(&daemon, &suite, &["-n", "2", "tests/b/test_two.py::test_nothing_like_it"]);
     assert!(!warm(&unknown), "{}", unknown.dump());
     assert_eq!(unknown.code, 4, "pytest's usage error for a node id it cannot find\n{}", unknown.dump());

@@ -100,13 +100,19 @@ impl Daemon {
     }
 
     /// Starts a checkpoint for `key`, built with `build_args`, unless one
-    /// is warm or collecting (and `replace` is not set: the one there
-    /// declined a run of these arguments).
-    pub(super) fn prewarm(self: &Rc<Self>, key: RunKey, build_args: Vec<String>, replace: bool) {
+    /// is warm or collecting. `replace`: the one there declined a run; if
+    /// it was built for some paths, it gives way to one for the whole suite
+    /// (the key's arguments alone), which serves any path inside it. One
+    /// built for the whole suite stays: runs of paths outside it are cold,
+    /// and two runs of different paths cannot make it flip back and forth.
+    pub(super) fn prewarm(self: &Rc<Self>, key: RunKey, mut build_args: Vec<String>, replace: bool) {
         let id = key.id();
         if let Some(slot) = self.slots.borrow_mut().get_mut(&id) {
-            let rebuild = matches!(slot.state, SlotState::Failed(_)) || (replace && slot.build_args != build_args);
-            if !rebuild {
+            let narrower = replace && slot.build_args != key.args;
+            if narrower {
+                build_args = key.args.clone();
+            }
+            if !narrower && !matches!(slot.state, SlotState::Failed(_)) {
                 slot.last_used = Instant::now();
                 return;
             }
