@@ -171,9 +171,9 @@ class Refresh:
     def _listing(self, directory, before, work):
         """A file added to or removed from ``directory``: the modules to
         evict, and in ``work`` the test files to drop or collect."""
-        if before is None or not _within(directory, str(self.session.config.rootpath)):
+        if before is None or not within(directory, str(self.session.config.rootpath)):
             raise Stale(f"a file was added to or removed from {directory}")
-        now = {name for name in _names(directory)}
+        now = set(visible_names(directory) or ())
         names = set()
         if directory in self.graph.reads:  # a test file's collection listed it
             work.recollect |= self.graph.reads[directory]
@@ -184,7 +184,7 @@ class Refresh:
                 names.add(self.by_file.get(path))
             elif path in self.by_file:
                 names.add(self.by_file[path])
-            elif any(_within(test_file, path) for test_file in self.test_files):
+            elif any(within(test_file, path) for test_file in self.test_files):
                 raise Stale(f"the directory {path} was removed")
         for name in sorted(now - before):
             path = os.path.join(directory, name)
@@ -244,7 +244,7 @@ class Refresh:
         if int(pytest.__version__.split(".")[0]) < 8:
             raise Stale(f"{path} was added (pytest {pytest.__version__} orders new files otherwise)")
         directory, name = os.path.split(path)
-        siblings = [i for i, item in enumerate(self.items) if _within(str(item.path), directory)]
+        siblings = [i for i, item in enumerate(self.items) if within(str(item.path), directory)]
         if not siblings:
             raise Stale(f"{path} was added where no test was collected")
         parent = _file_nodes([self.items[siblings[0]]])[0].parent
@@ -308,14 +308,16 @@ def _file_nodes(items):
     return list(nodes.values())
 
 
-def _names(directory):
+def visible_names(directory):
+    """The entries that can matter to imports and collection (hidden files,
+    caches and ``__pycache__`` cannot); None when it cannot be listed."""
     try:
         return [name for name in os.listdir(directory) if not name.startswith(".") and name != "__pycache__"]
     except OSError:
-        return []
+        return None
 
 
-def _within(path, ancestor):
+def within(path, ancestor):
     return path == ancestor or path.startswith(os.path.join(ancestor, ""))
 
 

@@ -24,6 +24,7 @@ import pytest
 from _pytest import timing as _pytest_timing
 
 from . import identity
+from .recollect import within
 
 # config.option names a run may set without changing the session's key.
 SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir"})
@@ -47,11 +48,21 @@ def parse(config, args):
         raise Unservable(f"pytest does not accept these arguments ({exc}); the cold run says why") from None
 
 
+_PARSED = {}  # a session's own arguments, parsed: the same for every run it serves
+
+
+def _parsed_once(config, args):
+    key = tuple(args)
+    if key not in _PARSED:
+        _PARSED[key] = vars(parse(config, args))
+    return _PARSED[key]
+
+
 def plan(session, run_args, built_args):
     """What the run of ``run_args`` needs done to this checkpoint, which was
     built with ``built_args``."""
     config = session.config
-    run, built = vars(parse(config, run_args)), vars(parse(config, built_args))
+    run, built = vars(parse(config, run_args)), _parsed_once(config, built_args)
     changed = sorted(name for name in set(run) | set(built)
                      if name not in SELECTION_DESTS and run.get(name) != built.get(name))
     if changed:
@@ -148,7 +159,7 @@ def _check_inside(targets, paths, collected):
 def _contains(outer, inner):
     (path, parts, param), (inner_path, inner_parts, inner_param) = outer, inner
     if not parts and not param:
-        return _within(inner_path, path)
+        return within(inner_path, path)
     if inner_path != path or inner_parts[: len(parts)] != parts:
         return False
     if param:
@@ -167,7 +178,7 @@ def _target(invocation, arg):
 
 def _matches(item, path, parts, param):
     item_path = str(item.path)
-    if item_path != path and not _within(item_path, path):
+    if item_path != path and not within(item_path, path):
         return False
     if not parts:
         return True
@@ -224,10 +235,8 @@ def _check_foreign_conftests(config, paths):
         if not isinstance(filename, str) or os.path.basename(filename) != "conftest.py":
             continue
         where = os.path.dirname(os.path.abspath(filename))
-        loaded = any(_within(d, where) or _within(where, d) for d in dirs)
+        loaded = any(within(d, where) or within(where, d) for d in dirs)
         if not loaded and any(name.startswith("pytest_") for name in vars(plugin)):
             raise Unservable(f"{filename} has hooks a cold run of these paths would not load")
 
 
-def _within(path, ancestor):
-    return path == ancestor or path.startswith(os.path.join(ancestor, ""))

@@ -31,7 +31,7 @@ from _pytest import faulthandler as pytest_faulthandler
 from . import identity, pristine, protocol, shared_fixtures
 from .checkpoint import Checkpoint
 from .collection import item_record
-from .recollect import ImportGraph, Refresh, Stale
+from .recollect import ImportGraph, Refresh, Stale, visible_names
 from .zygote import ZygotePlugin
 
 # Directories walked for the set of candidate test files (by their mtimes).
@@ -225,23 +225,10 @@ def _collection_roots(config):
     return {r for r in roots if os.path.isdir(r)}
 
 
-def visible(name):
-    """Entries that can matter to imports and collection: hidden files
-    (caches, coverage data, editor swap files) and __pycache__ cannot."""
-    return not name.startswith(".") and name != "__pycache__"
-
-
-def _visible_names(path):
-    try:
-        return [name for name in os.listdir(path) if visible(name)]
-    except OSError:
-        return None
-
-
 def listing_digest(path):
     """A digest of a directory's visible entry names (the daemon computes
     the same): it changes when a file is added, removed or renamed there."""
-    names = _visible_names(path)
+    names = visible_names(path)
     if names is None:
         return None
     return hashlib.sha256(b"\0".join(sorted(os.fsencode(name) for name in names))).hexdigest()[:32]
@@ -416,7 +403,7 @@ class WarmZygotePlugin(ZygotePlugin):
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
-        self.listings = {path: set(_visible_names(path) or ()) for path, _, _ in deps["dirs"]}
+        self.listings = {path: set(visible_names(path) or ()) for path, _, _ in deps["dirs"]}
         # Collected in full, then frozen: each run's fork (the run's
         # controller, which runs no test) then skips the session's objects in
         # its collections, pytest's two full ones at unconfigure included
