@@ -60,7 +60,14 @@ fn suite() -> Suite {
 }
 
 fn rpytest_via(daemon: &Daemon, suite: &Suite, args: &[&str]) -> RunResult {
-    let all: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-p", "no:cacheprovider", "-v"]
+    let mut all = vec!["-p", "no:cacheprovider"];
+    all.extend_from_slice(args);
+    run_with_daemon(daemon, suite, &all)
+}
+
+/// `args` after rpytest's own `--python`, `--color=no` and `-v`.
+fn run_with_daemon(daemon: &Daemon, suite: &Suite, args: &[&str]) -> RunResult {
+    let all: Vec<String> = ["--python", python().to_str().unwrap(), "--color=no", "-v"]
         .iter()
         .chain(args)
         .map(|s| s.to_string())
@@ -254,4 +261,91 @@ fn a_session_with_a_conftest_thread_sends_runs_cold() {
     assert!(!warm(&run), "{}", run.dump());
     assert!(run.stderr.contains("threads a fork would lose (conftest-worker)"), "{}", run.dump());
     assert_pair_same(&Pair { pytest: run_pytest(&suite, &["-v"]), rpytest: run });
+}
+
+/// A suite with pytest's cache on: each step's run on `warm` goes through
+/// the daemon, the same command on `cold` runs without it.
+fn cache_suites() -> (Suite, Suite) {
+    let files: &[(&str, &str)] = &[
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "test_a.py",
+            "import os\n\ndef test_a():\n    assert not os.path.exists('fail_a')\n\ndef test_b():\n    pass\n",
+        ),
+        (
+            "test_c.py",
+            "import os\n\ndef test_c():\n    assert not os.path.exists('fail_c')\n\ndef test_d():\n    pass\n",
+        ),
+    ];
+    (Suite::new(files), Suite::new(files))
+}
+
+fn run_cached(daemon: &Daemon, suite: &Suite, extra: &[&str], args: &[&str]) -> RunResult {
+    run_with_daemon(daemon, suite, &[extra, args].concat())
+}
+
+/// What pytest keeps in its cache, without the date `--sw` stamps it with.
+fn cache_files(suite: &Suite) -> String {
+    let mut out = String::new();
+    for name in ["lastfailed", "nodeids", "stepwise"] {
+        let text = std::fs::read_to_string(suite.join(&format!(".pytest_cache/v/cache/{name}"))).unwrap_or_default();
+        let dated = text.lines().filter(|line| !line.contains("last_cache_date"));
+        out.push_str(&format!("{name}: {}\n", dated.collect::<Vec<_>>().join("")));
+    }
+    out
+}
+
+/// A warm run reads pytest's cache as it is when the run starts, not as it
+/// was when the session was built: `--ff`, `--nf` and `--sw` are served
+/// warm, and every run leaves the cache a cold run would leave.
+#[test]
+fn runs_that_read_the_cache_are_warm_and_leave_the_cold_cache() {
+    let (warm_suite, cold_suite) = cache_suites();
+    let daemon = Daemon::start(&[]);
+    let first = run_cached(&daemon, &warm_suite, &[], &["-n", "1"]);
+    assert!(!warm(&first), "{}", first.dump());
+    run_cached(&daemon, &cold_suite, &["--no-daemon"], &["-n", "1"]);
+    daemon.wait_settled();
+    let steps: &[(&str, &[&str])] = &[
+        ("fail_a", &["-n", "1", "-k", "test_a"]),
+        ("", &["-n", "1", "-k", "test_b"]),
+        ("fail_c", &["-n", "1", "--ff"]),
+        ("", &["-n", "1", "--nf", "-k", "not test_b"]),
+        ("fail_a", &["-n", "1", "--sw"]),
+        ("", &["-n", "1", "--sw"]),
+        ("fail_c", &["-n", "1", "--sw-skip"]),
+        ("", &["-n", "1", "--ff"]),
+    ];
+    for (touch, args) in steps {
+        if !touch.is_empty() {
+            warm_suite.write(touch, "");
+            cold_suite.write(touch, "");
+        }
+        assert_cache_step(&daemon, (&warm_suite, &cold_suite), args, true);
+        for file in ["fail_a", "fail_c"] {
+            let _ = std::fs::remove_file(warm_suite.join(file));
+            let _ = std::fs::remove_file(cold_suite.join(file));
+        }
+    }
+    // A file that failed to collect last time hands its failure to its
+    // tests once it collects (pytest's LFPlugin.pytest_collectreport).
+    warm_suite.write("test_e.py", "def test_e(:\n    pass\n");
+    cold_suite.write("test_e.py", "def test_e(:\n    pass\n");
+    assert_cache_step(&daemon, (&warm_suite, &cold_suite), &["-n", "1"], false);
+    warm_suite.write("test_e.py", "def test_e():\n    pass\n");
+    cold_suite.write("test_e.py", "def test_e():\n    pass\n");
+    daemon.wait_settled();
+    assert_cache_step(&daemon, (&warm_suite, &cold_suite), &["-n", "1", "-k", "not test_a"], true);
+}
+
+/// One command on both suites: the same output, exit code and cache.
+fn assert_cache_step(daemon: &Daemon, (warm_suite, cold_suite): (&Suite, &Suite), args: &[&str], must_be_warm: bool) {
+    let hot = run_cached(daemon, warm_suite, &[], args);
+    let cold = run_cached(daemon, cold_suite, &["--no-daemon"], args);
+    assert!(!must_be_warm || warm(&hot), "{args:?} was not served warm\n{}", hot.dump());
+    let same_root =
+        |r: &RunResult, s: &Suite| timeless(&mask_addresses(&r.stdout.replace(s.path().to_str().unwrap(), "<root>")));
+    assert_eq!(same_root(&hot, warm_suite), same_root(&cold, cold_suite), "{args:?}\n{}{}", hot.dump(), cold.dump());
+    assert_eq!(hot.code, cold.code, "{args:?}\n{}{}", hot.dump(), cold.dump());
+    assert_eq!(cache_files(warm_suite), cache_files(cold_suite), "{args:?}\n{}{}", hot.dump(), cold.dump());
 }

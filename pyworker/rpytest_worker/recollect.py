@@ -56,13 +56,17 @@ class ImportGraph:
     def start(self):
         graph = self
 
+        # Hidden from the tracebacks pytest prints (a module that fails to
+        # import while collecting): a cold run has no such frames.
         def tracking_import(name, globals=None, locals=None, fromlist=(), level=0):
+            __tracebackhide__ = True
             module = graph._import(name, globals, locals, fromlist, level)
             if isinstance(globals, dict):
                 graph._note(globals.get("__name__"), globals.get("__package__"), name, fromlist, level)
             return module
 
         def tracking_import_module(name, package=None):
+            __tracebackhide__ = True
             module = graph._import_module(name, package)
             caller = sys._getframe(1).f_globals.get("__name__")
             graph._add(caller, module.__name__)

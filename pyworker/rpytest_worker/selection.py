@@ -4,10 +4,12 @@
 collection. What only selects is left out of the key (``src/daemon/key.rs``
 strips it) and applied here, in the run's own fork of the checkpoint:
 
-- ``-k``, ``-m``, ``--deselect``, ``-x``/``--maxfail``: their values are set
-  on ``config.option`` before pytest's ``pytest_collection_modifyitems``
-  runs, which the checkpoint deferred to the run (``checkpoint.py``), so
-  every plugin's hook sees them as in a cold run;
+- ``-k``, ``-m``, ``--deselect``, ``-x``/``--maxfail``, ``--ff``, ``--nf``
+  and ``--sw``: their values are set on ``config.option`` before pytest's
+  ``pytest_collection_modifyitems`` runs, which the checkpoint deferred to
+  the run (``checkpoint.py``), so every plugin's hook sees them as in a
+  cold run; the plugins that read pytest's cache read it again now
+  (``cache_plugins.py``);
 - paths and node ids inside what the checkpoint collected: the collected
   items are narrowed to those a cold run of the paths would collect, in
   the order it would collect them.
@@ -23,11 +25,12 @@ import shlex
 import pytest
 from _pytest import timing as _pytest_timing
 
-from . import identity
+from . import cache_plugins, identity
 from .recollect import within
 
 # config.option names a run may set without changing the session's key.
-SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir"})
+SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir", "failedfirst", "newfirst",
+                             "stepwise", "stepwise_skip", "stepwise_reset"})
 # Files whose presence between a path and the rootdir could make a cold run
 # of that path find another rootdir or inifile (pytest's discovery).
 DISCOVERY_FILES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini",
@@ -70,7 +73,7 @@ def plan(session, run_args, built_args):
     narrowed = None
     if list(run["file_or_dir"] or []) != list(built["file_or_dir"] or []):
         narrowed = _narrow(session, run["file_or_dir"] or [], built["file_or_dir"] or [])
-    return Plan(run_args, {name: run.get(name) for name in SELECTION_DESTS}, narrowed)
+    return Plan(run_args, {name: run[name] for name in SELECTION_DESTS if name in run}, narrowed)
 
 
 class Plan:
@@ -86,6 +89,7 @@ class Plan:
             setattr(config.option, name, value)
             if hasattr(config.known_args_namespace, name):
                 setattr(config.known_args_namespace, name, value)
+        cache_plugins.renew(session)
         identity.look_like_python_m_pytest(self.run_args)
         _restart_clock(config)
         config.invocation_params = type(config.invocation_params)(

@@ -28,7 +28,7 @@ import time
 import pytest
 from _pytest import faulthandler as pytest_faulthandler
 
-from . import identity, pristine, protocol, shared_fixtures
+from . import cache_plugins, identity, pristine, protocol, shared_fixtures
 from .checkpoint import Checkpoint
 from .collection import item_record
 from .recollect import ImportGraph, Refresh, Stale, visible_names
@@ -368,6 +368,7 @@ class WarmZygotePlugin(ZygotePlugin):
         the session is collected (``_settle``), before any run forks."""
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        cache_plugins.prepare(session.config)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_make_collect_report(self, collector):

@@ -263,25 +263,17 @@ fn start_in_background() {
 }
 
 /// pytest flags whose run cannot take a warm zygote, and why: the zygote
-/// reads the cache or needs the terminal while collecting.
+/// reads the cache or needs the terminal while collecting. (`--ff`, `--nf`
+/// and `--sw` only reorder or cut what was collected: a warm fork applies
+/// them, `daemon::selection`.)
 const COLD_FLAGS: &[(&str, &str)] = &[
     ("--pdb", "a debugger run starts its own zygote on this terminal"),
     ("--trace", "a debugger run starts its own zygote on this terminal"),
     ("--lf", "pytest reads its cache while collecting"),
     ("--last-failed", "pytest reads its cache while collecting"),
-    ("--ff", "pytest reads its cache while collecting"),
-    ("--failed-first", "pytest reads its cache while collecting"),
-    ("--nf", "pytest reads its cache while collecting"),
-    ("--new-first", "pytest reads its cache while collecting"),
     ("--lfnf", "pytest reads its cache while collecting"),
     ("--last-failed-no-failures", "pytest reads its cache while collecting"),
     ("--cache-clear", "pytest clears its cache while configuring"),
-    ("--sw", "--stepwise reads its cache while collecting"),
-    ("--stepwise", "--stepwise reads its cache while collecting"),
-    ("--sw-skip", "--stepwise reads its cache while collecting"),
-    ("--stepwise-skip", "--stepwise reads its cache while collecting"),
-    ("--sw-reset", "--stepwise reads its cache while collecting"),
-    ("--stepwise-reset", "--stepwise reads its cache while collecting"),
 ];
 
 /// Whether this run may take a warm zygote from a daemon (`None`: run

@@ -5,7 +5,8 @@
 //! run that differs from it only in what it selects can fork from it and
 //! apply its selection there (`pyworker/rpytest_worker/selection.py`).
 //! Left out of the key: `-k`, `-m`, `--deselect`, `-x`/`--exitfirst`,
-//! `--maxfail` and the positional paths and node ids. Everything else
+//! `--maxfail`, `--ff`, `--nf`, `--sw` (with `--sw-skip`, `--sw-reset`)
+//! and the positional paths and node ids. Everything else
 //! stays in, compared exactly. The split errs towards the key: an argument
 //! it cannot place (the value of an option it does not know) stays in, and
 //! the checkpoint checks the whole command line again with pytest's own
@@ -14,8 +15,27 @@
 use crate::cli::pytest_flags::TAKES_VALUE;
 
 /// Options that only select, and whether each takes a value.
-const SELECTING: &[(&str, bool)] =
-    &[("-k", true), ("-m", true), ("--deselect", true), ("-x", false), ("--exitfirst", false), ("--maxfail", true)];
+/// `--ff`, `--nf` and `--sw` only order or cut the collected list: the fork
+/// reads pytest's cache again for them (`cache_plugins.py`). `--lf` is not
+/// here: it skips whole files while collecting.
+const SELECTING: &[(&str, bool)] = &[
+    ("-k", true),
+    ("-m", true),
+    ("--deselect", true),
+    ("-x", false),
+    ("--exitfirst", false),
+    ("--maxfail", true),
+    ("--ff", false),
+    ("--failed-first", false),
+    ("--nf", false),
+    ("--new-first", false),
+    ("--sw", false),
+    ("--stepwise", false),
+    ("--sw-skip", false),
+    ("--stepwise-skip", false),
+    ("--sw-reset", false),
+    ("--stepwise-reset", false),
+];
 /// pytest's short flags that take no value: a bundle of them (`-xvs`)
 /// loses its `x` to the selection.
 const SHORT_BOOLEANS: &str = "vqslx";
@@ -171,6 +191,8 @@ mod tests {
         check(&["-ktest_1", "--deselect", "a.py::t", "--maxfail=2"], &[], &[]);
         check(&["--maxfail", "3", "-x", "--exitfirst", "-v"], &["-v"], &[]);
         check(&["--deselect=a.py::t", "-q"], &["-q"], &[]);
+        check(&["--ff", "--nf", "-q", "--sw-skip", "tests"], &["-q"], &["tests"]);
+        check(&["--stepwise", "--lf"], &["--lf"], &[]);
     }
 
     #[test]

@@ -30,6 +30,7 @@ const FILES: &[(&str, &str)] = &[
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
     ("checkpoint.py", include_str!("../../pyworker/rpytest_worker/checkpoint.py")),
     ("selection.py", include_str!("../../pyworker/rpytest_worker/selection.py")),
+    ("cache_plugins.py", include_str!("../../pyworker/rpytest_worker/cache_plugins.py")),
     ("recollect.py", include_str!("../../pyworker/rpytest_worker/recollect.py")),
     ("quick_exit.py", include_str!("../../pyworker/rpytest_worker/quick_exit.py")),
     ("fork_safety.py", include_str!("../../pyworker/rpytest_worker/fork_safety.py")),
