@@ -1,6 +1,6 @@
 //! A private `rpytest serve` for a test: its own runtime directory, no
-//! background poll (a stale zygote is caught only at handover), and never
-//! left behind, stopped or not.
+//! background poll unless asked (`start_polling`; otherwise a stale zygote
+//! is caught only at handover), and never left behind, stopped or not.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,9 +28,19 @@ impl Daemon {
 
     /// `start`, with these variables in the daemon's environment.
     pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with("0", extra, env)
+    }
+
+    /// `start`, checking its sessions' files every `poll` seconds (and
+    /// their project's files four times a second), as users run it.
+    pub fn start_polling(poll: &str) -> Daemon {
+        Daemon::start_with(poll, &[], &[])
+    }
+
+    fn start_with(poll: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = private_dir();
         let child = Command::new(rpytest_bin())
-            .args(["serve", "--poll", "0"])
+            .args(["serve", "--poll", poll])
             .args(extra)
             .envs(env.iter().copied())
             .env("RPYTEST_RUNTIME_DIR", dir.path())
