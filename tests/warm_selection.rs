@@ -167,14 +167,7 @@ fn a_conftest_edit_rebuilds_from_the_spare_without_starting_python_again() {
     let daemon = Daemon::start(&[]);
     rpytest_via(&daemon, &suite, &["-n", "2"]);
     daemon.wait_settled();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let spare = loop {
-        if let Some(pid) = pid_in_state(&daemon, "spare") {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "no spare appeared\n{}", daemon.status().dump());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let spare = wait_for_spare(&daemon);
     suite.write("conftest.py", "import pytest\n\n@pytest.fixture\ndef base():\n    return 9\n");
     let rebuilt = rpytest_via(&daemon, &suite, &["-n", "2"]);
     assert!(warm(&rebuilt), "{}", rebuilt.dump());
@@ -263,6 +256,88 @@ fn a_session_with_a_conftest_thread_sends_runs_cold() {
     assert_pair_same(&Pair { pytest: run_pytest(&suite, &["-v"]), rpytest: run });
 }
 
+/// The spare is pytest configured up to the conftests: the plugins are
+/// loaded before the edit that rebuilds the session, and an edit to a
+/// plugin it loaded makes it start afresh instead of serving the old one.
+#[test]
+fn a_spare_holds_the_plugins_and_never_an_edited_one() {
+    let plugin = |answer: u32| {
+        format!(
+            "import os\nimport time\n\nimport pytest\n\nIMPORTED_NS = time.time_ns()\n\
+             with open(os.environ['PLUGIN_AGE'] + '.imports', 'a') as log:\n    log.write(f'{{os.getpid()}} {{IMPORTED_NS}}\\n')\n\n\
+             @pytest.fixture\ndef answer():\n    return {answer}\n"
+        )
+    };
+    let suite = Suite::new(&[
+        ("tracked_plugin.py", &plugin(1)),
+        ("conftest.py", "import pytest\n"),
+        (
+            "test_plugin.py",
+            "import os\n\nimport tracked_plugin\n\n\
+             def test_answer(answer):\n    open(os.environ['PLUGIN_AGE'], 'w').write(str(tracked_plugin.IMPORTED_NS))\n    \
+             assert answer == 1\n",
+        ),
+    ]);
+    let age = suite.path().with_extension("age");
+    let daemon = Daemon::start(&[]);
+    let via = |args: &[&str]| {
+        let python = python();
+        let mut all = vec!["--python", python.to_str().unwrap(), "-p", "tracked_plugin", "-q"];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        let env = [
+            ("RPYTEST_RUNTIME_DIR", daemon.runtime_dir()),
+            ("RPYTEST_TRACE", "1"),
+            ("PLUGIN_AGE", age.to_str().unwrap()),
+        ];
+        run_command(&rpytest_bin(), &all, suite.path(), &env)
+    };
+    via(&["-n", "1"]);
+    daemon.wait_settled();
+    let spare = wait_for_spare(&daemon);
+    // The spare has imported the plugin (it then waits before the conftests).
+    let imports = age.with_extension("age.imports");
+    let deadline = std::time::Instant::now() + timeout();
+    let spare_import = loop {
+        let log = std::fs::read_to_string(&imports).unwrap_or_default();
+        if let Some(line) = log.lines().find(|line| line.starts_with(&format!("{spare} "))) {
+            break line.split(' ').nth(1).unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the spare did not load the plugin: {log}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    suite.write("conftest.py", "import pytest\n\n\n");
+    let rebuilt = via(&["-n", "1"]);
+    assert!(warm(&rebuilt) && rebuilt.code == 0, "{}", rebuilt.dump());
+    let run_saw = std::fs::read_to_string(&age).unwrap();
+    assert_eq!(
+        run_saw,
+        spare_import,
+        "the session rebuilt after the edit imported the plugin again\n{}",
+        rebuilt.dump()
+    );
+    // The plugin itself edited: the spare holds the old one and must not serve.
+    daemon.wait_settled();
+    wait_for_spare(&daemon);
+    suite.write("tracked_plugin.py", &plugin(2));
+    let replugged = via(&["-n", "1"]);
+    assert_eq!(replugged.code, 1, "the old plugin's fixture answered\n{}", replugged.dump());
+    assert!(replugged.stdout.contains("assert 2 == 1"), "{}", replugged.dump());
+    let _ = std::fs::remove_file(&age);
+    let _ = std::fs::remove_file(&imports);
+}
+
+fn wait_for_spare(daemon: &Daemon) -> String {
+    let deadline = std::time::Instant::now() + timeout();
+    loop {
+        if let Some(pid) = pid_in_state(daemon, "spare") {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no spare appeared\n{}", daemon.status().dump());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A suite with pytest's cache on: each step's run on `warm` goes through
 /// the daemon, the same command on `cold` runs without it.
 fn cache_suites() -> (Suite, Suite) {
@@ -343,8 +418,13 @@ fn assert_cache_step(daemon: &Daemon, (warm_suite, cold_suite): (&Suite, &Suite)
     let hot = run_cached(daemon, warm_suite, &[], args);
     let cold = run_cached(daemon, cold_suite, &["--no-daemon"], args);
     assert!(!must_be_warm || warm(&hot), "{args:?} was not served warm\n{}", hot.dump());
-    let same_root =
-        |r: &RunResult, s: &Suite| timeless(&mask_addresses(&r.stdout.replace(s.path().to_str().unwrap(), "<root>")));
+    // pytest 9's stepwise line says how old its cache is: seconds apart here.
+    let ageless = |text: String| {
+        text.lines().map(|line| line.split(" (cache from ").next().unwrap().to_string() + "\n").collect::<String>()
+    };
+    let same_root = |r: &RunResult, s: &Suite| {
+        ageless(timeless(&mask_addresses(&r.stdout.replace(s.path().to_str().unwrap(), "<root>"))))
+    };
     assert_eq!(same_root(&hot, warm_suite), same_root(&cold, cold_suite), "{args:?}\n{}{}", hot.dump(), cold.dump());
     assert_eq!(hot.code, cold.code, "{args:?}\n{}{}", hot.dump(), cold.dump());
     assert_eq!(cache_files(warm_suite), cache_files(cold_suite), "{args:?}\n{}{}", hot.dump(), cold.dump());

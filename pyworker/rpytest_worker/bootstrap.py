@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from . import fixtures, identity, prctl, protocol, quick_exit, shared_fixtures, warm
+from . import fixtures, identity, prctl, protocol, quick_exit, shared_fixtures, spare, warm
 from .plugin_compat import PluginCompat
 from .spawned import SpawnedWorkerPlugin
 from .xdist_compat import XdistWorkerCount
@@ -43,8 +43,6 @@ def main():
     env = identity.take_engine_env()
     args = sys.argv[1:]
     daemon = protocol.DaemonLink(int(env.warm_fd)) if env.warm_fd else None
-    if daemon is not None and env.warm_spare:
-        args, started_ns = warm.wait_for_build(daemon, started_ns)
     identity.look_like_python_m_pytest(args)
     # The engine forwards an interrupt during collection as SIGINT, for
     # pytest to report; a SIGINT ignored by inheritance (rpytest started as
@@ -53,13 +51,17 @@ def main():
     if env.role == "worker":
         return run_pytest(args, SpawnedWorkerPlugin(int(env.worker), int(env.worker_count)), zygote=False)
     prctl.become_subreaper()
+    pause = ()
     if daemon is not None:
         plugin = warm.warm_zygote_plugin(env, daemon, started_ns)
+        if env.warm_spare:  # waits for the daemon in pytest's configuration (spare.py)
+            wake = lambda woken_ns: setattr(plugin, "started_ns", woken_ns)  # noqa: E731
+            pause = (spare.SparePause(daemon, args, started_ns, plugin.recorder, wake),)
     else:
         conn = connect_to_engine(env.socket)
         conn.send(protocol.hello("zygote"))
         plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()))
-    code = run_pytest(args, plugin, zygote=True)
+    code = run_pytest(args, plugin, zygote=True, extra=pause)
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:  # None: a warm zygote whose session ended before a run took it
@@ -83,12 +85,12 @@ def connect_to_engine(path):
         sys.exit(EXIT_NO_ENGINE)
 
 
-def run_pytest(args, plugin, zygote):
+def run_pytest(args, plugin, zygote, extra=()):
     """``pytest.main`` with rpytest's plugins, its usage errors naming
     rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
     program's name), older versions take the name from their parser's
     ``prog``, else ``sys.argv[0]`` (pytest's own ``__main__.py`` here)."""
-    plugins = [plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
+    plugins = [*extra, plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
     if _main is not None and "prog" in inspect.signature(_main).parameters:
         return int(_main(args=args, plugins=plugins, prog="rpytest"))
     return int(pytest.main(args, plugins=[*plugins, NamedRpytest()]))

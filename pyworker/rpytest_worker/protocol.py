@@ -68,7 +68,7 @@ Engine -> Python (``FROM_ENGINE``):
     shutdown {}                           z w: leave now
 A checkpoint (a warm session) and ``rpytest serve``, over the socket pair
 on RPYTEST_WARM_FD; the checkpoint serves many runs, each in a fork of its own:
-    build {args}                          <- daemon: (a spare) collect with these
+    build {args}                          <- daemon: (a spare) go on, if configured with these
     warm {deps: {files, dirs}, started_ns}  -> daemon: collected; what it read
     serve {args}                          <- daemon (``FROM_DAEMON``): can you run these?
     verdict {reason}                      -> daemon: None: yes; else why not

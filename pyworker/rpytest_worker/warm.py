@@ -163,19 +163,19 @@ def _imported_files(session):
         files.add(str(config.inipath))
     for base in {config.rootpath, config.invocation_params.dir}:
         files.update(str(base / name) for name in CONFIG_FILES)
-    files |= _discovery_candidates(config)
+    files |= discovery_candidates(config, config.args)
     files.add(sys.executable)
     files.add(os.path.realpath(sys.executable))
     return files
 
 
-def _discovery_candidates(config):
+def discovery_candidates(config, paths):
     """Every file whose appearance would change pytest's rootdir or inifile:
     the discovery names in the rootdir, the invocation directory, each path
     argument and all their ancestors, recorded whether or not they exist."""
     invocation = str(config.invocation_params.dir)
     starts = {str(config.rootpath), invocation}
-    for arg in config.args:
+    for arg in paths:
         starts.add(os.path.abspath(os.path.join(invocation, str(arg).split("::")[0])))
     bases = set()
     for start in starts:
@@ -186,7 +186,7 @@ def _discovery_candidates(config):
     return {os.path.join(base, name) for base in bases for name in DISCOVERY_FILES}
 
 
-def _path_dirs_and_pth_files():
+def path_dirs_and_pth_files():
     dirs, files = set(), set()
     for raw in sys.path:
         entry = os.path.abspath(raw or ".")
@@ -238,7 +238,7 @@ def dependencies(session, recorder):
     """Every file this collection read, with its stat, and every directory
     it looked in, with the digest of its listing and its mtime."""
     files = _imported_files(session)
-    dirs, pth_files = _path_dirs_and_pth_files()
+    dirs, pth_files = path_dirs_and_pth_files()
     dirs |= _walked_dirs(_collection_roots(session.config))
     read_files, listed_dirs = recorder.stop(session.config)
     files |= read_files
@@ -489,39 +489,6 @@ def header_edits(config, run_plan):
         return ()
     testpaths = ", ".join(config.getini("testpaths")).encode()
     return ((b"\ntestpaths: " + testpaths + b"\n", b"\n"), (b", testpaths: " + testpaths, b""))
-
-
-def wait_for_build(daemon, started_ns):
-    """A spare zygote: Python started and pytest imported ahead of time, so
-    that a session built again (a conftest edited) starts neither. Waits
-    for the arguments to collect with (returned with the time it woke);
-    exits when the daemon lets it go,
-    or, saying why, when a module it imported has changed since it started
-    (a package upgraded while it waited): the daemon then starts afresh."""
-    msg, _ = daemon.recv_with_fds()  # decoded and checked (protocol.FROM_DAEMON)
-    if msg is None or msg["type"] != "build":
-        pristine.exit_now(0)
-    woken_ns = time.time_ns()
-    changed = _changed_since(started_ns)
-    if changed:
-        daemon.send(protocol.stale(f"{changed} changed after the spare imported it"))
-        pristine.exit_now(0)
-    # What it imported is as on disk now: from here on it is a zygote
-    # that started now.
-    return list(msg["args"]), woken_ns
-
-
-def _changed_since(started_ns):
-    """A module file (or the interpreter) stamped after ``started_ns``, less
-    the clock's granularity; None when there is none."""
-    if started_ns is None:
-        return None
-    files = [getattr(m, "__file__", None) for m in list(sys.modules.values())] + [sys.executable]
-    for path in files:
-        stamp = stat_record(path) if isinstance(path, str) else None
-        if stamp is not None and max(stamp[0], stamp[1]) >= started_ns - SETTLE_NS:
-            return path
-    return None
 
 
 def warm_zygote_plugin(env, daemon, started_ns):

@@ -128,19 +128,21 @@ pub fn start(
     pyworker_dir: &Path,
     on_run_ended: OnRunEnded,
 ) -> Result<Starting, ZygoteError> {
-    let (pid, link) = spawn(key, Some(args), pyworker_dir)?;
+    let (pid, link) = spawn(key, args, false, pyworker_dir)?;
     Ok(Starting::new(pid, link, on_run_ended, None))
 }
 
-/// Starts the zygote's process: with `args`, or (`None`) as a spare.
+/// Starts the zygote's process with `args`; a `spare` stops before the
+/// conftests and waits to be told to go on (`spare.rs`).
 pub(super) fn spawn(
     key: &RunKey,
-    args: Option<&[String]>,
+    args: &[String],
+    spare: bool,
     pyworker_dir: &Path,
 ) -> Result<(u32, UnixStream), ZygoteError> {
     let spawn_error = |e| ZygoteError::Spawn(key.python.clone(), e);
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_error)?;
-    let mut cmd = command(key, args, pyworker_dir).map_err(spawn_error)?;
+    let mut cmd = command(key, args, spare, pyworker_dir).map_err(spawn_error)?;
     let theirs_fd = theirs.as_raw_fd();
     // SAFETY: between fork and exec we only call async-signal-safe
     // dup2/fcntl/signal.
@@ -175,13 +177,18 @@ pub(super) fn spawn(
     Ok((pid, link))
 }
 
-fn command(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> std::io::Result<tokio::process::Command> {
+fn command(
+    key: &RunKey,
+    args: &[String],
+    spare: bool,
+    pyworker_dir: &Path,
+) -> std::io::Result<tokio::process::Command> {
     let capture_out = tempfile::tempfile()?;
     let capture_err = if key.merged_output { capture_out.try_clone()? } else { tempfile::tempfile()? };
     let mut cmd = tokio::process::Command::new(&key.python);
     cmd.arg("-c")
         .arg(embed::bootstrap(pyworker_dir))
-        .args(args.unwrap_or_default())
+        .args(args)
         .env_clear()
         .envs(key.env.iter().map(|(name, value)| (name, value)))
         .env_remove("RPYTEST_SHARDING")
@@ -197,7 +204,7 @@ fn command(key: &RunKey, args: Option<&[String]>, pyworker_dir: &Path) -> std::i
     if let Some(columns) = key.terminal_columns {
         cmd.env("RPYTEST_WARM_TTY", columns.to_string());
     }
-    if args.is_none() {
+    if spare {
         cmd.env("RPYTEST_WARM_SPARE", "1");
     }
     Ok(cmd)

@@ -29,6 +29,7 @@ const FILES: &[(&str, &str)] = &[
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
     ("checkpoint.py", include_str!("../../pyworker/rpytest_worker/checkpoint.py")),
+    ("spare.py", include_str!("../../pyworker/rpytest_worker/spare.py")),
     ("selection.py", include_str!("../../pyworker/rpytest_worker/selection.py")),
     ("cache_plugins.py", include_str!("../../pyworker/rpytest_worker/cache_plugins.py")),
     ("recollect.py", include_str!("../../pyworker/rpytest_worker/recollect.py")),

@@ -321,7 +321,7 @@ fn spare_status(spare: &crate::daemon::spare::Spare) -> ZygoteStatus {
     ZygoteStatus {
         project: spare.cwd.clone(),
         args: vec![],
-        state: "spare (Python started, pytest imported)".into(),
+        state: "spare (pytest configured up to its conftests)".into(),
         pid: Some(spare.pid),
         pss: footprint.map(|f| f.pss),
         rss: footprint.map(|f| f.rss),

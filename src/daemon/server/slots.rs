@@ -67,15 +67,17 @@ impl Daemon {
         }
     }
 
-    /// Starts a spare for `key` unless one waits: the next session built
-    /// for it (a conftest edited) skips Python's start and pytest's import.
-    /// Started once a build has settled, so it never competes with one.
-    fn keep_a_spare(&self, key: &RunKey) {
+    /// Starts a spare for `key` and the `args` just built, unless one for
+    /// them waits: the next session built with them (a conftest edited)
+    /// skips Python's start, pytest's import and the plugins'. Started once
+    /// a build has settled, so it never competes with one; one per project,
+    /// for the session built last (the one most likely rebuilt first).
+    fn keep_a_spare(&self, key: &RunKey, args: &[String]) {
         let id = key.spare_id();
-        if self.spares.borrow().get(&id).is_some_and(|spare| warm_zygote::alive(spare.pid)) {
+        if self.spares.borrow().get(&id).is_some_and(|spare| warm_zygote::alive(spare.pid) && spare.fits(args)) {
             return;
         }
-        if let Ok(spare) = spare::start(key, &self.pyworker_dir) {
+        if let Ok(spare) = spare::start(key, args, &self.pyworker_dir) {
             if let Some(old) = self.spares.borrow_mut().insert(id, spare) {
                 warm_zygote::kill(old.pid);
             }
@@ -128,7 +130,7 @@ impl Daemon {
             Some(status) => reaper.handed_over.borrow_mut().ended(pid, status),
         });
         let started = match self.spares.borrow_mut().remove(&key.spare_id()) {
-            Some(spare) if warm_zygote::alive(spare.pid) => Ok(spare.build(&build_args, on_run_ended)),
+            Some(spare) if warm_zygote::alive(spare.pid) && spare.fits(&build_args) => Ok(spare.build(on_run_ended)),
             Some(spare) => {
                 warm_zygote::kill(spare.pid);
                 warm_zygote::start(&key, &build_args, &self.pyworker_dir, on_run_ended)
@@ -152,7 +154,7 @@ impl Daemon {
                     let built = result.is_ok();
                     daemon.settle(&slot_id, pid, result.map_err(|e| e.to_string()));
                     if built {
-                        daemon.keep_a_spare(&spare_key);
+                        daemon.keep_a_spare(&spare_key, &args);
                     }
                 });
                 SlotState::Collecting { pid, since: Instant::now() }
