@@ -265,6 +265,7 @@ fn a_spare_holds_the_plugins_and_never_an_edited_one() {
         format!(
             "import os\nimport time\n\nimport pytest\n\nIMPORTED_NS = time.time_ns()\n\
              with open(os.environ['PLUGIN_AGE'] + '.imports', 'a') as log:\n    log.write(f'{{os.getpid()}} {{IMPORTED_NS}}\\n')\n\n\
+             try:\n    import optional_dep\n    OPTIONAL = optional_dep.VALUE\nexcept ImportError:\n    OPTIONAL = None\n\n\
              @pytest.fixture\ndef answer():\n    return {answer}\n"
         )
     };
@@ -275,7 +276,8 @@ fn a_spare_holds_the_plugins_and_never_an_edited_one() {
             "test_plugin.py",
             "import os\n\nimport tracked_plugin\n\n\
              def test_answer(answer):\n    open(os.environ['PLUGIN_AGE'], 'w').write(str(tracked_plugin.IMPORTED_NS))\n    \
-             assert answer == 1\n",
+             assert answer == 1\n\n\
+             def test_optional():\n    assert tracked_plugin.OPTIONAL is None\n",
         ),
     ]);
     let age = suite.path().with_extension("age");
@@ -323,6 +325,15 @@ fn a_spare_holds_the_plugins_and_never_an_edited_one() {
     let replugged = via(&["-n", "1"]);
     assert_eq!(replugged.code, 1, "the old plugin's fixture answered\n{}", replugged.dump());
     assert!(replugged.stdout.contains("assert 2 == 1"), "{}", replugged.dump());
+    // A module the plugin looked for and did not find appears on sys.path.
+    suite.write("tracked_plugin.py", &plugin(1));
+    via(&["-n", "1"]);
+    daemon.wait_settled();
+    wait_for_spare(&daemon);
+    suite.write("optional_dep.py", "VALUE = 5\n");
+    let found = via(&["-n", "1"]);
+    assert_eq!(found.code, 1, "the plugin did not see the module that appeared\n{}", found.dump());
+    assert!(found.stdout.contains("assert 5 is None"), "{}", found.dump());
     let _ = std::fs::remove_file(&age);
     let _ = std::fs::remove_file(&imports);
 }

@@ -56,7 +56,7 @@ def main():
         plugin = warm.warm_zygote_plugin(env, daemon, started_ns)
         if env.warm_spare:  # waits for the daemon in pytest's configuration (spare.py)
             wake = lambda woken_ns: setattr(plugin, "started_ns", woken_ns)  # noqa: E731
-            pause = (spare.SparePause(daemon, args, started_ns, plugin.recorder, wake),)
+            pause = (spare.SparePause(daemon, args, started_ns, plugin, wake),)
     else:
         conn = connect_to_engine(env.socket)
         conn.send(protocol.hello("zygote"))

@@ -38,6 +38,32 @@ class Stale(Exception):
     """The checkpoint cannot refresh itself; the daemon rebuilds it."""
 
 
+class LookedUp:
+    """First on ``sys.meta_path`` while it is installed: finds nothing, and
+    remembers every module name looked for on the path, found or not (an
+    optional import that failed, ``importlib.util.find_spec``): a file
+    added under such a name would change what a cold run imports."""
+
+    def __init__(self):
+        self.names = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        self.names.add(fullname)
+
+    def install(self):
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def remove(self):
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+    def knows(self, stem):
+        """Whether a module named ``stem`` (at top level or in a package)
+        was looked for."""
+        return any(name == stem or name.endswith("." + stem) for name in self.names)
+
+
 class ImportGraph:
     """Who imported whom while the checkpoint collected, and which test
     file's collection first loaded each module (none: pytest's configuration)."""
@@ -52,9 +78,11 @@ class ImportGraph:
         self._log_start = 0
         self._import = builtins.__import__
         self._import_module = importlib.import_module
+        self.looked_up = LookedUp()
 
     def start(self):
         graph = self
+        self.looked_up.install()
 
         # Hidden from the tracebacks pytest prints (a module that fails to
         # import while collecting): a cold run has no such frames.
@@ -76,6 +104,7 @@ class ImportGraph:
         importlib.import_module = tracking_import_module
 
     def stop(self):
+        self.looked_up.remove()
         builtins.__import__ = self._import
         importlib.import_module = self._import_module
 
@@ -195,8 +224,9 @@ class Refresh:
             if os.path.isdir(path) or name in ("conftest.py", "__init__.py"):
                 raise Stale(f"{path} was added")
             stem = name.rpartition(".")[0]
-            if name.endswith(".py") and any(m == stem or m.endswith("." + stem) for m in sys.modules):
-                raise Stale(f"{path} was added, and a module of that name is imported")
+            imported = any(m == stem or m.endswith("." + stem) for m in sys.modules)
+            if name.endswith(".py") and (imported or self.graph.looked_up.knows(stem)):
+                raise Stale(f"{path} was added, and a module of that name is imported or was looked for")
             if name.endswith(".py"):
                 work.added.append(path)
         return names
