@@ -53,6 +53,7 @@ pub mod run;
 pub mod schedule;
 pub mod supervise;
 pub mod trace;
+pub mod watch;
 
 use std::time::Instant;
 
@@ -83,7 +84,7 @@ pub fn run(args: Vec<String>) -> i32 {
     if args.first().is_some_and(|a| a == "serve") {
         return commands::serve(&args[1..]);
     }
-    let command_line = match cli::parse(args) {
+    let command_line = match cli::parse(args.clone()) {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
             let _ = e.print();
@@ -93,6 +94,9 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     if command_line.own.version {
         return commands::print_versions(command_line.own.python.as_deref());
+    }
+    if command_line.own.watch {
+        return watch::main(&args, command_line);
     }
     if command_line.own.merge_durations {
         return match commands::merge_durations(command_line) {

@@ -18,13 +18,18 @@ use sha2::{Digest, Sha256};
 /// of the key (and so of a warm zygote's environment).
 const SHELL_BOOKKEEPING: &[&str] = &["_", "OLDPWD"];
 
+/// Variables only the client reads, left out of the key for the same
+/// reason: `--watch`'s result file is new for every watch, and would make
+/// a watch's runs miss the sessions that plain runs warmed.
+const CLIENT_ONLY: &[&str] = &[crate::watch::RESULT_FILE_VAR];
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunKey {
     pub python: PathBuf,
     pub cwd: PathBuf,
     /// pytest's arguments (rpytest's own flags are the client's business).
     pub args: Vec<String>,
-    /// The whole environment (but `SHELL_BOOKKEEPING`), sorted: any variable may be read
+    /// The whole environment (but `SHELL_BOOKKEEPING` and `CLIENT_ONLY`), sorted: any variable may be read
     /// at import time.
     pub env: Vec<(String, String)>,
     /// The client's stdout is a terminal this wide (pytest prints for it).
@@ -45,7 +50,9 @@ impl RunKey {
     /// The key of a run of `args` with `python` from this process.
     pub fn for_this_process(python: &Path, cwd: &Path, args: &[String]) -> Result<RunKey, KeyError> {
         let mut env = Vec::new();
-        for (name, value) in std::env::vars_os().filter(|(name, _)| !SHELL_BOOKKEEPING.iter().any(|b| name == b)) {
+        for (name, value) in
+            std::env::vars_os().filter(|(name, _)| !SHELL_BOOKKEEPING.iter().chain(CLIENT_ONLY).any(|b| name == b))
+        {
             let shown = name.to_string_lossy().into_owned();
             let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
                 return Err(KeyError::NonUtf8Env(shown));
