@@ -126,6 +126,12 @@ fn wait_started(suite: &Suite) -> std::path::PathBuf {
     pid_file
 }
 
+/// `rpytest serve --status` of the daemon in `runtime`.
+fn daemon_status(runtime: &tempfile::TempDir) -> String {
+    let env = [("RPYTEST_RUNTIME_DIR", runtime.path().to_str().unwrap())];
+    common::run_command(&rpytest_bin(), &["serve".into(), "--status".into()], runtime.path(), &env).stdout
+}
+
 fn assert_nothing_left(suite: &Suite) {
     let left = common::wait_no_processes_in(suite.path(), Duration::from_secs(30));
     assert!(left.is_empty(), "processes left in the suite after the watch ended: {left:?}");
@@ -138,7 +144,7 @@ struct Piped {
     stdin: Option<std::process::ChildStdin>,
     out: Output,
     err: Output,
-    _runtime: tempfile::TempDir,
+    runtime: tempfile::TempDir,
 }
 
 impl Piped {
@@ -161,7 +167,7 @@ impl Piped {
         out.collect(child.stdout.take().unwrap());
         err.collect(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
-        Piped { child, stdin, out, err, _runtime: runtime }
+        Piped { child, stdin, out, err, runtime }
     }
 
     fn send(&mut self, line: &str) {
@@ -212,12 +218,24 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
     // The first run, then the idle line: pytest.ini and three .py files.
     let mut at = out.wait_for(&format!("{PLAIN}2 passed in "), 0);
     at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    // The daemon the watch started has built a warm session for the next run.
+    let settled = || {
+        let status = daemon_status(&watch.runtime);
+        status.contains(": warm") && !status.contains(": collecting")
+    };
+    let deadline = Instant::now() + LIMIT;
+    while !settled() {
+        assert!(Instant::now() < deadline, "no warm session:\n{}", daemon_status(&watch.runtime));
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
-    // A save that breaks test_a: the rerun shows it.
+    // A save that breaks test_a: the rerun shows it, served by that session.
     write(&suite, "lib.py", "def f():\n    return 2\n");
     at = out.wait_for(&format!("{PLAIN}running tests"), at);
     at = out.wait_for(&format!("{PLAIN}1 failed, 1 passed in "), at);
     at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    let status = daemon_status(&watch.runtime);
+    assert!(status.contains("last run"), "the daemon served no run:\n{status}");
 
     // Writes a rerun is not for: a data file, a cache, an editor's swap file.
     let runs = out.count(&format!("{PLAIN}running"));

@@ -130,11 +130,8 @@ impl Tree {
         for entry in entries.flatten() {
             let path = entry.path();
             match entry.file_type() {
-                Ok(kind) if kind.is_dir() => {
-                    if self.watched_dir(&path) {
-                        found |= self.walk(&path, new_dirs);
-                    }
-                }
+                Ok(kind) if kind.is_dir() && self.watched_dir(&path) => found |= self.walk(&path, new_dirs),
+                Ok(kind) if kind.is_dir() => {}
                 Ok(_) if self.relevant(&path) => found |= self.files.insert(path),
                 _ => {}
             }
