@@ -37,6 +37,9 @@
 //!    duration; at the end the zygote replays it into pytest's session so
 //!    junitxml and plugins see it, and the session's exit status is the
 //!    run's.
+//!
+//! `watch` (`rpytest --watch`) stands outside this path: it reruns a child
+//! `rpytest` with the same arguments on every save.
 
 pub mod cli;
 pub mod commands;

@@ -85,6 +85,11 @@ impl Output {
         }
     }
 
+    /// `wait_for` one of the watch's own plain lines.
+    fn line(&self, text: &str, from: usize) -> usize {
+        self.wait_for(&format!("{PLAIN}{text}"), from)
+    }
+
     fn count(&self, needle: &str) -> usize {
         self.text().matches(needle).count()
     }
@@ -216,8 +221,8 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
     let mut watch = Piped::start(&suite);
     let out = watch.out.clone();
     // The first run, then the idle line: pytest.ini and three .py files.
-    let mut at = out.wait_for(&format!("{PLAIN}2 passed in "), 0);
-    at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    let mut at = out.line("2 passed in ", 0);
+    at = out.line("watching 4 files", at);
     // The daemon the watch started has built a warm session for the next run.
     let settled = || {
         let status = daemon_status(&watch.runtime);
@@ -231,9 +236,9 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
 
     // A save that breaks test_a: the rerun shows it, served by that session.
     write(&suite, "lib.py", "def f():\n    return 2\n");
-    at = out.wait_for(&format!("{PLAIN}running tests"), at);
-    at = out.wait_for(&format!("{PLAIN}1 failed, 1 passed in "), at);
-    at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    at = out.line("running tests", at);
+    at = out.line("1 failed, 1 passed in ", at);
+    at = out.line("watching 4 files", at);
     let status = daemon_status(&watch.runtime);
     assert!(status.contains("last run"), "the daemon served no run:\n{status}");
 
@@ -246,27 +251,27 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
     // ...then one that is: exactly one more run.
     std::thread::sleep(Duration::from_millis(500));
     write(&suite, "test_a.py", "import lib\n\ndef test_a():\n    assert lib.f() == 2\n");
-    at = out.wait_for(&format!("{PLAIN}2 passed in "), at);
-    at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    at = out.line("2 passed in ", at);
+    at = out.line("watching 4 files", at);
     assert_eq!(out.count(&format!("{PLAIN}running")), runs + 1, "{}", out.text());
 
     // f: only the failed; a: all of them; t: those -k selects.
     write(&suite, "lib.py", "def f():\n    return 3\n");
-    at = out.wait_for(&format!("{PLAIN}1 failed, 1 passed in "), at);
-    at = out.wait_for(&format!("{PLAIN}watching"), at);
+    at = out.line("1 failed, 1 passed in ", at);
+    at = out.line("watching", at);
     watch.send("f");
-    at = out.wait_for(&format!("{PLAIN}running the failed tests"), at);
-    at = out.wait_for(&format!("{PLAIN}1 failed in "), at);
+    at = out.line("running the failed tests", at);
+    at = out.line("1 failed in ", at);
     watch.send("a");
-    at = out.wait_for(&format!("{PLAIN}running all tests"), at);
-    at = out.wait_for(&format!("{PLAIN}1 failed, 1 passed in "), at);
+    at = out.line("running all tests", at);
+    at = out.line("1 failed, 1 passed in ", at);
     watch.send("t slow");
-    at = out.wait_for(&format!("{PLAIN}running all tests (-k \"slow\")"), at);
-    at = out.wait_for(&format!("{PLAIN}1 passed, 1 deselected in "), at);
+    at = out.line("running all tests (-k \"slow\")", at);
+    at = out.line("1 passed, 1 deselected in ", at);
     watch.send("nonsense");
-    at = out.wait_for(&format!("{PLAIN}unknown command"), at);
+    at = out.line("unknown command", at);
     watch.send("");
-    out.wait_for(&format!("{PLAIN}1 passed, 1 deselected in "), at);
+    out.line("1 passed, 1 deselected in ", at);
     watch.send("q");
     assert_eq!(watch.wait_exit(), 0, "stderr:\n{}", watch.err.text());
     assert_nothing_left(&suite);
@@ -277,22 +282,22 @@ fn sigint_stops_the_run_and_a_second_one_ends_the_watch() {
     let suite = suite();
     let mut watch = Piped::start(&suite);
     let out = watch.out.clone();
-    let mut at = out.wait_for(&format!("{PLAIN}watching 4 files"), 0);
+    let mut at = out.line("watching 4 files", 0);
     write(&suite, "slow.flag", "");
     watch.send("a");
     let pid_file = wait_started(&suite);
     // Ctrl-C in a test: the run stops, with its teardown, the watch goes on.
     watch.signal(libc::SIGINT);
-    at = out.wait_for(&format!("{PLAIN}stopping the run"), at);
+    at = out.line("stopping the run", at);
     wait_gone(&pid_file);
-    at = out.wait_for(&format!("{PLAIN}watching 4 files"), at);
+    at = out.line("watching 4 files", at);
 
     // Again in a test, twice: the watch ends, and nothing is left.
     std::fs::remove_file(&pid_file).unwrap();
     watch.send("a");
     let pid_file = wait_started(&suite);
     watch.signal(libc::SIGINT);
-    out.wait_for(&format!("{PLAIN}stopping the run"), at);
+    out.line("stopping the run", at);
     watch.signal(libc::SIGINT);
     assert_eq!(watch.wait_exit(), 0, "stderr:\n{}", watch.err.text());
     wait_gone(&pid_file);
@@ -304,12 +309,12 @@ fn eof_on_stdin_leaves_the_watch_on_files_without_spinning() {
     let suite = suite();
     let mut watch = Piped::start(&suite);
     let out = watch.out.clone();
-    let at = out.wait_for(&format!("{PLAIN}watching 4 files"), 0);
+    let at = out.line("watching 4 files", 0);
     watch.stdin = None;
-    let at = out.wait_for(&format!("{PLAIN}stdin closed"), at);
+    let at = out.line("stdin closed", at);
     let cpu_before = cpu_ticks(watch.child.id());
     write(&suite, "lib.py", "def f():\n    return 2\n");
-    out.wait_for(&format!("{PLAIN}1 failed, 1 passed in "), at);
+    out.line("1 failed, 1 passed in ", at);
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(watch.child.id()) - cpu_before;
     // A spinning reader would burn its whole second and more (100 ticks).
