@@ -186,6 +186,7 @@ impl Session {
         loop {
             match action {
                 Action::Quit => return None,
+                _ if status::output_gone() => return None,
                 other => self.act(other),
             }
             action = match rx.recv() {
@@ -313,6 +314,17 @@ impl Session {
         child::signal_group(run.pid, libc::SIGKILL);
         if !ended {
             let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Session {
+    /// Only a panic leaves a run here (`finish` and `run_ended` take it):
+    /// SIGTERM, which rpytest answers with its teardown, as the watch
+    /// cannot wait for it now.
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            child::signal_group(run.pid, libc::SIGTERM);
         }
     }
 }

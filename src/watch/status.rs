@@ -138,11 +138,21 @@ impl Drop for Screen {
     }
 }
 
+/// Set when stdout's reader has gone (`rpytest --watch | head`).
+static OUTPUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// No one reads the watch any more: it should end rather than run on unseen.
+pub fn output_gone() -> bool {
+    OUTPUT_GONE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn write_out(text: &str) {
     let mut out = std::io::stdout().lock();
-    // A reader that went away (a closed pipe) is not the watch's failure.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            OUTPUT_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// After `enable_raw_mode`: "\n" as "\r\n" again (OPOST, ONLCR), and no
