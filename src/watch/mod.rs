@@ -103,7 +103,6 @@ fn watch(args: &[String], command_line: CommandLine) -> Result<i32, WatchError> 
     let (daemon, daemon_use) = OwnDaemon::ensure(off);
     let screen = Screen::new(tty).map_err(|e| WatchError::Io("put the terminal in raw mode", e))?;
     read_input(tty, &tx);
-    screen.show(&Status::Note(daemon_note(&daemon_use)));
 
     let mut session = Session {
         screen,
@@ -115,6 +114,7 @@ fn watch(args: &[String], command_line: CommandLine) -> Result<i32, WatchError> 
         user_args: args.to_vec(),
         result_file: results.path().join("result"),
         tx,
+        daemon_note: Some(daemon_note(&daemon_use)),
     };
     let begin = session.watch.begin();
     let ending = session.event_loop(begin, &rx);
@@ -177,6 +177,9 @@ struct Session {
     user_args: Vec<String>,
     result_file: PathBuf,
     tx: Sender<Event>,
+    /// How the runs reach a daemon: said under the first run's line (on a
+    /// terminal, the screen is cleared as a run starts).
+    daemon_note: Option<String>,
 }
 
 impl Session {
@@ -262,6 +265,9 @@ impl Session {
         self.screen.clear();
         let filters = &self.watch.filters;
         self.screen.show(&Status::Running { kind, filters, affected_flag: AFFECTED_FLAG_AVAILABLE });
+        if let Some(note) = self.daemon_note.take() {
+            self.screen.show(&Status::Note(note));
+        }
         let tx = self.tx.clone();
         match child::start(&args, &self.result_file, move |status| {
             let _ = tx.send(Event::RunEnded(status));

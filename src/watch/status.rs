@@ -41,7 +41,7 @@ impl Status<'_> {
         match self {
             Status::Watching { files, filters, tty } => {
                 let keys = match tty {
-                    true => "a all · f failed · Enter rerun · p path · t name · c clear filters · q quit",
+                    true => "a all · f failed · Enter rerun · p path · t name · c clear · q quit",
                     false => "commands: a, f, p PATH, t PATTERN, c, q; an empty line reruns",
                 };
                 format!("watching {files} files{} · {keys}", filters_text(filters))
