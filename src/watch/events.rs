@@ -52,6 +52,11 @@ impl Ignores {
         } else {
             ignores.add_dir(root);
         }
+        // A project inside an ignored directory of another repository (a
+        // checkout under `build/`) is still watched: only its own rules apply.
+        if ignores.ignored(root, true) {
+            ignores.matchers.retain(|m| m.path().starts_with(root));
+        }
         ignores
     }
 
@@ -312,6 +317,14 @@ mod tests {
         std::fs::remove_file(&test_a).unwrap();
         assert!(tree.apply(&test_a).rerun);
         assert_eq!(tree.files(), 1);
+    }
+
+    #[test]
+    fn the_rules_of_the_repository_above_apply_unless_they_ignore_the_rootdir() {
+        let (repo, _) = tree_with(&[".git/HEAD", "proj/pytest.ini", "proj/gen/x.py", "build/proj/pytest.ini"]);
+        std::fs::write(repo.path().join(".gitignore"), "gen/\nbuild/\n").unwrap();
+        assert_eq!(Tree::scan(&repo.path().join("proj")).files(), 1);
+        assert_eq!(Tree::scan(&repo.path().join("build/proj")).files(), 1);
     }
 
     #[test]
