@@ -17,9 +17,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rpytest_runner::watch::AFFECTED_FLAG_AVAILABLE;
+
 use common::{daemon::private_dir, python, rpytest_bin, strip_ansi, Suite};
 
 const LIMIT: Duration = Duration::from_secs(90);
+
+/// What a save runs: with `--affected`, the tests it affects (and those
+/// that failed last time); until then, all of them.
+const SAVE_RUN: &str = if AFFECTED_FLAG_AVAILABLE { "running affected tests" } else { "running tests" };
+/// test_a fixed by a save: under `--affected` it runs alone.
+const SAVE_PASSED: &str = if AFFECTED_FLAG_AVAILABLE { "1 passed" } else { "2 passed in " };
 
 /// lib.f() returns 1; test_a checks it; test_slow sleeps while slow.flag
 /// exists, after writing its pid, so Ctrl-C can meet a run in a test.
@@ -236,8 +244,8 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
 
     // A save that breaks test_a: the rerun shows it, served by that session.
     write(&suite, "lib.py", "def f():\n    return 2\n");
-    at = out.line("running tests", at);
-    at = out.line("1 failed, 1 passed in ", at);
+    at = out.line(SAVE_RUN, at);
+    at = out.line("1 failed", at);
     at = out.line("watching 4 files", at);
     let status = daemon_status(&watch.runtime);
     assert!(status.contains("last run"), "the daemon served no run:\n{status}");
@@ -251,13 +259,13 @@ fn a_piped_watch_reruns_on_a_save_and_obeys_commands_on_stdin() {
     // ...then one that is: exactly one more run.
     std::thread::sleep(Duration::from_millis(500));
     write(&suite, "test_a.py", "import lib\n\ndef test_a():\n    assert lib.f() == 2\n");
-    at = out.line("2 passed in ", at);
+    at = out.line(SAVE_PASSED, at);
     at = out.line("watching 4 files", at);
     assert_eq!(out.count(&format!("{PLAIN}running")), runs + 1, "{}", out.text());
 
     // f: only the failed; a: all of them; t: those -k selects.
     write(&suite, "lib.py", "def f():\n    return 3\n");
-    at = out.line("1 failed, 1 passed in ", at);
+    at = out.line("1 failed", at);
     at = out.line("watching", at);
     watch.send("f");
     at = out.line("running the failed tests", at);
@@ -314,7 +322,7 @@ fn eof_on_stdin_leaves_the_watch_on_files_without_spinning() {
     let at = out.line("stdin closed", at);
     let cpu_before = cpu_ticks(watch.child.id());
     write(&suite, "lib.py", "def f():\n    return 2\n");
-    out.line("1 failed, 1 passed in ", at);
+    out.line("1 failed", at);
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(watch.child.id()) - cpu_before;
     // A spinning reader would burn its whole second and more (100 ticks).
@@ -377,8 +385,8 @@ fn on_a_terminal_keys_drive_the_watch_and_ctrl_c_stops_a_run() {
     };
     assert_eq!(local_flags() & (libc::ICANON | libc::ISIG), 0, "raw mode while watching");
     write(&suite, "lib.py", "def f():\n    return 2\n");
-    at = out.wait_for("running tests", at);
-    at = out.wait_for("1 failed, 1 passed in ", at);
+    at = out.wait_for(SAVE_RUN, at);
+    at = out.wait_for("1 failed", at);
     at = out.wait_for("watching 4 files", at);
     press("f");
     at = out.wait_for("running the failed tests", at);

@@ -25,11 +25,13 @@ pub const AFFECTED_FLAG_AVAILABLE: bool = false;
 /// (`daemon::key`): only the client reads it.
 pub const RESULT_FILE_VAR: &str = "RPYTEST_WATCH_RESULT";
 
-/// The child's arguments: the user's (without `--watch`), the filters
-/// (`p`: one more path; `t`: `-k`, which wins over the user's own as the
-/// last `-k` does in pytest) and the kind's flag.
+/// The child's arguments: the user's (without `--watch`, and without an
+/// `--affected` of their own, which the kind decides), the filters (`p`:
+/// one more path; `t`: `-k`, which wins over the user's own as the last
+/// `-k` does in pytest) and the kind's flag.
 pub fn child_args(user_args: &[String], filters: &Filters, kind: RunKind) -> Vec<String> {
-    let mut args: Vec<String> = user_args.iter().filter(|a| *a != "--watch").cloned().collect();
+    let decided_here = |arg: &String| arg == "--watch" || (AFFECTED_FLAG_AVAILABLE && arg == "--affected");
+    let mut args: Vec<String> = user_args.iter().filter(|a| !decided_here(a)).cloned().collect();
     if let Some(path) = &filters.path {
         args.push(path.clone());
     }
@@ -176,6 +178,12 @@ mod tests {
         let affected = child_args(&user, &none, RunKind::Affected);
         assert_eq!(affected.last().is_some_and(|a| a == "--affected"), AFFECTED_FLAG_AVAILABLE);
         assert_eq!(child_args(&user, &none, RunKind::Failed), strings(&["-q", "tests", "-n", "2", "--lf"]));
+        // `a` runs all even when the user asked for --affected (once it exists).
+        let asked = strings(&["--watch", "--affected", "-q"]);
+        let all = child_args(&asked, &none, RunKind::All);
+        assert_eq!(all.contains(&"--affected".to_string()), !AFFECTED_FLAG_AVAILABLE);
+        let affected = child_args(&asked, &none, RunKind::Affected);
+        assert_eq!(affected.iter().filter(|a| *a == "--affected").count(), 1);
         let filters = Filters { path: Some("tests/unit".into()), name: Some("add or sub".into()) };
         assert_eq!(
             child_args(&user, &filters, RunKind::All),
