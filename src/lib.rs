@@ -37,6 +37,9 @@
 //!    duration; at the end the zygote replays it into pytest's session so
 //!    junitxml and plugins see it, and the session's exit status is the
 //!    run's.
+//!
+//! `watch` (`rpytest --watch`) stands outside this path: it reruns a child
+//! `rpytest` with the same arguments on every save.
 
 pub mod cli;
 pub mod commands;
@@ -53,6 +56,7 @@ pub mod run;
 pub mod schedule;
 pub mod supervise;
 pub mod trace;
+pub mod watch;
 
 use std::time::Instant;
 
@@ -83,7 +87,7 @@ pub fn run(args: Vec<String>) -> i32 {
     if args.first().is_some_and(|a| a == "serve") {
         return commands::serve(&args[1..]);
     }
-    let command_line = match cli::parse(args) {
+    let command_line = match cli::parse(args.clone()) {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
             let _ = e.print();
@@ -93,6 +97,9 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     if command_line.own.version {
         return commands::print_versions(command_line.own.python.as_deref());
+    }
+    if command_line.own.watch {
+        return watch::main(&args, command_line);
     }
     if command_line.own.merge_durations {
         return match commands::merge_durations(command_line) {

@@ -126,4 +126,10 @@ pub struct OwnFlags {
     /// tests that ran before it on its worker.
     #[arg(long)]
     pub rerun_isolated: bool,
+
+    /// Stay running: rerun the tests on every save under the rootdir, with
+    /// keys to run all (a), the failed (f), filter by path (p) or name (t),
+    /// rerun (Enter) and quit (q). See docs/watch.md.
+    #[arg(long)]
+    pub watch: bool,
 }

@@ -92,6 +92,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
             | "--merge-durations"
             | "--no-daemon"
             | "--rerun-isolated"
+            | "--watch"
     ) {
         return Some(OwnKind::Flag);
     }

@@ -229,6 +229,11 @@ pub fn exit_status(handover: &WarmHandover) -> (Option<i32>, Option<i32>) {
     }
 }
 
+/// The socket a daemon started now would listen on (`paths`).
+pub fn default_socket() -> PathBuf {
+    paths::socket_path(&paths::runtime_dir())
+}
+
 /// The running daemon's status.
 pub fn status(socket: &Path) -> Result<StatusReport, ClientError> {
     match ask(socket, &Request::status(), SHORT_LIMIT)? {

@@ -6,6 +6,7 @@
 //! printed, so all of it is the key, compared exactly; the file contents it
 //! read are checked separately (`deps`).
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -18,13 +19,18 @@ use sha2::{Digest, Sha256};
 /// of the key (and so of a warm zygote's environment).
 const SHELL_BOOKKEEPING: &[&str] = &["_", "OLDPWD"];
 
+/// Variables only the client reads, left out of the key for the same
+/// reason: `--watch`'s result file is new for every watch, and would make
+/// a watch's runs miss the sessions that plain runs warmed.
+const CLIENT_ONLY: &[&str] = &[crate::watch::RESULT_FILE_VAR];
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunKey {
     pub python: PathBuf,
     pub cwd: PathBuf,
     /// pytest's arguments (rpytest's own flags are the client's business).
     pub args: Vec<String>,
-    /// The whole environment (but `SHELL_BOOKKEEPING`), sorted: any variable may be read
+    /// The whole environment (but `SHELL_BOOKKEEPING` and `CLIENT_ONLY`), sorted: any variable may be read
     /// at import time.
     pub env: Vec<(String, String)>,
     /// The client's stdout is a terminal this wide (pytest prints for it).
@@ -44,20 +50,11 @@ pub enum KeyError {
 impl RunKey {
     /// The key of a run of `args` with `python` from this process.
     pub fn for_this_process(python: &Path, cwd: &Path, args: &[String]) -> Result<RunKey, KeyError> {
-        let mut env = Vec::new();
-        for (name, value) in std::env::vars_os().filter(|(name, _)| !SHELL_BOOKKEEPING.iter().any(|b| name == b)) {
-            let shown = name.to_string_lossy().into_owned();
-            let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
-                return Err(KeyError::NonUtf8Env(shown));
-            };
-            env.push((name, value));
-        }
-        env.sort();
         Ok(RunKey {
             python: python.to_path_buf(),
             cwd: cwd.to_path_buf(),
             args: args.to_vec(),
-            env,
+            env: key_env(std::env::vars_os())?,
             terminal_columns: terminal_columns(),
             merged_output: same_file(1, 2),
         })
@@ -74,6 +71,21 @@ impl RunKey {
         let bytes = rmp_serde::to_vec(self).expect("keys always encode");
         Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// The environment as the key holds it: sorted, without the variables
+/// left out.
+fn key_env(vars: impl Iterator<Item = (OsString, OsString)>) -> Result<Vec<(String, String)>, KeyError> {
+    let mut env = Vec::new();
+    for (name, value) in vars.filter(|(name, _)| !SHELL_BOOKKEEPING.iter().chain(CLIENT_ONLY).any(|b| name == b)) {
+        let shown = name.to_string_lossy().into_owned();
+        let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
+            return Err(KeyError::NonUtf8Env(shown));
+        };
+        env.push((name, value));
+    }
+    env.sort();
+    Ok(env)
 }
 
 fn terminal_columns() -> Option<u16> {
@@ -114,5 +126,18 @@ mod tests {
         assert_ne!(key.id(), other.id());
         assert_eq!(key.id(), key.clone().id());
         assert_eq!(key.id().len(), 16);
+    }
+
+    #[test]
+    fn shell_bookkeeping_and_the_watchs_result_file_are_not_part_of_the_key() {
+        let vars = |extra: &[(&str, &str)]| {
+            let base = [("PATH", "/bin"), ("A", "1")];
+            key_env(base.iter().chain(extra).map(|(k, v)| (OsString::from(k), OsString::from(v)))).unwrap()
+        };
+        let plain = vars(&[]);
+        assert_eq!(plain, vec![("A".to_string(), "1".to_string()), ("PATH".to_string(), "/bin".to_string())]);
+        let watched = vars(&[(crate::watch::RESULT_FILE_VAR, "/tmp/rpytest-watch-x/result"), ("_", "/bin/rpytest")]);
+        assert_eq!(watched, plain);
+        assert_ne!(vars(&[("B", "2")]), plain);
     }
 }

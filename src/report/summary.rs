@@ -82,10 +82,11 @@ impl RunReport {
 
     /// pytest's summary_stats: `=`-framed, bare under `-q`, absent under `-qq`.
     fn counts_line(&self, out: &mut String, elapsed: f64) {
+        let duration = session_duration(elapsed);
+        tell_the_watch(&format!("{} in {duration}", self.counts.phrase()));
         if self.settings.verbosity < -1 {
             return;
         }
-        let duration = session_duration(elapsed);
         let width = (self.settings.verbosity >= 0).then_some(self.settings.width);
         if self.settings.color {
             *out += &self.counts.colored_line(&duration, width);
@@ -101,6 +102,17 @@ impl RunReport {
         push_line(out, &self.paint(&[Mark::Red], &sep('!', Some(&stopped.banner), self.settings.width)));
         for line in &stopped.detail {
             push_line(out, line);
+        }
+    }
+}
+
+/// A run started by `rpytest --watch` writes its counts where the watch
+/// said (`RPYTEST_WATCH_RESULT`), for the watch's status line: the watch
+/// cannot read them off a terminal the run draws on directly.
+fn tell_the_watch(counts: &str) {
+    if let Some(path) = std::env::var_os(crate::watch::RESULT_FILE_VAR) {
+        if let Err(e) = std::fs::write(&path, counts) {
+            crate::trace::event(|| format!("watch: cannot write the result to {path:?}: {e}"));
         }
     }
 }
