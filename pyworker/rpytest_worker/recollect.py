@@ -48,6 +48,7 @@ class ImportGraph:
         self.reads = {}  # file read while collecting -> the test files that read it
         self.warned = {}  # test file -> the warnings its collection recorded
         self.current = None  # the test file being collected
+        self.touched = None  # a set: every module imported, by anyone (a worker's record)
         self._before = None
         self._log_start = 0
         self._import = builtins.__import__
@@ -60,12 +61,16 @@ class ImportGraph:
             module = graph._import(name, globals, locals, fromlist, level)
             if isinstance(globals, dict):
                 graph._note(globals.get("__name__"), globals.get("__package__"), name, fromlist, level)
+            elif graph.touched is not None and not level:
+                graph.touched.add(name)
             return module
 
         def tracking_import_module(name, package=None):
             module = graph._import_module(name, package)
             caller = sys._getframe(1).f_globals.get("__name__")
             graph._add(caller, module.__name__)
+            if graph.touched is not None:
+                graph.touched.add(module.__name__)
             return module
 
         builtins.__import__ = tracking_import
@@ -76,15 +81,17 @@ class ImportGraph:
         importlib.import_module = self._import_module
 
     def _note(self, importer, package, name, fromlist, level):
-        if not importer:
+        if not importer and self.touched is None:
             return
         if level:
-            base = (package or importer).rsplit(".", level - 1)[0] if level > 1 else (package or "")
+            base = (package or importer or "").rsplit(".", level - 1)[0] if level > 1 else (package or "")
             name = f"{base}.{name}" if name else base
-        self._add(importer, name)
-        for sub in fromlist or ():
-            if isinstance(sub, str) and f"{name}.{sub}" in sys.modules:
-                self._add(importer, f"{name}.{sub}")
+        names = [name] + [f"{name}.{sub}" for sub in fromlist or ()
+                          if isinstance(sub, str) and f"{name}.{sub}" in sys.modules]
+        for imported in names:
+            self._add(importer, imported)
+        if self.touched is not None:
+            self.touched.update(names)
 
     def _add(self, importer, name):
         if importer and name and importer != name:

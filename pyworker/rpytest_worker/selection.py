@@ -27,7 +27,7 @@ from . import identity
 from .recollect import within
 
 # config.option names a run may set without changing the session's key.
-SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir"})
+SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir", "rpytest_affected"})
 # Files whose presence between a path and the rootdir could make a cold run
 # of that path find another rootdir or inifile (pytest's discovery).
 DISCOVERY_FILES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini",

@@ -348,10 +348,8 @@ class WarmZygotePlugin(ZygotePlugin):
     """A zygote that collects, then serves runs as a ``Checkpoint``."""
 
     def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes, graph):
-        super().__init__(None, shared)
-        self.recorder = recorder
+        super().__init__(None, shared, graph, recorder)
         self.cache_writes = cache_writes
-        self.graph = graph
         # Every file of the suite is read after this instant: one stamped
         # later may have changed while it was being read.
         self.started_ns = time.time_ns()
@@ -368,14 +366,6 @@ class WarmZygotePlugin(ZygotePlugin):
         the session is collected (``_settle``), before any run forks."""
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_make_collect_report(self, collector):
-        """What a test file's collection imports and reads is that file's."""
-        entered = self.graph.enter(collector)
-        yield
-        if entered:
-            self.graph.leave()
 
     # Replaces ZygotePlugin's (which asks the engine for a shard: a warm run never shards).
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -403,6 +393,7 @@ class WarmZygotePlugin(ZygotePlugin):
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
+        self.settled = dict(deps["files"])  # what the daemon checks before each run (``affected``)
         self.listings = {path: set(visible_names(path) or ()) for path, _, _ in deps["dirs"]}
         # Collected in full, then frozen: each run's fork (the run's
         # controller, which runs no test) then skips the session's objects in

@@ -59,9 +59,13 @@ def shard_selection(conn, config, items):
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
 
-    def __init__(self, conn, shared):
+    def __init__(self, conn, shared, graph=None, recorder=None):
         self.conn = conn
         self.shared = shared
+        # What collection imported and read (``recollect.ImportGraph``,
+        # ``warm.ReadRecorder``): the dependency record (``affected``).
+        self.graph = graph
+        self.recorder = recorder
         self.deselected = 0
         self.collect_reports = []
         self.warnings = []
@@ -76,8 +80,19 @@ class ZygotePlugin:
     def pytest_configure(self, config):
         self.config = config
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """What a test file's collection imports and reads is that file's."""
+        entered = self.graph is not None and self.graph.enter(collector)
+        yield
+        if entered:
+            self.graph.leave()
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        if self.graph is not None:
+            self.graph.stop()
+            self.recorder.recording = False
         if identity.ENV.sharding:
             self.shard_line = shard_selection(self.conn, config, items)
 

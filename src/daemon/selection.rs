@@ -5,7 +5,7 @@
 //! run that differs from it only in what it selects can fork from it and
 //! apply its selection there (`pyworker/rpytest_worker/selection.py`).
 //! Left out of the key: `-k`, `-m`, `--deselect`, `-x`/`--exitfirst`,
-//! `--maxfail` and the positional paths and node ids. Everything else
+//! `--maxfail`, `--affected` and the positional paths and node ids. Everything else
 //! stays in, compared exactly. The split errs towards the key: an argument
 //! it cannot place (the value of an option it does not know) stays in, and
 //! the checkpoint checks the whole command line again with pytest's own
@@ -14,8 +14,15 @@
 use crate::cli::pytest_flags::TAKES_VALUE;
 
 /// Options that only select, and whether each takes a value.
-const SELECTING: &[(&str, bool)] =
-    &[("-k", true), ("-m", true), ("--deselect", true), ("-x", false), ("--exitfirst", false), ("--maxfail", true)];
+const SELECTING: &[(&str, bool)] = &[
+    ("-k", true),
+    ("-m", true),
+    ("--deselect", true),
+    ("-x", false),
+    ("--exitfirst", false),
+    ("--maxfail", true),
+    (crate::cli::AFFECTED_OPTION, false),
+];
 /// pytest's short flags that take no value: a bundle of them (`-xvs`)
 /// loses its `x` to the selection.
 const SHORT_BOOLEANS: &str = "vqslx";
