@@ -97,7 +97,7 @@ class AffectedPlugin:
 
     def _select(self, config, items):
         record = _load(record_path(config))
-        verbose = config.get_verbosity() > 0
+        verbose = (config.getoption("verbose", 0) or 0) > 0
         if record is None:
             self.lines.append(f"rpytest --affected: no dependency record yet ({record_path(config)}): "
                               "running every test")

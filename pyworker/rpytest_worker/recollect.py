@@ -220,7 +220,13 @@ class Refresh:
 
     def apply(self, work):
         for name in work.evict:
-            sys.modules.pop(name, None)
+            module = sys.modules.pop(name, None)
+            # Its package keeps it as an attribute, which ``from pkg import
+            # name`` would return instead of importing the edited file.
+            parent, _, child = name.rpartition(".")
+            package = sys.modules.get(parent)
+            if module is not None and package is not None and getattr(package, child, None) is module:
+                delattr(package, child)
         importlib.invalidate_caches()
         linecache.checkcache()
         for path in sorted(work.removed):
