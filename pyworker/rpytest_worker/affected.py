@@ -29,6 +29,7 @@ file, any module outside the rootdir the run loaded) selects every test.
 import fcntl
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,9 +71,16 @@ class AffectedPlugin:
     def __init__(self, zygote=None):
         self.zygote = zygote  # the ZygotePlugin (None in a spawned worker: it only parses the option)
         self.started_ns = time.time_ns()
-        self.outcomes = {}  # nodeid -> passed so far (every phase passed or skipped)
+        self.outcomes = {}  # nodeid -> passed (every phase passed or skipped)
         self.lines = []  # what -v prints under pytest's "collected" line
         self.run = None
+        # Only the run's controller records: the workers forked from it
+        # carry this plugin too, and finish sessions of their own.
+        self.controller = False
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self):
+        self.controller = False
 
     def pytest_addoption(self, parser):
         parser.addoption(OPTION, action="store_true", dest="rpytest_affected", default=False,
@@ -92,6 +100,7 @@ class AffectedPlugin:
             self.started_ns = time.time_ns()
         if config.getoption("rpytest_affected", False):
             self._select(config, items)
+        self.controller = True
         rootdir = os.path.join(str(config.rootpath), "")
         self.run = deps_record.RUN = deps_record.RunRecord(tempfile.mkdtemp(prefix="rpytest-deps-"), rootdir, graph)
 
@@ -145,14 +154,9 @@ class AffectedPlugin:
     def pytest_report_collectionfinish(self, config, start_path, items):
         return self.lines
 
-    def pytest_runtest_logreport(self, report):
-        if self.zygote is not None:
-            ok = report.passed or report.skipped
-            self.outcomes[report.nodeid] = self.outcomes.get(report.nodeid, True) and ok
-
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if self.run is None:
+        if not self.controller:
             return
         config = session.config
         unaffected = getattr(config, "_rpytest_unaffected", 0)
@@ -165,11 +169,20 @@ class AffectedPlugin:
             stats = getattr(terminal, "stats", {})
             if len(stats.get("deselected", ())) == unaffected:
                 stats["deselected (unaffected)"] = stats.pop("deselected")
-        if self.outcomes:
-            try:
+        # Each test's result, from what the engine sent back (every phase
+        # passed or skipped; a crash is none); no report hook: one per phase
+        # costs more than the whole record.
+        items = session.items
+        for entry in getattr(self.zygote, "replayed", ()):
+            nodeid = items[entry["index"]].nodeid
+            self.outcomes[nodeid] = self.outcomes.get(nodeid, True) and _passed(entry)
+        try:
+            if self.outcomes:
                 self._write(config)
-            except OSError as exc:
-                sys.stderr.write(f"rpytest: cannot write the dependency record {record_path(config)}: {exc}\n")
+        except OSError as exc:
+            sys.stderr.write(f"rpytest: cannot write the dependency record {record_path(config)}: {exc}\n")
+        finally:
+            shutil.rmtree(self.run.directory, ignore_errors=True)
 
     def _write(self, config):
         path = record_path(config)
@@ -220,6 +233,14 @@ class AffectedPlugin:
             modules[rel] = {"deps": new_deps, "passed": sorted(passed)}
         return {"version": RECORD_VERSION, "stamp": environment_stamp(env, extra), "env": sorted(env),
                 "modules": modules}
+
+
+def _passed(entry):
+    """A test ran to its end (teardown included: an interrupted one did
+    not), and no phase failed; a crash fails it."""
+    phases = entry.get("phases") or ()
+    return (entry.get("crash") is None and any(p["when"] == "teardown" for p in phases)
+            and all(p["outcome"] in ("passed", "skipped") for p in phases))
 
 
 def module_key(nodeid):

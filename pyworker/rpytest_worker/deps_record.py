@@ -13,11 +13,11 @@ two places:
   the ``ImportGraph``'s ``__import__`` wrapper and a ``sys.modules`` diff,
   reads through an audit hook: no tracing, so a test costs a set lookup.
 
-A worker appends one JSON line per test module it ran (written when it
-moves on to the next module, and at its end) to a file of its own in a
-directory the run's controller made before forking: a worker that dies
-loses only the module it was in, whose tests then count as not recorded
-(and so as affected next time). What a conftest imports or reads while its
+A worker keeps its record in memory and writes it, one JSON line per
+test module, to a file of its own when it finishes (in a directory the
+run's controller made before forking): a worker that dies takes its record
+with it, and the tests it ran then count as not recorded (affected next
+time). What a conftest imports or reads while its
 fixtures run is the conftest's: it counts for every test below it.
 
 Modules outside the rootdir (the standard library, site-packages) are not
@@ -156,18 +156,19 @@ def worker_recorder():
 
 
 class WorkerRecorder:
-    """Imports and reads per test module, in a forked worker."""
+    """Imports and reads per test module, in a forked worker. Kept in memory
+    and written once, when the worker finishes: a worker that dies takes
+    its record with it, and its tests count as not recorded (affected)."""
 
     def __init__(self, run):
         self.run = run
         self.rootdir = run.rootdir
         self.graph = run.graph
-        self.path = os.path.join(run.directory, f"{os.getpid()}.jsonl")
+        self.modules = {}  # test module path -> {"tests", "names", "reads"}
         self.current = None  # the test module running (its path)
-        self.tests = []
-        self.reads = set()
+        self.record = None  # its entry in ``modules``
+        self.before = set()  # sys.modules when it started
         self.conftest_reads = {}  # conftest file -> files its code read
-        self.before = set()
         self.graph.touched = set()
         self.graph.start()
         sys.addaudithook(self._hook)
@@ -180,43 +181,55 @@ class WorkerRecorder:
         elif event not in ("os.listdir", "os.scandir") or not isinstance(args[0], (str, bytes)):
             return
         path = os.path.abspath(os.fsdecode(args[0]))
-        if self.current is None or not in_project(path, self.rootdir):
+        if self.record is None or not in_project(path, self.rootdir):
             return
-        self.reads.add(path)
+        self.record["reads"].add(path)
         conftest = _conftest_on_stack()
         if conftest is not None:
             self.conftest_reads.setdefault(conftest, set()).add(path)
 
     def enter(self, item):
-        """Before each test: a new module flushes the last one's record."""
+        """Before each test: what ran since the last switch is the last module's."""
         path = item.path
         if path != self.current:
-            self.flush()
+            self._settle()
             self.current = path
+            self.record = self.modules.setdefault(str(path), {"tests": [], "names": set(), "reads": set()})
             self.before = set(sys.modules)
-        self.tests.append(item.nodeid)
+        self.record["tests"].append(item.nodeid)
+
+    def _settle(self):
+        """The imports since the module started, to its record."""
+        if self.record is None:
+            return
+        names = self.record["names"]
+        names |= self.graph.touched
+        self.graph.touched = set()
+        if len(sys.modules) != len(self.before):  # loaded other than by __import__ (or by it, seen twice)
+            names.update(set(sys.modules) - self.before)
 
     def flush(self):
-        if self.current is None:
-            return
+        """Every module's record, one JSON line each, to this worker's file."""
+        self._settle()
+        self.record = None
         graph = self.graph
-        names = graph.touched | (set(sys.modules) - self.before)
         project = project_modules(self.rootdir)
-        imported = closure({n for n in names if n in project}, graph.edges, project)
         conftests = {name: sorted(n for n in graph.edges.get(name, ()) if n in project)
                      for name, path in project.items() if os.path.basename(path) == "conftest.py"}
-        line = {
-            "module": str(self.current),
-            "tests": self.tests,
-            "files": sorted(self.reads | {project[n] for n in imported if n in project}),
-            "env": sorted(outside_files(self.rootdir, names)),
-            "conftest_edges": conftests,
-            "conftest_reads": {path: sorted(reads) for path, reads in self.conftest_reads.items()},
-        }
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
-        self.current, self.tests, self.reads, self.conftest_reads = None, [], set(), {}
-        graph.touched = set()
+        reads = {path: sorted(files) for path, files in self.conftest_reads.items()}
+        with open(os.path.join(self.run.directory, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+            for module, record in self.modules.items():
+                names = record["names"]
+                imported = closure({n for n in names if n in project}, graph.edges, project)
+                f.write(json.dumps({
+                    "module": module,
+                    "tests": record["tests"],
+                    "files": sorted(record["reads"] | {project[n] for n in imported if n in project}),
+                    "env": sorted(outside_files(self.rootdir, names)),
+                    "conftest_edges": conftests,
+                    "conftest_reads": reads,
+                }) + "\n")
+        self.modules = {}
 
 
 def _conftest_on_stack():

@@ -25,10 +25,16 @@ import importlib
 import linecache
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+# Where the standard library and installed packages live: their modules'
+# own imports are not the project's.
+LIBRARY_DIRS = tuple(os.path.join(path, "") for path in {
+    sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+SITE_PACKAGES = f"{os.sep}site-packages{os.sep}"
 # Hooks whose implementations see each collection report or item as it is
 # made: a plugin keeping state from them would keep the old file's too.
 COLLECTION_WATCHERS = ("pytest_collectreport", "pytest_itemcollected", "pytest_collectstart")
@@ -49,6 +55,7 @@ class ImportGraph:
         self.warned = {}  # test file -> the warnings its collection recorded
         self.current = None  # the test file being collected
         self.touched = None  # a set: every module imported, by anyone (a worker's record)
+        self._libraries = {}  # importer -> whether it is a library's (``_library``)
         self._before = None
         self._log_start = 0
         self._import = builtins.__import__
@@ -60,7 +67,9 @@ class ImportGraph:
         def tracking_import(name, globals=None, locals=None, fromlist=(), level=0):
             module = graph._import(name, globals, locals, fromlist, level)
             if isinstance(globals, dict):
-                graph._note(globals.get("__name__"), globals.get("__package__"), name, fromlist, level)
+                importer = globals.get("__name__")
+                if graph.touched is not None or not graph._library(importer, globals):
+                    graph._note(importer, globals.get("__package__"), name, fromlist, level)
             elif graph.touched is not None and not level:
                 graph.touched.add(name)
             return module
@@ -79,6 +88,18 @@ class ImportGraph:
     def stop(self):
         builtins.__import__ = self._import
         importlib.import_module = self._import_module
+
+    def _library(self, importer, globals):
+        """Whether ``importer`` is the standard library's or an installed
+        package's: its imports say nothing about the project's graph, and
+        some run in pytest's hot paths (``_pytest.compat`` imports in a
+        function called for every collected test)."""
+        known = self._libraries.get(importer)
+        if known is None:
+            path = globals.get("__file__")
+            known = not isinstance(path, str) or path.startswith(LIBRARY_DIRS) or SITE_PACKAGES in path
+            self._libraries[importer] = known
+        return known
 
     def _note(self, importer, package, name, fromlist, level):
         if not importer and self.touched is None:

@@ -73,6 +73,7 @@ class ZygotePlugin:
         self.workerinputs = {}  # worker number -> its config.workerinput
         self.nodes_down = []  # the engine's node_down messages
         self.shard_line = None
+        self.replayed = []
         self._items = None  # the collected items as the engine reads them
         self._warnings_announced = None  # how many went with ``collected``
 
@@ -125,6 +126,7 @@ class ZygotePlugin:
             self.shared.setup(session)
         self._announce(session, threads)
         replayed, exitstatus = self._serve(session)
+        self.replayed = replayed  # each test's phases (the dependency record reads them)
         return sink.finish_session(session, replayed, exitstatus, self.nodes_down, self.conn.send)
 
     def _announce(self, session, threads):
