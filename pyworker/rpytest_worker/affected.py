@@ -29,14 +29,13 @@ file, any module outside the rootdir the run loaded) selects every test.
 import fcntl
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 
 import pytest
 
-from . import deps_record
+from . import deps_record, identity
 from .deps_record import closure, content_hash, environment_stamp, outside_files, project_modules, settled_hash
 from .warm import stat_record
 
@@ -100,9 +99,13 @@ class AffectedPlugin:
             self.started_ns = time.time_ns()
         if config.getoption("rpytest_affected", False):
             self._select(config, items)
-        self.controller = True
-        rootdir = os.path.join(str(config.rootpath), "")
-        self.run = deps_record.RUN = deps_record.RunRecord(tempfile.mkdtemp(prefix="rpytest-deps-"), rootdir, graph)
+        # The workers write into the engine's private directory of this run
+        # (beside its socket), which the engine removes however the run ends.
+        directory = os.path.dirname(identity.ENV.socket or "")
+        if os.path.isdir(directory):
+            self.controller = True
+            rootdir = os.path.join(str(config.rootpath), "")
+            self.run = deps_record.RUN = deps_record.RunRecord(directory, rootdir, graph)
 
     def _select(self, config, items):
         record = _load(record_path(config))
@@ -181,8 +184,6 @@ class AffectedPlugin:
                 self._write(config)
         except OSError as exc:
             sys.stderr.write(f"rpytest: cannot write the dependency record {record_path(config)}: {exc}\n")
-        finally:
-            shutil.rmtree(self.run.directory, ignore_errors=True)
 
     def _write(self, config):
         path = record_path(config)

@@ -14,8 +14,8 @@ two places:
   reads through an audit hook: no tracing, so a test costs a set lookup.
 
 A worker keeps its record in memory and writes it, one JSON line per
-test module, to a file of its own when it finishes (in a directory the
-run's controller made before forking): a worker that dies takes its record
+test module, to a file of its own when it finishes (in the engine's
+private directory of the run, which the engine removes): a worker that dies takes its record
 with it, and the tests it ran then count as not recorded (affected next
 time). What a conftest imports or reads while its
 fixtures run is the conftest's: it counts for every test below it.
@@ -121,6 +121,8 @@ def environment_stamp(files, extra):
     return digest.hexdigest()
 
 
+# A worker's file in the run's directory: deps-<pid>.jsonl.
+PREFIX = "deps-"
 # Set by the run's controller before it forks workers (``start_run``);
 # a forked worker inherits it.
 RUN = None
@@ -137,6 +139,8 @@ class RunRecord:
     def lines(self):
         """Every line the workers wrote."""
         for name in sorted(os.listdir(self.directory)):
+            if not (name.startswith(PREFIX) and name.endswith(".jsonl")):
+                continue
             try:
                 with open(os.path.join(self.directory, name), encoding="utf-8") as f:
                     for line in f:
@@ -217,7 +221,7 @@ class WorkerRecorder:
         conftests = {name: sorted(n for n in graph.edges.get(name, ()) if n in project)
                      for name, path in project.items() if os.path.basename(path) == "conftest.py"}
         reads = {path: sorted(files) for path, files in self.conftest_reads.items()}
-        with open(os.path.join(self.run.directory, f"{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+        with open(os.path.join(self.run.directory, f"{PREFIX}{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
             for module, record in self.modules.items():
                 names = record["names"]
                 imported = closure({n for n in names if n in project}, graph.edges, project)
