@@ -23,8 +23,10 @@ pytest_spec() {
 #   - flag_compat (options whose output pytest renders differently by version);
 #   - shared_fixtures (it works with pytest's fixture internals);
 #   - process_identity (pytest's __main__, its parser's program name and
-#     pytester differ by version).
-battery_tests=(compare_outcomes flag_compat shared_fixtures process_identity warm_selection)
+#     pytester differ by version);
+#   - affected (--affected: its record rides pytest's collection hooks and
+#     terminal counts, and Python's import machinery and audit hooks).
+battery_tests=(compare_outcomes flag_compat shared_fixtures process_identity warm_selection affected)
 
 # reduced_battery LABEL PYTHON [TEST...]: runs the battery's tests (or the
 # TESTs named) with PYTHON as the test Python. Every test binary runs even

@@ -21,7 +21,9 @@ import sys
 import pytest
 
 from . import fixtures, identity, prctl, protocol, quick_exit, shared_fixtures, spare, warm
+from .affected import AffectedPlugin
 from .plugin_compat import PluginCompat
+from .recollect import ImportGraph
 from .spawned import SpawnedWorkerPlugin
 from .xdist_compat import XdistWorkerCount
 from .zygote import ZygotePlugin, end_orphans
@@ -60,7 +62,12 @@ def main():
     else:
         conn = connect_to_engine(env.socket)
         conn.send(protocol.hello("zygote"))
-        plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()))
+        # Who imports whom and what is read while pytest configures and
+        # collects, for the dependency record (``affected``), as a warm zygote records it.
+        graph = ImportGraph()
+        graph.start()
+        recorder = warm.ReadRecorder(on_read=graph.read)
+        plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()), graph, recorder)
     code = run_pytest(args, plugin, zygote=True, extra=pause)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -90,7 +97,8 @@ def run_pytest(args, plugin, zygote, extra=()):
     rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
     program's name), older versions take the name from their parser's
     ``prog``, else ``sys.argv[0]`` (pytest's own ``__main__.py`` here)."""
-    plugins = [*extra, plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote)]
+    plugins = [*extra, plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote),
+               AffectedPlugin(plugin if zygote else None)]
     if _main is not None and "prog" in inspect.signature(_main).parameters:
         return int(_main(args=args, plugins=plugins, prog="rpytest"))
     return int(pytest.main(args, plugins=[*plugins, NamedRpytest()]))

@@ -58,6 +58,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
     return protocol.collected(
         items=items,
         deselected=deselected,
+        unaffected=getattr(config, "_rpytest_unaffected", 0),
         inventory=inventory_hash(session.items),
         basetemp=basetemp,
         testrunuid=testrunuid,

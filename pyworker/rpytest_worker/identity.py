@@ -69,6 +69,8 @@ def look_like_python_m_pytest(args):
     *args]``, ``sys.orig_argv`` that command line, and ``sys.path`` starts
     with the working directory, without the bootstrap's entry for this
     package (already imported: its modules load from the package itself)."""
+    # rpytest's --affected reaches pytest as this option (``affected``): not the user's.
+    args = [arg for arg in args if arg != "--rpytest-affected"]
     spec = importlib.util.find_spec("pytest.__main__")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

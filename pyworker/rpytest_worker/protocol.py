@@ -30,7 +30,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
         number and ``collection.inventory_hash`` of what it holds
     shard_request {ids}                   z, sharding: which tests to keep?
     collected {COLLECTED_KEYS}            z: the inventory (items: [{id, shown,
-        group, timeout}]) and the pytest settings the engine renders by
+        group, timeout}]), the deselected count (``unaffected``: how many of
+        them ``--affected`` left out) and the pytest settings the engine renders by
     ready {}                              w: wants more tests
     started {index}                       w: starts test ``index`` now (what the
                                           engine's silence watch waits for)
@@ -90,7 +91,7 @@ import sys
 
 from . import msgpack_fallback, pristine
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = pristine.Struct(">I")
 
@@ -265,7 +266,8 @@ def shard_request(ids):
 
 # Every key of ``collected`` (``Inventory`` in src/protocol.rs); ``collection`` fills them.
 COLLECTED_KEYS = frozenset((
-    "items", "deselected", "inventory", "basetemp", "testrunuid", "collect_reports", "warnings", "rootdir",
+    "items", "deselected", "unaffected", "inventory", "basetemp", "testrunuid", "collect_reports", "warnings",
+    "rootdir",
     "terminal", "reportchars", "junitxml", "verbosity", "tbstyle", "summary_untrimmed", "no_summary",
     "fold_skipped", "xfail_tb", "instafail", "max_warnings", "show_capture", "capture", "collect_failed", "maxfail",
     "numprocesses",
@@ -412,7 +414,8 @@ def samples():
         dict(hello("worker", worker=1, inventory="3f2a9c04d1e8b7a6"), pid=pid + 2),
         shard_request([item["id"] for item in _ITEMS]),
         collected(
-            items=_ITEMS, deselected=1, inventory="3f2a9c04d1e8b7a6", basetemp="/tmp/pytest-of-ana/pytest-12",
+            items=_ITEMS, deselected=1, unaffected=0, inventory="3f2a9c04d1e8b7a6",
+            basetemp="/tmp/pytest-of-ana/pytest-12",
             testrunuid="9f1c2e7d4b5a4c3e8d7f6a5b4c3d2e1f", collect_reports=_COLLECT_REPORTS,
             warnings=[dict(_WARNING, location=None, when="config")], rootdir="/home/ana/shop", terminal=True,
             reportchars="fE", junitxml="/home/ana/shop/junit.xml", verbosity=1, tbstyle="auto",

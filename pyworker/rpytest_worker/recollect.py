@@ -25,10 +25,16 @@ import importlib
 import linecache
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+# Where the standard library and installed packages live: their modules'
+# own imports are not the project's.
+LIBRARY_DIRS = tuple(os.path.join(path, "") for path in {
+    sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+SITE_PACKAGES = f"{os.sep}site-packages{os.sep}"
 # Hooks whose implementations see each collection report or item as it is
 # made: a plugin keeping state from them would keep the old file's too.
 COLLECTION_WATCHERS = ("pytest_collectreport", "pytest_itemcollected", "pytest_collectstart")
@@ -68,21 +74,26 @@ class ImportGraph:
     """Who imported whom while the checkpoint collected, and which test
     file's collection first loaded each module (none: pytest's configuration)."""
 
-    def __init__(self):
+    def __init__(self, watch_lookups=False):
         self.edges = {}  # importer -> names it imported
         self.owner = {}  # module name -> the test file whose collection loaded it
         self.reads = {}  # file read while collecting -> the test files that read it
         self.warned = {}  # test file -> the warnings its collection recorded
         self.current = None  # the test file being collected
+        self.touched = None  # a set: every module imported, by anyone (a worker's record)
+        self._libraries = {}  # importer -> whether it is a library's (``_library``)
         self._before = None
         self._log_start = 0
         self._import = builtins.__import__
         self._import_module = importlib.import_module
-        self.looked_up = LookedUp()
+        # A warm session's: the names looked for while it collects (a cold
+        # run's collection and its workers need not know).
+        self.looked_up = LookedUp() if watch_lookups else None
 
     def start(self):
         graph = self
-        self.looked_up.install()
+        if self.looked_up is not None:
+            self.looked_up.install()
 
         # Hidden from the tracebacks pytest prints (a module that fails to
         # import while collecting): a cold run has no such frames.
@@ -90,7 +101,11 @@ class ImportGraph:
             __tracebackhide__ = True
             module = graph._import(name, globals, locals, fromlist, level)
             if isinstance(globals, dict):
-                graph._note(globals.get("__name__"), globals.get("__package__"), name, fromlist, level)
+                importer = globals.get("__name__")
+                if graph.touched is not None or not graph._library(importer, globals):
+                    graph._note(importer, globals.get("__package__"), name, fromlist, level)
+            elif graph.touched is not None and not level:
+                graph.touched.add(name)
             return module
 
         def tracking_import_module(name, package=None):
@@ -98,26 +113,43 @@ class ImportGraph:
             module = graph._import_module(name, package)
             caller = sys._getframe(1).f_globals.get("__name__")
             graph._add(caller, module.__name__)
+            if graph.touched is not None:
+                graph.touched.add(module.__name__)
             return module
 
         builtins.__import__ = tracking_import
         importlib.import_module = tracking_import_module
 
     def stop(self):
-        self.looked_up.remove()
+        if self.looked_up is not None:
+            self.looked_up.remove()
         builtins.__import__ = self._import
         importlib.import_module = self._import_module
 
+    def _library(self, importer, globals):
+        """Whether ``importer`` is the standard library's or an installed
+        package's: its imports say nothing about the project's graph, and
+        some run in pytest's hot paths (``_pytest.compat`` imports in a
+        function called for every collected test)."""
+        known = self._libraries.get(importer)
+        if known is None:
+            path = globals.get("__file__")
+            known = not isinstance(path, str) or path.startswith(LIBRARY_DIRS) or SITE_PACKAGES in path
+            self._libraries[importer] = known
+        return known
+
     def _note(self, importer, package, name, fromlist, level):
-        if not importer:
+        if not importer and self.touched is None:
             return
         if level:
-            base = (package or importer).rsplit(".", level - 1)[0] if level > 1 else (package or "")
+            base = (package or importer or "").rsplit(".", level - 1)[0] if level > 1 else (package or "")
             name = f"{base}.{name}" if name else base
-        self._add(importer, name)
-        for sub in fromlist or ():
-            if isinstance(sub, str) and f"{name}.{sub}" in sys.modules:
-                self._add(importer, f"{name}.{sub}")
+        names = [name] + [f"{name}.{sub}" for sub in fromlist or ()
+                          if isinstance(sub, str) and f"{name}.{sub}" in sys.modules]
+        for imported in names:
+            self._add(importer, imported)
+        if self.touched is not None:
+            self.touched.update(names)
 
     def _add(self, importer, name):
         if importer and name and importer != name:
@@ -225,7 +257,8 @@ class Refresh:
                 raise Stale(f"{path} was added")
             stem = name.rpartition(".")[0]
             imported = any(m == stem or m.endswith("." + stem) for m in sys.modules)
-            if name.endswith(".py") and (imported or self.graph.looked_up.knows(stem)):
+            looked_for = self.graph.looked_up is not None and self.graph.looked_up.knows(stem)
+            if name.endswith(".py") and (imported or looked_for):
                 raise Stale(f"{path} was added, and a module of that name is imported or was looked for")
             if name.endswith(".py"):
                 work.added.append(path)
@@ -247,7 +280,13 @@ class Refresh:
 
     def apply(self, work):
         for name in work.evict:
-            sys.modules.pop(name, None)
+            module = sys.modules.pop(name, None)
+            # Its package keeps it as an attribute, which ``from pkg import
+            # name`` would return instead of importing the edited file.
+            parent, _, child = name.rpartition(".")
+            package = sys.modules.get(parent)
+            if module is not None and package is not None and getattr(package, child, None) is module:
+                delattr(package, child)
         importlib.invalidate_caches()
         linecache.checkcache()
         for path in sorted(work.removed):

@@ -30,7 +30,7 @@ from .recollect import within
 
 # config.option names a run may set without changing the session's key.
 SELECTION_DESTS = frozenset({"keyword", "markexpr", "deselect", "maxfail", "file_or_dir", "failedfirst", "newfirst",
-                             "stepwise", "stepwise_skip", "stepwise_reset"})
+                             "stepwise", "stepwise_skip", "stepwise_reset", "rpytest_affected"})
 # Files whose presence between a path and the rootdir could make a cold run
 # of that path find another rootdir or inifile (pytest's discovery).
 DISCOVERY_FILES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini",

@@ -348,10 +348,8 @@ class WarmZygotePlugin(ZygotePlugin):
     """A zygote that collects, then serves runs as a ``Checkpoint``."""
 
     def __init__(self, daemon, restore_terminal, recorder, shared, cache_writes, graph):
-        super().__init__(None, shared)
-        self.recorder = recorder
+        super().__init__(None, shared, graph, recorder)
         self.cache_writes = cache_writes
-        self.graph = graph
         # Every file of the suite is read after this instant: one stamped
         # later may have changed while it was being read.
         self.started_ns = time.time_ns()
@@ -369,14 +367,6 @@ class WarmZygotePlugin(ZygotePlugin):
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
         cache_plugins.prepare(session.config)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_make_collect_report(self, collector):
-        """What a test file's collection imports and reads is that file's."""
-        entered = self.graph.enter(collector)
-        yield
-        if entered:
-            self.graph.leave()
 
     # Replaces ZygotePlugin's (which asks the engine for a shard: a warm run never shards).
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -404,6 +394,7 @@ class WarmZygotePlugin(ZygotePlugin):
         sys.stdout.flush()
         sys.stderr.flush()
         deps = dependencies(session, self.recorder)
+        self.settled = dict(deps["files"])  # what the daemon checks before each run (``affected``)
         self.listings = {path: set(visible_names(path) or ()) for path, _, _ in deps["dirs"]}
         # Collected in full, then frozen: each run's fork (the run's
         # controller, which runs no test) then skips the session's objects in
@@ -495,7 +486,7 @@ def warm_zygote_plugin(env, daemon, started_ns):
     """The zygote plugin of a process ``rpytest serve`` started (``bootstrap``
     runs pytest with it). Before pytest starts, so that every read is seen.
     ``started_ns``: when the interpreter started."""
-    graph = ImportGraph()
+    graph = ImportGraph(watch_lookups=True)
     graph.start()
     recorder = ReadRecorder(on_read=graph.read)
     cache_writes = DeferredCacheWrites()

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 from _pytest.junitxml import xml_key
 
-from . import identity, prctl, pristine, protocol
+from . import deps_record, identity, prctl, pristine, protocol
 from .collection import inventory_hash
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
@@ -146,6 +146,7 @@ class WorkerLoop:
         self.sections_sent = []  # the full sections of the last phase recorded
         self.warnings = []
         self.children = ChildWatch()
+        self.deps = deps_record.worker_recorder()  # what each test module imports and reads (--affected)
         session.config.pluginmanager.register(self, "rpytest-worker-loop")
 
     # pytest hooks: collect what the running test reports.
@@ -224,6 +225,8 @@ class WorkerLoop:
         # Due at once after test_done (or the engine's answer): the engine
         # times its silence until then, never a test (``supervise::silence``).
         self.conn.send(protocol.started(index))
+        if self.deps is not None:
+            self.deps.enter(item)
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         except (KeyboardInterrupt, pytest.exit.Exception):
@@ -247,6 +250,8 @@ class WorkerLoop:
         """Tears down what the last test left set up (a stop skips the
         nextitem=None teardown), then tells the engine."""
         self._teardown_all()
+        if self.deps is not None:
+            self.deps.flush()
         workeroutput = finish_worker_session(self.session)
         save_coverage(self.session.config)
         leaks = self.children.end_leaks()

@@ -59,9 +59,13 @@ def shard_selection(conn, config, items):
 class ZygotePlugin:
     """Collects like pytest, then hands the run to the engine."""
 
-    def __init__(self, conn, shared):
+    def __init__(self, conn, shared, graph=None, recorder=None):
         self.conn = conn
         self.shared = shared
+        # What collection imported and read (``recollect.ImportGraph``,
+        # ``warm.ReadRecorder``): the dependency record (``affected``).
+        self.graph = graph
+        self.recorder = recorder
         self.deselected = 0
         self.collect_reports = []
         self.warnings = []
@@ -69,6 +73,7 @@ class ZygotePlugin:
         self.workerinputs = {}  # worker number -> its config.workerinput
         self.nodes_down = []  # the engine's node_down messages
         self.shard_line = None
+        self.replayed = []
         self._items = None  # the collected items as the engine reads them
         self._warnings_announced = None  # how many went with ``collected``
 
@@ -76,8 +81,19 @@ class ZygotePlugin:
     def pytest_configure(self, config):
         self.config = config
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """What a test file's collection imports and reads is that file's."""
+        entered = self.graph is not None and self.graph.enter(collector)
+        yield
+        if entered:
+            self.graph.leave()
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        if self.graph is not None:
+            self.graph.stop()
+            self.recorder.recording = False
         if identity.ENV.sharding:
             self.shard_line = shard_selection(self.conn, config, items)
 
@@ -110,6 +126,7 @@ class ZygotePlugin:
             self.shared.setup(session)
         self._announce(session, threads)
         replayed, exitstatus = self._serve(session)
+        self.replayed = replayed  # each test's phases (the dependency record reads them)
         return sink.finish_session(session, replayed, exitstatus, self.nodes_down, self.conn.send)
 
     def _announce(self, session, threads):

@@ -117,6 +117,14 @@ pub struct OwnFlags {
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_memory)]
     pub worker_memory: Option<u64>,
 
+    /// Run only the tests a change can have affected: those whose recorded
+    /// dependencies (test file, conftests, project modules imported, files
+    /// read) changed since they last passed, and those that failed or never
+    /// ran. The closing line counts the rest as `N deselected (unaffected)`.
+    /// See docs/affected.md.
+    #[arg(long)]
+    pub affected: bool,
+
     /// Run in this process even when a warm daemon (`rpytest serve`) runs.
     #[arg(long)]
     pub no_daemon: bool,

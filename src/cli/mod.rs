@@ -17,6 +17,9 @@ pub(crate) mod pytest_flags;
 #[cfg(test)]
 mod tests;
 
+/// What `--affected` becomes on pytest's command line (the worker package's option).
+pub const AFFECTED_OPTION: &str = "--rpytest-affected";
+
 /// The command line, split.
 #[derive(Debug)]
 pub struct CommandLine {
@@ -65,6 +68,12 @@ pub fn parse(args: Vec<String>) -> Result<CommandLine, ClapOrUsage> {
         i += 1;
     }
     let own = OwnFlags::try_parse_from(own).map_err(ClapOrUsage::Clap)?;
+    if own.affected {
+        // The zygote selects (pyworker/rpytest_worker/affected.py); a warm
+        // session applies it in the run's fork like -k (daemon::selection).
+        let at = pytest_args.iter().position(|a| a == "--").unwrap_or(pytest_args.len());
+        pytest_args.insert(at, AFFECTED_OPTION.to_string());
+    }
     Ok(CommandLine { own, pytest_args })
 }
 
@@ -93,6 +102,7 @@ fn own_flag(arg: &str) -> Option<OwnKind> {
             | "--no-daemon"
             | "--rerun-isolated"
             | "--watch"
+            | "--affected"
     ) {
         return Some(OwnKind::Flag);
     }

@@ -5,8 +5,8 @@
 //! run that differs from it only in what it selects can fork from it and
 //! apply its selection there (`pyworker/rpytest_worker/selection.py`).
 //! Left out of the key: `-k`, `-m`, `--deselect`, `-x`/`--exitfirst`,
-//! `--maxfail`, `--ff`, `--nf`, `--sw` (with `--sw-skip`, `--sw-reset`)
-//! and the positional paths and node ids. Everything else
+//! `--maxfail`, `--ff`, `--nf`, `--sw` (with `--sw-skip`, `--sw-reset`),
+//! `--affected` and the positional paths and node ids. Everything else
 //! stays in, compared exactly. The split errs towards the key: an argument
 //! it cannot place (the value of an option it does not know) stays in, and
 //! the checkpoint checks the whole command line again with pytest's own
@@ -35,6 +35,7 @@ const SELECTING: &[(&str, bool)] = &[
     ("--stepwise-skip", false),
     ("--sw-reset", false),
     ("--stepwise-reset", false),
+    (crate::cli::AFFECTED_OPTION, false),
 ];
 /// pytest's short flags that take no value: a bundle of them (`-xvs`)
 /// loses its `x` to the selection.

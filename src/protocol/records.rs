@@ -17,6 +17,8 @@ fn required<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resu
 pub struct Inventory {
     pub items: Vec<CollectedItem>,
     pub deselected: usize,
+    /// Of the deselected, how many `--affected` left out as unaffected.
+    pub unaffected: usize,
     pub inventory: String,
     pub basetemp: String,
     pub testrunuid: String,

@@ -39,6 +39,8 @@ const FILES: &[(&str, &str)] = &[
     ("worker.py", include_str!("../../pyworker/rpytest_worker/worker.py")),
     ("sink.py", include_str!("../../pyworker/rpytest_worker/sink.py")),
     ("terminal_summary.py", include_str!("../../pyworker/rpytest_worker/terminal_summary.py")),
+    ("affected.py", include_str!("../../pyworker/rpytest_worker/affected.py")),
+    ("deps_record.py", include_str!("../../pyworker/rpytest_worker/deps_record.py")),
 ];
 
 /// The `python -c` program that starts a zygote or a spawned worker.

@@ -8,6 +8,8 @@ use super::render::{markup, sep, Mark};
 #[derive(Debug, Default, Clone)]
 pub struct Counts {
     entries: Vec<(String, usize)>,
+    /// Of the deselected, those `--affected` left out: said after the count.
+    pub unaffected: usize,
 }
 
 /// pytest's `KNOWN_TYPES`: their order in the counts line.
@@ -74,7 +76,7 @@ impl Counts {
             .map(|(key, n)| {
                 let color = color_for(key);
                 let marks: &[Mark] = if color == main { &[color, Mark::Bold] } else { &[color] };
-                markup(&format!("{n} {}", plural(key, n)), marks)
+                markup(&self.part(key, n), marks)
             })
             .collect();
         if parts.is_empty() {
@@ -90,11 +92,25 @@ impl Counts {
 
     /// `1 failed, 9 passed, 2 warnings, 1 error`, or `no tests ran`.
     pub fn phrase(&self) -> String {
-        let parts: Vec<String> = self.ordered().into_iter().map(|(key, n)| format!("{n} {}", plural(key, n))).collect();
+        let parts: Vec<String> = self.ordered().into_iter().map(|(key, n)| self.part(key, n)).collect();
         if parts.is_empty() {
             "no tests ran".to_string()
         } else {
             parts.join(", ")
+        }
+    }
+}
+
+impl Counts {
+    /// `3 passed`; the deselected say how many of them `--affected` left
+    /// out: `12 deselected (unaffected)`, or `(10 unaffected)` beside `-k`'s.
+    fn part(&self, key: &str, n: usize) -> String {
+        let text = format!("{n} {}", plural(key, n));
+        match (key, self.unaffected) {
+            ("deselected", 0) => text,
+            ("deselected", u) if u == n => format!("{text} (unaffected)"),
+            ("deselected", u) => format!("{text} ({u} unaffected)"),
+            _ => text,
         }
     }
 }

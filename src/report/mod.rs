@@ -89,13 +89,20 @@ impl ReportSettings {
 /// failed or skipped collectors, warnings raised while collecting.
 pub struct Collection {
     pub deselected: usize,
+    /// Of those, left out by `--affected`: "N deselected (unaffected)".
+    pub unaffected: usize,
     pub reports: Vec<CollectReport>,
     pub warnings: Vec<WarningRecord>,
 }
 
 impl Collection {
     pub fn of(inv: &Inventory) -> Self {
-        Collection { deselected: inv.deselected, reports: inv.collect_reports.clone(), warnings: inv.warnings.clone() }
+        Collection {
+            deselected: inv.deselected,
+            unaffected: inv.unaffected,
+            reports: inv.collect_reports.clone(),
+            warnings: inv.warnings.clone(),
+        }
     }
 }
 
@@ -118,6 +125,7 @@ impl RunReport {
     pub fn new(settings: ReportSettings, collection: Collection) -> Self {
         let mut counts = Counts::default();
         counts.add("deselected", collection.deselected);
+        counts.unaffected = collection.unaffected;
         counts.add("warnings", collection.warnings.len());
         for report in &collection.reports {
             counts.add(if report.outcome == "failed" { "error" } else { "skipped" }, 1);

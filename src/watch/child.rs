@@ -18,7 +18,7 @@ use super::state::{Filters, RunKind};
 
 /// Whether the child runs can be given `--affected` (issue #26's other
 /// half). While false, a save reruns the whole (filtered) selection.
-pub const AFFECTED_FLAG_AVAILABLE: bool = false;
+pub const AFFECTED_FLAG_AVAILABLE: bool = true;
 
 /// The child reads it: where to write its closing counts ("12 passed in
 /// 0.21s") for the watch's status line. Not part of the daemon's key

@@ -47,6 +47,18 @@ fn deselected_tests_count_and_no_tests_ran() {
 }
 
 #[test]
+fn unaffected_tests_are_named_in_the_count() {
+    // --affected left out 11; with -k besides, 4 of 11.
+    let collection = Collection { deselected: 11, unaffected: 11, ..no_collection() };
+    let (mut report, _) = report_with(settings(), collection, vec![test(0, "test_pass", passed())]);
+    let expected = "\n================ 1 passed, 11 deselected (unaffected) in 0.15s =================\n";
+    assert_eq!(report.summary(0.15, None, &[]), expected);
+    let collection = Collection { deselected: 11, unaffected: 4, ..no_collection() };
+    let (mut report, _) = report_with(settings(), collection, vec![test(0, "test_pass", passed())]);
+    assert!(report.summary(0.15, None, &[]).contains(" 1 passed, 11 deselected (4 unaffected) in 0.15s "));
+}
+
+#[test]
 fn colour_paints_the_counts_line() {
     // pytest 9.2 --color=yes -k "test_pass or test_xfail".
     let results =

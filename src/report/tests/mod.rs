@@ -174,7 +174,7 @@ fn report_with(settings: ReportSettings, collection: Collection, results: Vec<Te
 }
 
 fn no_collection() -> Collection {
-    Collection { deselected: 0, reports: Vec::new(), warnings: Vec::new() }
+    Collection { deselected: 0, unaffected: 0, reports: Vec::new(), warnings: Vec::new() }
 }
 
 /// The closing text for `results`, after a run of `elapsed` seconds.

@@ -18,7 +18,7 @@ fn inventory(tests: usize, extra: Value) -> Arc<Inventory> {
         .map(|i| json!({"id": format!("t.py::t{i}"), "shown": format!("t.py::t{i}"), "group": null, "timeout": null}))
         .collect();
     let mut fields = json!({
-        "items": items, "deselected": 0, "inventory": "hash", "basetemp": "/tmp/b", "testrunuid": "u",
+        "items": items, "deselected": 0, "unaffected": 0, "inventory": "hash", "basetemp": "/tmp/b", "testrunuid": "u",
         "collect_reports": [], "warnings": [], "rootdir": "/r", "terminal": true, "reportchars": "fE",
         "verbosity": 0, "tbstyle": "auto", "summary_untrimmed": false, "no_summary": false,
         "fold_skipped": true, "xfail_tb": false, "instafail": false, "show_capture": "all", "capture": "fd", "collect_failed": 0,
