@@ -59,7 +59,7 @@ MAX_FILE_SHARE = 0.5
 WATCHED_HOOKS = (
     "pytest_collection_modifyitems", "pytest_collection_finish", "pytest_report_collectionfinish",
     "pytest_deselected", "pytest_collectreport", "pytest_itemcollected", "pytest_collectstart",
-    "pytest_make_collect_report",
+    "pytest_make_collect_report", "pytest_collection", "pytest_runtestloop",
 )
 # pytest's options that order or select by the previous run (the cache),
 # print the collection, or keep what the merge dedups.
@@ -92,7 +92,7 @@ def collect(zygote, session, shares_spec):
     config = session.config
     reason = fallback_reason(config, config.args)
     if reason:
-        say(config, f"collecting in the zygote: {reason}")
+        say(zygote, f"collecting in the zygote: {reason}")
         return type(session).perform_collect(session)
     started = time.perf_counter()
     files = discover(session)
@@ -109,6 +109,8 @@ def collect(zygote, session, shares_spec):
             collectors.start()
             reports = collectors.gather()
             gathered = time.perf_counter()
+            # Before merge, whose collection_finish shows it.
+            say(zygote, f"collection spread over {len(collectors.shares)} workers")
             result, reason = merge(zygote, session, collectors, reports)
         except BaseException:  # an interrupt, a plugin's error: no collector outlives it
             collectors.dismiss()
@@ -118,10 +120,9 @@ def collect(zygote, session, shares_spec):
             collectors.keep_idle()
             zygote.collectors = collectors
             zygote._items, zygote.holders, zygote.layout = result
-            say(config, f"collection spread over {len(collectors.shares)} workers")
             return session.items
         collectors.dismiss()
-    say(config, f"collecting in the zygote: {reason}")
+    say(zygote, f"collecting in the zygote: {reason}")
     return finish_here(session, files)
 
 
@@ -235,10 +236,9 @@ def finish_here(session, files):
     return items
 
 
-def say(config, text):
-    if getattr(config.option, "verbose", 0) > 0:
-        sys.stderr.write(f"rpytest: {text}\n")
-        sys.stderr.flush()
+def say(zygote, text):
+    """What ``-v`` shows under pytest's ``collected`` line (``ZygotePlugin.pytest_collection_finish``)."""
+    zygote.notice = f"rpytest: {text}"
 
 
 class Collectors:

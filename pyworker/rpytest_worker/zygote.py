@@ -73,6 +73,7 @@ class ZygotePlugin:
         self.collectors = None  # after a spread collection: the idle collectors
         self.layout = None  # ... and where each file's items sit
         self.holders = None  # ... and which collector holds each item
+        self.notice = None  # where the collection ran and why (spread.say), for -v
         self._warnings_announced = None  # how many went with ``collected``
 
     @pytest.hookimpl(tryfirst=True)
@@ -97,6 +98,13 @@ class ZygotePlugin:
     def pytest_collection_modifyitems(self, session, config, items):
         if identity.ENV.sharding:
             self.shard_line = shard_selection(self.conn, config, items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        if self.notice and getattr(session.config.option, "verbose", 0) > 0:
+            sys.stdout.flush()
+            sys.stderr.write(f"{self.notice}\n")
+            sys.stderr.flush()
 
     def pytest_report_collectionfinish(self, config, start_path, items):
         return [self.shard_line] if self.shard_line else []
