@@ -10,6 +10,11 @@ use common::*;
 
 const SPREAD: &str = "rpytest: collection spread over 2 workers";
 
+/// pytest < 8 always collects in the zygote (docs/collection.md).
+fn spread_unsupported() -> bool {
+    skip_unless_pytest((8, 0), "a spread collection")
+}
+
 /// 24 files of 30 tests (about 40 KB of test files: over the size below
 /// which the zygote collects alone), with every outcome kind, a class,
 /// parametrization, a module-level skip and a collection warning.
@@ -53,6 +58,9 @@ fn same_as_pytest(suite: &Suite, args: &[&str]) -> Pair {
 
 #[test]
 fn a_large_cold_suite_spreads_its_collection_and_matches_pytest() {
+    if spread_unsupported() {
+        return;
+    }
     let suite = big_suite(&[]);
     for args in [&[][..], &["-k", "not test_7 and not test_param"][..], &["-m", "not slow", "-rs"][..]] {
         let pair = same_as_pytest(&suite, args);
@@ -76,6 +84,9 @@ fn per_worker_order(r: &RunResult) -> std::collections::BTreeMap<usize, Vec<Stri
 
 #[test]
 fn a_plugin_that_reorders_across_files_makes_the_zygote_collect() {
+    if spread_unsupported() {
+        return;
+    }
     let conftest = "def pytest_collection_modifyitems(items):\n    items.reverse()\n";
     let suite = big_suite(&[("conftest.py", conftest)]);
     let pair = same_as_pytest(&suite, &[]);
@@ -94,6 +105,9 @@ fn a_plugin_that_reorders_across_files_makes_the_zygote_collect() {
 
 #[test]
 fn collect_ignore_and_norecursedirs_are_pytests_own_rules() {
+    if spread_unsupported() {
+        return;
+    }
     let conftest = "collect_ignore = ['tests/test_broken.py']\ncollect_ignore_glob = ['*_skipme.py']\n";
     let suite = big_suite(&[
         ("conftest.py", conftest),
@@ -109,6 +123,9 @@ fn collect_ignore_and_norecursedirs_are_pytests_own_rules() {
 
 #[test]
 fn a_collection_error_is_reported_as_pytest_reports_it() {
+    if spread_unsupported() {
+        return;
+    }
     let suite = big_suite(&[("tests/test_bad_import.py", "import no_such_module_here\n")]);
     let pair = same_as_pytest(&suite, &[]);
     check(&pair, pair.pytest.code == 2, "pytest: interrupted by the collection error");
@@ -119,6 +136,9 @@ fn a_collection_error_is_reported_as_pytest_reports_it() {
 /// it collects the files of the tests it is given.
 #[test]
 fn a_replacement_worker_collects_the_files_it_is_given() {
+    if spread_unsupported() {
+        return;
+    }
     let crash = "import os\n\n\ndef test_before():\n    pass\n\n\ndef test_crash():\n    os._exit(3)\n\n\n\
                  def test_after():\n    pass\n";
     let suite = big_suite(&[("tests/test_mod00_crash.py", crash)]);

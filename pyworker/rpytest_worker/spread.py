@@ -7,8 +7,8 @@ far as the test *files*: pytest's own ``perform_collect`` walks the
 directories (``testpaths``, ``norecursedirs``, ``collect_ignore``,
 ``pytest_ignore_collect``, ``python_files``, conftests imported) and stops
 at each ``pytest.File`` node without importing it (``discover``). Then it
-forks one collector per worker; each imports and collects a contiguous
-share of the files (balanced by size) and reports its items. The zygote
+forks one collector per worker; each imports and collects a share of the
+files (dealt by size: ``split``) and reports its items. The zygote
 merges them into pytest's order, tells pytest's plugins what they would
 have seen (each file's collect report, the deselected items, the
 ``collected N items`` line from ``pytest_collection_finish``) with stand-in
@@ -78,7 +78,7 @@ def unsafe_plugins(config):
     """Names of the plugins and conftests that watch the whole collection."""
     names = set()
     for hook in WATCHED_HOOKS:
-        for impl in getattr(config.hook, hook).get_hookimpls():
+        for impl in getattr(config.pluginmanager.hook, hook).get_hookimpls():  # pytest 8's config.hook wraps some
             module = _module_of(impl.plugin) or ""
             if not module.startswith(("_pytest.", "rpytest_worker.")):
                 names.add(impl.plugin_name if "/" not in impl.plugin_name else os.path.relpath(impl.plugin_name))
@@ -178,18 +178,17 @@ def _size(node):
 
 
 def split(files, shares):
-    """Contiguous runs of files, one per collector, of about equal bytes
-    (a run stays in collection order, so its worker's sequence is pytest's)."""
-    sizes = [max(_size(node), 1) for node in files]
-    total = sum(sizes)
-    bounds, acc, share = [0], 0, 1
-    for i, size in enumerate(sizes):
-        acc += size
-        if share < shares and acc >= total * share / shares and i + 1 < len(files):
-            bounds.append(i + 1)
-            share += 1
-    bounds.append(len(files))
-    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    """The files dealt to the collectors, each to the one with the fewest
+    bytes so far: every share is spread over the whole suite (a region of
+    slow files lands on every worker) and stays in collection order (a
+    worker's sequence is a subsequence of pytest's)."""
+    dealt = [[] for _ in range(shares)]
+    load = [0] * shares
+    for unit, node in enumerate(files):
+        share = min(range(shares), key=lambda s: (load[s], s))
+        dealt[share].append(unit)
+        load[share] += max(_size(node), 1)
+    return [share for share in dealt if share]
 
 
 def discover(session):
@@ -209,8 +208,9 @@ def discover(session):
 
     session.genitems = up_to_files  # pytest's genitems recurses through self.genitems
     pm = session.config.pluginmanager
-    for name, caller in held.items():
-        setattr(relay, name, pm.subset_hook_caller(name, [impl.plugin for impl in caller.get_hookimpls()]))
+    for name in held:
+        impls = getattr(pm.hook, name).get_hookimpls()
+        setattr(relay, name, pm.subset_hook_caller(name, [impl.plugin for impl in impls]))
     try:
         type(session).perform_collect(session)
     finally:
@@ -403,17 +403,21 @@ def merge(zygote, session, collectors, reports):
             return None, "collection errors (pytest's own report)"
     config = session.config
     files = collectors.files
-    records, holders, stand_ins = [], [], []
-    for number, report in enumerate(reports):
-        records.extend(report["records"])
-        holders.extend([number] * len(report["records"]))
-        stand_ins.extend(stand_in(session, files, *entry) for entry in report["stand_ins"])
+    per_unit = {}  # file index -> (records, stand-in entries, holder, collected before deselection)
+    for number, (share, report) in enumerate(zip(collectors.shares, reports)):
+        at = 0
+        for unit, count, collected in zip(share, report["counts"], report["collected"]):
+            per_unit[unit] = (report["records"][at:at + count], report["stand_ins"][at:at + count], number, collected)
+            at += count
         zygote.spread_warnings.extend(report["warnings"])
-    starts, collected = [0], []
-    for report in reports:
-        collected.extend(report["collected"])
-        for count in report["counts"]:
-            starts.append(starts[-1] + count)
+    records, holders, stand_ins, starts, collected = [], [], [], [0], []
+    for unit in range(len(files)):
+        unit_records, entries, number, unit_collected = per_unit[unit]
+        records.extend(unit_records)
+        holders.extend([number] * len(unit_records))
+        stand_ins.extend(stand_in(session, files, *entry) for entry in entries)
+        starts.append(len(records))
+        collected.append(unit_collected)
     by_unit = {}
     for report in reports:
         for unit, record in report["collect_reports"]:
