@@ -210,6 +210,9 @@ mod tests {
         let plain = launcher(&[], false).zygote();
         // Removed, not merely unset: a parent run's values never leak in.
         assert!(env(&plain).contains(&("RPYTEST_SHARDING".into(), None)));
+        assert!(env(&plain).contains(&("RPYTEST_COLLECT_SHARES".into(), None)));
+        let spread = Launcher { collect_shares: 4, collect_always: true, ..launcher(&[], false) };
+        assert_eq!(value(&spread.zygote(), "RPYTEST_COLLECT_SHARES").as_deref(), Some("4:always"));
     }
 
     #[test]
