@@ -25,6 +25,10 @@ cargo build --release
 source scripts/skips.sh
 cargo test --release
 report_skips "main battery"
+# The comparison batteries again with the collection spread over the
+# workers on every suite, small ones too (by default only large suites
+# spread; docs/collection.md).
+RPYTEST_PARALLEL_COLLECTION=always cargo test --release --test compare_outcomes --test flag_compat
 bash scripts/wheel.sh
 if [ "${RPYTEST_SKIP_MATRIX:-0}" != 1 ]; then
   bash scripts/matrix.sh

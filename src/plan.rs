@@ -51,6 +51,11 @@ pub struct RunPlan {
     pub shared_fixtures: Vec<String>,
     /// The worker count is `auto`: the history may lower it (`auto_workers`).
     pub workers_auto: bool,
+    /// Workers the zygote may spread the collection over (0: it collects
+    /// alone); it still decides by its own rule (docs/collection.md).
+    pub collect_shares: usize,
+    /// `parallel_collection = "always"`: spread small suites too.
+    pub collect_always: bool,
     /// The warm daemon this run may take its zygote from.
     pub daemon: Option<DaemonRun>,
     /// The rootdir `[tool.rpytest]` was looked up for, and whether settings
@@ -124,6 +129,17 @@ pub fn plan(command_line: cli::CommandLine, started: Instant) -> Result<RunPlan,
     }
     let shard = sharding(&own, &cwd)?;
     let worker_start = own.worker_start.unwrap_or(settings.worker_start);
+    let test_order = own.test_order.unwrap_or(settings.test_order);
+    // Each worker runs what it collected, in collection order: not with
+    // one worker, a shard (it needs every node id first), a debugger,
+    // longest-first order or shared fixtures (set up in the zygote).
+    let spreads = settings.parallel_collection != config::ParallelCollection::Off
+        && worker_start == WorkerStart::Fork
+        && workers > 1
+        && shard.is_none()
+        && !interactive
+        && test_order == crate::schedule::run_queue::Order::Collection
+        && settings.shared_session_fixtures.is_empty();
     let daemon = daemon::client::plan(&own, &settings, &python, &cwd, &command_line.pytest_args);
     Ok(RunPlan {
         daemon,
@@ -140,7 +156,7 @@ pub fn plan(command_line: cli::CommandLine, started: Instant) -> Result<RunPlan,
         store_durations: durations_target(&own, &cwd, shard.as_ref().map(|s| s.spec))?,
         shard,
         retries: own.retries.unwrap_or(settings.retries),
-        test_order: own.test_order.unwrap_or(settings.test_order),
+        test_order,
         rerun_isolated: own.rerun_isolated,
         timeout: own.timeout.or(settings.timeout).filter(|secs| *secs > 0.0),
         slow_timeout: Some(own.slow_timeout.unwrap_or(settings.slow_timeout)).filter(|secs| *secs > 0.0),
@@ -148,6 +164,8 @@ pub fn plan(command_line: cli::CommandLine, started: Instant) -> Result<RunPlan,
         memory,
         shared_fixtures: shared_fixtures(settings.shared_session_fixtures, worker_start),
         workers_auto,
+        collect_shares: if spreads { workers } else { 0 },
+        collect_always: settings.parallel_collection == config::ParallelCollection::Always,
         settings_lookup: (settings_root, settings.source.is_some()),
     })
 }

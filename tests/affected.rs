@@ -460,3 +460,31 @@ fn a_warm_session_imports_an_edited_module_its_package_still_named() {
     assert!(run.stderr.contains("daemon: re-collected"), "{}", run.dump());
     assert_eq!(run.final_line.as_deref(), Some("2 failed, 3 passed"), "{}", run.dump());
 }
+
+/// A cold run whose collection was spread over the workers imported the
+/// test modules where the zygote's import graph does not see: it must not
+/// leave a record without those imports. An edit to a module only a test
+/// module's import pulled in is still selected by the next `--affected`.
+#[test]
+fn a_spread_collection_leaves_no_record_that_misses_imports() {
+    let suite = small_suite();
+    let spread = [("RPYTEST_PARALLEL_COLLECTION", "always")];
+    let first = run_rpytest_env(&suite, &["--no-daemon", "-n", "2", "-v"], &spread);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert!(first.stderr.contains("collection spread over"), "the run did not spread\n{}", first.dump());
+    suite.write("lib/shared.py", "def value():\n    return 5\n");
+    let after = run_rpytest_env(&suite, &["--no-daemon", "-n", "2", "-v", "--affected"], &spread);
+    let failed = failed(&after);
+    assert!(
+        failed.contains("tests/test_a.py::test_a1") && failed.contains("tests/test_b.py::test_b1"),
+        "an edit to lib/shared.py was left out\n{}",
+        after.dump()
+    );
+    // --affected itself collects in the zygote, so its record is whole:
+    // with the edit undone, only the modules that import lib/shared.py run.
+    suite.write("lib/shared.py", "def value():\n    return 1\n");
+    let undone = run_rpytest_env(&suite, &["--no-daemon", "-n", "2", "-v", "--affected"], &spread);
+    assert_eq!(undone.code, 0, "{}", undone.dump());
+    assert!(files_run(&undone).contains("tests/test_a.py"), "{}", undone.dump());
+    assert!(!files_run(&undone).contains("tests/test_d.py"), "{}", undone.dump());
+}

@@ -22,6 +22,9 @@ from .xdist_compat import XdistWorkerCount
 def inventory_hash(items):
     """A node id may hold a lone surrogate (an id kept unescaped, a file
     name that is not UTF-8): hashed as it is (``surrogatepass``)."""
+    known = getattr(items, "inventory", None)  # spread.SpreadItems: collected in part, hashed by the zygote
+    if known is not None:
+        return known
     return hashlib.sha1("\n".join(item.nodeid for item in items).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -46,13 +49,16 @@ def item_record(config, item):
 
 
 def collected_message(session, items, deselected, basetemp, testrunuid, collect_reports, warnings, shared_fixtures,
-                      threads):
+                      threads, spread_warnings=(), holders=None):
     """The ``collected`` message: ``items`` from ``item_records``;
     ``warnings``: (warning_message, when, nodeid) as pytest recorded them
     (encoded here: config-time ones came before the terminal existed);
     ``shared_fixtures``: the shared session fixtures set up before the fork
     (torn down once at the end); ``threads``: names of the threads alive
-    besides the main one (the engine then spawns workers, not forks)."""
+    besides the main one (the engine then spawns workers, not forks);
+    ``spread_warnings``: warnings the collectors recorded, encoded there;
+    ``holders``: after a spread collection, the collector (the worker to
+    be) holding each item (``spread.py``), else None."""
     config = session.config
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     return protocol.collected(
@@ -63,7 +69,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         basetemp=basetemp,
         testrunuid=testrunuid,
         collect_reports=collect_reports,
-        warnings=[encode_warning(*warning, config) for warning in warnings],
+        warnings=[encode_warning(*warning, config) for warning in warnings] + list(spread_warnings),
         rootdir=str(config.rootpath),
         # With -p no:terminal pytest prints nothing, and the terminal's
         # options (-r, -v, --tb, ...) are not even defined.
@@ -90,6 +96,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         dist=XdistWorkerCount.dist(config),
         shared_fixtures=shared_fixtures,
         threads=threads,
+        holders=holders,
         pytest_version=pytest_version(),
         **durations_settings(config),
         **timeout_plugin_settings(config),

@@ -16,6 +16,9 @@ still counts.
 import sys
 import threading
 import time
+import traceback
+
+from . import pristine
 
 # (module, qualified name of the thread's target, the function it waits in,
 # the function of the target's frame that calls it).
@@ -63,3 +66,23 @@ def threads_in_the_way():
         if blocking or not unsettled or time.monotonic() >= deadline:
             return blocking + [t.name for t in unsettled]
         time.sleep(0.005)
+
+
+def run_forked_child(main, quiet_interrupt=False):
+    """A forked child (a worker, a collector) runs ``main`` and exits
+    here: it must never return into the zygote's code. Exit 0 when
+    ``main`` returned, else 3 with the traceback (none for an interrupt
+    with ``quiet_interrupt``: a collector's, which the zygote reports)."""
+    code = 3
+    try:
+        main()
+        code = 0
+    except KeyboardInterrupt:
+        if not quiet_interrupt:
+            traceback.print_exc()
+    except BaseException:  # noqa: BLE001  whatever it was, the child ends here
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pristine.exit_now(code)

@@ -35,6 +35,7 @@ PRIVATE = {
     "RPYTEST_FORK_PAST_THREADS": "fork_past_threads",  # "1": --worker-start fork given, threads or not
     "RPYTEST_SHARED_FIXTURES": "shared_fixtures",  # names of the session fixtures set up before the fork
     "RPYTEST_RETRYING": "retrying",  # "1" under --retries: the engine counts -x/--maxfail
+    "RPYTEST_COLLECT_SHARES": "collect_shares",  # "N" or "N:always": workers to spread the collection over (spread.py)
 }
 
 

@@ -18,8 +18,8 @@ and its exit status. The variables ``RPYTEST_ROLE``, ``RPYTEST_SOCKET``,
 ``RPYTEST_WARM_FD``, ``RPYTEST_WARM_TTY``, ``RPYTEST_WARM_SPARE``, ``RPYTEST_WORKER``,
 ``RPYTEST_WORKER_COUNT``, ``RPYTEST_BASETEMP``, ``RPYTEST_TESTRUNUID``,
 ``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SPAWN_INPUT``, ``RPYTEST_SHARED_FIXTURES``,
-``RPYTEST_FORK_PAST_THREADS`` and ``RPYTEST_RETRYING`` are read once and removed before user code runs
-(``identity.PRIVATE`` says what each holds); ``RPYTEST_NO_MSGPACK``, the
+``RPYTEST_FORK_PAST_THREADS``, ``RPYTEST_RETRYING`` and ``RPYTEST_COLLECT_SHARES`` are read once
+and removed before user code runs (``identity.PRIVATE`` says what each holds); ``RPYTEST_NO_MSGPACK``, the
 user's, selects ``msgpack_fallback``. The bootstrap (``src/pyworker.rs``)
 exits 97 when pytest cannot be imported, so rpytest can say how to install
 it; a process that cannot go on (no ``shard_plan``, a spawned worker that
@@ -31,7 +31,8 @@ Python -> engine (z: the zygote sends it, w: a worker):
     shard_request {ids}                   z, sharding: which tests to keep?
     collected {COLLECTED_KEYS}            z: the inventory (items: [{id, shown,
         group, timeout}]), the deselected count (``unaffected``: how many of
-        them ``--affected`` left out) and the pytest settings the engine renders by
+        them ``--affected`` left out), the pytest settings the engine renders
+        by, and holders (null, or per item the worker that collected it: spread.py)
     ready {}                              w: wants more tests
     started {index}                       w: starts test ``index`` now (what the
                                           engine's silence watch waits for)
@@ -271,7 +272,7 @@ COLLECTED_KEYS = frozenset((
     "terminal", "reportchars", "junitxml", "verbosity", "tbstyle", "summary_untrimmed", "no_summary",
     "fold_skipped", "xfail_tb", "instafail", "max_warnings", "show_capture", "capture", "collect_failed", "maxfail",
     "numprocesses",
-    "durations", "durations_min", "durations_hint", "dist", "shared_fixtures", "threads", "pytest_version",
+    "durations", "durations_min", "durations_hint", "dist", "shared_fixtures", "threads", "holders", "pytest_version",
     "timeout_plugin", "timeout_plugin_active"))
 
 
@@ -423,7 +424,8 @@ def samples():
             max_warnings=None,
             show_capture="all", capture="fd", collect_failed=1, maxfail=0, numprocesses="4", durations=10,
             durations_min=0.005, durations_hint=True, dist="loadgroup", shared_fixtures=["database"],
-            threads=["ThreadPoolExecutor-0_0"], pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
+            threads=["ThreadPoolExecutor-0_0"], holders=[0, 1],
+            pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
         ready(),
         started(0),
         test_done(0, _PHASES, [_WARNING], 48212, junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),

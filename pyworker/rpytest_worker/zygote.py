@@ -21,12 +21,11 @@ import atexit
 import gc
 import signal
 import sys
-import traceback
 import uuid
 
 import pytest
 
-from . import fork_safety, identity, prctl, pristine, protocol, sink, spawned
+from . import fork_safety, identity, prctl, pristine, protocol, sink, spawned, spread
 from .collection import collect_report_record, collected_message, item_records
 from .reports import encode_warning
 from .worker import ChildWatch, become_worker
@@ -75,6 +74,11 @@ class ZygotePlugin:
         self.shard_line = None
         self.replayed = []
         self._items = None  # the collected items as the engine reads them
+        self.spread_warnings = []  # encoded by the collectors (spread.py)
+        self.collectors = None  # after a spread collection: the idle collectors
+        self.layout = None  # ... and where each file's items sit
+        self.holders = None  # ... and which collector holds each item
+        self.notice = None  # where the collection ran and why (spread.say), for -v
         self._warnings_announced = None  # how many went with ``collected``
 
     @pytest.hookimpl(tryfirst=True)
@@ -89,6 +93,20 @@ class ZygotePlugin:
         if entered:
             self.graph.leave()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        if identity.ENV.collect_shares:
+            # pytest's own pytest_collection calls it, after every other
+            # plugin's (the assertion rewriter's among them).
+            session.perform_collect = lambda args=None, genitems=True: self._perform_collect(session, args, genitems)
+
+    def _perform_collect(self, session, args, genitems):
+        """Collection spread over the workers when it pays and nothing
+        needs the whole list (spread.py), else pytest's own."""
+        if args is not None or not genitems:
+            return type(session).perform_collect(session, args, genitems)
+        return spread.collect(self, session, identity.ENV.collect_shares)
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
         if self.graph is not None:
@@ -96,6 +114,13 @@ class ZygotePlugin:
             self.recorder.recording = False
         if identity.ENV.sharding:
             self.shard_line = shard_selection(self.conn, config, items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        if self.notice and getattr(session.config.option, "verbose", 0) > 0:
+            sys.stdout.flush()
+            sys.stderr.write(f"{self.notice}\n")
+            sys.stderr.flush()
 
     def pytest_report_collectionfinish(self, config, start_path, items):
         return [self.shard_line] if self.shard_line else []
@@ -149,7 +174,7 @@ class ZygotePlugin:
         self._warnings_announced = len(self.warnings)
         self.conn.send(collected_message(
             session, self.item_records(session), self.deselected, self.basetemp, self.testrunuid,
-            self.collect_reports, self.warnings, self.shared.set_up, threads))
+            self.collect_reports, self.warnings, self.shared.set_up, threads, self.spread_warnings, self.holders))
 
     def late_warnings(self):
         """The warnings recorded after ``collected`` (pytest's cache plugin
@@ -190,6 +215,8 @@ class ZygotePlugin:
                 elif msg["type"] == "node_down":
                     self.nodes_down.append({**msg, "workerinput": self.workerinputs.get(msg["worker"])})
                 elif msg["type"] == "finish":
+                    if self.collectors is not None:
+                        self.collectors.dismiss_idle()
                     pristine.set_wakeup_fd(-1)
                     pristine.set_signal_handler(signal.SIGCHLD, signal.SIG_DFL)
                     pristine.close(wake_r)
@@ -206,7 +233,7 @@ class ZygotePlugin:
             index = msg["worker"]
             node_input = workerinput(index, msg["count"], self.testrunuid)
             self.workerinputs[index] = configure_node(session.config, index, node_input)
-            if kind == "fork":
+            if kind == "fork" and not self._hand_to_collector(session, index, node_input):
                 self._fork(wake_fds, lambda: self._run_worker(session, index, node_input), index)
             else:  # the engine spawns it, with this input
                 path = spawned.write_input(identity.ENV.socket, index, node_input, session.items)
@@ -229,22 +256,31 @@ class ZygotePlugin:
                 pristine.close(fd)
             self.conn.close()
             prctl.die_with_parent()
-            code = 3
-            try:
-                child_main()
-                code = 0
-            except BaseException:  # noqa: BLE001  a forked child must never return into the zygote's code
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pristine.exit_now(code)
+            fork_safety.run_forked_child(child_main)
         if worker is not None:
             self.children[pid] = worker
             self.conn.send(protocol.worker_forked(worker, pid))
         return pid
 
+    def _hand_to_collector(self, session, index, node_input):
+        """After a spread collection, worker ``index`` is collector
+        ``index``, which holds its items already; False when there is none."""
+        if self.collectors is None:
+            return False
+        config = session.config
+        go = {"worker": index, "node_input": node_input, "basetemp": self.basetemp, "layout": self.layout,
+              "markup": config._rpytest_markup, "highlight": config._rpytest_code_highlight}
+        pid = self.collectors.hand(index, go)
+        if pid is None:
+            return False
+        self.children[pid] = index
+        self.conn.send(protocol.worker_forked(index, pid))
+        return True
+
     def _run_worker(self, session, index, node_input):
+        if self.layout is not None:
+            # A worker no collector became: it collects what it is given.
+            session.items = spread.SpreadItems(session, self.collectors.files, self.layout, {})
         become_worker(session, index, identity.ENV.socket, self.basetemp, node_input, forked=True)
 
     def _reap(self):

@@ -49,6 +49,7 @@ struct RawSettings {
     worker_memory: Option<toml::Value>,
     slow_timeout: Option<toml::Value>,
     test_order: Option<String>,
+    parallel_collection: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +78,8 @@ pub struct Settings {
     pub worker_memory: u64,
     /// The order in which each worker runs its tests.
     pub test_order: crate::schedule::run_queue::Order,
+    /// Whether a cold run may spread its collection over the workers.
+    pub parallel_collection: ParallelCollection,
     /// The pyproject.toml the settings came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -120,6 +123,7 @@ impl Settings {
             max_memory: None,
             worker_memory: 256 * 1024 * 1024,
             test_order: crate::schedule::run_queue::Order::Collection,
+            parallel_collection: ParallelCollection::Auto,
             source: None,
         });
         for (key, value) in [
@@ -147,6 +151,9 @@ impl Settings {
         }
         if let Some(value) = raw.test_order {
             settings.set("test_order", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
+        }
+        if let Some(value) = raw.parallel_collection {
+            settings.set("parallel_collection", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
         }
         if let Some(value) = raw.daemon {
             settings.set("daemon", &value).map_err(|e| bad(format!("[tool.rpytest] {e}")))?;
@@ -209,6 +216,10 @@ impl Settings {
                 self.test_order =
                     crate::schedule::run_queue::Order::parse(text).map_err(|e| format!("test_order: {e}"))?;
             }
+            "parallel_collection" => {
+                self.parallel_collection =
+                    ParallelCollection::parse(text).map_err(|e| format!("parallel_collection: {e}"))?;
+            }
             "daemon" => self.daemon = DaemonMode::parse(text).map_err(|e| format!("daemon: {e}"))?,
             "daemon_idle_timeout" => {
                 self.daemon_idle_timeout = text
@@ -240,7 +251,32 @@ pub const KEYS: &[&str] = &[
     "max_memory",
     "worker_memory",
     "test_order",
+    "parallel_collection",
 ];
+
+/// `parallel_collection` in `[tool.rpytest]` (docs/collection.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParallelCollection {
+    /// Spread when it pays (enough bytes of test files, no file holding
+    /// most of them) and nothing needs the whole collection.
+    Auto,
+    /// Spread whenever nothing needs the whole collection, small suites
+    /// too (what the comparison batteries run with, to exercise it).
+    Always,
+    /// The zygote collects everything.
+    Off,
+}
+
+impl ParallelCollection {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(ParallelCollection::Auto),
+            "always" => Ok(ParallelCollection::Always),
+            "off" => Ok(ParallelCollection::Off),
+            _ => Err(format!("invalid value '{text}'; accepted: \"auto\", \"always\", \"off\"")),
+        }
+    }
+}
 
 /// `daemon` in `[tool.rpytest]`: use a running daemon (default), start one
 /// in the background when none runs, or never use one.

@@ -216,3 +216,14 @@ fn a_bad_daemon_max_memory_names_the_setting_and_an_example() {
     let err = s.apply_env([os("RPYTEST_DAEMON_MAX_MEMORY", "much")]).unwrap_err().to_string();
     assert!(err.contains("RPYTEST_DAEMON_MAX_MEMORY") && err.contains("512MiB"), "{err}");
 }
+
+#[test]
+fn parallel_collection_is_auto_always_or_off() {
+    let mut s = project("[tool.rpytest]\nparallel_collection = \"off\"\n").unwrap();
+    assert_eq!(s.parallel_collection, ParallelCollection::Off);
+    s.apply_env([os("RPYTEST_PARALLEL_COLLECTION", "always")]).unwrap();
+    assert_eq!(s.parallel_collection, ParallelCollection::Always);
+    assert_eq!(project("").unwrap().parallel_collection, ParallelCollection::Auto);
+    let err = project("[tool.rpytest]\nparallel_collection = \"yes\"\n").unwrap_err().to_string();
+    assert!(err.contains("parallel_collection") && err.contains("\"always\""), "{err}");
+}

@@ -72,6 +72,10 @@ pub struct Inventory {
     /// Threads alive in the zygote after collection (besides the main one):
     /// forking could inherit a lock one of them holds.
     pub threads: Vec<String>,
+    /// After a spread collection (pyworker's spread.py), the worker that
+    /// collected each item: its own items are planned for it first.
+    #[serde(deserialize_with = "required")]
+    pub holders: Option<Vec<usize>>,
     /// pytest's (major, minor): the reporter follows that version's wording.
     pub pytest_version: (u32, u32),
     /// pytest-timeout's global limit (its `--timeout`, `PYTEST_TIMEOUT`, ini

@@ -26,6 +26,7 @@ const FILES: &[(&str, &str)] = &[
     ("fixtures.py", include_str!("../../pyworker/rpytest_worker/fixtures.py")),
     ("plugin_compat.py", include_str!("../../pyworker/rpytest_worker/plugin_compat.py")),
     ("shared_fixtures.py", include_str!("../../pyworker/rpytest_worker/shared_fixtures.py")),
+    ("spread.py", include_str!("../../pyworker/rpytest_worker/spread.py")),
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
     ("checkpoint.py", include_str!("../../pyworker/rpytest_worker/checkpoint.py")),

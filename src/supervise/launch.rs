@@ -27,6 +27,10 @@ pub struct Launcher {
     shared_fixtures: Vec<String>,
     /// `--worker-start fork` given: the zygote forks past its threads.
     fork_forced: bool,
+    /// Workers the zygote may spread the collection over (0: none), and
+    /// whether small suites too (`parallel_collection = "always"`).
+    collect_shares: usize,
+    collect_always: bool,
 }
 
 /// A spawned worker's own settings, from the collected inventory.
@@ -56,6 +60,8 @@ impl Launcher {
             sharding: plan.shard.is_some(),
             shared_fixtures: if forking { plan.shared_fixtures.clone() } else { Vec::new() },
             fork_forced: plan.fork_forced,
+            collect_shares: if plan.shared_fixtures.is_empty() { plan.collect_shares } else { 0 },
+            collect_always: plan.collect_always,
         }
     }
 
@@ -71,6 +77,7 @@ impl Launcher {
             .env_remove("RPYTEST_SHARED_FIXTURES")
             .env_remove("RPYTEST_SPAWN_INPUT")
             .env_remove("RPYTEST_FORK_PAST_THREADS")
+            .env_remove("RPYTEST_COLLECT_SHARES")
             // --retries: workers leave -x/--maxfail to the engine's count.
             .env("RPYTEST_RETRYING", if self.retrying { "1" } else { "0" })
             .stdin(if self.interactive { Stdio::inherit() } else { Stdio::null() })
@@ -97,6 +104,10 @@ impl Launcher {
         }
         if self.fork_forced {
             cmd.env("RPYTEST_FORK_PAST_THREADS", "1");
+        }
+        if self.collect_shares > 1 {
+            let always = if self.collect_always { ":always" } else { "" };
+            cmd.env("RPYTEST_COLLECT_SHARES", format!("{}{always}", self.collect_shares));
         }
         cmd
     }
@@ -175,6 +186,8 @@ mod tests {
             sharding,
             shared_fixtures: shared.iter().map(|s| s.to_string()).collect(),
             fork_forced: false,
+            collect_shares: 0,
+            collect_always: false,
         }
     }
 
@@ -197,6 +210,9 @@ mod tests {
         let plain = launcher(&[], false).zygote();
         // Removed, not merely unset: a parent run's values never leak in.
         assert!(env(&plain).contains(&("RPYTEST_SHARDING".into(), None)));
+        assert!(env(&plain).contains(&("RPYTEST_COLLECT_SHARES".into(), None)));
+        let spread = Launcher { collect_shares: 4, collect_always: true, ..launcher(&[], false) };
+        assert_eq!(value(&spread.zygote(), "RPYTEST_COLLECT_SHARES").as_deref(), Some("4:always"));
     }
 
     #[test]

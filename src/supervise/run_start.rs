@@ -68,6 +68,9 @@ pub fn plan_run(plan: &RunPlan, inventory: &Inventory, around: &Surroundings) ->
     if let Some(first) = first_group(plan, inventory, &view) {
         queue.put_first(&first);
     }
+    if let Some(holders) = inventory.holders.as_deref().filter(|_| worker_start == WorkerStart::Fork) {
+        queue.plan_by_holders(holders);
+    }
     RunStart {
         queue,
         store,

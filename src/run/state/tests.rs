@@ -25,7 +25,8 @@ fn inventory(tests: usize, extra: Value) -> Arc<Inventory> {
         "durations_min": 0.005, "durations_hint": false, "pytest_version": [8, 3],
         // Required even when empty: Python always sends them (protocol::golden).
         "junitxml": null, "max_warnings": null, "maxfail": 0, "numprocesses": null, "durations": null,
-        "dist": null, "shared_fixtures": [], "threads": [], "timeout_plugin": null, "timeout_plugin_active": false,
+        "dist": null, "shared_fixtures": [], "threads": [], "holders": null, "timeout_plugin": null,
+        "timeout_plugin_active": false,
     });
     fields.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     Arc::new(serde_json::from_value(fields).unwrap())

@@ -40,6 +40,29 @@ impl RunQueue {
         }
     }
 
+    /// After a spread collection: each unit planned for the worker that
+    /// collected its first test (`holders[test]`), so a worker runs the
+    /// tests it holds and only stolen work is collected twice. Collection
+    /// order only (a longest-first plan is by duration); a holder beyond
+    /// the workers (`-n` from pytest's addopts asked for fewer) maps onto one.
+    pub fn plan_by_holders(&mut self, holders: &[usize]) {
+        if self.order != Order::Collection || holders.len() != self.done.len() || self.done.is_empty() {
+            return;
+        }
+        let workers = self.plans.len();
+        self.pool.clear();
+        self.fair_share = 0;
+        self.plans.iter_mut().for_each(BTreeSet::clear);
+        self.plan_weight.iter_mut().for_each(|w| *w = 0.0);
+        for u in 0..self.units.len() {
+            let worker = holders[self.units[u][0]] % workers;
+            for t in self.units[u].clone() {
+                self.key[t] = t;
+                self.plan_test(worker, t);
+            }
+        }
+    }
+
     /// Each unit's expected seconds: its tests' summed.
     fn unit_weights(&self) -> Vec<f64> {
         self.units.iter().map(|u| u.iter().map(|&t| self.weight[t]).sum()).collect()

@@ -371,3 +371,16 @@ fn a_run_gets_no_more_workers_than_units_and_one_worker_keeps_collection_order()
     let mut q = RunQueue::for_run(&tests, d, DistMode::Load, 1, Order::Longest);
     assert_eq!(q.next_batch(0), vec![0]);
 }
+
+/// After a spread collection each worker first runs what it collected.
+#[test]
+fn holders_plan_each_worker_its_own_tests() {
+    let mut q = RunQueue::new(vec![None; 8], singles(8), 2, Order::Collection);
+    q.plan_by_holders(&[0, 0, 0, 0, 1, 1, 1, 1]);
+    let (first, second) = (q.next_batch(0), q.next_batch(1));
+    assert!(!first.is_empty() && first.iter().all(|&t| t < 4), "{first:?}");
+    assert!(!second.is_empty() && second.iter().all(|&t| t >= 4), "{second:?}");
+    let mut longest = RunQueue::new(vec![None; 2], singles(2), 2, Order::Longest);
+    longest.plan_by_holders(&[1, 1]);
+    assert_eq!(longest.pending_tests(), vec![0, 1]);
+}
