@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::state::{Filters, RunKind};
 
-/// Whether the child runs can be given `--affected` (issue #26's other
-/// half). While false, a save reruns the whole (filtered) selection.
+/// Whether a save's rerun is given `--affected` (so that it runs only what
+/// the save can break); false would rerun the whole (filtered) selection.
 pub const AFFECTED_FLAG_AVAILABLE: bool = true;
 
 /// The child reads it: where to write its closing counts ("12 passed in
