@@ -188,14 +188,19 @@ class AffectedPlugin:
     def _write(self, config):
         path = record_path(config)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # The directory's own descriptor carries the lock, as the history's
+        # (src/history/dir_lock.rs): a lock file would be left in the project.
+        directory = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
             old = _load(path) or {}
             new = self._merge(config, old)
             fd, staging = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".affected-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(new, f, sort_keys=True)
             os.replace(staging, path)
+        finally:
+            os.close(directory)
 
     def _merge(self, config, old):
         """The old record with this run's modules recorded again."""
