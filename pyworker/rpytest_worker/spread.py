@@ -147,12 +147,21 @@ def fallback_reason(config, args):
         return "a node id among the arguments"
     if config.pluginmanager.hasplugin("benchmark"):
         return "pytest-benchmark warns once per collection"
-    if config.getini("log_cli") or getattr(config.option, "log_cli_level", None):
+    if _ini(config, "log_cli") or getattr(config.option, "log_cli_level", None):
         return "live logging (log_cli) shows the collection's logs"
     unsafe = unsafe_plugins(config)
     if unsafe:
         return f"{', '.join(unsafe)} see(s) the whole collection (pytest_collection_modifyitems and the like)"
     return None
+
+
+def _ini(config, name):
+    """An ini value, or None when no plugin declares it (``-p no:logging``
+    takes ``log_cli`` away)."""
+    try:
+        return config.getini(name)
+    except (ValueError, KeyError):
+        return None
 
 
 def size_reason(files, shares, always=False):
