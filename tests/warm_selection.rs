@@ -212,6 +212,61 @@ fn a_narrowed_run_prints_what_a_cold_run_prints() {
     }
 }
 
+/// A warm session works pytest's fixture order out once, while it idles
+/// (`fixture_order.py`): a run of the whole session, a run after an edit
+/// re-collected a file, and a narrowed run must each run the tests in the
+/// order a cold run does, which module- and class-scoped parametrized
+/// fixtures make differ from the collection order.
+#[test]
+fn warm_runs_keep_pytests_fixture_order() {
+    let module = r#"
+        import pytest
+
+        @pytest.fixture(scope="module", params=[1, 2])
+        def mod(request):
+            return request.param
+
+        @pytest.fixture(scope="class", params=["a", "b"])
+        def cls(request):
+            return request.param
+
+        def test_plain():
+            pass
+
+        def test_mod(mod):
+            pass
+
+        class TestC:
+            def test_cls(self, cls, mod):
+                pass
+
+            def test_other(self, cls):
+                pass
+
+        def test_mod_again(mod):
+            assert mod
+        "#;
+    let suite = Suite::new(&[("tests/test_one.py", module), ("tests/test_two.py", module)]);
+    let daemon = Daemon::start(&[]);
+    rpytest_via(&daemon, &suite, &["-n", "1"]);
+    daemon.wait_settled();
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the idle work, a few slices
+    let same_as_cold = |args: &[&str]| {
+        let warm_run = rpytest_via(&daemon, &suite, args);
+        assert!(warm(&warm_run), "{}", warm_run.dump());
+        let worked_out = warm_run.stderr.contains("fixture order of 22 items: worked out while idle");
+        let cold = rpytest_via(&daemon, &suite, &[&["--no-daemon"], args].concat());
+        assert_eq!(timeless(&warm_run.stdout), timeless(&cold.stdout), "{args:?}\n{}{}", warm_run.dump(), cold.dump());
+        let at = |name: &str| warm_run.stdout.find(name).unwrap_or_else(|| panic!("{name}\n{}", warm_run.dump()));
+        assert!(at("test_one.py::test_mod_again[1]") < at("test_one.py::test_mod[2]"), "{}", warm_run.dump());
+        worked_out
+    };
+    assert!(same_as_cold(&["-n", "1"]), "the whole session's order was not worked out while it idled");
+    suite.write("tests/test_two.py", &module.replace("assert mod", "assert mod != 2"));
+    same_as_cold(&["-n", "1"]);
+    same_as_cold(&["-n", "1", "-k", "mod"]);
+}
+
 #[test]
 fn an_edited_test_file_is_collected_again_alone_and_the_run_stays_warm() {
     let suite = suite();

@@ -13,6 +13,7 @@ the roles, ``warm`` -> ``zygote`` -> ``worker`` -> ``collection``, and those the
 - ``msgpack_fallback``: pure-Python MessagePack, where ``msgpack`` is missing.
 - ``zygote``:           the fork server: announces the collection, forks, reaps.
 - ``warm``:             a zygote held by ``rpytest serve``: collects ahead, waits.
+- ``fixture_order``:    pytest's fixture ordering of a warm session, worked out once.
 - ``spawned``:          a worker that collects for itself instead of being forked.
 - ``worker``:           runs the tests it is sent through pytest's runtest protocol.
 - ``collection``:       what the engine learns from a collection (``collected``).

@@ -28,7 +28,7 @@ import time
 import pytest
 from _pytest import faulthandler as pytest_faulthandler
 
-from . import cache_plugins, identity, pristine, protocol, shared_fixtures
+from . import cache_plugins, fixture_order, identity, pristine, protocol, shared_fixtures
 from .checkpoint import Checkpoint
 from .collection import item_record
 from .recollect import ImportGraph, Refresh, Stale, visible_names
@@ -385,7 +385,8 @@ class WarmZygotePlugin(ZygotePlugin):
         self.daemon.send(protocol.warm(self._settle(session), self.started_ns))
         built_args = session.config.invocation_params.args
         refresh = lambda msg: self._refresh(session, items, msg)  # noqa: E731
-        self.checkpoint = Checkpoint(self.daemon, built_args, refresh, self._prepare(session))
+        self.fixture_order = fixture_order.install()
+        self.checkpoint = Checkpoint(self.daemon, built_args, refresh, self._prepare(session, items))
         return self.checkpoint.serve(session)  # returns in a run's fork only
 
     def _settle(self, session):
@@ -406,13 +407,14 @@ class WarmZygotePlugin(ZygotePlugin):
         gc.freeze()
         return deps
 
-    def _prepare(self, session):
+    def _prepare(self, session, items):
         """What each run would otherwise redo, done while the session idles
         (``Checkpoint.idle_work``), a slice at a time: each item's record
         for the engine, and its location (a cached property pytest reads for
         every report; the first read walks the item's source, a tenth of a
-        trivial test's cost). A run that waited for this session to be
-        built does its own share, as a cold run does."""
+        trivial test's cost), then pytest's fixture order for the whole
+        session (``fixture_order``). A run that waited for this session to
+        be built does its own share, as a cold run does."""
         config = session.config
         pending = [item for item in session.items if id(item) not in self._records]
         position = 0
@@ -423,7 +425,10 @@ class WarmZygotePlugin(ZygotePlugin):
                 self._records[id(item)] = item_record(config, item)
                 _ = item.location  # cached; the first read walks the item's source
             position += 200
-            return position >= len(pending)
+            if position < len(pending):
+                return False
+            self.fixture_order.work_out(items)
+            return True
 
         return slice_of_work
 
@@ -446,7 +451,7 @@ class WarmZygotePlugin(ZygotePlugin):
         except BaseException as exc:  # noqa: BLE001  half refreshed: the daemon must drop this session
             return protocol.stale(f"re-collecting failed: {exc!r}")
         files = sorted(work.recollect | set(work.added) | work.removed)
-        self.checkpoint.idle_work = self._prepare(session)
+        self.checkpoint.idle_work = self._prepare(session, items)
         return protocol.refreshed(self._settle(session), started_ns, files)
 
     def _adopt(self, session, handover):

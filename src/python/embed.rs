@@ -28,6 +28,7 @@ const FILES: &[(&str, &str)] = &[
     ("shared_fixtures.py", include_str!("../../pyworker/rpytest_worker/shared_fixtures.py")),
     ("spread.py", include_str!("../../pyworker/rpytest_worker/spread.py")),
     ("zygote.py", include_str!("../../pyworker/rpytest_worker/zygote.py")),
+    ("fixture_order.py", include_str!("../../pyworker/rpytest_worker/fixture_order.py")),
     ("warm.py", include_str!("../../pyworker/rpytest_worker/warm.py")),
     ("checkpoint.py", include_str!("../../pyworker/rpytest_worker/checkpoint.py")),
     ("spare.py", include_str!("../../pyworker/rpytest_worker/spare.py")),
