@@ -78,6 +78,24 @@ def default_python():
     return shutil.which("python3") or "python3"
 
 
+BYTECODE_CHOICES = ("cached", "off")
+BYTECODE_HELP = ("cached (the default): Python caches compiled modules and pytest its "
+                 "assertion-rewritten test modules in __pycache__, as on a developer's machine "
+                 "(PYTHONDONTWRITEBYTECODE is removed from the environment); off: "
+                 "PYTHONDONTWRITEBYTECODE=1, so every import compiles again and rewrites (some "
+                 "sandboxes and CI images set it; collection then costs several times more)")
+
+
+def set_bytecode(mode):
+    """Applies --bytecode to this process's environment, which every timed
+    command inherits, and returns the line the report prints about it."""
+    if mode == "off":
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        return "bytecode: off (PYTHONDONTWRITEBYTECODE=1: every import compiles)"
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return "bytecode: cached in __pycache__ (as on a developer's machine)"
+
+
 def resolve(path):
     """Make a path usable from another cwd (leave bare command names alone)."""
     return os.path.abspath(path) if os.sep in path else path
@@ -240,7 +258,9 @@ def main():
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--warm", action="store_true",
                    help="time rpytest through a warm daemon (rpytest serve)")
+    p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
+    print(set_bytecode(a.bytecode))
     if a.warm and a.history:
         p.error("--warm and --history measure different things; pass one")
 

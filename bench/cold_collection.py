@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from bench import BYTECODE_CHOICES, BYTECODE_HELP, set_bytecode
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRACE = re.compile(r"rpytest trace \+([0-9.]+)s: (.*)")
 ZYGOTE_TRACE = re.compile(r"rpytest trace \(zygote\): found \d+ test files in ([0-9.]+)s|"
@@ -82,7 +84,9 @@ def main():
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--rpytest", default=os.path.join(REPO, "target", "release", "rpytest"))
+    p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
+    print(set_bytecode(a.bytecode))
     tmp = tempfile.mkdtemp(prefix="rpytest-cold-")
     suite = os.path.join(tmp, "suite")
     subprocess.run([a.python, os.path.join(REPO, "bench", "gen_suite.py"), "trivial", suite,

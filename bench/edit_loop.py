@@ -71,7 +71,7 @@ import tempfile
 import time
 
 # bench.py sits beside this script, which Python puts first on sys.path.
-from bench import HERE, REPO, WarmDaemon, default_python, resolve
+from bench import BYTECODE_CHOICES, BYTECODE_HELP, HERE, REPO, WarmDaemon, default_python, resolve, set_bytecode
 
 SCENARIOS = ["repeat", "select-k", "select-file", "select-node", "edit-test", "edit-module", "edit-conftest",
              "memory"]
@@ -373,7 +373,9 @@ def main():
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only this one (repeatable)")
     p.add_argument("--json", help="also write the figures and every run's time here")
     p.add_argument("--keep", action="store_true", help="keep the suite (its path is printed)")
+    p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
+    print(set_bytecode(a.bytecode))
     if a.files < 3 or a.tests < 2 * a.files:
         p.error("need at least 3 files and 2 tests per file")
     if a.runs < 1:

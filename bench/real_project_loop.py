@@ -52,8 +52,10 @@ import tarfile
 import tempfile
 import time
 
-# edit_loop.py (which imports bench.py) sits beside this script, first on sys.path.
 from edit_loop import REPO, STATE, Run, WarmDaemon, resolve
+
+# edit_loop.py (which imports bench.py) sits beside this script, first on sys.path.
+from bench import BYTECODE_CHOICES, BYTECODE_HELP, set_bytecode
 
 PROJECT, VERSION = "uncertainties", "3.2.2"
 PINS = ["pytest==8.3.4", "numpy==1.26.4"]
@@ -235,7 +237,9 @@ def main():
     p.add_argument("--workdir", help="where the venv and sdist are kept (and reused); default a temporary dir")
     p.add_argument("--json", help="also write every cycle here")
     p.add_argument("--keep", action="store_true", help="keep the temporary dir (its path is printed)")
+    p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
+    print(set_bytecode(a.bytecode))
     if a.cycles < 1:
         p.error("--cycles must be at least 1")
     rpytest = resolve(a.rpytest)
