@@ -36,8 +36,9 @@ Python -> engine (z: the zygote sends it, w: a worker):
     ready {}                              w: wants more tests
     started {index}                       w: starts test ``index`` now (what the
                                           engine's silence watch waits for)
-    test_done {index, phases, warnings, max_rss_kb, junit?}
-                                          w: one test ran (``reports``)
+    test_done {index, phases, warnings, max_rss_kb, item, junit?}
+                                          w: one test ran (``reports``); item: the
+                                          report's location and keywords, or null
     interrupted {index, phases, warnings, message, detail, returncode}
                                           w: KeyboardInterrupt or pytest.exit()
     stop_requested {reason, interrupted}  w: shouldfail (-x), or shouldstop
@@ -92,7 +93,7 @@ import sys
 
 from . import msgpack_fallback, pristine
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 MAX_FRAME = 256 * 1024 * 1024
 _LEN = pristine.Struct(">I")
 
@@ -291,8 +292,11 @@ def started(index):
     return {"type": "started", "index": index}
 
 
-def test_done(index, phases, warnings, max_rss_kb, junit=None):
-    done = {"type": "test_done", "index": index, "phases": phases, "warnings": warnings, "max_rss_kb": max_rss_kb}
+def test_done(index, phases, warnings, max_rss_kb, item, junit=None):
+    """``item``: ``{location, keywords}`` from the test's last report
+    (``reports.item_base``), which the zygote's replay reuses."""
+    done = {"type": "test_done", "index": index, "phases": phases, "warnings": warnings, "max_rss_kb": max_rss_kb,
+            "item": item}
     if junit:
         done["junit"] = junit
     return done
@@ -428,7 +432,9 @@ def samples():
             pytest_version=(8, 3), timeout_plugin=30.0, timeout_plugin_active=True),
         ready(),
         started(0),
-        test_done(0, _PHASES, [_WARNING], 48212, junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),
+        test_done(0, _PHASES, [_WARNING], 48212, {"location": ["tests/test_shop.py", 11, "test_checkout[eur]"],
+                                                  "keywords": ["test_checkout[eur]", "test_shop.py", "shop", "eur"]},
+                  junit={"attrs": {"owner": "payments"}, "properties": [["b", "7"]]}),
         interrupted(1, [_SKIPPED], [], "KeyboardInterrupt", ["tests/test_shop.py:22: KeyboardInterrupt"], None),
         stop_requested("stopping after 1 failures", interrupted=False),
         leaked([{"index": 0, "pid": 52011, "cmdline": "python -m http.server 8123"}]),

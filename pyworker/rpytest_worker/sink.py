@@ -31,9 +31,12 @@ def finish_session(session, entries, exitstatus, nodes, send):
     config = session.config
     summary = terminal_summary.take_over(config, send)
     stats = summary.terminal.stats if summary is not None else None
-    if report_consumers(config) or stats is not None:
-        replay(session, entries, stats)
-    else:
+    consumers = report_consumers(config)
+    if consumers or stats is not None:
+        # Only the plugins' summaries want the reports (in ``stats``): the
+        # hook, a tenth of a 60,000-test run's end, would reach nobody else.
+        replay(session, entries, stats, call_hook=bool(consumers))
+    if not consumers:
         # Nobody but the session counts reports: count for it.
         session.testsfailed += sum(_failures(entry) for entry in entries)
     xdist_compat.nodes_down(config, nodes)
@@ -65,9 +68,10 @@ def _failures(entry):
     return failed + (entry.get("crash") is not None)
 
 
-def replay(session, entries, stats=None):
-    """Each report through ``pytest_runtest_logreport``; ``stats``: the
-    terminal reporter's, filled as its own hook would (for plugins' summaries)."""
+def replay(session, entries, stats=None, call_hook=True):
+    """Each report through ``pytest_runtest_logreport`` (unless not
+    ``call_hook``); ``stats``: the terminal reporter's, filled as its own
+    hook would (for plugins' summaries)."""
     config = session.config
     items = session.items
     for entry in entries:
@@ -80,18 +84,21 @@ def replay(session, entries, stats=None):
             # Before the reports: junitxml closes the testcase at teardown.
             _record_leaks(config, item, entry["leaks"])
         keywords = None  # built once per test, for its compact records
+        base = entry.get("item")  # the worker's location and keywords (reports.item_base)
         for record in entry.get("phases") or ():
             if keywords is None and record.get("full") is None:
-                keywords = {name: 1 for name in item.keywords}
-            report = decode_phase(record, item, config, keywords)
+                keywords = dict.fromkeys(base["keywords"], 1) if base else {name: 1 for name in item.keywords}
+            report = decode_phase(record, item, config, keywords, base)
             if stats is not None:
                 stats.setdefault(record["category"], []).append(report)
-            config.hook.pytest_runtest_logreport(report=report)
+            if call_hook:
+                config.hook.pytest_runtest_logreport(report=report)
         if entry.get("crash") is not None:
             report = crashed_report(item, entry["crash"], entry.get("crash_text"))
             if stats is not None:
                 stats.setdefault("failed", []).append(report)
-            config.hook.pytest_runtest_logreport(report=report)
+            if call_hook:
+                config.hook.pytest_runtest_logreport(report=report)
 
 
 def _record_leaks(config, item, leaks):

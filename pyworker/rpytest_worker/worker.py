@@ -36,7 +36,7 @@ from . import deps_record, identity, prctl, pristine, protocol
 from .collection import inventory_hash
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
-from .reports import encode_phase, encode_warning, fit_to_frame
+from .reports import encode_phase, encode_warning, fit_to_frame, item_base
 from .terminal_summary import hide_terminal
 from .xdist_compat import become_xdist_worker, finish_worker_session
 
@@ -145,12 +145,14 @@ class WorkerLoop:
         self.phases = []
         self.sections_sent = []  # the full sections of the last phase recorded
         self.warnings = []
+        self.item_base = None  # of the test running (reports.item_base)
         self.children = ChildWatch()
         self.deps = deps_record.worker_recorder()  # what each test module imports and reads (--affected)
         session.config.pluginmanager.register(self, "rpytest-worker-loop")
 
     # pytest hooks: collect what the running test reports.
     def pytest_runtest_logreport(self, report):
+        self.item_base = item_base(report)  # the last report's: keywords a test added count
         record = encode_phase(report, self.session.config)
         sections = record.get("sections")
         if sections:
@@ -222,6 +224,7 @@ class WorkerLoop:
         self.phases = []
         self.sections_sent = []
         self.warnings = []
+        self.item_base = None
         # Due at once after test_done (or the engine's answer): the engine
         # times its silence until then, never a test (``supervise::silence``).
         self.conn.send(protocol.started(index))
@@ -233,8 +236,8 @@ class WorkerLoop:
             # pytest lets these escape the runtest protocol to end the session.
             self.conn.send(interruption(index, self.phases, self.warnings, item.config))
             return False
-        done = protocol.test_done(index, self.phases, self.warnings,
-                                  pristine.getrusage(pristine.RUSAGE_SELF).ru_maxrss, junit_extras(item.config))
+        done = protocol.test_done(index, self.phases, self.warnings, pristine.getrusage(pristine.RUSAGE_SELF).ru_maxrss,
+                                  self.item_base, junit_extras(item.config))
         self.conn.send_packed(fit_to_frame(done, MAX_REPORT))
         # -x/--maxfail counted here (shouldfail), or a plugin such as
         # stepwise asked to stop (shouldstop: pytest calls that "Interrupted").

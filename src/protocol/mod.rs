@@ -16,7 +16,7 @@ pub use records::*;
 pub use replay::*;
 
 /// Bumped whenever a message changes shape; checked in every `hello`.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 /// Large enough for a test that prints megabytes, small enough to refuse garbage.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 

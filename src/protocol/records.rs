@@ -158,6 +158,21 @@ pub struct TestDone {
     /// The worker's peak resident memory so far (getrusage ru_maxrss, KiB).
     #[serde(deserialize_with = "required")]
     pub max_rss_kb: Option<u64>,
+    /// What every report of the test shares and the zygote's own item
+    /// would compute again for the replay (a fifth of a 60,000-test run's
+    /// end): pytest's `location` and the keyword names, as the worker's
+    /// last report had them. Passed back as is; None where the engine
+    /// makes the record (a crash, an interruption).
+    #[serde(deserialize_with = "required")]
+    pub item: Option<ItemReportBase>,
+}
+
+/// `TestDone::item`: the report fields that come from the item.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ItemReportBase {
+    /// `(path, lineno, domain)`, as pytest's `item.location`.
+    pub location: (String, Option<u32>, String),
+    pub keywords: Vec<String>,
 }
 
 /// The phase of a test a report is for. pytest reports only the first

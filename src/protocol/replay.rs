@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{PhaseRecord, ToPython};
+use super::{ItemReportBase, PhaseRecord, ToPython};
 
 /// A test's reports as the zygote replays them at the end; `crash` when its worker died.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +25,9 @@ pub struct ReplayEntry {
     /// shows them as `flakyFailure` (the test then passed) or `rerunFailure`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_tries: Vec<FailedTry>,
+    /// From the worker's `test_done` (none for a test that never reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemReportBase>,
 }
 
 /// Roughly how many bytes of reports go in one `Replay` frame.
@@ -60,7 +63,11 @@ impl ReplayEntry {
         };
         let tries = self.failed_tries.iter().map(|t| t.message.len() + t.text.len() + t.stdout.len() + t.stderr.len());
         let own = self.crash_text.as_ref().map_or(0, String::len) + self.leaks.iter().map(String::len).sum::<usize>();
-        64 + own + self.phases.iter().map(phase_size).sum::<usize>() + tries.sum::<usize>()
+        let item = self
+            .item
+            .as_ref()
+            .map_or(0, |i| 64 + i.location.0.len() + i.keywords.iter().map(String::len).sum::<usize>());
+        64 + own + item + self.phases.iter().map(phase_size).sum::<usize>() + tries.sum::<usize>()
     }
 }
 

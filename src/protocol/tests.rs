@@ -55,6 +55,7 @@ fn entry_with_output(index: usize, bytes: usize) -> ReplayEntry {
         junit: None,
         failed_tries: Vec::new(),
         leaks: Vec::new(),
+        item: None,
     }
 }
 
@@ -90,7 +91,7 @@ fn a_phase_gets_back_the_sections_its_worker_sent_once() {
                            "word": "PASSED", "duration": 0.0, "sections": sections,
                            "sections_from_previous": earlier})
     };
-    let message = serde_json::json!({"type": "test_done", "index": 0, "warnings": [], "max_rss_kb": null, "phases": [
+    let message = serde_json::json!({"type": "test_done", "index": 0, "warnings": [], "max_rss_kb": null, "item": null, "phases": [
         phase("setup", serde_json::json!([["Captured stdout setup", "a"]]), 0),
         phase("call", serde_json::json!([["Captured stdout call", "b"]]), 1),
         phase("teardown", serde_json::json!([]), 2),

@@ -150,7 +150,16 @@ mod tests {
     }
 
     fn entry(index: usize, phases: Vec<PhaseRecord>) -> ReplayEntry {
-        ReplayEntry { index, phases, crash: None, crash_text: None, junit: None, leaks: vec![], failed_tries: vec![] }
+        ReplayEntry {
+            index,
+            phases,
+            crash: None,
+            crash_text: None,
+            junit: None,
+            leaks: vec![],
+            failed_tries: vec![],
+            item: None,
+        }
     }
 
     #[test]

@@ -238,8 +238,14 @@ impl RunState {
             return self.take_effects();
         }
         if !i.phases.is_empty() {
-            let done =
-                TestDone { index: i.index, phases: i.phases, warnings: i.warnings, junit: None, max_rss_kb: None };
+            let done = TestDone {
+                index: i.index,
+                phases: i.phases,
+                warnings: i.warnings,
+                junit: None,
+                max_rss_kb: None,
+                item: None,
+            };
             self.record(worker, done);
         }
         // pytest: Exit.returncode when given, else "interrupted"; the banner

@@ -163,7 +163,14 @@ mod tests {
     }
 
     fn done() -> FromPython {
-        FromPython::TestDone(TestDone { index: 0, phases: vec![], warnings: vec![], junit: None, max_rss_kb: Some(1) })
+        FromPython::TestDone(TestDone {
+            index: 0,
+            phases: vec![],
+            warnings: vec![],
+            junit: None,
+            max_rss_kb: Some(1),
+            item: None,
+        })
     }
 
     #[test]

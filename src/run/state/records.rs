@@ -30,7 +30,7 @@ impl RunState {
     /// A test's final try: counted toward `--maxfail`, observed by the
     /// History, kept for the replay, and reported.
     pub(super) fn record(&mut self, worker: usize, done: TestDone) {
-        let TestDone { index, phases, warnings, junit, max_rss_kb } = done;
+        let TestDone { index, phases, warnings, junit, max_rss_kb, item: base } = done;
         let failed_tries = std::mem::take(&mut self.failed_tries[index]);
         self.count_failures(&phases);
         let item = &self.inventory.items[index];
@@ -57,6 +57,7 @@ impl RunState {
             junit,
             failed_tries: failed_tries.iter().map(|t| FailedTry::from_phases(t)).collect(),
             leaks: Vec::new(),
+            item: base,
         });
         self.emit(Effect::Report(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries }));
     }
@@ -105,7 +106,7 @@ impl RunState {
     pub(super) fn end_waiting_retries(&mut self, indices: &[usize]) {
         for &index in indices {
             let Some(phases) = self.failed_tries[index].pop() else { continue };
-            self.record(0, TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None });
+            self.record(0, TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None, item: None });
         }
     }
 
@@ -173,14 +174,14 @@ fn lost_message(worker: usize, cause: &str, nodeid: &str, timed_out: Option<f64>
 /// line cause, `text` the whole failure (with the worker's fault log).
 fn crashed(index: usize, nodeid: &str, message: &str, text: &str) -> TestDone {
     let phases = vec![crash_phase(nodeid, message, text)];
-    TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None }
+    TestDone { index, phases, warnings: Vec::new(), junit: None, max_rss_kb: None, item: None }
 }
 
 /// The record of a test that never started and never will.
 fn not_run(index: usize, nodeid: &str, cause: &str) -> TestDone {
     let mut phase = crash_phase(nodeid, cause, cause);
     (phase.category, phase.letter, phase.word) = ("not run".into(), "N".into(), "NOT RUN".into());
-    TestDone { index, phases: vec![phase], warnings: Vec::new(), junit: None, max_rss_kb: None }
+    TestDone { index, phases: vec![phase], warnings: Vec::new(), junit: None, max_rss_kb: None, item: None }
 }
 
 /// The failing phase that stands for a test whose worker died under it.

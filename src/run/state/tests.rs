@@ -67,7 +67,7 @@ fn finish(state: &mut RunState, worker: usize, index: usize, outcome: &str) -> V
 fn done(index: usize, outcome: &str) -> TestDone {
     let call =
         PhaseRecord { when: "call".into(), outcome: outcome.into(), category: outcome.into(), ..Default::default() };
-    TestDone { index, phases: vec![call], warnings: Vec::new(), junit: None, max_rss_kb: None }
+    TestDone { index, phases: vec![call], warnings: Vec::new(), junit: None, max_rss_kb: None, item: None }
 }
 
 fn lost(worker: usize) -> WorkerLost {
