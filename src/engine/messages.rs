@@ -3,14 +3,13 @@
 //! actor file names another actor's internals.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::history::LastRun;
-use crate::protocol::{FromPython, Inventory, PhaseRecord, ReplayEntry, ToPython, WorkerExit};
-use crate::report::{Stopped, TestResult};
+use crate::protocol::{FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
+use crate::report::Stopped;
 use crate::run::crash::RestartBudget;
 use crate::run::timeouts::Watchdog;
 use crate::schedule::run_queue::RunQueue;
@@ -45,25 +44,23 @@ pub struct HistoryLink {
     pub flush: Recipient<Flush>,
 }
 
-/// What happened in the run. The one seam the run's events leave through
-/// (`EventBus`): every subscriber (the Reporter, the History; a daemon
-/// client or a JSON stream could be next) gets every event, in order, and
-/// takes what it needs.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub enum RunEvent {
-    /// Collected: the run begins.
-    Began(Arc<Begin>),
-    /// A test's final result.
-    TestFinished(Arc<TestReported>),
-    /// What the history learns from a finished test.
-    Observed(Arc<Observe>),
-    /// `--retries`: a try failed and the test runs again.
-    Retrying(Arc<TestRetrying>),
-    /// A test has run longer than `--slow-timeout`.
-    Slow(Arc<TestSlow>),
-    /// A line for stderr (a warning, an error, a notice).
-    Diagnostic(Arc<Diagnostic>),
+/// The run's events (`report::events`: plain data, decided by the run
+/// state) and the terminal's own inputs (`report::terminal`) are messages
+/// as they are.
+pub use crate::report::events::{Begin, Observe, RunEvent, TestRetrying, TestSlow};
+pub use crate::report::terminal::{Status, Summarize};
+
+impl Message for RunEvent {
+    type Result = ();
+}
+
+impl Message for Status {
+    type Result = ();
+}
+
+/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
+impl Message for Summarize {
+    type Result = bool;
 }
 
 /// The run's subscribers; `emit` sends each event to all of them.
@@ -86,7 +83,7 @@ impl EventBus {
     }
 
     pub fn diagnostic(&self, line: impl Into<String>) {
-        self.emit(RunEvent::Diagnostic(Arc::new(Diagnostic(line.into()))));
+        self.emit(RunEvent::diagnostic(line));
     }
 }
 
@@ -273,72 +270,12 @@ events_are_messages!(
 
 // --- To the Reporter: what the terminal shows ---
 
-/// What the live status line shows besides the counts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Status {
-    /// (worker, node id, started at) of each running test.
-    pub running: Vec<(usize, String, Instant)>,
-    /// Expected seconds of work left, from the history (0: unknown).
-    pub expected_left: f64,
-    pub workers: usize,
-}
-
-#[derive(Clone)]
-pub struct Begin {
-    pub inventory: Arc<Inventory>,
-}
-
-#[derive(Clone)]
-pub struct TestReported(pub TestResult);
-
-/// `--retries`: a try failed and the test goes back in the queue.
-#[derive(Clone)]
-pub struct TestRetrying {
-    pub nodeid: String,
-    pub worker: usize,
-    /// This try's number (1 for the first) and the most there will be.
-    pub attempt: usize,
-    pub of: usize,
-    /// The phase that failed (`None` for a crash without phases).
-    pub failed: Option<PhaseRecord>,
-}
-
-/// A test has run longer than `--slow-timeout`: said on stderr, as
-/// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
-#[derive(Clone)]
-pub struct TestSlow {
-    pub nodeid: String,
-    pub worker: usize,
-    pub secs: f64,
-}
-
 /// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PluginSummary {
     pub text: String,
 }
-
-/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Summarize {
-    pub stopped: Option<Stopped>,
-    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
-    pub notes: Vec<String>,
-    /// False when the run ended without pytest ending its session, so no
-    /// junit file was written: the summary must not claim one.
-    pub junit_written: bool,
-    /// Warnings pytest recorded while it ended the session in the zygote
-    /// (its cache plugin's, when it cannot write): counted and shown too.
-    pub warnings: Vec<crate::protocol::WarningRecord>,
-}
-
-/// A line for stderr from any actor (a warning, an error, a notice):
-/// the Reporter prints it above the live status, in the order sent.
-#[derive(Clone)]
-pub struct Diagnostic(pub String);
 
 /// Answered once everything sent to the Reporter before it is written:
 /// the run's exit waits for it, so no diagnostic is lost.
@@ -347,17 +284,6 @@ pub struct Diagnostic(pub String);
 pub struct Drain;
 
 // --- To the History: what the run learns ---
-
-#[derive(Clone)]
-pub struct Observe {
-    pub nodeid: String,
-    /// `None` when the test did not run to the end (its worker crashed).
-    pub duration: Option<f64>,
-    pub outcome: String,
-    pub peak_rss_kb: Option<u64>,
-    /// It passed after failed tries (`--retries`).
-    pub flaky: bool,
-}
 
 /// Save everything; `run` describes the run that just ended. Answers with
 /// a line for the terminal, if there is one to show.

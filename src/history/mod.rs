@@ -22,6 +22,7 @@ pub mod atomic_file;
 pub mod dir_lock;
 mod file;
 pub mod inventory_status;
+pub mod recorder;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -230,4 +230,6 @@ pub async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &ToPy
 #[cfg(test)]
 pub(crate) mod golden;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
