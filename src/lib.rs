@@ -40,6 +40,17 @@
 //!
 //! `watch` (`rpytest --watch`) stands outside this path: it reruns a child
 //! `rpytest` with the same arguments on every save.
+//!
+//! # Layers
+//!
+//! The path above is the order of events; the modules' dependencies form
+//! another order, top first. Each module names (`crate::x`) only modules
+//! below it, so each can be read, changed and tested without the ones
+//! above (the unit test in `layers.rs` checks every file):
+//!
+//! `watch` > `commands` > `engine` > `supervise` > `plan` > `daemon` >
+//! `cli` > `config` > `run` > `python` > `history` > `report` >
+//! `schedule` > `protocol` > `errors` > `trace`
 
 pub mod cli;
 pub mod commands;
@@ -48,6 +59,8 @@ pub mod daemon;
 pub mod engine;
 pub mod errors;
 pub mod history;
+#[cfg(test)]
+mod layers;
 pub mod plan;
 pub mod protocol;
 pub mod python;

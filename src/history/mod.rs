@@ -20,6 +20,7 @@
 
 pub mod atomic_file;
 pub mod dir_lock;
+pub mod durations_file;
 mod file;
 pub mod inventory_status;
 pub mod recorder;

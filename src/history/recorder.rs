@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{HistoryStore, LastRun};
+use crate::history::durations_file;
 use crate::report::events::{EventSink, Observe, RunEvent};
-use crate::schedule::durations_file;
 
 pub struct Recorder {
     store: HistoryStore,

@@ -177,6 +177,6 @@ fn the_recorder_learns_from_observed_events_and_flush_saves_both_files() {
     let (store, _) = HistoryStore::open(path);
     let a = store.get("t::a").unwrap();
     assert_eq!((a.peak_rss_kb, a.flaky, store.last_run().map(|r| r.tests)), (Some(2048), 1, Some(2)));
-    let written = crate::schedule::durations_file::read(&durations).unwrap();
+    let written = crate::history::durations_file::read(&durations).unwrap();
     assert_eq!(written.len(), 1, "a crash has no duration to store: {written:?}");
 }

@@ -34,6 +34,7 @@ mod warnings;
 mod tests;
 
 pub use result::{domain_of, Stopped, TestResult};
+pub use summary::RESULT_FILE_VAR;
 
 use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
 use counts::Counts;
