@@ -32,8 +32,10 @@
 //!    driven by the Scheduler actor): the result is recorded, counted
 //!    against `--maxfail`, retried, or, if the worker died under it,
 //!    turned into a crash named by its signal.
-//! 9. **Report** (`report`, `history`): the Reporter prints its progress
-//!    letter and closing sections as pytest would; the History records its
+//! 9. **Report** (`report`, `history`): the run state's events
+//!    (`report::events::RunEvent`) reach two sinks: the terminal
+//!    (`report::terminal`) prints its progress letter and closing sections
+//!    as pytest would; the history (`history::recorder`) records its
 //!    duration; at the end the zygote replays it into pytest's session so
 //!    junitxml and plugins see it, and the session's exit status is the
 //!    run's.

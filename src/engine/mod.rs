@@ -5,7 +5,10 @@
 //! connections, and returns the exit code the Supervisor delivers.
 //!
 //! The engine's actors. Each is a thin shell over a plain struct that holds
-//! the logic, so the logic is tested without an actix system.
+//! the logic, so the logic is tested without an actix system: the
+//! Scheduler over `RunState`, the Supervisor over `supervise`, the Reporter
+//! and the History over the run's two event sinks
+//! (`report::terminal::TerminalReporter`, `history::recorder::Recorder`).
 //!
 //! Events flow one way: connections -> Supervisor (process lifecycle) and
 //! Scheduler (run state); only the Scheduler emits test events to the
