@@ -1,6 +1,7 @@
 //! The messages between the engine's actors, in one place: what each
-//! actor accepts is listed in its module doc, and defined here, so no
-//! actor file names another actor's internals.
+//! actor accepts is listed in its module doc, and defined here (the run's
+//! event seam, the Reporter's inputs, in `events.rs`, named here too), so
+//! no actor file names another actor's internals.
 
 use std::sync::Arc;
 
@@ -44,48 +45,9 @@ pub struct HistoryLink {
     pub flush: Recipient<Flush>,
 }
 
-/// The run's events (`report::events`: plain data, decided by the run
-/// state) and the terminal's own inputs (`report::terminal`) are messages
-/// as they are.
-pub use crate::report::events::{Begin, Observe, RunEvent, TestRetrying, TestSlow};
-pub use crate::report::terminal::{Status, Summarize};
-
-impl Message for RunEvent {
-    type Result = ();
-}
-
-impl Message for Status {
-    type Result = ();
-}
-
-/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
-impl Message for Summarize {
-    type Result = bool;
-}
-
-/// The run's subscribers; `emit` sends each event to all of them.
-#[derive(Clone, Default)]
-pub struct EventBus {
-    subscribers: Vec<Recipient<RunEvent>>,
-}
-
-impl EventBus {
-    pub fn new(subscribers: Vec<Recipient<RunEvent>>) -> Self {
-        EventBus { subscribers }
-    }
-
-    pub fn subscribe(&mut self, subscriber: Recipient<RunEvent>) {
-        self.subscribers.push(subscriber);
-    }
-
-    pub fn emit(&self, event: RunEvent) {
-        self.subscribers.iter().for_each(|subscriber| subscriber.do_send(event.clone()));
-    }
-
-    pub fn diagnostic(&self, line: impl Into<String>) {
-        self.emit(RunEvent::diagnostic(line));
-    }
-}
+/// The run's event seam (`events.rs`): named here too, so an actor finds
+/// every message it sends or accepts in one module.
+pub use super::events::{Begin, Drain, EventBus, PluginSummary, RunEvent, Status, Summarize};
 
 /// Starts the History actor once the rootdir (hence the history file) is
 /// known: given by the engine, so the Supervisor does not name it.
@@ -267,21 +229,6 @@ events_are_messages!(
     WorkerLost,
     ZygoteLost
 );
-
-// --- To the Reporter: what the terminal shows ---
-
-/// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PluginSummary {
-    pub text: String,
-}
-
-/// Answered once everything sent to the Reporter before it is written:
-/// the run's exit waits for it, so no diagnostic is lost.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain;
 
 // --- To the History: what the run learns ---
 

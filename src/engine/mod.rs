@@ -15,6 +15,7 @@
 //! Reporter and History, which keeps actix's per-sender ordering intact.
 
 pub mod connection;
+pub mod events;
 pub mod history;
 pub mod messages;
 pub mod reporter;
