@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use crate::cli;
 use crate::daemon;
 use crate::errors::UsageError;
+use crate::history::durations_file;
 use crate::history::inventory_status;
 use crate::plan::{current_dir, memory_limits, settings};
 use crate::python::interpreter;
 use crate::python::rootdir;
-use crate::schedule::durations_file;
 
 /// `rpytest serve ...`: the warm daemon, with its idle timeout and memory
 /// cap from settings.
@@ -66,6 +66,8 @@ pub fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let limits = memory_limits(&command_line.own, &settings);
     let workers = command_line.own.workers.unwrap_or(settings.default_workers).resolve(&limits);
     let tty = std::io::stdout().is_terminal();
-    print!("{}", inventory_status::render(&cwd, &command_line.pytest_args, workers, tty));
+    let args = &command_line.pytest_args;
+    let rootdir_flag = rootdir::option_value(args, &["--rootdir"]);
+    print!("{}", inventory_status::render(&cwd, rootdir_flag, args, workers, tty));
     Ok(0)
 }

@@ -32,14 +32,27 @@
 //!    driven by the Scheduler actor): the result is recorded, counted
 //!    against `--maxfail`, retried, or, if the worker died under it,
 //!    turned into a crash named by its signal.
-//! 9. **Report** (`report`, `history`): the Reporter prints its progress
-//!    letter and closing sections as pytest would; the History records its
+//! 9. **Report** (`report`, `history`): the run state's events
+//!    (`report::events::RunEvent`) reach two sinks: the terminal
+//!    (`report::terminal`) prints its progress letter and closing sections
+//!    as pytest would; the history (`history::recorder`) records its
 //!    duration; at the end the zygote replays it into pytest's session so
 //!    junitxml and plugins see it, and the session's exit status is the
 //!    run's.
 //!
 //! `watch` (`rpytest --watch`) stands outside this path: it reruns a child
 //! `rpytest` with the same arguments on every save.
+//!
+//! # Layers
+//!
+//! The path above is the order of events; the modules' dependencies form
+//! another order, top first. Each module names (`crate::x`) only modules
+//! below it, so each can be read, changed and tested without the ones
+//! above (the unit test in `layers.rs` checks every file):
+//!
+//! `watch` > `commands` > `engine` > `supervise` > `plan` > `daemon` >
+//! `cli` > `config` > `run` > `python` > `history` > `report` >
+//! `schedule` > `protocol` > `errors` > `trace`
 
 pub mod cli;
 pub mod commands;
@@ -48,6 +61,8 @@ pub mod daemon;
 pub mod engine;
 pub mod errors;
 pub mod history;
+#[cfg(test)]
+mod layers;
 pub mod plan;
 pub mod protocol;
 pub mod python;

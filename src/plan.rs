@@ -12,10 +12,10 @@ use crate::config::{self, WorkerStart};
 use crate::daemon;
 use crate::daemon::client::DaemonRun;
 use crate::errors::UsageError;
+use crate::history::durations_file;
 use crate::python::interpreter;
 use crate::python::rootdir;
 use crate::schedule::dist::DistMode;
-use crate::schedule::durations_file;
 use crate::schedule::shard::{self, ShardInput};
 
 /// Everything one run needs, resolved from flags and settings.

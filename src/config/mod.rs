@@ -16,7 +16,7 @@ use values::{fixture_list, fixture_names, parse_max_memory};
 pub use values::{
     parse_daemon_max_memory, parse_max_memory_flag, parse_memory, parse_retries, parse_timeout, MaxMemory,
 };
-pub use workers::{available_memory, MemoryBudget, MemoryLimits, WorkerCount};
+pub use workers::{MemoryLimits, WorkerCount};
 
 #[cfg(test)]
 mod reference;

@@ -2,7 +2,6 @@
 //! forms, the worker count and memory budget, and the generated reference.
 
 use super::reference::{documented_settings, reference};
-use super::workers::less_reserve;
 use super::*;
 
 #[test]
@@ -159,13 +158,6 @@ fn auto_fits_the_memory_budget() {
     assert_eq!(budget.workers_that_fit(2000 << 20), 1, "at least one");
     assert_eq!(WorkerCount::Auto.resolve(&limits), 3.min(std::thread::available_parallelism().unwrap().get()));
     assert_eq!(WorkerCount::Exactly(4).resolve(&limits), 4, "an explicit -n is capped later, from history");
-}
-
-#[test]
-fn the_default_budget_keeps_a_reserve() {
-    assert_eq!(less_reserve(10 << 30), 9 << 30);
-    assert_eq!(less_reserve(512 << 20), 384 << 20);
-    assert_eq!(less_reserve(64 << 20), 1, "never zero");
 }
 
 #[test]

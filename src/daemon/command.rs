@@ -78,7 +78,7 @@ pub fn main(args: &[String], settings: &config::Settings) -> i32 {
         idle_timeout: Duration::from_secs(flags.idle_timeout.unwrap_or(settings.daemon_idle_timeout)),
         poll: Duration::from_secs_f64(flags.poll),
         // "auto": a quarter of what is available as the daemon starts.
-        max_memory: max_memory.or_else(|| config::available_memory().map(|bytes| bytes / 4)),
+        max_memory: max_memory.or_else(|| crate::schedule::memory_budget::available_memory().map(|bytes| bytes / 4)),
     };
     match server::serve(options) {
         Ok(()) => 0,

@@ -18,23 +18,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// mtime (ns), ctime (ns), size, inode.
-pub type Stat = (i64, i64, u64, u64);
+/// The list as the zygote sends it (`src/protocol/warm.rs`).
+pub use crate::protocol::warm::{Deps, Stat};
 
 /// Clock granularity allowance (the kernel stamps files from a coarse clock,
 /// up to a jiffy behind): a file stamped this close to the zygote's
 /// start may have been written while it was reading.
 pub const SETTLE_NS: i64 = 10_000_000;
-
-#[derive(Debug, Deserialize)]
-pub struct Deps {
-    pub files: Vec<(PathBuf, Option<Stat>)>,
-    /// Directory, digest of its visible names (None: unreadable), mtime (ns).
-    pub dirs: Vec<(PathBuf, Option<String>, i64)>,
-}
 
 pub fn stat(path: &Path) -> Option<Stat> {
     let meta = std::fs::metadata(path).ok()?;

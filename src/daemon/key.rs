@@ -22,7 +22,7 @@ const SHELL_BOOKKEEPING: &[&str] = &["_", "OLDPWD"];
 /// Variables only the client reads, left out of the key for the same
 /// reason: `--watch`'s result file is new for every watch, and would make
 /// a watch's runs miss the sessions that plain runs warmed.
-const CLIENT_ONLY: &[&str] = &[crate::watch::RESULT_FILE_VAR];
+const CLIENT_ONLY: &[&str] = &[crate::report::RESULT_FILE_VAR];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunKey {
@@ -136,7 +136,7 @@ mod tests {
         };
         let plain = vars(&[]);
         assert_eq!(plain, vec![("A".to_string(), "1".to_string()), ("PATH".to_string(), "/bin".to_string())]);
-        let watched = vars(&[(crate::watch::RESULT_FILE_VAR, "/tmp/rpytest-watch-x/result"), ("_", "/bin/rpytest")]);
+        let watched = vars(&[(crate::report::RESULT_FILE_VAR, "/tmp/rpytest-watch-x/result"), ("_", "/bin/rpytest")]);
         assert_eq!(watched, plain);
         assert_ne!(vars(&[("B", "2")]), plain);
     }

@@ -10,7 +10,8 @@
 //!
 //! Runs may be handed over side by side: one exchange (`serve` then
 //! `verdict`, `handover` then `taken`) at a time goes over the link, while a
-//! reader task passes the `ended` messages on as they come.
+//! reader task passes the `ended` messages on as they come. The messages
+//! themselves are in `src/protocol/warm.rs`.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -19,7 +20,6 @@ use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
@@ -27,10 +27,10 @@ use tokio::sync::{mpsc, Mutex};
 
 use super::handed_over::ExitStatus;
 
-use super::deps::Deps;
 use super::fdpass;
 use super::key::RunKey;
 use super::wire::{self, WireError};
+use crate::protocol::warm::{Deps, FromWarmZygote, ToWarmZygote};
 use crate::python::embed;
 
 /// The longest a zygote may take to configure and collect.
@@ -44,33 +44,6 @@ const HANDOVER_LIMIT: Duration = Duration::from_secs(3);
 const MAX_ZYGOTE_FRAME: usize = 64 * 1024 * 1024;
 /// The fd on which the zygote finds its end of the socket pair.
 const LINK_FD: RawFd = 3;
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum FromZygote {
-    /// Collected; `started_ns`: when it began reading the suite.
-    Warm { deps: Deps, started_ns: i64 },
-    /// Whether it can serve the run asked about: `None`, or why not.
-    Verdict { reason: Option<String> },
-    /// A fork of it took the run (0: it declined after all).
-    Taken { pid: u32 },
-    /// Re-collected in place what the changed files affect.
-    Refreshed { deps: Deps, started_ns: i64, recollected: Vec<PathBuf> },
-    /// Cannot refresh itself: build a new session.
-    Stale { reason: String },
-    /// A run's fork ended.
-    Ended { pid: u32, exit_code: Option<i32>, signal: Option<i32> },
-}
-
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ToZygote<'a> {
-    Build { args: &'a [String] },
-    Serve { args: &'a [String] },
-    Handover { socket: &'a Path, args: &'a [String] },
-    Refresh { files: &'a [PathBuf], dirs: &'a [PathBuf] },
-    Retire,
-}
 
 /// Told each run's pid as its fork takes it (`None`) and when it ends
 /// (its exit status), in that order: the reader task sees both messages.
@@ -117,7 +90,7 @@ pub struct WarmZygote {
 /// One question and its answer at a time.
 struct Exchange {
     writer: OwnedWriteHalf,
-    answers: mpsc::UnboundedReceiver<FromZygote>,
+    answers: mpsc::UnboundedReceiver<FromWarmZygote>,
 }
 
 /// Starts a checkpoint for `key`, built with `args`. The returned handle
@@ -219,17 +192,17 @@ impl Starting {
     /// Waits until the zygote has collected and listed its dependencies.
     pub async fn collected(mut self) -> Result<WarmZygote, ZygoteError> {
         if let Some(args) = self.build.take() {
-            self.link.write_all(&wire::encode(&ToZygote::Build { args: &args })).await.map_err(WireError::Io)?;
+            self.link.write_all(&wire::encode(&ToWarmZygote::Build { args: &args })).await.map_err(WireError::Io)?;
         }
         let message = match tokio::time::timeout(COLLECT_LIMIT, read_frame(&mut self.link)).await {
             Err(_) => return Err(ZygoteError::Slow(COLLECT_LIMIT)),
             Ok(Err(WireError::Truncated)) => return Err(ZygoteError::EndedEarly),
             Ok(result) => result?,
         };
-        if let FromZygote::Stale { reason } = message {
+        if let FromWarmZygote::Stale { reason } = message {
             return Err(ZygoteError::StaleSpare(reason));
         }
-        let FromZygote::Warm { deps, started_ns } = message else {
+        let FromWarmZygote::Warm { deps, started_ns } = message else {
             return Err(WireError::Malformed("expected `warm` first".into()).into());
         };
         if let Some(reason) = deps.unsettled(started_ns) {
@@ -241,11 +214,11 @@ impl Starting {
         tokio::task::spawn_local(async move {
             while let Ok(message) = read_frame(&mut reader).await {
                 match message {
-                    FromZygote::Ended { pid, exit_code, signal } => {
+                    FromWarmZygote::Ended { pid, exit_code, signal } => {
                         on_run_ended(pid, Some(ExitStatus { code: exit_code, signal }))
                     }
                     other => {
-                        if let FromZygote::Taken { pid } = other {
+                        if let FromWarmZygote::Taken { pid } = other {
                             on_run_ended(pid, None);
                         }
                         let _ = answer.send(other);
@@ -269,17 +242,17 @@ impl WarmZygote {
             return Ok(vec![]);
         }
         tokio::time::sleep(changes.settling_time()).await;
-        let frame = ToZygote::Refresh { files: &changes.files, dirs: &changes.dirs };
+        let frame = ToWarmZygote::Refresh { files: &changes.files, dirs: &changes.dirs };
         exchange.writer.write_all(&wire::encode(&frame)).await.map_err(|e| e.to_string())?;
         match tokio::time::timeout(COLLECT_LIMIT, exchange.answers.recv()).await {
-            Ok(Some(FromZygote::Refreshed { deps, started_ns, recollected })) => {
+            Ok(Some(FromWarmZygote::Refreshed { deps, started_ns, recollected })) => {
                 if let Some(reason) = deps.unsettled(started_ns) {
                     return Err(reason);
                 }
                 *self.deps.borrow_mut() = deps;
                 Ok(recollected)
             }
-            Ok(Some(FromZygote::Stale { reason })) => Err(reason),
+            Ok(Some(FromWarmZygote::Stale { reason })) => Err(reason),
             Ok(Some(other)) => Err(format!("expected `refreshed`, got {other:?}")),
             Ok(None) => Err(ZygoteError::Gone.to_string()),
             Err(_) => Err(ZygoteError::Slow(COLLECT_LIMIT).to_string()),
@@ -295,9 +268,9 @@ impl WarmZygote {
     /// Whether the checkpoint can serve a run of `args`: `None`, or why not.
     pub async fn verdict(&self, args: &[String]) -> Result<Option<String>, ZygoteError> {
         let mut exchange = self.exchange.lock().await;
-        exchange.writer.write_all(&wire::encode(&ToZygote::Serve { args })).await.map_err(WireError::Io)?;
+        exchange.writer.write_all(&wire::encode(&ToWarmZygote::Serve { args })).await.map_err(WireError::Io)?;
         match exchange.answer().await? {
-            FromZygote::Verdict { reason } => Ok(reason),
+            FromWarmZygote::Verdict { reason } => Ok(reason),
             other => Err(WireError::Malformed(format!("expected `verdict`, got {other:?}")).into()),
         }
     }
@@ -311,7 +284,7 @@ impl WarmZygote {
         client_streams: &[OwnedFd],
     ) -> Result<u32, ZygoteError> {
         let mut exchange = self.exchange.lock().await;
-        let frame = wire::encode(&ToZygote::Handover { socket: engine_socket, args });
+        let frame = wire::encode(&ToWarmZygote::Handover { socket: engine_socket, args });
         let fds: Vec<RawFd> = client_streams.iter().map(|fd| fd.as_raw_fd()).collect();
         let link: &UnixStream = exchange.writer.as_ref();
         let sent = loop {
@@ -325,8 +298,8 @@ impl WarmZygote {
         };
         exchange.writer.write_all(&frame[sent..]).await.map_err(WireError::Io)?;
         match exchange.answer().await? {
-            FromZygote::Taken { pid: 0 } => Err(ZygoteError::DeclinedLate),
-            FromZygote::Taken { pid } => Ok(pid),
+            FromWarmZygote::Taken { pid: 0 } => Err(ZygoteError::DeclinedLate),
+            FromWarmZygote::Taken { pid } => Ok(pid),
             other => Err(WireError::Malformed(format!("expected `taken`, got {other:?}")).into()),
         }
     }
@@ -335,12 +308,12 @@ impl WarmZygote {
     /// ends are still reported).
     pub async fn retire(&self) {
         let mut exchange = self.exchange.lock().await;
-        let _ = exchange.writer.write_all(&wire::encode(&ToZygote::Retire)).await;
+        let _ = exchange.writer.write_all(&wire::encode(&ToWarmZygote::Retire)).await;
     }
 }
 
 impl Exchange {
-    async fn answer(&mut self) -> Result<FromZygote, ZygoteError> {
+    async fn answer(&mut self) -> Result<FromWarmZygote, ZygoteError> {
         match tokio::time::timeout(HANDOVER_LIMIT, self.answers.recv()).await {
             Ok(Some(answer)) => Ok(answer),
             Ok(None) => Err(ZygoteError::Gone),
@@ -363,7 +336,7 @@ pub fn alive(pid: u32) -> bool {
     pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
-async fn read_frame(link: &mut (impl AsyncRead + Unpin)) -> Result<FromZygote, WireError> {
+async fn read_frame(link: &mut (impl AsyncRead + Unpin)) -> Result<FromWarmZygote, WireError> {
     let mut header = [0u8; 4];
     link.read_exact(&mut header).await.map_err(eof_is_truncation)?;
     let mut body = vec![0u8; wire::body_len(header, MAX_ZYGOTE_FRAME)?];
@@ -375,29 +348,5 @@ fn eof_is_truncation(e: std::io::Error) -> WireError {
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => WireError::Truncated,
         _ => WireError::Io(e),
-    }
-}
-
-#[cfg(test)]
-mod golden {
-    use super::FromZygote;
-
-    /// The warm zygote's messages to the daemon, as Python writes them.
-    #[test]
-    fn the_daemon_decodes_every_message_a_warm_zygote_sends() {
-        let frames = crate::protocol::golden::python_frames("daemon-samples");
-        let kinds: Vec<&str> = frames
-            .iter()
-            .map(|frame| match rmp_serde::from_slice::<FromZygote>(frame) {
-                Ok(FromZygote::Warm { .. }) => "warm",
-                Ok(FromZygote::Verdict { .. }) => "verdict",
-                Ok(FromZygote::Taken { .. }) => "taken",
-                Ok(FromZygote::Ended { .. }) => "ended",
-                Ok(FromZygote::Refreshed { .. }) => "refreshed",
-                Ok(FromZygote::Stale { .. }) => "stale",
-                Err(e) => panic!("the daemon cannot decode a warm zygote's message: {e}"),
-            })
-            .collect();
-        assert_eq!(kinds, ["warm", "verdict", "verdict", "taken", "ended", "ended", "refreshed", "stale"]);
     }
 }

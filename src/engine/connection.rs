@@ -6,7 +6,8 @@
 //! stream to the Supervisor. A malformed frame closes this connection only.
 //! A worker's connection also keeps its `SilenceWatch`, fed every message
 //! each way, and tells the Supervisor of a worker silent where a reply is
-//! due (`WorkerSilent`).
+//! due (`WorkerSilent`). What goes wrong on a connection is said on the
+//! terminal's stderr as a diagnostic event, like every other actor's.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -19,7 +20,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use super::messages::{
-    FromZygote, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerConnected,
+    EventBus, FromZygote, StopRequested, TestFinished, TestInterrupted, TestsLeaked, WorkRequest, WorkerConnected,
     WorkerDisconnected, WorkerFinished, WorkerJoined, WorkerOutput, WorkerSilent, ZygoteBroken, ZygoteConnected,
 };
 use super::scheduler::Scheduler;
@@ -33,13 +34,22 @@ type Watch = Rc<RefCell<SilenceWatch>>;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn accept_loop(listener: UnixListener, supervisor: Addr<Supervisor>, scheduler: Addr<Scheduler>) {
+/// Where a connection's messages go: the two actors, and the terminal for
+/// what goes wrong.
+#[derive(Clone)]
+pub struct Peers {
+    pub supervisor: Addr<Supervisor>,
+    pub scheduler: Addr<Scheduler>,
+    pub diagnostics: EventBus,
+}
+
+pub async fn accept_loop(listener: UnixListener, peers: Peers) {
     while let Ok((stream, _)) = listener.accept().await {
         if !peer_is_us(&stream) {
-            eprintln!("rpytest: refused a connection from another user");
+            peers.diagnostics.diagnostic("rpytest: refused a connection from another user");
             continue;
         }
-        actix::spawn(serve(stream, supervisor.clone(), scheduler.clone()));
+        actix::spawn(serve(stream, peers.clone()));
     }
 }
 
@@ -50,31 +60,32 @@ fn peer_is_us(stream: &UnixStream) -> bool {
     stream.peer_cred().map(|cred| cred.uid() == me).unwrap_or(false)
 }
 
-async fn serve(stream: UnixStream, supervisor: Addr<Supervisor>, scheduler: Addr<Scheduler>) {
+async fn serve(stream: UnixStream, peers: Peers) {
+    let say = |line: String| peers.diagnostics.diagnostic(line);
     let (read, write) = stream.into_split();
     let mut reader = BufReader::with_capacity(1 << 16, read);
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut reader)).await {
         Ok(Ok(Some(FromPython::Hello(hello)))) => hello,
         Ok(Ok(None)) => return,
         Ok(Ok(Some(other))) => {
-            return eprintln!("rpytest: a connection opened with {other:?} instead of hello; closed")
+            return say(format!("rpytest: a connection opened with {other:?} instead of hello; closed"))
         }
-        Ok(Err(e)) => return eprintln!("rpytest: bad first frame on a connection ({e}); closed"),
-        Err(_) => return eprintln!("rpytest: a connection sent no hello within {HELLO_TIMEOUT:?}; closed"),
+        Ok(Err(e)) => return say(format!("rpytest: bad first frame on a connection ({e}); closed")),
+        Err(_) => return say(format!("rpytest: a connection sent no hello within {HELLO_TIMEOUT:?}; closed")),
     };
     if hello.protocol != PROTOCOL_VERSION {
-        return eprintln!(
+        return say(format!(
             "rpytest: protocol mismatch: a Python process speaks version {}, this binary {PROTOCOL_VERSION} \
              (a stale worker cache? remove ~/.cache/rpytest); connection closed",
             hello.protocol
-        );
+        ));
     }
     match hello.role {
-        Role::Zygote => serve_zygote(reader, hello, spawn_writer(write, None), supervisor).await,
+        Role::Zygote => serve_zygote(reader, hello, spawn_writer(write, None), peers.supervisor).await,
         Role::Worker => {
             let watch = Rc::new(RefCell::new(SilenceWatch::new(silence::limit())));
             let link = spawn_writer(write, Some(Rc::downgrade(&watch)));
-            serve_worker(reader, hello, link, watch, supervisor, scheduler).await
+            serve_worker(reader, hello, link, watch, peers).await
         }
     }
 }
@@ -141,11 +152,11 @@ async fn serve_worker(
     hello: Hello,
     link: UnboundedSender<ToPython>,
     watch: Watch,
-    supervisor: Addr<Supervisor>,
-    scheduler: Addr<Scheduler>,
+    peers: Peers,
 ) {
+    let Peers { supervisor, scheduler, diagnostics } = peers;
     let Some(worker) = hello.worker else {
-        return eprintln!("rpytest: a worker said hello without its number; closed");
+        return diagnostics.diagnostic("rpytest: a worker said hello without its number; closed");
     };
     let pid = hello.pid;
     scheduler.do_send(WorkerJoined { worker, inventory: hello.inventory, link });
@@ -175,11 +186,15 @@ async fn serve_worker(
                 supervisor.do_send(WorkerOutput { worker, pid, workeroutput });
                 scheduler.do_send(WorkerFinished { worker });
             }
-            Ok(Some(FromPython::InternalError { message })) => eprintln!("rpytest: worker gw{worker}: {message}"),
-            Ok(Some(other)) => eprintln!("rpytest: worker gw{worker} sent an unexpected {other:?}; ignored"),
+            Ok(Some(FromPython::InternalError { message })) => {
+                diagnostics.diagnostic(format!("rpytest: worker gw{worker}: {message}"))
+            }
+            Ok(Some(other)) => {
+                diagnostics.diagnostic(format!("rpytest: worker gw{worker} sent an unexpected {other:?}; ignored"))
+            }
             Ok(None) => break,
             Err(e) => {
-                eprintln!("rpytest: error on worker gw{worker}'s connection: {e}; closing it");
+                diagnostics.diagnostic(format!("rpytest: error on worker gw{worker}'s connection: {e}; closing it"));
                 break;
             }
         }

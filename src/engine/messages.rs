@@ -1,16 +1,16 @@
 //! The messages between the engine's actors, in one place: what each
-//! actor accepts is listed in its module doc, and defined here, so no
-//! actor file names another actor's internals.
+//! actor accepts is listed in its module doc, and defined here (the run's
+//! event seam, the Reporter's inputs, in `events.rs`, named here too), so
+//! no actor file names another actor's internals.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::history::LastRun;
-use crate::protocol::{FromPython, Inventory, PhaseRecord, ReplayEntry, ToPython, WorkerExit};
-use crate::report::{Stopped, TestResult};
+use crate::protocol::{FromPython, Inventory, ReplayEntry, ToPython, WorkerExit};
+use crate::report::Stopped;
 use crate::run::crash::RestartBudget;
 use crate::run::timeouts::Watchdog;
 use crate::schedule::run_queue::RunQueue;
@@ -45,50 +45,9 @@ pub struct HistoryLink {
     pub flush: Recipient<Flush>,
 }
 
-/// What happened in the run. The one seam the run's events leave through
-/// (`EventBus`): every subscriber (the Reporter, the History; a daemon
-/// client or a JSON stream could be next) gets every event, in order, and
-/// takes what it needs.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub enum RunEvent {
-    /// Collected: the run begins.
-    Began(Arc<Begin>),
-    /// A test's final result.
-    TestFinished(Arc<TestReported>),
-    /// What the history learns from a finished test.
-    Observed(Arc<Observe>),
-    /// `--retries`: a try failed and the test runs again.
-    Retrying(Arc<TestRetrying>),
-    /// A test has run longer than `--slow-timeout`.
-    Slow(Arc<TestSlow>),
-    /// A line for stderr (a warning, an error, a notice).
-    Diagnostic(Arc<Diagnostic>),
-}
-
-/// The run's subscribers; `emit` sends each event to all of them.
-#[derive(Clone, Default)]
-pub struct EventBus {
-    subscribers: Vec<Recipient<RunEvent>>,
-}
-
-impl EventBus {
-    pub fn new(subscribers: Vec<Recipient<RunEvent>>) -> Self {
-        EventBus { subscribers }
-    }
-
-    pub fn subscribe(&mut self, subscriber: Recipient<RunEvent>) {
-        self.subscribers.push(subscriber);
-    }
-
-    pub fn emit(&self, event: RunEvent) {
-        self.subscribers.iter().for_each(|subscriber| subscriber.do_send(event.clone()));
-    }
-
-    pub fn diagnostic(&self, line: impl Into<String>) {
-        self.emit(RunEvent::Diagnostic(Arc::new(Diagnostic(line.into()))));
-    }
-}
+/// The run's event seam (`events.rs`): named here too, so an actor finds
+/// every message it sends or accepts in one module.
+pub use super::events::{Begin, Drain, EventBus, PluginSummary, RunEvent, Status, Summarize};
 
 /// Starts the History actor once the rootdir (hence the history file) is
 /// known: given by the engine, so the Supervisor does not name it.
@@ -271,93 +230,7 @@ events_are_messages!(
     ZygoteLost
 );
 
-// --- To the Reporter: what the terminal shows ---
-
-/// What the live status line shows besides the counts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Status {
-    /// (worker, node id, started at) of each running test.
-    pub running: Vec<(usize, String, Instant)>,
-    /// Expected seconds of work left, from the history (0: unknown).
-    pub expected_left: f64,
-    pub workers: usize,
-}
-
-#[derive(Clone)]
-pub struct Begin {
-    pub inventory: Arc<Inventory>,
-}
-
-#[derive(Clone)]
-pub struct TestReported(pub TestResult);
-
-/// `--retries`: a try failed and the test goes back in the queue.
-#[derive(Clone)]
-pub struct TestRetrying {
-    pub nodeid: String,
-    pub worker: usize,
-    /// This try's number (1 for the first) and the most there will be.
-    pub attempt: usize,
-    pub of: usize,
-    /// The phase that failed (`None` for a crash without phases).
-    pub failed: Option<PhaseRecord>,
-}
-
-/// A test has run longer than `--slow-timeout`: said on stderr, as
-/// nextest's SLOW, so a long or hung test shows in a CI log while it runs.
-#[derive(Clone)]
-pub struct TestSlow {
-    pub nodeid: String,
-    pub worker: usize,
-    pub secs: f64,
-}
-
-/// What plugins' `pytest_terminal_summary` hooks wrote, for the summary.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PluginSummary {
-    pub text: String,
-}
-
-/// Answers whether `--max-warnings` was exceeded (pytest then exits 6).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Summarize {
-    pub stopped: Option<Stopped>,
-    /// Lines to show before the closing sections (e.g. "Stored test durations in ...").
-    pub notes: Vec<String>,
-    /// False when the run ended without pytest ending its session, so no
-    /// junit file was written: the summary must not claim one.
-    pub junit_written: bool,
-    /// Warnings pytest recorded while it ended the session in the zygote
-    /// (its cache plugin's, when it cannot write): counted and shown too.
-    pub warnings: Vec<crate::protocol::WarningRecord>,
-}
-
-/// A line for stderr from any actor (a warning, an error, a notice):
-/// the Reporter prints it above the live status, in the order sent.
-#[derive(Clone)]
-pub struct Diagnostic(pub String);
-
-/// Answered once everything sent to the Reporter before it is written:
-/// the run's exit waits for it, so no diagnostic is lost.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain;
-
 // --- To the History: what the run learns ---
-
-#[derive(Clone)]
-pub struct Observe {
-    pub nodeid: String,
-    /// `None` when the test did not run to the end (its worker crashed).
-    pub duration: Option<f64>,
-    pub outcome: String,
-    pub peak_rss_kb: Option<u64>,
-    /// It passed after failed tries (`--retries`).
-    pub flaky: bool,
-}
 
 /// Save everything; `run` describes the run that just ended. Answers with
 /// a line for the terminal, if there is one to show.

@@ -5,13 +5,17 @@
 //! connections, and returns the exit code the Supervisor delivers.
 //!
 //! The engine's actors. Each is a thin shell over a plain struct that holds
-//! the logic, so the logic is tested without an actix system.
+//! the logic, so the logic is tested without an actix system: the
+//! Scheduler over `RunState`, the Supervisor over `supervise`, the Reporter
+//! and the History over the run's two event sinks
+//! (`report::terminal::TerminalReporter`, `history::recorder::Recorder`).
 //!
 //! Events flow one way: connections -> Supervisor (process lifecycle) and
 //! Scheduler (run state); only the Scheduler emits test events to the
 //! Reporter and History, which keeps actix's per-sender ordering intact.
 
 pub mod connection;
+pub mod events;
 pub mod history;
 pub mod messages;
 pub mod reporter;
@@ -25,7 +29,7 @@ use actix::prelude::*;
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 
-use crate::engine::connection::accept_loop;
+use crate::engine::connection::{accept_loop, Peers};
 use crate::engine::history::History;
 use crate::engine::messages::{EventBus, HistoryLink, HistoryStarter, ReporterLink, RunEvent, SchedulerLink};
 use crate::engine::reporter::Reporter;
@@ -34,6 +38,7 @@ use crate::engine::supervisor::Supervisor;
 use crate::errors::EngineError;
 use crate::plan::RunPlan;
 use crate::python::embed;
+use crate::report::terminal::TerminalReporter;
 use crate::supervise::proctree;
 use crate::supervise::socket_dir;
 
@@ -58,20 +63,14 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let terminal = std::io::stdout().is_terminal();
         // The live status line: on a terminal, not in CI, not over a debugger.
         let live = !plan.interactive && terminal && std::env::var_os("CI").is_none();
-        let reporter = reporter_link(
-            Reporter::new(
-                plan.color,
-                plan.started,
-                live,
-                [Box::new(std::io::stdout()), Box::new(std::io::stderr())],
-                terminal || plan.interactive,
-            )
-            .start(),
-        );
+        let streams: [Box<dyn std::io::Write + Send>; 2] = [Box::new(std::io::stdout()), Box::new(std::io::stderr())];
+        let terminal_sink = TerminalReporter::new(plan.color, live, streams, terminal || plan.interactive);
+        let reporter = reporter_link(Reporter::new(terminal_sink, plan.started).start());
         let scheduler = Scheduler::new(reporter.clone(), plan.retries, live, plan.rerun_isolated).start();
         let peers = (scheduler_link(&scheduler), reporter.clone(), history_starter(reporter.events.clone()));
         let supervisor = Supervisor::new(plan, pyworker_dir, socket, peers, done_tx, warm_zygote).start();
-        actix::spawn(accept_loop(listener, supervisor, scheduler));
+        let diagnostics = EventBus::new(vec![reporter.events.clone()]);
+        actix::spawn(accept_loop(listener, Peers { supervisor, scheduler, diagnostics }));
         Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
     })?;
     drop(socket_dir);

@@ -20,7 +20,6 @@
 //! (`StopTimedOut`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -83,24 +82,8 @@ impl Scheduler {
                 Effect::DropLink { worker } => {
                     run.links.remove(&worker);
                 }
-                Effect::Report(result) => run.events.emit(RunEvent::TestFinished(Arc::new(TestReported(result)))),
-                Effect::Retrying { nodeid, worker, attempt, of, failed } => {
-                    let failed = failed.map(|phase| *phase);
-                    run.events.emit(RunEvent::Retrying(Arc::new(TestRetrying { nodeid, worker, attempt, of, failed })));
-                }
-                Effect::Slow { nodeid, worker, secs } => {
-                    run.events.emit(RunEvent::Slow(Arc::new(TestSlow { nodeid, worker, secs })))
-                }
+                Effect::Event(event) => run.events.emit(event),
                 Effect::StatusChanged => status_changed = true,
-                Effect::Observe { nodeid, duration, outcome, peak_rss_kb, flaky } => {
-                    run.events.emit(RunEvent::Observed(Arc::new(Observe {
-                        nodeid,
-                        duration,
-                        outcome,
-                        peak_rss_kb,
-                        flaky,
-                    })));
-                }
                 Effect::RestartWorker { worker } => run.supervisor.restart.do_send(RestartWorker { worker }),
                 Effect::StopTimedOut { worker, secs } => {
                     run.supervisor.stop_timed_out.do_send(StopTimedOut { worker, secs })
@@ -114,7 +97,6 @@ impl Scheduler {
                 Effect::RetryWaitingLater => {
                     ctx.run_later(FAIR_START_RETRY, |act, ctx| act.apply(ctx, RunState::on_fair_start_retry));
                 }
-                Effect::Stderr(line) => run.events.diagnostic(line),
             }
         }
         if status_changed && self.live {

@@ -20,9 +20,10 @@ use crate::schedule::lpt;
 
 const BAR_WIDTH: usize = 40;
 
-/// The whole report for the command line `pytest_args` and `workers`.
-pub fn render(cwd: &Path, pytest_args: &[String], workers: usize, tty: bool) -> String {
-    let path = find_history(cwd, pytest_args);
+/// The whole report for the command line `pytest_args` (its `--rootdir`
+/// value, `rootdir_flag`, read by the caller) and `workers`.
+pub fn render(cwd: &Path, rootdir_flag: Option<&str>, pytest_args: &[String], workers: usize, tty: bool) -> String {
+    let path = find_history(cwd, rootdir_flag);
     if !path.exists() {
         return format!(
             "rpytest: no history yet at {}\nRun the suite with rpytest once; later runs are scheduled from its durations.\n",
@@ -46,8 +47,8 @@ pub fn render(cwd: &Path, pytest_args: &[String], workers: usize, tty: bool) -> 
 }
 
 /// `--rootdir` from the pytest arguments, else the nearest history above `cwd`.
-fn find_history(cwd: &Path, pytest_args: &[String]) -> PathBuf {
-    if let Some(rootdir) = crate::python::rootdir::option_value(pytest_args, &["--rootdir"]) {
+fn find_history(cwd: &Path, rootdir_flag: Option<&str>) -> PathBuf {
+    if let Some(rootdir) = rootdir_flag {
         return HistoryStore::path_for(&cwd.join(rootdir));
     }
     cwd.ancestors().map(HistoryStore::path_for).find(|p| p.is_file()).unwrap_or_else(|| HistoryStore::path_for(cwd))
@@ -241,17 +242,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
-        assert_eq!(find_history(&sub, &[]), HistoryStore::path_for(&sub));
+        assert_eq!(find_history(&sub, None), HistoryStore::path_for(&sub));
         let (mut store, _) = HistoryStore::open(HistoryStore::path_for(dir.path()));
         store.save().unwrap();
-        assert_eq!(find_history(&sub, &[]), HistoryStore::path_for(dir.path()));
-        let args = strings(&["--rootdir", "x"]);
-        assert_eq!(find_history(&sub, &args), HistoryStore::path_for(&sub.join("x")));
+        assert_eq!(find_history(&sub, None), HistoryStore::path_for(dir.path()));
+        assert_eq!(find_history(&sub, Some("x")), HistoryStore::path_for(&sub.join("x")));
     }
 
     #[test]
     fn without_a_file_it_says_how_to_get_one() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(render(dir.path(), &[], 2, false).contains("no history yet"));
+        assert!(render(dir.path(), None, &[], 2, false).contains("no history yet"));
     }
 }

@@ -20,8 +20,10 @@
 
 pub mod atomic_file;
 pub mod dir_lock;
+pub mod durations_file;
 mod file;
 pub mod inventory_status;
+pub mod recorder;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -144,3 +144,39 @@ fn a_corrupt_entry_is_reported_when_needed_and_rebuilt_by_the_save() {
     let known: Vec<_> = all.tests().into_iter().map(|(id, t)| (id, t.durations)).collect();
     assert_eq!(known, [("t::bad".to_string(), vec![2.0]), ("t::ok".to_string(), vec![1.0])]);
 }
+
+/// The history sink, fed the run's events: it learns from `Observed` only,
+/// and its flush writes both files and says where the durations went.
+#[test]
+fn the_recorder_learns_from_observed_events_and_flush_saves_both_files() {
+    use crate::report::events::{EventSink, Observe, RunEvent};
+    use recorder::{Recorder, Saved};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = HistoryStore::path_for(dir.path());
+    let durations = dir.path().join(".test_durations");
+    let mut recorder = Recorder::new(HistoryStore::open(path.clone()).0, Some(durations.clone()));
+    assert_eq!(recorder.save_if_dirty(), None, "nothing learnt, nothing saved");
+    assert!(!path.exists());
+    let observed = |nodeid: &str, duration, flaky| Observe {
+        nodeid: nodeid.into(),
+        duration,
+        outcome: "passed".into(),
+        peak_rss_kb: Some(2048),
+        flaky,
+    };
+    recorder.event(RunEvent::Observed(Arc::new(observed("t::a", Some(1.5), true))));
+    recorder.event(RunEvent::Observed(Arc::new(observed("t::crashed", None, false))));
+    recorder.event(RunEvent::diagnostic("not for the history"));
+    assert_eq!(recorder.save_if_dirty(), None);
+    assert_eq!(HistoryStore::open(path.clone()).0.get("t::a").unwrap().durations, vec![1.5]);
+    let run = LastRun { finished_at: 1, tests: 2, workers: 1, wall: 2.0 };
+    let saved = recorder.flush(Some(run));
+    let note = format!("Stored test durations in {}", durations.display());
+    assert_eq!(saved, Saved { note: Some(note), warnings: Vec::new() });
+    let (store, _) = HistoryStore::open(path);
+    let a = store.get("t::a").unwrap();
+    assert_eq!((a.peak_rss_kb, a.flaky, store.last_run().map(|r| r.tests)), (Some(2048), 1, Some(2)));
+    let written = crate::history::durations_file::read(&durations).unwrap();
+    assert_eq!(written.len(), 1, "a crash has no duration to store: {written:?}");
+}

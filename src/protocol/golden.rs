@@ -54,7 +54,7 @@ const EVERY_KIND: [&str; 17] = [
 ];
 
 /// The frames Python writes for `which` (`samples`, `daemon-samples`).
-pub(crate) fn python_frames(which: &str) -> Vec<Vec<u8>> {
+fn python_frames(which: &str) -> Vec<Vec<u8>> {
     let python = std::env::var("RPYTEST_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = tempfile::NamedTempFile::new().unwrap();
     let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("pyworker");
@@ -94,6 +94,26 @@ fn rust_decodes_every_message_python_sends() {
     }
     let missing: Vec<&str> = EVERY_KIND.iter().copied().filter(|k| !seen.contains(k)).collect();
     assert!(missing.is_empty(), "protocol.samples() has no sample of {missing:?}");
+}
+
+/// The warm zygote's messages to the daemon, as Python writes them.
+#[test]
+fn the_daemon_decodes_every_message_a_warm_zygote_sends() {
+    use super::warm::FromWarmZygote;
+    let frames = python_frames("daemon-samples");
+    let kinds: Vec<&str> = frames
+        .iter()
+        .map(|frame| match rmp_serde::from_slice::<FromWarmZygote>(frame) {
+            Ok(FromWarmZygote::Warm { .. }) => "warm",
+            Ok(FromWarmZygote::Verdict { .. }) => "verdict",
+            Ok(FromWarmZygote::Taken { .. }) => "taken",
+            Ok(FromWarmZygote::Ended { .. }) => "ended",
+            Ok(FromWarmZygote::Refreshed { .. }) => "refreshed",
+            Ok(FromWarmZygote::Stale { .. }) => "stale",
+            Err(e) => panic!("the daemon cannot decode a warm zygote's message: {e}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["warm", "verdict", "verdict", "taken", "ended", "ended", "refreshed", "stale"]);
 }
 
 #[test]

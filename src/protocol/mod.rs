@@ -1,7 +1,9 @@
-//! The wire format between the engine and its Python processes.
+//! The wire format between the engine and its Python processes, and
+//! between the daemon and its warm zygotes (`warm.rs`).
 //!
-//! This is the only Rust module that knows how bytes travel; its Python twin
-//! is `pyworker/rpytest_worker/protocol.py`. A frame is a big-endian u32
+//! This is the only Rust module that defines the messages Python reads and
+//! writes; its Python twin is `pyworker/rpytest_worker/protocol.py` (and
+//! `warm.py` for the warm zygote's). A frame is a big-endian u32
 //! length followed by one MessagePack map whose `type` key names the message.
 //! One enum per direction, serialized with named fields so Python sees plain
 //! dicts. A malformed or oversized frame is an error for its connection only.
@@ -11,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 mod records;
 mod replay;
+pub mod warm;
 
 pub use records::*;
 pub use replay::*;
@@ -229,5 +232,7 @@ pub async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &ToPy
 
 #[cfg(test)]
 pub(crate) mod golden;
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -12,11 +12,13 @@
 //! order, its banner and counts line), `sections` (ERRORS, FAILURES,
 //! PASSES), `warnings`, `durations`, `short_summary`. `result` holds the
 //! record types, `render` and `counts` pytest's markup and wording, `live`
-//! the status under the progress on a terminal. Nothing here writes to a
-//! stream: the Reporter actor prints what these return.
+//! the status under the progress on a terminal. Only `terminal` writes to a
+//! stream: it is the sink that takes the run's events (`events`) and prints
+//! what the others return; the Reporter actor only carries messages to it.
 
 mod counts;
 mod durations;
+pub mod events;
 pub mod junit;
 pub mod live;
 mod progress;
@@ -25,12 +27,14 @@ mod result;
 mod sections;
 mod short_summary;
 mod summary;
+pub mod terminal;
 mod warnings;
 
 #[cfg(test)]
 mod tests;
 
 pub use result::{domain_of, Stopped, TestResult};
+pub use summary::RESULT_FILE_VAR;
 
 use crate::protocol::{CollectReport, Inventory, PhaseRecord, WarningRecord};
 use counts::Counts;

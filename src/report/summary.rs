@@ -106,11 +106,17 @@ impl RunReport {
     }
 }
 
+/// The child of `rpytest --watch` reads it: where to write its closing
+/// counts ("12 passed in 0.21s") for the watch's status line. Here, below
+/// both the watch that sets it and the daemon key that leaves it out (only
+/// the client reads it), so neither names the other.
+pub const RESULT_FILE_VAR: &str = "RPYTEST_WATCH_RESULT";
+
 /// A run started by `rpytest --watch` writes its counts where the watch
 /// said (`RPYTEST_WATCH_RESULT`), for the watch's status line: the watch
 /// cannot read them off a terminal the run draws on directly.
 fn tell_the_watch(counts: &str) {
-    if let Some(path) = std::env::var_os(crate::watch::RESULT_FILE_VAR) {
+    if let Some(path) = std::env::var_os(RESULT_FILE_VAR) {
         if let Err(e) = std::fs::write(&path, counts) {
             crate::trace::event(|| format!("watch: cannot write the result to {path:?}: {e}"));
         }

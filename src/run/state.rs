@@ -38,6 +38,7 @@ pub use events::*;
 use isolation::Isolation;
 
 use crate::protocol::{Inventory, PhaseRecord, ReplayEntry, TestDone, ToPython};
+use crate::report::events::TestSlow;
 use crate::report::Stopped;
 use crate::run::crash::RestartBudget;
 use crate::run::exit_code::ExitCode;
@@ -186,7 +187,7 @@ impl RunState {
         self.queue.tick(now);
         if !self.completes_held_test(worker, done.index) {
             let stray = format!("rpytest: warning: ignoring a stray report for test #{} from gw{worker}", done.index);
-            self.emit(Effect::Stderr(stray));
+            self.say(stray);
             return self.take_effects();
         }
         self.startup_failures = 0;
@@ -234,7 +235,7 @@ impl RunState {
             return self.take_effects();
         }
         if !self.completes_held_test(worker, i.index) {
-            self.emit(Effect::Stderr(format!("rpytest: warning: ignoring a stray interruption from gw{worker}")));
+            self.say(format!("rpytest: warning: ignoring a stray interruption from gw{worker}"));
             return self.take_effects();
         }
         if !i.phases.is_empty() {
@@ -360,7 +361,7 @@ impl RunState {
         }
         for slow in self.watchdog.newly_slow(&self.queue.running(), now) {
             let nodeid = self.inventory.items[slow.test].shown.clone();
-            self.emit(Effect::Slow { nodeid, worker: slow.worker, secs: slow.secs });
+            self.slow(TestSlow { nodeid, worker: slow.worker, secs: slow.secs });
         }
         self.take_effects()
     }

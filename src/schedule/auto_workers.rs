@@ -17,7 +17,7 @@ pub const WORKER_COST: f64 = 0.05;
 /// The least share of the selected tests the history must know before it
 /// may shrink the pool: a suite it mostly does not know is not small.
 const MIN_KNOWN: f64 = 0.9;
-use crate::config::MemoryBudget;
+use super::memory_budget::MemoryBudget;
 
 /// The pool `auto` resolved to, and why it is smaller than the CPUs.
 #[derive(Debug, PartialEq)]

@@ -4,7 +4,7 @@
 //! history, and no shard sees the others. A test is run exactly once only if
 //! every shard computes the same partition, so the partition is a pure
 //! function of inputs all shards share: the selected node ids, the shard
-//! count, and optionally a committed durations file (`durations_file.rs`).
+//! count, and optionally a committed durations file (`history/durations_file.rs`).
 //! Never machine-local history.
 //!
 //! With durations, tests are dealt LPT over the shards (unknown tests at the
@@ -25,8 +25,11 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::errors::UsageError;
-use crate::schedule::durations_file::Durations;
 use crate::schedule::lpt;
+
+/// Seconds per node id, sorted by node id: what a committed durations file
+/// holds (`history::durations_file` reads and writes it).
+pub type Durations = std::collections::BTreeMap<String, f64>;
 
 /// `--shard K --total-shards N`, 0-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

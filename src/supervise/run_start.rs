@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::config::{MemoryBudget, WorkerCount, WorkerStart};
+use crate::config::{WorkerCount, WorkerStart};
 use crate::history::{HistoryStore, HistoryView};
 use crate::plan::RunPlan;
 use crate::protocol::Inventory;
@@ -18,6 +18,7 @@ use crate::run::crash::RestartBudget;
 use crate::run::timeouts::{TimeoutSources, Watchdog};
 use crate::schedule::auto_workers;
 use crate::schedule::dist::DistMode;
+use crate::schedule::memory_budget::MemoryBudget;
 use crate::schedule::run_queue::RunQueue;
 
 /// The run, planned.

@@ -15,15 +15,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::state::{Filters, RunKind};
+use crate::report::RESULT_FILE_VAR;
 
 /// Whether a save's rerun is given `--affected` (so that it runs only what
 /// the save can break); false would rerun the whole (filtered) selection.
 pub const AFFECTED_FLAG_AVAILABLE: bool = true;
-
-/// The child reads it: where to write its closing counts ("12 passed in
-/// 0.21s") for the watch's status line. Not part of the daemon's key
-/// (`daemon::key`): only the client reads it.
-pub const RESULT_FILE_VAR: &str = "RPYTEST_WATCH_RESULT";
 
 /// The child's arguments: the user's (without `--watch`, and without an
 /// `--affected` of their own, which the kind decides), the filters (`p`:

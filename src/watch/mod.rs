@@ -22,8 +22,8 @@ use std::process::ExitStatus;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+pub use child::AFFECTED_FLAG_AVAILABLE;
 use child::{DaemonUse, OwnDaemon, Run};
-pub use child::{AFFECTED_FLAG_AVAILABLE, RESULT_FILE_VAR};
 use events::{Tree, Watcher};
 use keys::{Key, Keys, Pressed};
 use state::{Action, Watch};

@@ -13,6 +13,7 @@ mod closing_line;
 mod failures;
 mod progress;
 mod short_summary;
+mod terminal;
 mod warnings;
 
 use super::{Collection, ReportSettings, RunReport, TestResult};

@@ -1,6 +1,9 @@
 //! What the run state asks of the Scheduler, and the live status it shows.
 
-use crate::protocol::{PhaseRecord, ReplayEntry, ToPython};
+use std::sync::Arc;
+
+use crate::protocol::{ReplayEntry, ToPython};
+use crate::report::events::{Observe, RunEvent, TestRetrying, TestSlow};
 use crate::report::{Stopped, TestResult};
 use crate::run::exit_code::ExitCode;
 
@@ -11,16 +14,11 @@ pub enum Effect {
     ToWorker { worker: usize, message: ToPython },
     /// The worker's connection is void (lost, or being stopped): drop it.
     DropLink { worker: usize },
-    /// A test's result, for the Reporter.
-    Report(TestResult),
-    /// A failed try goes back to the queue (`--retries`), for the Reporter.
-    Retrying { nodeid: String, worker: usize, attempt: usize, of: usize, failed: Option<Box<PhaseRecord>> },
-    /// A running test passed `--slow-timeout`, for the Reporter.
-    Slow { nodeid: String, worker: usize, secs: f64 },
+    /// Something the run's sinks (the terminal, the history) hear of:
+    /// a result, a retry, a slow test, what a test taught, a line for stderr.
+    Event(RunEvent),
     /// What the live status shows (`status()`) has changed.
     StatusChanged,
-    /// A finished test, for the History.
-    Observe { nodeid: String, duration: Option<f64>, outcome: String, peak_rss_kb: Option<u64>, flaky: bool },
     /// The Supervisor starts a fresh worker process in this slot.
     RestartWorker { worker: usize },
     /// The Supervisor stops the worker: its test passed a limit of `secs`.
@@ -34,8 +32,6 @@ pub enum Effect {
     /// call `on_fair_start_retry` a little later, in case nothing else
     /// (a finished test) answers them first.
     RetryWaitingLater,
-    /// A line for the user on stderr.
-    Stderr(String),
 }
 
 /// What the live status line shows besides the counts.
@@ -51,6 +47,32 @@ pub struct LiveStatus {
 impl super::RunState {
     pub(super) fn emit(&mut self, effect: Effect) {
         self.effects.push(effect);
+    }
+
+    /// An event for the run's sinks.
+    pub(super) fn event(&mut self, event: RunEvent) {
+        self.emit(Effect::Event(event));
+    }
+
+    pub(super) fn report(&mut self, result: TestResult) {
+        self.event(RunEvent::TestFinished(Arc::new(result)));
+    }
+
+    pub(super) fn observe(&mut self, observed: Observe) {
+        self.event(RunEvent::Observed(Arc::new(observed)));
+    }
+
+    pub(super) fn retrying(&mut self, retrying: TestRetrying) {
+        self.event(RunEvent::Retrying(Arc::new(retrying)));
+    }
+
+    pub(super) fn slow(&mut self, slow: TestSlow) {
+        self.event(RunEvent::Slow(Arc::new(slow)));
+    }
+
+    /// A line for the user on stderr.
+    pub(super) fn say(&mut self, line: impl Into<String>) {
+        self.event(RunEvent::diagnostic(line));
     }
 
     /// What the event just handled decided, in order.

@@ -30,7 +30,7 @@ impl RunState {
         let spent = self.restarts.spend(worker).filter(|_| self.queue.has_pending());
         if self.startup_failures >= MAX_STARTUP_FAILURES {
             let cause = format!("not run: workers keep dying before running a test (last: {cause})");
-            self.emit(Effect::Stderr(format!("rpytest: error: {cause}")));
+            self.say(format!("rpytest: error: {cause}"));
             self.abandon_pending(&cause);
         } else if let Some(banner) = spent {
             self.give_up_restarting(banner);
@@ -43,7 +43,7 @@ impl RunState {
     /// are reported as not run, and the banner says why (xdist's wording).
     fn give_up_restarting(&mut self, banner: String) {
         let line = format!("rpytest: {banner} (--max-worker-restart); the tests left are not run");
-        self.emit(Effect::Stderr(line));
+        self.say(line);
         let cause = format!("not run: {banner} (--max-worker-restart)");
         self.end_unstarted(banner, cause, None);
     }

@@ -2,8 +2,9 @@
 //! History, its entry for the zygote's replay, and the records that stand
 //! for tests a crash, a stop or the restart budget kept from finishing.
 
-use super::{Effect, RunState, WorkerLost};
+use super::{RunState, WorkerLost};
 use crate::protocol::{FailedTry, Leak, PhaseRecord, ReplayEntry, TestDone, When};
+use crate::report::events::{Observe, TestRetrying};
 use crate::report::{domain_of, Stopped, TestResult};
 use crate::run::crash;
 use crate::run::timeouts;
@@ -38,7 +39,7 @@ impl RunState {
         let crash_phase = phases.iter().find(|p| p.when == When::Crash);
         let crash = crash_phase.and_then(|p| p.crash.clone());
         let crash_text = crash_phase.and_then(|p| p.longrepr.clone()).filter(|text| Some(text) != crash.as_ref());
-        self.emit(Effect::Observe {
+        self.observe(Observe {
             nodeid: nodeid.clone(),
             duration: crash.is_none().then(|| phases.iter().map(|p| p.duration).sum()),
             outcome: final_outcome(&phases),
@@ -59,7 +60,7 @@ impl RunState {
             leaks: Vec::new(),
             item: base,
         });
-        self.emit(Effect::Report(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries }));
+        self.report(TestResult { index, nodeid: shown, id: nodeid, worker, phases, warnings, tries });
     }
 
     /// Failures count toward `--maxfail` across all workers; reaching it
@@ -83,8 +84,8 @@ impl RunState {
         tries.push(done.phases.clone());
         let attempt = tries.len();
         let nodeid = self.inventory.items[done.index].shown.clone();
-        let failed = done.phases.iter().find(|p| p.outcome == "failed").cloned().map(Box::new);
-        self.emit(Effect::Retrying { nodeid, worker, attempt, of: retries + 1, failed });
+        let failed = done.phases.iter().find(|p| p.outcome == "failed").cloned();
+        self.retrying(TestRetrying { nodeid, worker, attempt, of: retries + 1, failed });
         true
     }
 
@@ -142,7 +143,7 @@ impl RunState {
         let item = &self.inventory.items[index];
         let (nodeid, id) = (item.shown.clone(), item.id.clone());
         let warnings = Vec::new();
-        self.emit(Effect::Report(TestResult { index, nodeid, id, worker, phases, warnings, tries: 1 }));
+        self.report(TestResult { index, nodeid, id, worker, phases, warnings, tries: 1 });
     }
 
     /// A worker's leaked processes: a LEAK line in the summary, and a junit

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::records::final_outcome;
 use super::*;
 use crate::protocol::Interruption;
+use crate::report::events::{RunEvent, TestRetrying};
 use crate::report::TestResult;
 use crate::run::timeouts::TimeoutSources;
 use crate::schedule::run_queue::Order;
@@ -14,22 +15,7 @@ use crate::schedule::run_queue::Order;
 /// An inventory of `tests` tests, `t.py::t0` on; `extra` overrides fields
 /// (`maxfail`, `shared_fixtures`, ...).
 fn inventory(tests: usize, extra: Value) -> Arc<Inventory> {
-    let items: Vec<Value> = (0..tests)
-        .map(|i| json!({"id": format!("t.py::t{i}"), "shown": format!("t.py::t{i}"), "group": null, "timeout": null}))
-        .collect();
-    let mut fields = json!({
-        "items": items, "deselected": 0, "unaffected": 0, "inventory": "hash", "basetemp": "/tmp/b", "testrunuid": "u",
-        "collect_reports": [], "warnings": [], "rootdir": "/r", "terminal": true, "reportchars": "fE",
-        "verbosity": 0, "tbstyle": "auto", "summary_untrimmed": false, "no_summary": false,
-        "fold_skipped": true, "xfail_tb": false, "instafail": false, "show_capture": "all", "capture": "fd", "collect_failed": 0,
-        "durations_min": 0.005, "durations_hint": false, "pytest_version": [8, 3],
-        // Required even when empty: Python always sends them (protocol::golden).
-        "junitxml": null, "max_warnings": null, "maxfail": 0, "numprocesses": null, "durations": null,
-        "dist": null, "shared_fixtures": [], "threads": [], "holders": null, "timeout_plugin": null,
-        "timeout_plugin_active": false,
-    });
-    fields.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    Arc::new(serde_json::from_value(fields).unwrap())
+    Arc::new(crate::protocol::testing::inventory(tests, extra))
 }
 
 /// A run without history (the shared pool, collection order) and without
@@ -94,14 +80,17 @@ fn told_to_stop(effects: &[Effect]) -> Vec<usize> {
 /// (test, outcome) of each result reported.
 fn reported(effects: &[Effect]) -> Vec<(usize, String)> {
     let results = effects.iter().filter_map(|e| match e {
-        Effect::Report(result) => Some((result.index, final_outcome(&result.phases))),
+        Effect::Event(RunEvent::TestFinished(result)) => Some((result.index, final_outcome(&result.phases))),
         _ => None,
     });
     results.collect()
 }
 
 fn results(effects: &[Effect]) -> Vec<&TestResult> {
-    effects.iter().filter_map(|e| if let Effect::Report(result) = e { Some(result) } else { None }).collect()
+    effects
+        .iter()
+        .filter_map(|e| if let Effect::Event(RunEvent::TestFinished(result)) = e { Some(&**result) } else { None })
+        .collect()
 }
 
 fn restarted(effects: &[Effect]) -> Vec<usize> {
@@ -186,7 +175,7 @@ fn workers_that_keep_dying_before_running_a_test_end_the_run() {
     assert!(restarted(&last).is_empty());
     let cause = "not run: workers keep dying before running a test (last: killed by signal 9 (SIGKILL))";
     let error = format!("rpytest: error: {cause}");
-    assert!(last.iter().any(|e| matches!(e, Effect::Stderr(line) if *line == error)));
+    assert!(last.iter().any(|e| matches!(e, Effect::Event(RunEvent::Diagnostic(line)) if **line == *error)));
     assert_eq!(reported(&last), [(0, "failed".to_string()), (1, "failed".to_string())]);
     assert_eq!(results(&last)[1].phases[0].crash.as_deref(), Some(cause));
     assert_eq!(completion(&last), Some((ExitCode::TestsFailed, None)));
@@ -224,7 +213,7 @@ fn a_worker_lost_while_ending_its_session_is_not_replaced() {
     assert!(matches!(answer.as_slice(), [Effect::ToWorker { worker: 1, message: ToPython::NoMore }, ..]), "{answer:?}");
     let gone = state.on_worker_lost(lost(1));
     assert!(restarted(&gone).is_empty() && reported(&gone).is_empty(), "{gone:?}");
-    assert!(!gone.iter().any(|e| matches!(e, Effect::Stderr(_))), "{gone:?}");
+    assert!(!gone.iter().any(|e| matches!(e, Effect::Event(RunEvent::Diagnostic(_)))), "{gone:?}");
     finish(&mut state, 0, 0, "passed");
     assert_eq!(ask(&mut state, 0), [2]);
     assert_eq!(completion(&pass_last(&mut state, 0, 2)), Some((ExitCode::Ok, None)));
@@ -241,7 +230,7 @@ fn a_lost_workers_running_test_becomes_a_failed_crash_record_and_the_slot_restar
     assert_eq!((phase.when.as_str(), phase.word.as_str()), ("crash", "FAILED"));
     assert!(phase.longrepr.as_deref().unwrap().ends_with("(faulthandler, last lines):\nFatal Python error"));
     let observed = gone.iter().find_map(|e| match e {
-        Effect::Observe { duration, outcome, .. } => Some((*duration, outcome.clone())),
+        Effect::Event(RunEvent::Observed(seen)) => Some((seen.duration, seen.outcome.clone())),
         _ => None,
     });
     assert_eq!(observed, Some((None, "failed".to_string())), "a crash has no duration");
@@ -273,12 +262,13 @@ fn a_failed_try_is_retried_and_passing_later_makes_it_flaky() {
     assert_eq!(join(&mut state, 0), [0]);
     let first = finish(&mut state, 0, 0, "failed");
     assert!(reported(&first).is_empty(), "a try with tries left is not a result");
-    assert!(matches!(&first[0], Effect::Retrying { worker: 0, attempt: 1, of: 2, failed: Some(_), .. }));
+    let Effect::Event(RunEvent::Retrying(retrying)) = &first[0] else { panic!("{first:?}") };
+    assert!(matches!(**retrying, TestRetrying { worker: 0, attempt: 1, of: 2, failed: Some(_), .. }));
     assert_eq!(ask(&mut state, 0), [0], "the retry goes first");
     let second = finish(&mut state, 0, 0, "passed");
     let result = results(&second)[0];
     assert_eq!((result.index, result.tries, result.flaky()), (0, 2, true));
-    assert!(second.iter().any(|e| matches!(e, Effect::Observe { flaky: true, .. })));
+    assert!(second.iter().any(|e| matches!(e, Effect::Event(RunEvent::Observed(seen)) if seen.flaky)));
     assert_eq!(ask(&mut state, 0), [1]);
     assert_eq!(completion(&pass_last(&mut state, 0, 1)), Some((ExitCode::Ok, None)));
 }

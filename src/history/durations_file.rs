@@ -10,17 +10,15 @@
 //! too. A file that cannot be trusted is a usage error that says how to fix
 //! it: a partition computed from garbage would silently skip tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::history::atomic_file;
-use crate::history::dir_lock::DirLock;
+use super::atomic_file;
+use super::dir_lock::DirLock;
+pub use crate::schedule::shard::Durations;
 
 /// pytest-split's default file name, looked for in the current directory.
 pub const DEFAULT_NAME: &str = ".test_durations";
-
-/// Seconds per node id, sorted by node id.
-pub type Durations = BTreeMap<String, f64>;
 
 /// Where the durations file is: `--durations-path`, else `./.test_durations`.
 pub fn resolve_path(flag: Option<&Path>, cwd: &Path) -> PathBuf {
