@@ -20,6 +20,8 @@ cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 python=$(scripts/venv.sh)
 "$(dirname "$python")/ruff" check --quiet pyworker bench scripts tests
+# pytest's internals are reached through one module (pytest_internals.py).
+bash scripts/check_pytest_door.sh
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 source scripts/skips.sh

@@ -438,7 +438,7 @@ def samples():
         worker_exited(1, pid + 2, -9),
         shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
         terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),
-        session_ended(1, [dict(_WARNING, location="../venv/lib/_pytest/cacheprovider.py:487", when="config")]),
+        session_ended(1, [dict(_WARNING, location="../venv/lib/pytest/cacheprovider.py:487", when="config")]),
         internal_error("zygote got unexpected 'run'"),
     ]
 
