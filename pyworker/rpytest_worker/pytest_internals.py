@@ -6,7 +6,7 @@ reporter's writer and counters, the capture manager's global capture, the
 junitxml plugin's state. Reached from everywhere, each pytest release could
 break one of them silently. So this module is the only one in
 ``rpytest_worker`` that imports ``_pytest`` or reads a private attribute of
-pytest's or a plugin's objects; ``scripts/check_pytest_internals.sh`` (run
+pytest's or a plugin's objects; ``scripts/check_pytest_door.sh`` (run
 by ``scripts/test.sh``) fails when ``_pytest`` appears in any other file.
 
 Each accessor is named for what it gets and says which pytest versions it

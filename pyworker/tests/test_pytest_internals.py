@@ -29,7 +29,8 @@ def accessors():
 
 def test_every_accessor_states_the_versions_it_was_checked_on():
     assert len(accessors()) >= 40
-    missing = [name for name in accessors() if internals.CHECKED_ON not in " ".join(getattr(internals, name).__doc__.split())]
+    missing = [name for name in accessors()
+               if internals.CHECKED_ON not in " ".join(getattr(internals, name).__doc__.split())]
     assert missing == [], f"say '{internals.CHECKED_ON}' in the docstring of each accessor"
 
 
@@ -395,8 +396,8 @@ def test_parametrize_scopes_names_each_arguments_scope(pytester):
 
 
 def test_forget_fixtures_under_drops_a_files_fixtures_only(pytester):
-    pytester.makepyfile(test_one="import pytest\n@pytest.fixture\ndef mine():\n    pass\ndef test_a(mine):\n    pass\n",
-                        test_two="import pytest\n@pytest.fixture\ndef yours():\n    pass\ndef test_b(yours):\n    pass\n")
+    fixture_file = "import pytest\n@pytest.fixture\ndef {0}():\n    pass\ndef test_a({0}):\n    pass\n"
+    pytester.makepyfile(test_one=fixture_file.format("mine"), test_two=fixture_file.format("yours"))
 
     def names(session):
         found = set()
