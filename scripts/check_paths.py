@@ -25,9 +25,9 @@ CODE_DIRS = ("src", "tests", "pyworker", "bench", "scripts")
 CODE_COMMENT = {".rs": "//", ".py": "#", ".sh": "#"}
 PATH = re.compile(r"(?<![\w./-])(?:\.\./)*((?:%s)/(?:[\w.*/-]|\{[\w.,/-]*\})*?(?:\.[A-Za-z0-9]+|/))(?![\w/-])"
                   % "|".join(TOP_DIRS))
-# Paths named on purpose that are not this tree's: a user's test file in an
-# example, and what runs make.
-NOT_IN_TREE = re.compile(r"^(tests/[^/]+\.py$|bench/results/)")
+# A user's test file in an example, not this tree's (this tree keeps no
+# Python file at the top of tests/).
+NOT_IN_TREE = re.compile(r"^tests/[^/]+\.py$")
 
 
 def expand(path):
