@@ -319,7 +319,9 @@ def fixture_info(item):
 def set_up_fixture(item, name):
     """Sets up fixture ``name`` through the item's request, as the first
     test using it would, then gives the item a fresh request. Checked on
-    pytest 7.4, 8.4 and 9.2."""
+    pytest 7.4, 8.4 and 9.2. pytest 9.2 warns (PytestRemovedIn10Warning)
+    that the item is not set up, and says 10.1 will raise: the test of
+    this accessor fails then."""
     __tracebackhide__ = True
     item._initrequest()
     try:
