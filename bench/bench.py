@@ -45,10 +45,10 @@ Usage:
                         [--python PY] [--rpytest PATH] [--skip-rpytest]
                         [--skip-pytest] [--markdown] [--warm]
 
-The warm-daemon benchmark of the README:
+The warm-daemon benchmark of docs/benchmarks.md:
   python bench/bench.py --warm
 
-The scheduling benchmark of the README:
+The scheduling benchmark of docs/benchmarks.md:
   python bench/bench.py --kind skewed --workers 4 --history --longest
   python bench/bench.py --kind mixed --workers 4 --history --longest
 Shared session fixtures:

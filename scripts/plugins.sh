@@ -18,3 +18,6 @@ python=$(scripts/venv.sh .venv-matrix/plugins "pytest>=9,<10" "$plugins")
 source scripts/skips.sh
 RPYTEST_TEST_PYTHON="$python" cargo test --release --quiet --test spawned_workers
 report_skips "plugin-dependent tests"
+# The accessors of the plugins' private state (pytest_internals.py), which
+# skip themselves in the main run, whose venv has none of these plugins.
+"$python" -m pytest -q -p no:cacheprovider -p no:randomly pyworker/tests/test_pytest_internals.py -k test_plugin_

@@ -20,6 +20,12 @@ cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 python=$(scripts/venv.sh)
 "$(dirname "$python")/ruff" check --quiet pyworker bench scripts tests
+# pytest's internals are reached through one module (pytest_internals.py);
+# every repository path the docs and comments name exists; no file is past
+# the size cap CONTRIBUTING.md states.
+bash scripts/check_pytest_door.sh
+"$python" scripts/check_paths.py
+"$python" scripts/check_sizes.py
 export RPYTEST_TEST_PYTHON="$python"
 cargo build --release
 source scripts/skips.sh

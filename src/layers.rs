@@ -18,7 +18,7 @@ fn documented_order(lib: &str) -> Vec<String> {
     names.collect()
 }
 
-/// Every `.rs` file of the module `name`: `src/name.rs`, `src/name/**`.
+/// Every `.rs` file of the module `name`: `src/<name>.rs` and everything under `src/<name>/`.
 fn files_of(src: &Path, name: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let file = src.join(format!("{name}.rs"));

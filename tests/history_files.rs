@@ -1,5 +1,5 @@
 //! The duration history (`<rootdir>/.rpytest/history.json`, see
-//! src/history.rs) is never left corrupt, and a corrupt one never changes
+//! src/history/mod.rs) is never left corrupt, and a corrupt one never changes
 //! outcomes: it is reported and rebuilt (DESIGN.md invariant 4). Runs that
 //! overlap in the same rootdir must not tear it either.
 

@@ -26,4 +26,5 @@ the roles, ``warm`` -> ``zygote`` -> ``worker`` -> ``collection``, and those the
                         the node lifecycle hooks).
 - ``fixtures``:         xdist's ``worker_id`` and ``testrun_uid`` fixtures.
 - ``plugin_compat``:    plugins that need one process per session (cov, benchmark, syrupy).
+- ``pytest_internals``: the one door into pytest's (and plugins') private names.
 """

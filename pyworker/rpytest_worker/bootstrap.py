@@ -1,7 +1,7 @@
 """Where every Python process of a run starts: which role it plays, and pytest's start.
 
 The engine (and ``rpytest serve``) starts each process as ``python -c
-<bootstrap> ARGS`` (``src/pyworker.rs``; it exits 97 before importing this
+<bootstrap> ARGS`` (``src/python/embed.rs``; it exits 97 before importing this
 package when pytest is missing), and the program calls ``main``. The role
 comes from the engine's variables, read and removed by ``identity``:
 
@@ -12,26 +12,20 @@ comes from the engine's variables, read and removed by ``identity``:
 - else the run's zygote, connected to the engine at once: ``zygote``.
 
 Each runs ``pytest.main`` with the user's arguments and rpytest's plugins
-(``run_pytest``), looking like ``python -m pytest ARGS`` to the code it runs.
+(``run_session``), looking like ``python -m pytest ARGS`` to the code it runs.
 """
-import inspect
 import signal
 import sys
 
 import pytest
 
-from . import fixtures, identity, prctl, protocol, quick_exit, shared_fixtures, spare, warm
+from . import fixtures, identity, prctl, protocol, pytest_internals, quick_exit, shared_fixtures, spare, warm
 from .affected import AffectedPlugin
 from .plugin_compat import PluginCompat
 from .recollect import ImportGraph
 from .spawned import SpawnedWorkerPlugin
 from .xdist_compat import XdistWorkerCount
 from .zygote import ZygotePlugin, end_orphans
-
-try:
-    from _pytest.config import _main  # pytest.main's body; recent ones take the program's name
-except ImportError:
-    _main = None
 
 
 def main():
@@ -45,13 +39,13 @@ def main():
     env = identity.take_engine_env()
     args = sys.argv[1:]
     daemon = protocol.DaemonLink(int(env.warm_fd)) if env.warm_fd else None
-    identity.look_like_python_m_pytest(args)
+    identity.masquerade(args)
     # The engine forwards an interrupt during collection as SIGINT, for
     # pytest to report; a SIGINT ignored by inheritance (rpytest started as
     # a background job) must not swallow it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if env.role == "worker":
-        return run_pytest(args, SpawnedWorkerPlugin(int(env.worker), int(env.worker_count)), zygote=False)
+        return run_session(args, SpawnedWorkerPlugin(int(env.worker), int(env.worker_count)), zygote=False)
     prctl.become_subreaper()
     pause = ()
     if daemon is not None:
@@ -68,7 +62,7 @@ def main():
         graph.start()
         recorder = warm.ReadRecorder(on_read=graph.read)
         plugin = ZygotePlugin(conn, shared_fixtures.SharedFixtures(env.shared_fixture_names()), graph, recorder)
-    code = run_pytest(args, plugin, zygote=True, extra=pause)
+    code = run_session(args, plugin, zygote=True, extra=pause)
     sys.stdout.flush()
     sys.stderr.flush()
     if plugin.conn is not None:  # None: a warm zygote whose session ended before a run took it
@@ -92,15 +86,16 @@ def connect_to_engine(path):
         sys.exit(EXIT_NO_ENGINE)
 
 
-def run_pytest(args, plugin, zygote, extra=()):
+def run_session(args, plugin, zygote, extra=()):
     """``pytest.main`` with rpytest's plugins, its usage errors naming
     rpytest: pytest>=9 calls itself "pytest.main()" there (unless told the
     program's name), older versions take the name from their parser's
     ``prog``, else ``sys.argv[0]`` (pytest's own ``__main__.py`` here)."""
     plugins = [*extra, plugin, XdistWorkerCount(), fixtures.RegisterUnlessXdist(), PluginCompat(zygote),
                AffectedPlugin(plugin if zygote else None)]
-    if _main is not None and "prog" in inspect.signature(_main).parameters:
-        return int(_main(args=args, plugins=plugins, prog="rpytest"))
+    main_taking_prog = pytest_internals.main_taking_prog()
+    if main_taking_prog is not None:
+        return int(main_taking_prog(args=args, plugins=plugins, prog="rpytest"))
     return int(pytest.main(args, plugins=[*plugins, NamedRpytest()]))
 
 

@@ -11,11 +11,8 @@ worker proves by it that it collected what the zygote did.
 import hashlib
 import os
 
-from _pytest.pathlib import bestrelpath
-from _pytest.terminal import getreportopt
-
-from . import protocol
-from .reports import encode_warning, pytest_version
+from . import protocol, pytest_internals
+from .reports import encode_warning
 from .xdist_compat import XdistWorkerCount
 
 
@@ -74,7 +71,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         # With -p no:terminal pytest prints nothing, and the terminal's
         # options (-r, -v, --tb, ...) are not even defined.
         terminal=terminal is not None,
-        reportchars=getreportopt(config) if terminal is not None else "",
+        reportchars=pytest_internals.report_chars(config) if terminal is not None else "",
         junitxml=junit_path(config),
         verbosity=getattr(config.option, "verbose", 0),
         tbstyle=getattr(config.option, "tbstyle", "auto"),
@@ -85,7 +82,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         xfail_tb=bool(getattr(config.option, "xfail_tb", False)),
         # pytest-instafail's --instafail: each failure's text as it happens.
         instafail=terminal is not None and bool(getattr(config.option, "instafail", False)),
-        max_warnings=max_warnings(terminal),
+        max_warnings=pytest_internals.max_warnings(terminal),
         show_capture=getattr(config.option, "showcapture", "all"),
         # -s: tests write to the terminal themselves, between the progress.
         capture=getattr(config.option, "capture", "fd"),
@@ -97,7 +94,7 @@ def collected_message(session, items, deselected, basetemp, testrunuid, collect_
         shared_fixtures=shared_fixtures,
         threads=threads,
         holders=holders,
-        pytest_version=pytest_version(),
+        pytest_version=pytest_internals.version(),
         **durations_settings(config),
         **timeout_plugin_settings(config),
     )
@@ -108,7 +105,7 @@ def shown_nodeid(config, nodeid):
     if config.invocation_params.dir == config.rootpath:
         return nodeid
     path, *rest = nodeid.split("::")
-    return "::".join([bestrelpath(config.invocation_params.dir, config.rootpath / path), *rest])
+    return "::".join([pytest_internals.relative_path(config.invocation_params.dir, config.rootpath / path), *rest])
 
 
 def xdist_group(item):
@@ -138,7 +135,7 @@ def timeout_plugin_settings(config):
     else PYTEST_TIMEOUT, else ini ``timeout``) and whether it is active."""
     if not config.pluginmanager.hasplugin("timeout"):
         return {"timeout_plugin": None, "timeout_plugin_active": False}
-    value = getattr(config, "_env_timeout", None)
+    value = pytest_internals.timeout_plugin_env_timeout(config)
     if value is None:
         value = config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT") or config.getini("timeout")
     try:
@@ -154,16 +151,10 @@ def running_on_ci():
 
 def summary_untrimmed(config):
     """Whether the short summary shows whole crash messages, as this pytest decides."""
-    if pytest_version() < (8, 0):
-        return running_on_ci()  # pytest<8: only on CI
+    if pytest_internals.untrims_summary_only_on_ci():
+        return running_on_ci()
     forced_short = getattr(config.option, "force_short_summary", False)
     return (running_on_ci() or getattr(config.option, "verbose", 0) >= 2) and not forced_short
-
-
-def max_warnings(terminal):
-    """--max-warnings / max_warnings (pytest>=9.1), enforced by pytest's terminal reporter."""
-    get = getattr(terminal, "_get_max_warnings", None)
-    return get() if get is not None else None
 
 
 def junit_path(config):

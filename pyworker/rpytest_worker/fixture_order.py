@@ -13,15 +13,12 @@ run's selection and the plugins' own reordering) are the very same objects
 in the very same order. Any other list is reordered by pytest itself, as
 in a cold run: the answer is always the one pytest gives for that list.
 """
-import _pytest.fixtures as pytest_fixtures
-
+from .pytest_internals import fixture_reorder, set_fixture_reorder
 from .spread import trace
 
 
 class ReorderMemo:
-    """Stands in for ``_pytest.fixtures.reorder_items`` (which the fixture
-    manager looks up as a module global on every call: checked on pytest
-    7.4, 8.0-8.4 and 9)."""
+    """Stands in for pytest's ``reorder_items`` (``pytest_internals.fixture_reorder``)."""
 
     def __init__(self, reorder):
         self.reorder = reorder
@@ -48,9 +45,9 @@ def _same_objects(known, items):
 def install():
     """The memo, in the place pytest's fixture manager calls (once per
     process: a refreshed session installs nothing new)."""
-    current = pytest_fixtures.reorder_items
+    current = fixture_reorder()
     if isinstance(current, ReorderMemo):
         return current
     memo = ReorderMemo(current)
-    pytest_fixtures.reorder_items = memo
+    set_fixture_reorder(memo)
     return memo

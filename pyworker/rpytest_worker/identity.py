@@ -7,7 +7,7 @@ of its own in the environment. Tests inspect their process: ``__main__``,
 ``python -m pytest`` or ``rpytest``, a multiprocessing child). So before
 pytest loads any plugin or conftest, ``take_engine_env`` reads the engine's
 variables once into ``ENV`` and removes them from ``os.environ``, and
-``look_like_python_m_pytest`` installs pytest's own ``__main__`` module and
+``masquerade`` installs pytest's own ``__main__`` module and
 argv. Forked workers inherit both from the zygote.
 
 Only the variables the engine sets are removed. An ``RPYTEST_*`` variable
@@ -63,9 +63,9 @@ def take_engine_env(environ=os.environ):
     return ENV
 
 
-def look_like_python_m_pytest(args):
-    """``__main__`` becomes pytest's ``__main__`` module as ``python -m pytest``
-    runs it (``__file__``, ``__spec__.name == "pytest.__main__"``; its code
+def masquerade(args):
+    """Looks like ``python -m pytest ARGS``: ``__main__`` becomes pytest's
+    ``__main__`` module as ``python -m pytest`` runs it (``__file__``, ``__spec__.name == "pytest.__main__"``; its code
     defines, runs nothing under that name), ``sys.argv`` is ``[its file,
     *args]``, ``sys.orig_argv`` that command line, and ``sys.path`` starts
     with the working directory, without the bootstrap's entry for this

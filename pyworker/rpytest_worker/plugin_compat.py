@@ -27,9 +27,8 @@ import sys
 import warnings
 
 import pytest
-from _pytest.terminal import TerminalReporter  # pytest.TerminalReporter exists from pytest 8.0 on
 
-from . import xdist_compat
+from . import pytest_internals, xdist_compat
 
 BENCHMARK_WARNING = (
     "Benchmarks are automatically disabled because rpytest runs tests in parallel workers. "
@@ -62,12 +61,10 @@ class PluginCompat:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        syrupy_session = getattr(session.config, "_syrupy", None)
+        syrupy_session = pytest_internals.syrupy_session(session.config)
         controller = not hasattr(session.config, "workerinput")
         if controller and syrupy_session is not None and not _xdist(session.config):
-            cleanup = getattr(syrupy_session, "_cleanup_write_sidecars", None)
-            if cleanup is not None:
-                cleanup()
+            pytest_internals.remove_syrupy_lock_files(syrupy_session)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session):
@@ -81,7 +78,7 @@ class PluginCompat:
     def disable_benchmarks(self, config):
         """pytest-benchmark's session is disabled, as pytest-xdist does;
         ``--benchmark-only`` is refused."""
-        session = getattr(config, "_benchmarksession", None)
+        session = pytest_internals.benchmark_session(config)
         if session is None or getattr(session, "skip", False) or getattr(session, "disabled", True):
             return
         if getattr(config.option, "benchmark_only", False):
@@ -111,7 +108,9 @@ def refuse_replaced_terminal(config):
     terminal = pm.get_plugin("terminalreporter")
     terminal = getattr(terminal, "_reporter", terminal)  # behind the zygote's HooklessTerminal
     cls = type(terminal)
-    if terminal is None or cls is TerminalReporter or _qualified(cls) in _SUPPORTED_REPORTERS:
+    if terminal is None or pytest_internals.is_plain_terminal_reporter(terminal):
+        return
+    if _qualified(cls) in _SUPPORTED_REPORTERS:
         return
     module = sys.modules.get(cls.__module__)
     name = next((n for n, p in pm.list_name_plugin() if p is module and n), None) or cls.__module__
@@ -139,9 +138,7 @@ def keep_coverage_central(config):
     controller mode adds in ``pytest_configure_node``. The zygote measures
     in central mode, so the worker does too (as it was configured before it
     became a worker), and saves its data like a forked one."""
-    plugin = config.pluginmanager.get_plugin("_cov")
-    if plugin is not None and callable(getattr(plugin, "_is_worker", None)):
-        plugin._is_worker = lambda session: False
+    pytest_internals.make_cov_plugin_central(config.pluginmanager.get_plugin("_cov"))
 
 
 def append_coverage(options):
@@ -165,7 +162,7 @@ def save_coverage(config):
     cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
     if cov is None or not hasattr(cov, "save"):
         return
-    if getattr(cov, "_data_suffix_specified", True) is not True:
+    if not pytest_internals.coverage_names_data_file_per_process(cov):
         sys.stderr.write("rpytest: warning: this pytest-cov names one data file per run, so coverage measured "
                          "in workers is lost; upgrade pytest-cov (>= 6) for complete coverage\n")
         return

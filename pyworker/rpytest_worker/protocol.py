@@ -1,7 +1,7 @@
 """The wire format between the rpytest engine (Rust) and its Python processes.
 
 The only Python module that knows how bytes travel and what each message
-holds; its Rust twin is ``src/protocol.rs`` (``FromPython``, ``ToPython``),
+holds; its Rust twin is ``src/protocol/mod.rs`` (``FromPython``, ``ToPython``),
 and for a warm zygote's link to ``rpytest serve``, ``src/daemon/warm_zygote.rs``.
 A frame is a big-endian u32 length followed by one MessagePack map with a
 ``type`` key. Every process opens with ``hello`` carrying ``PROTOCOL_VERSION``,
@@ -20,7 +20,7 @@ and its exit status. The variables ``RPYTEST_ROLE``, ``RPYTEST_SOCKET``,
 ``RPYTEST_SHARDING``, ``RPYTEST_SHARD_KEEP``, ``RPYTEST_SPAWN_INPUT``, ``RPYTEST_SHARED_FIXTURES``,
 ``RPYTEST_FORK_PAST_THREADS``, ``RPYTEST_RETRYING`` and ``RPYTEST_COLLECT_SHARES`` are read once
 and removed before user code runs (``identity.PRIVATE`` says what each holds); ``RPYTEST_NO_MSGPACK``, the
-user's, selects ``msgpack_fallback``. The bootstrap (``src/pyworker.rs``)
+user's, selects ``msgpack_fallback``. The bootstrap (``src/python/embed.rs``)
 exits 97 when pytest cannot be imported, so rpytest can say how to install
 it; a process that cannot go on (no ``shard_plan``, a spawned worker that
 failed to collect, a forked child whose code raised) exits 3.
@@ -132,7 +132,7 @@ class ProtocolError(Exception):
     """The peer sent something that is not a valid message."""
 
 
-# What the engine sends (``ToPython`` in src/protocol.rs), each type with the
+# What the engine sends (``ToPython`` in src/protocol/mod.rs), each type with the
 # keys it always carries (serde writes every field, None included).
 FROM_ENGINE = {
     # to the zygote
@@ -266,7 +266,7 @@ def shard_request(ids):
     return {"type": "shard_request", "ids": ids}
 
 
-# Every key of ``collected`` (``Inventory`` in src/protocol.rs); ``collection`` fills them.
+# Every key of ``collected`` (``Inventory`` in src/protocol/records.rs); ``collection`` fills them.
 COLLECTED_KEYS = frozenset((
     "items", "deselected", "unaffected", "inventory", "basetemp", "testrunuid", "collect_reports", "warnings",
     "rootdir",
@@ -444,7 +444,7 @@ def samples():
         worker_exited(1, pid + 2, -9),
         shared_teardown_done([dict(_PHASES[1], when="teardown", category="error", letter="E", word="ERROR")]),
         terminal_summary("---------- coverage: platform linux, python 3.12.3 ----------\nTOTAL  120  4  97%\n"),
-        session_ended(1, [dict(_WARNING, location="../venv/lib/_pytest/cacheprovider.py:487", when="config")]),
+        session_ended(1, [dict(_WARNING, location="../venv/lib/pytest/cacheprovider.py:487", when="config")]),
         internal_error("zygote got unexpected 'run'"),
     ]
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from . import pytest_internals
+
 # Where the standard library and installed packages live: their modules'
 # own imports are not the project's.
 LIBRARY_DIRS = tuple(os.path.join(path, "") for path in {
@@ -129,7 +131,7 @@ class ImportGraph:
     def _library(self, importer, globals):
         """Whether ``importer`` is the standard library's or an installed
         package's: its imports say nothing about the project's graph, and
-        some run in pytest's hot paths (``_pytest.compat`` imports in a
+        some run in pytest's hot paths (its ``compat`` module imports in a
         function called for every collected test)."""
         known = self._libraries.get(importer)
         if known is None:
@@ -306,7 +308,7 @@ class Refresh:
     def _drop(self, path):
         start, end = self._block(path)
         for node in _file_nodes(self.items[start:end]):
-            _forget_fixtures(self.session, node.nodeid)
+            pytest_internals.forget_fixtures_under(self.session, node.nodeid)
         self.graph.forget_warnings(path)
         self._count(-(end - start))
         del self.items[start:end]
@@ -314,7 +316,7 @@ class Refresh:
     def _add(self, path):
         """A new file beside collected ones: collected where pytest (8 and
         later: each directory's entries sorted by name) would put it."""
-        if int(pytest.__version__.split(".")[0]) < 8:
+        if not pytest_internals.collects_through_directory_nodes():
             raise Stale(f"{path} was added (pytest {pytest.__version__} orders new files otherwise)")
         directory, name = os.path.split(path)
         siblings = [i for i, item in enumerate(self.items) if within(str(item.path), directory)]
@@ -333,7 +335,7 @@ class Refresh:
     def _count(self, delta):
         terminal = self.session.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None:
-            terminal._numcollected += delta
+            pytest_internals.adjust_collected_count(terminal, delta)
 
     def _collect(self, parent, file_path):
         new_items = []
@@ -353,7 +355,7 @@ class Refresh:
             raise Stale(f"{path} was collected under more than one directory node")
         (parent,) = parents.values()
         for node in file_nodes:
-            _forget_fixtures(self.session, node.nodeid)
+            pytest_internals.forget_fixtures_under(self.session, node.nodeid)
         self.graph.forget_warnings(path)
         new_items = self._collect(parent, file_nodes[0].path)
         self._count(-(end - start))
@@ -427,32 +429,10 @@ def _check_watchers(config):
     state is corrected here; another plugin's would keep the old file."""
     for plugin in config.pluginmanager.get_plugins():
         module = getattr(plugin, "__module__", None) or getattr(plugin, "__name__", "")
-        if str(module).startswith(("_pytest", "rpytest_worker")):
+        if pytest_internals.pytest_owns_module(module) or str(module).startswith("rpytest_worker"):
             continue
         watching = [hook for hook in COLLECTION_WATCHERS if callable(getattr(plugin, hook, None))]
         if watching:
             name = config.pluginmanager.get_name(plugin) or repr(plugin)
             raise Stale(f"plugin {name} implements {watching[0]}, so it sees every collection")
 
-
-def _forget_fixtures(session, nodeid):
-    """The fixtures the old file defined, gone from pytest's registry (its
-    layout differs between pytest versions)."""
-    manager = session._fixturemanager
-
-    def under(key):
-        key = getattr(key, "nodeid", key)
-        return isinstance(key, str) and (key == nodeid or key.startswith(nodeid + "::"))
-
-    for value in vars(manager).values():
-        if isinstance(value, dict):
-            for key in [key for key in value if under(key)]:
-                del value[key]
-            for inner in value.values():
-                if isinstance(inner, dict):
-                    for key in [key for key in inner if under(key)]:
-                        del inner[key]
-                elif isinstance(inner, list):
-                    inner[:] = [d for d in inner if not under(getattr(d, "baseid", None))]
-        elif isinstance(value, list):
-            value[:] = [entry for entry in value if not (isinstance(entry, tuple) and entry and under(entry[0]))]

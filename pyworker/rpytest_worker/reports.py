@@ -12,21 +12,10 @@ hooks apply exactly as under pytest.
 from io import StringIO
 from pathlib import Path
 
-import pytest
-from _pytest._code.code import ReprFileLocation
-from _pytest._io import TerminalWriter
-from _pytest.pathlib import bestrelpath
-from _pytest.reports import TestReport
-from _pytest.terminal import WarningReport
-from _pytest.warnings import warning_record_to_str
+from pytest import TestReport
 
+from . import pytest_internals
 from .protocol import packb
-
-
-def pytest_version():
-    """(major, minor) of the running pytest: its terminal output changed across versions."""
-    major, minor = pytest.__version__.split(".")[:2]
-    return (int(major), int("".join(c for c in minor if c.isdigit()) or 0))
 
 
 def _encodable(value):
@@ -42,21 +31,21 @@ def _encodable(value):
     return repr(value)
 
 
-def _only_pytests_teststatus(config):
+def _only_builtin_teststatus(config):
     """Whether only pytest's own plugins answer ``pytest_report_teststatus``;
     their answer for a pass depends on the phase and the report's type alone.
     Computed once per process."""
-    known = getattr(config, "_rpytest_only_pytests_teststatus", None)
+    known = getattr(config, "_rpytest_builtin_teststatus", None)
     if known is None:
         impls = config.hook.pytest_report_teststatus.get_hookimpls()
-        known = all(getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls)
-        config._rpytest_only_pytests_teststatus = known
+        known = all(pytest_internals.pytest_owns_module(getattr(impl.plugin, "__name__", "")) for impl in impls)
+        config._rpytest_builtin_teststatus = known
         config._rpytest_pass_status = {}
     return known
 
 
 def _teststatus(report, config):
-    if report.passed and _only_pytests_teststatus(config) and not hasattr(report, "wasxfail"):
+    if report.passed and _only_builtin_teststatus(config) and not hasattr(report, "wasxfail"):
         # Asked once per phase and report type: spares a hook call per phase.
         key = (report.when, type(report))
         status = config._rpytest_pass_status.get(key)
@@ -85,7 +74,7 @@ def _crash_message(report):
     # pytest>=9 shows a plain-string longrepr (a strict XPASS) as the short
     # summary's message; older versions show no message for it.
     if isinstance(report.longrepr, str):
-        return report.longrepr if pytest_version() >= (9, 0) else None
+        return report.longrepr if pytest_internals.shows_strict_xpass_message() else None
     try:
         return str(report.longrepr.reprcrash.message)
     except AttributeError:
@@ -95,7 +84,7 @@ def _crash_message(report):
 def _longrepr_text(report, config):
     """What pytest's terminal prints for this report (not stripped, unlike longreprtext)."""
     out = StringIO()
-    writer = TerminalWriter(out)
+    writer = pytest_internals.terminal_writer(out)
     writer.hasmarkup = getattr(config, "_rpytest_markup", False)
     writer.code_highlight = getattr(config, "_rpytest_code_highlight", True)  # --code-highlight
     report.toterminal(writer)
@@ -110,16 +99,6 @@ def _crash_line(report):
         return str(report.longrepr)[:50]
 
 
-# What every TestReport has; anything else a plugin attached (pytest-html's
-# ``extras``, ``wasxfail``, a conftest's attribute) must reach the zygote.
-_REPORT_FIELDS = frozenset({"nodeid", "_id", "location", "keywords", "outcome", "longrepr", "when",
-                            "user_properties", "sections", "duration", "start", "stop"})
-
-
-def _plain(report):
-    return _REPORT_FIELDS.issuperset(vars(report))
-
-
 def encode_phase(report, config):
     """One phase's record for the wire."""
     category, letter, word = _teststatus(report, config)
@@ -132,7 +111,8 @@ def encode_phase(report, config):
         "duration": report.duration,
     }
     wasxfail = getattr(report, "wasxfail", None)
-    if report.passed and not report.sections and not report.user_properties and _plain(report):
+    if (report.passed and not report.sections and not report.user_properties
+            and pytest_internals.has_only_test_report_fields(report)):
         return record
     full = config.hook.pytest_report_to_serializable(config=config, report=report)
     # The captured output travels once, in ``sections``: decode_phase puts it back.
@@ -157,7 +137,7 @@ def encode_phase(report, config):
 def skip_key(report, config):
     """(path, line, reason) as pytest's short summary folds skips (``_folded_skips``)."""
     path, lineno, reason = report.longrepr
-    path = bestrelpath(config.invocation_params.dir, Path(path))
+    path = pytest_internals.relative_path(config.invocation_params.dir, Path(path))
     keywords = getattr(report, "keywords", {})
     if report.when == "setup" and "skip" in keywords and "pytestmark" not in keywords:
         lineno = None
@@ -166,9 +146,9 @@ def skip_key(report, config):
 
 def encode_warning(warning_message, when, nodeid, config):
     """A warning as the terminal's warnings summary shows it."""
-    message = warning_record_to_str(warning_message)
+    message = pytest_internals.warning_text(warning_message)
     fslocation = (warning_message.filename, warning_message.lineno)
-    location = WarningReport(message=message, nodeid=nodeid, fslocation=fslocation).get_location(config)
+    location = pytest_internals.warning_location(message, nodeid, fslocation, config)
     return {"message": message, "location": location, "when": when}
 
 
@@ -222,7 +202,7 @@ class CrashText(str):
     def __new__(cls, text, message, item):
         self = super().__new__(cls, text)
         path, lineno, _ = item.location
-        self.reprcrash = ReprFileLocation(path, (lineno or 0) + 1, message)
+        self.reprcrash = pytest_internals.crash_location(path, (lineno or 0) + 1, message)
         return self
 
 

@@ -23,9 +23,8 @@ import os
 import shlex
 
 import pytest
-from _pytest import timing as _pytest_timing
 
-from . import cache_plugins, identity
+from . import cache_plugins, identity, pytest_internals
 from .recollect import within
 
 # config.option names a run may set without changing the session's key.
@@ -46,7 +45,7 @@ def parse(config, args):
     ``addopts`` and ``$PYTEST_ADDOPTS`` first, then the arguments."""
     full = [*config.getini("addopts"), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *args]
     try:
-        return config._parser.parse(full)
+        return pytest_internals.parse_command_line(config, full)
     except BaseException as exc:  # noqa: BLE001  pytest's usage error, or argparse's SystemExit
         raise Unservable(f"pytest does not accept these arguments ({exc}); the cold run says why") from None
 
@@ -90,7 +89,7 @@ class Plan:
             if hasattr(config.known_args_namespace, name):
                 setattr(config.known_args_namespace, name, value)
         cache_plugins.renew(session)
-        identity.look_like_python_m_pytest(self.run_args)
+        identity.masquerade(self.run_args)
         _restart_clock(config)
         config.invocation_params = type(config.invocation_params)(
             args=tuple(self.run_args), plugins=config.invocation_params.plugins, dir=config.invocation_params.dir)
@@ -100,7 +99,7 @@ class Plan:
             config.args_source = type(config.args_source).ARGS
             terminal = config.pluginmanager.get_plugin("terminalreporter")
             if terminal is not None:
-                terminal._numcollected = len(items)
+                pytest_internals.set_collected_count(terminal, len(items))
 
 
 def _restart_clock(config):
@@ -109,10 +108,7 @@ def _restart_clock(config):
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     if terminal is None:
         return
-    if hasattr(terminal, "_session_start"):  # pytest >= 8.4
-        terminal._session_start = type(terminal._session_start)()
-    if hasattr(terminal, "_sessionstarttime"):
-        terminal._sessionstarttime = _pytest_timing.time()
+    pytest_internals.restart_session_clock(terminal)
 
 
 def _narrow(session, paths, built_paths):

@@ -19,8 +19,8 @@ import builtins
 import functools
 
 import pytest
-from _pytest.runner import CallInfo
 
+from . import pytest_internals
 from .reports import encode_phase
 
 
@@ -38,20 +38,14 @@ class SharedFixtures:
         plan, definitions = setup_plan(session, self.names)
         if not plan:
             return
-        stack = session._setupstate.stack
-        pushed = session not in stack
-        if pushed:
-            stack[session] = ([session.teardown], None)
-        finalizers = stack[session][0]
-        before = len(finalizers)
-        with _captured(session.config):
-            for item, name in plan:
-                _setup_one(item, name)
-                self.set_up.append(name)
-        self.finalizers = finalizers[before:]
-        del finalizers[before:]
-        if pushed:
-            del stack[session]
+
+        def set_up():
+            with _captured(session.config):
+                for item, name in plan:
+                    _setup_one(item, name)
+                    self.set_up.append(name)
+
+        self.finalizers = pytest_internals.finalizers_added_by(session, set_up)
         for fixturedef in definitions:
             fixturedef.finish = _FinishInZygoteOnly(fixturedef.finish)
 
@@ -63,7 +57,7 @@ class SharedFixtures:
             return []
         _FinishInZygoteOnly.armed = True
         with _captured(session.config):
-            call = CallInfo.from_call(functools.partial(_run_finalizers, finalizers), when="teardown")
+            call = pytest.CallInfo.from_call(functools.partial(_run_finalizers, finalizers), when="teardown")
         if call.excinfo is None:
             return []
         if index is None:
@@ -83,7 +77,7 @@ def setup_plan(session, names):
     plan = {}
     definitions = set()
     for item in session.items:
-        info = getattr(item, "_fixtureinfo", None)
+        info = pytest_internals.fixture_info(item)
         if info is None or not isinstance(item, pytest.Function):
             continue
         for name in names:
@@ -117,16 +111,13 @@ def _setup_one(item, name):
     """pytest's own fixture machinery, as the first test using it would run
     it: the value, or the error, stays cached on the fixture definition."""
     __tracebackhide__ = True
-    item._initrequest()
     try:
-        item._request.getfixturevalue(name)
+        pytest_internals.set_up_fixture(item, name)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001, S110
         # Cached by pytest: every test that uses the fixture reports it.
         pass
-    finally:
-        item._initrequest()
 
 
 class _FinishInZygoteOnly:

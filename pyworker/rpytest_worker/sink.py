@@ -16,9 +16,8 @@ failure count is brought up to date.
 import xml.etree.ElementTree as ET
 
 import pytest
-from _pytest.junitxml import bin_xml_escape, xml_key
 
-from . import terminal_summary, xdist_compat
+from . import pytest_internals, terminal_summary, xdist_compat
 from .reports import crashed_report, decode_phase
 
 
@@ -103,7 +102,7 @@ def replay(session, entries, stats=None, call_hook=True):
 
 def _record_leaks(config, item, leaks):
     """Processes the test left running: a junit property per process."""
-    xml = config.stash.get(xml_key, None)
+    xml = pytest_internals.junit_xml(config)
     if xml is None:
         return
     reporter = xml.node_reporter(item.nodeid)
@@ -116,7 +115,7 @@ def _record_failed_tries(config, item, entry):
     (Jenkins, Surefire's schema) read: ``flakyFailure`` when the test then
     passed, ``rerunFailure`` when it failed every try. The test keeps the
     outcome of its last try."""
-    xml = config.stash.get(xml_key, None)
+    xml = pytest_internals.junit_xml(config)
     if xml is None:
         return
     phases = entry.get("phases") or ()
@@ -124,17 +123,17 @@ def _record_failed_tries(config, item, entry):
     tag = "rerunFailure" if failed else "flakyFailure"
     reporter = xml.node_reporter(item.nodeid)
     for attempt in entry["failed_tries"]:
-        node = ET.Element(tag, message=bin_xml_escape(attempt["message"]), type="")
+        node = ET.Element(tag, message=pytest_internals.xml_escape(attempt["message"]), type="")
         for child, text in (("stackTrace", attempt["text"]), ("system-out", attempt["stdout"]),
                             ("system-err", attempt["stderr"])):
             if text:
-                ET.SubElement(node, child).text = bin_xml_escape(text)
+                ET.SubElement(node, child).text = pytest_internals.xml_escape(text)
         reporter.nodes.append(node)
 
 
 def _restore_junit_extras(config, item, junit):
     """Gives junitxml what the worker's test recorded outside its reports."""
-    xml = config.stash.get(xml_key, None)
+    xml = pytest_internals.junit_xml(config)
     if xml is None:
         return
     if junit.get("attrs"):

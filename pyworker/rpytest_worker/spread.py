@@ -33,17 +33,11 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from _pytest.reports import CollectReport
-from _pytest.warnings import catch_warnings_for_item
+from pytest import CollectReport
 
-try:
-    from _pytest.nodeid import coerce_node_id
-except ImportError:  # pytest < 9.2: a node id is its string
-    coerce_node_id = None
-
-from . import fork_safety, identity, prctl, pristine
+from . import fork_safety, identity, prctl, pristine, pytest_internals
 from .collection import inventory_hash, item_record
-from .reports import encode_warning, pytest_version
+from .reports import encode_warning
 from .terminal_summary import hide_terminal
 from .worker import _reopen_capture, become_worker
 
@@ -83,7 +77,7 @@ def unsafe_plugins(config):
     for hook in WATCHED_HOOKS:
         for impl in getattr(config.pluginmanager.hook, hook).get_hookimpls():  # pytest 8's config.hook wraps some
             module = _module_of(impl.plugin) or ""
-            if not module.startswith(("_pytest.", "rpytest_worker.")):
+            if not (pytest_internals.pytest_owns_module(module) or module.startswith("rpytest_worker.")):
                 names.add(impl.plugin_name if "/" not in impl.plugin_name else os.path.relpath(impl.plugin_name))
     return sorted(names)
 
@@ -138,7 +132,7 @@ def trace(text):
 def fallback_reason(config, args):
     """Why this session must collect in the zygote before anything is
     collected, or None."""
-    if pytest_version() < (8, 0):
+    if not pytest_internals.collects_through_directory_nodes():
         return "pytest < 8"
     for option, flag in WHOLE_LIST_OPTIONS:
         if getattr(config.option, option, False):
@@ -349,7 +343,7 @@ def collect_share(zygote, session, files, share):
         len(zygote.collect_reports), len(zygote.warnings), zygote.deselected)
     unit_of = {}
     items = []
-    with catch_warnings_for_item(config, ihook=config.hook, when="collect", item=None):
+    with pytest_internals.catching_collection_warnings(config):
         for unit in share:
             for item in session.genitems(files[unit]):
                 unit_of[id(item)] = unit
@@ -387,9 +381,7 @@ def _order_problem(items, units):
     if any(a > b for a, b in zip(units, units[1:])):
         return "pytest_collection_modifyitems reordered tests across files"
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        scopes = getattr(callspec, "_arg2scope", None) or {}
-        if any(getattr(scope, "value", scope) in ("session", "package") for scope in scopes.values()):
+        if any(scope in ("session", "package") for scope in pytest_internals.parametrize_scopes(item)):
             return f"{item.nodeid} is parametrized at session or package scope (pytest groups those across files)"
     return None
 
@@ -478,7 +470,7 @@ class StandIn(pytest.Item):
 
     @property
     def id(self):
-        return coerce_node_id(self._stand_in_id) if coerce_node_id is not None else self._stand_in_id
+        return pytest_internals.node_id_value(self._stand_in_id)
 
     def __hash__(self):
         return hash(self._stand_in_id)

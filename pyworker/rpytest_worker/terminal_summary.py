@@ -13,7 +13,7 @@ import io
 
 import pytest
 
-from . import protocol
+from . import protocol, pytest_internals
 
 # pytest's TerminalReporter calls pytest_terminal_summary for these exit
 # statuses (and MAX_WARNINGS_ERROR, 6, where pytest has it).
@@ -53,7 +53,7 @@ def hide_terminal(config):
 def _is_rendered_by_engine(plugin):
     """pytest's own summary parts (junit's line, --durations) and ours."""
     module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
-    return module.startswith(("_pytest.", "rpytest_worker"))
+    return pytest_internals.pytest_owns_module(module) or module.startswith("rpytest_worker")
 
 
 class PluginSummary:
@@ -88,16 +88,16 @@ class PluginSummary:
         if not self.wanted():
             return ""
         caller = self.config.pluginmanager.subset_hook_caller("pytest_terminal_summary", self.engine_parts())
-        real = self.terminal._tw
+        real = pytest_internals.terminal_writer_of(self.terminal)
         buffer = io.StringIO()
         writer = type(real)(buffer)
         writer.hasmarkup = real.hasmarkup
         writer.fullwidth = real.fullwidth
-        self.terminal._tw = writer
+        pytest_internals.swap_terminal_writer(self.terminal, writer)
         try:
             caller(terminalreporter=self.terminal, exitstatus=exitstatus, config=self.config)
         finally:
-            self.terminal._tw = real
+            pytest_internals.swap_terminal_writer(self.terminal, real)
         return buffer.getvalue()
 
 

@@ -26,9 +26,8 @@ import sys
 import time
 
 import pytest
-from _pytest import faulthandler as pytest_faulthandler
 
-from . import cache_plugins, fixture_order, identity, pristine, protocol, shared_fixtures
+from . import cache_plugins, fixture_order, identity, pristine, protocol, pytest_internals, shared_fixtures
 from .checkpoint import Checkpoint
 from .collection import item_record
 from .recollect import ImportGraph, Refresh, Stale, visible_names
@@ -92,7 +91,7 @@ class ReadRecorder:
         bytecode caches, and pytest's own cache (it is rewritten by every
         run; the runs that use it while collecting never take a warm zygote)."""
         self.recording = False
-        cachedir = getattr(getattr(config, "cache", None), "_cachedir", None)
+        cachedir = pytest_internals.cache_dir(config)
         unwatched = (*UNWATCHED_PREFIXES, *([os.path.join(str(cachedir), "")] if cachedir else []))
 
         def watched(path):
@@ -302,18 +301,6 @@ def _same_file(a, b):
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _faulthandler_fds(config):
-    """The stderr copy pytest's faulthandler plugin dumps tracebacks into."""
-    fds = []
-    key = getattr(pytest_faulthandler, "fault_handler_stderr_fd_key", None)  # pytest>=8: an fd
-    if key is not None and key in config.stash:
-        fds.append(config.stash[key])
-    key = getattr(pytest_faulthandler, "fault_handler_stderr_key", None)  # pytest 7.4: a file
-    if key is not None and key in config.stash:
-        fds.append(config.stash[key].fileno())
-    return fds
-
-
 def adopt_client_streams(config, out, err, edits=()):
     """Replays the captured output into the client's streams, then makes
     them fd 1 and 2, also where pytest's capture restores them from.
@@ -327,13 +314,12 @@ def adopt_client_streams(config, out, err, edits=()):
     _write_all(out, captured)
     if not merged:
         _write_all(err, _read_capture(2))
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    capturing = getattr(capman, "_global_capturing", None)
+    capturing = pytest_internals.global_capturing(config)
     for name, fd in (("out", out), ("err", err)):
         saved = getattr(getattr(capturing, name, None), "targetfd_save", None)
         if saved is not None:
             pristine.dup2(fd, saved, inheritable=False)  # as pytest's own os.dup() made it
-    for copy in _faulthandler_fds(config):
+    for copy in pytest_internals.faulthandler_stderr_fds(config):
         pristine.dup2(err, copy, inheritable=False)
     pristine.dup2(out, 1)
     pristine.dup2(err, 2)

@@ -30,9 +30,8 @@ from collections import deque
 from pathlib import Path
 
 import pytest
-from _pytest.junitxml import xml_key
 
-from . import deps_record, identity, prctl, pristine, protocol
+from . import deps_record, identity, prctl, pristine, protocol, pytest_internals
 from .collection import inventory_hash
 from .plugin_compat import save_coverage
 from .protocol import MAX_FRAME, Connection, hello
@@ -61,7 +60,7 @@ def _forget_collection_junit(config):
     """junitxml's records of collectors (a skipped module, a collection
     error) belong to the session that collected: the zygote writes them.
     Left here, they would leak into this worker's first test's extras."""
-    xml = config.stash.get(xml_key, None)
+    xml = pytest_internals.junit_xml(config)
     if xml is not None:
         xml.node_reporters.clear()
         xml.node_reporters_ordered.clear()
@@ -70,20 +69,20 @@ def _forget_collection_junit(config):
 
 def _reopen_capture(config):
     """Capture temp files are shared with the zygote after fork: make new ones."""
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    if capman is not None and capman._global_capturing is not None:
+    if pytest_internals.global_capturing(config) is not None:
+        capman = config.pluginmanager.get_plugin("capturemanager")
         capman.stop_global_capturing()
         capman.start_global_capturing()
         capman.suspend_global_capture()
 
 
 def _own_basetemp(config, basetemp, index):
-    factory = getattr(config, "_tmp_path_factory", None)
+    factory = pytest_internals.tmp_path_factory(config)
     if factory is None or not basetemp:
         return  # -p no:tmpdir
     path = Path(basetemp) / f"popen-gw{index}"
     path.mkdir(parents=True, exist_ok=True)
-    factory._basetemp = path.resolve()
+    pytest_internals.set_basetemp(factory, path.resolve())
 
 
 def _be_supervisable(socket_path, index):
@@ -266,7 +265,7 @@ class WorkerLoop:
 
     def _teardown_all(self):
         try:
-            self.session._setupstate.teardown_exact(None)
+            pytest_internals.teardown_everything(self.session)
         except Exception as e:  # noqa: BLE001  pytest, too, reports nothing for these at session end
             sys.stderr.write(f"rpytest: teardown at the end failed: {e!r}\n")
 
@@ -367,7 +366,7 @@ def junit_extras(config):
     ``record_xml_attribute`` and properties from ``record_testsuite_property``.
     They land in this worker's (silent) LogXML; the zygote, which writes the
     file, gets them from here. pytest-xdist drops both."""
-    xml = config.stash.get(xml_key, None)
+    xml = pytest_internals.junit_xml(config)
     if xml is None:
         return None
     attrs = {}

@@ -39,6 +39,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from . import pytest_internals
 from .protocol import packb, unpackb
 
 
@@ -49,10 +50,11 @@ class XdistWorkerCount:
 
     def pytest_addoption(self, parser):
         # Without xdist installed pytest would reject the `-n`. pytest keeps
-        # lowercase short options for itself; `_addoption` is how xdist
-        # registers its own `-n` past that check.
+        # lowercase short options for itself; xdist registers its own `-n`
+        # past that check the same way.
         if importlib.util.find_spec("xdist") is None:
-            parser.getgroup("rpytest")._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+            pytest_internals.add_lowercase_short_option(
+                parser.getgroup("rpytest"), "-n", "--numprocesses", dest="numprocesses", default=None)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config):
@@ -140,7 +142,7 @@ class WorkerNode:
 
 # Plugins (by module) configured once, in the zygote, for every worker: what
 # their worker half would do at configure time is already in the zygote.
-_CONFIGURED_FOR_ALL = ("pytest_html", "pytest_jsonreport", "_pytest.junitxml", "pytest_metadata")
+_CONFIGURED_FOR_ALL = ("pytest_html", "pytest_jsonreport", pytest_internals.JUNITXML_MODULE, "pytest_metadata")
 
 
 def controller_only(config):

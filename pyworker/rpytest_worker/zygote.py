@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 
-from . import fork_safety, identity, prctl, pristine, protocol, sink, spawned, spread
+from . import fork_safety, identity, prctl, pristine, protocol, pytest_internals, sink, spawned, spread
 from .collection import collect_report_record, collected_message, item_records
 from .reports import encode_warning
 from .worker import ChildWatch, become_worker
@@ -157,12 +157,13 @@ class ZygotePlugin:
     def _announce(self, session, threads):
         config = session.config
         # `-p no:tmpdir` leaves no factory, hence no basetemp to share.
-        factory = getattr(config, "_tmp_path_factory", None)
+        factory = pytest_internals.tmp_path_factory(config)
         with pristine.untouched():  # pytest makes it with os.write & co. (create_cleanup_lock)
             self.basetemp = str(factory.getbasetemp()) if factory is not None else ""
         terminal = config.pluginmanager.get_plugin("terminalreporter")
-        config._rpytest_markup = bool(terminal and terminal._tw.hasmarkup)
-        config._rpytest_code_highlight = bool(terminal and terminal._tw.code_highlight)
+        writer = pytest_internals.terminal_writer_of(terminal) if terminal else None
+        config._rpytest_markup = bool(writer and writer.hasmarkup)
+        config._rpytest_code_highlight = bool(writer and writer.code_highlight)
         # xdist's --testrunuid fixes the testrun_uid fixture's value, else a new one per run.
         self.testrunuid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         # No gc.freeze() here: frozen objects are never collected and

@@ -42,13 +42,12 @@ def test_mod_again(mod):
 # manager's hook) and records what the fixture manager then did.
 PLUGIN = """
 import json, os, pytest
-import _pytest.fixtures as fixtures
-from rpytest_worker import fixture_order
+from rpytest_worker import fixture_order, pytest_internals
 
 class Watch:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items):
-        original = fixtures.reorder_items
+        original = pytest_internals.fixture_reorder()
         self.collected = [i.nodeid for i in items]
         self.expected = [i.nodeid for i in original(list(items))]
         memo = fixture_order.install()
@@ -65,7 +64,7 @@ class Watch:
         with open(os.environ["OUT"], "w") as f:
             json.dump({"got": [i.nodeid for i in session.items], "expected": self.expected,
                        "collected": self.collected,
-                       "calls": self.calls, "same_object": fixtures.reorder_items is self.memo}, f)
+                       "calls": self.calls, "same_object": pytest_internals.fixture_reorder() is self.memo}, f)
 
 def pytest_configure(config):
     config.pluginmanager.register(Watch(), "watch")

@@ -31,7 +31,7 @@ def test_looks_like_python_m_pytest(tmp_path):
     code = (
         f"import sys; sys.path.insert(0, {os.path.abspath(PYWORKER)!r}); import json, os\n"
         "from rpytest_worker import identity\n"
-        "identity.look_like_python_m_pytest(['-q', 'x'])\n"
+        "identity.masquerade(['-q', 'x'])\n"
         "main = sys.modules['__main__']\n"
         "print(json.dumps([main.__name__, main.__file__, main.__spec__.name, sys.argv,"
         " getattr(sys, 'orig_argv', [None, None])[1:],"
@@ -44,7 +44,7 @@ def test_looks_like_python_m_pytest(tmp_path):
     assert (name, spec) == ("__main__", "pytest.__main__")
     assert path.endswith(os.path.join("pytest", "__main__.py"))
     assert argv == [path, "-q", "x"]
-    # sys.orig_argv is 3.10+; look_like_python_m_pytest must not invent it before.
+    # sys.orig_argv is 3.10+; masquerade must not invent it before.
     assert orig == (["-m", "pytest", "-q", "x"] if sys.version_info >= (3, 10) else [None])
     assert first == str(tmp_path)
     assert not ours

@@ -19,6 +19,7 @@ const FILES: &[(&str, &str)] = &[
     ("protocol.py", include_str!("../../pyworker/rpytest_worker/protocol.py")),
     ("msgpack_fallback.py", include_str!("../../pyworker/rpytest_worker/msgpack_fallback.py")),
     ("identity.py", include_str!("../../pyworker/rpytest_worker/identity.py")),
+    ("pytest_internals.py", include_str!("../../pyworker/rpytest_worker/pytest_internals.py")),
     ("prctl.py", include_str!("../../pyworker/rpytest_worker/prctl.py")),
     ("collection.py", include_str!("../../pyworker/rpytest_worker/collection.py")),
     ("reports.py", include_str!("../../pyworker/rpytest_worker/reports.py")),

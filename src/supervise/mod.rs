@@ -5,7 +5,7 @@
 //! processes (here), the run's memory (`memory_watch`) and process tree
 //! (`proctree`), the signals that stop a run (`signals`), a worker silent
 //! where a reply is due (`silence`) and its private socket directory
-//! (`socket_dir`). The Supervisor actor (`actors/supervisor.rs`) routes
+//! (`socket_dir`). The Supervisor actor (`src/engine/supervisor.rs`) routes
 //! messages to these and runs their effects.
 
 pub mod ending;
