@@ -17,17 +17,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rpytest_runner::watch::AFFECTED_FLAG_AVAILABLE;
-
 use common::{daemon::private_dir, python, rpytest_bin, strip_ansi, Suite};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// What a save runs: with `--affected`, the tests it affects (and those
-/// that failed last time); until then, all of them.
-const SAVE_RUN: &str = if AFFECTED_FLAG_AVAILABLE { "running affected tests" } else { "running tests" };
+/// that failed last time).
+const SAVE_RUN: &str = "running affected tests";
 /// test_a fixed by a save: under `--affected` it runs alone.
-const SAVE_PASSED: &str = if AFFECTED_FLAG_AVAILABLE { "1 passed" } else { "2 passed in " };
+const SAVE_PASSED: &str = "1 passed";
 
 /// lib.f() returns 1; test_a checks it; test_slow sleeps while slow.flag
 /// exists, after writing its pid, so Ctrl-C can meet a run in a test.

@@ -17,16 +17,12 @@ use std::time::{Duration, Instant};
 use super::state::{Filters, RunKind};
 use crate::report::RESULT_FILE_VAR;
 
-/// Whether a save's rerun is given `--affected` (so that it runs only what
-/// the save can break); false would rerun the whole (filtered) selection.
-pub const AFFECTED_FLAG_AVAILABLE: bool = true;
-
 /// The child's arguments: the user's (without `--watch`, and without an
 /// `--affected` of their own, which the kind decides), the filters (`p`:
 /// one more path; `t`: `-k`, which wins over the user's own as the last
 /// `-k` does in pytest) and the kind's flag.
 pub fn child_args(user_args: &[String], filters: &Filters, kind: RunKind) -> Vec<String> {
-    let decided_here = |arg: &String| arg == "--watch" || (AFFECTED_FLAG_AVAILABLE && arg == "--affected");
+    let decided_here = |arg: &String| arg == "--watch" || arg == "--affected";
     let mut args: Vec<String> = user_args.iter().filter(|a| !decided_here(a)).cloned().collect();
     if let Some(path) = &filters.path {
         args.push(path.clone());
@@ -35,8 +31,8 @@ pub fn child_args(user_args: &[String], filters: &Filters, kind: RunKind) -> Vec
         args.extend(["-k".to_string(), name.clone()]);
     }
     match kind {
-        RunKind::Affected if AFFECTED_FLAG_AVAILABLE => args.push("--affected".into()),
-        RunKind::Affected | RunKind::All => {}
+        RunKind::Affected => args.push("--affected".into()),
+        RunKind::All => {}
         RunKind::Failed => args.push("--lf".into()),
     }
     args
@@ -172,12 +168,12 @@ mod tests {
         let none = Filters::default();
         assert_eq!(child_args(&user, &none, RunKind::All), strings(&["-q", "tests", "-n", "2"]));
         let affected = child_args(&user, &none, RunKind::Affected);
-        assert_eq!(affected.last().is_some_and(|a| a == "--affected"), AFFECTED_FLAG_AVAILABLE);
+        assert_eq!(affected.last().map(String::as_str), Some("--affected"));
         assert_eq!(child_args(&user, &none, RunKind::Failed), strings(&["-q", "tests", "-n", "2", "--lf"]));
-        // `a` runs all even when the user asked for --affected (once it exists).
+        // `a` runs all even when the user asked for --affected.
         let asked = strings(&["--watch", "--affected", "-q"]);
         let all = child_args(&asked, &none, RunKind::All);
-        assert_eq!(all.contains(&"--affected".to_string()), !AFFECTED_FLAG_AVAILABLE);
+        assert!(!all.contains(&"--affected".to_string()));
         let affected = child_args(&asked, &none, RunKind::Affected);
         assert_eq!(affected.iter().filter(|a| *a == "--affected").count(), 1);
         let filters = Filters { path: Some("tests/unit".into()), name: Some("add or sub".into()) };

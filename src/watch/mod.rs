@@ -22,7 +22,6 @@ use std::process::ExitStatus;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-pub use child::AFFECTED_FLAG_AVAILABLE;
 use child::{DaemonUse, OwnDaemon, Run};
 use events::{Tree, Watcher};
 use keys::{Key, Keys, Pressed};
@@ -264,7 +263,7 @@ impl Session {
         let _ = std::fs::remove_file(&self.result_file);
         self.screen.clear();
         let filters = &self.watch.filters;
-        self.screen.show(&Status::Running { kind, filters, affected_flag: AFFECTED_FLAG_AVAILABLE });
+        self.screen.show(&Status::Running { kind, filters });
         if let Some(note) = self.daemon_note.take() {
             self.screen.show(&Status::Note(note));
         }

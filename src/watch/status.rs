@@ -28,7 +28,6 @@ pub enum Status<'a> {
     Running {
         kind: RunKind,
         filters: &'a Filters,
-        affected_flag: bool,
     },
     /// The child's closing counts ("12 passed in 0.21s"), or what ended it.
     Finished(String),
@@ -46,10 +45,9 @@ impl Status<'_> {
                 };
                 format!("watching {files} files{} · {keys}", filters_text(filters))
             }
-            Status::Running { kind, filters, affected_flag } => {
+            Status::Running { kind, filters } => {
                 let what = match kind {
-                    RunKind::Affected if *affected_flag => "running affected tests",
-                    RunKind::Affected => "running tests",
+                    RunKind::Affected => "running affected tests",
                     RunKind::All => "running all tests",
                     RunKind::Failed => "running the failed tests",
                 };
@@ -185,10 +183,10 @@ mod tests {
         let watching = Status::Watching { files: 143, filters: &none, tty: true };
         assert!(watching.text().starts_with("watching 143 files · a all"));
         let filters = Filters { path: Some("tests/unit".into()), name: Some("add".into()) };
-        let running = Status::Running { kind: RunKind::Affected, filters: &filters, affected_flag: true };
+        let running = Status::Running { kind: RunKind::Affected, filters: &filters };
         assert_eq!(running.text(), "running affected tests (path tests/unit, -k \"add\")");
-        let running = Status::Running { kind: RunKind::Affected, filters: &none, affected_flag: false };
-        assert_eq!(running.text(), "running tests");
+        let running = Status::Running { kind: RunKind::All, filters: &none };
+        assert_eq!(running.text(), "running all tests");
     }
 
     #[test]
