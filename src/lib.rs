@@ -116,9 +116,9 @@ pub fn run(args: Vec<String>) -> i32 {
     match plan::plan(command_line, started) {
         Ok(plan) => match engine::run(plan) {
             // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
-            Ok(code) => match supervise::signals::ending(code, supervise::signals::received()) {
-                supervise::signals::Ending::Exit(code) => code,
-                supervise::signals::Ending::Raise(sig) => supervise::signals::raise_default(sig),
+            Ok(code) => match supervise::signals::exit_by(code, supervise::signals::received()) {
+                supervise::signals::ExitBy::Code(code) => code.code(),
+                supervise::signals::ExitBy::Signal(sig) => supervise::signals::raise_default(sig),
             },
             Err(e) => {
                 eprintln!("rpytest: internal error: {e}");

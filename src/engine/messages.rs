@@ -167,11 +167,6 @@ pub struct WorkerOutput {
 #[rtype(result = "()")]
 pub struct WorkerExitSeen(pub WorkerExit);
 
-/// A slot's grace period for the missing half of an ending may be over.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GraceCheck;
-
 /// The test worker `worker` runs has passed its time limit: stop the worker.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -208,7 +203,7 @@ pub struct TeardownShared {
 #[rtype(result = "()")]
 pub struct RunComplete {
     pub entries: Vec<ReplayEntry>,
-    pub exitstatus: i32,
+    pub exitstatus: crate::run::exit_code::ExitCode,
     pub stopped: Option<Stopped>,
     /// Lines for the summary (LEAK notes).
     pub notes: Vec<String>,
