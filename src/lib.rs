@@ -13,8 +13,8 @@
 //! 3. **Engine** (`engine`): one actix system per run, the only actix-aware
 //!    code; `engine/mod.rs` wires the actors through recipient links
 //!    (`engine::messages`). The Supervisor (plain logic in `supervise`:
-//!    `launch`, `slots`, `run_start`, `ending`) starts the zygote with the
-//!    embedded package (`python`), or adopts a warm one from the daemon
+//!    `lifecycle`, `launch`, `slots`, `run_start`) starts the zygote with
+//!    the embedded package (`python`), or adopts a warm one from the daemon
 //!    (`daemon`).
 //! 4. **Collection**: the zygote runs pytest up to `pytest_runtestloop`
 //!    and sends `collected` (`protocol::Inventory`): our test id is now an
@@ -62,6 +62,7 @@ use std::time::Instant;
 
 use cli::ClapOrUsage;
 use errors::{EngineError, UsageError};
+use run::exit_code::ExitCode;
 
 /// The whole program: `args` without the program name; the exit code.
 /// The command line as text. `std::env::args` panics on an argument that
@@ -82,7 +83,7 @@ pub fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<V
         .collect()
 }
 
-pub fn run(args: Vec<String>) -> i32 {
+pub fn run(args: Vec<String>) -> ExitCode {
     let started = Instant::now();
     if args.first().is_some_and(|a| a == "serve") {
         return commands::serve(&args[1..]);
@@ -91,7 +92,7 @@ pub fn run(args: Vec<String>) -> i32 {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
             let _ = e.print();
-            return if e.use_stderr() { UsageError::EXIT_CODE } else { 0 };
+            return if e.use_stderr() { UsageError::EXIT_CODE } else { ExitCode::Ok };
         }
         Err(ClapOrUsage::Usage(e)) => return commands::usage_error(e),
     };
@@ -103,7 +104,7 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     if command_line.own.merge_durations {
         return match commands::merge_durations(command_line) {
-            Ok(()) => 0,
+            Ok(()) => ExitCode::Ok,
             Err(e) => commands::usage_error(e),
         };
     }
@@ -117,7 +118,7 @@ pub fn run(args: Vec<String>) -> i32 {
         Ok(plan) => match engine::run(plan) {
             // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
             Ok(code) => match supervise::signals::exit_by(code, supervise::signals::received()) {
-                supervise::signals::ExitBy::Code(code) => code.code(),
+                supervise::signals::ExitBy::Code(code) => code,
                 supervise::signals::ExitBy::Signal(sig) => supervise::signals::raise_default(sig),
             },
             Err(e) => {

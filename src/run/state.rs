@@ -21,9 +21,9 @@
 //! travel with it to the reporter, the history and junit. A test that
 //! pytest-rerunfailures already reran is final: the two never stack.
 
+mod completion;
 mod dispatch;
 mod effects;
-mod ending;
 mod events;
 mod isolation;
 mod records;

@@ -21,6 +21,18 @@ pub(super) fn pid(worker: usize) -> u32 {
     200 + worker as u32
 }
 
+pub(super) fn settings() -> Settings {
+    Settings {
+        python: "/usr/bin/python3".into(),
+        interactive: false,
+        warm: None,
+        collect_notice: COLLECT_NOTICE,
+        stopped_limit: STOPPED_LIMIT,
+        shard: None,
+        max_memory: None,
+    }
+}
+
 pub(super) struct Sim {
     pub life: Lifecycle,
     pub now: Instant,
@@ -30,22 +42,17 @@ pub(super) struct Sim {
 impl Sim {
     /// The zygote is started, and has not said hello.
     pub fn new() -> Sim {
-        let settings = Settings {
-            python: "/usr/bin/python3".into(),
-            interactive: false,
-            warm: None,
-            collect_notice: COLLECT_NOTICE,
-            stopped_limit: STOPPED_LIMIT,
-            shard: None,
-            max_memory: None,
-        };
-        let mut sim = Sim { life: Lifecycle::new(settings), now: Instant::now(), timers: Vec::new() };
+        let mut sim = Sim::with(settings());
         assert_eq!(
             sim.on(Lifecycle::on_start),
             ["start zygote", "every 250ms ZygoteWatch", "arm StillCollecting in 60s"]
         );
         sim.on(|life, now| life.on_zygote_spawned(Ok(ZYGOTE), now));
         sim
+    }
+
+    pub fn with(settings: Settings) -> Sim {
+        Sim { life: Lifecycle::new(settings), now: Instant::now(), timers: Vec::new() }
     }
 
     /// The zygote said hello and collects.

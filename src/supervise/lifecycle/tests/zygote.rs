@@ -173,3 +173,39 @@ fn a_broken_connection_stops_the_zygote() {
     assert_eq!(said(&shown), ["rpytest: error: bad message from the zygote (bad frame); stopping it"]);
     assert_eq!(deeds(&shown), ["kill zygote 100"]);
 }
+
+#[test]
+fn a_warm_zygote_is_adopted_and_its_own_exit_status_asked_of_the_daemon() {
+    let mut sim = Sim::with(Settings { warm: Some(ZYGOTE), ..settings() });
+    let shown = sim.on(Lifecycle::on_start);
+    assert_eq!(shown, ["watch warm zygote 100", "every 250ms ZygoteWatch", "arm StillCollecting in 60s"]);
+    let (link, _) = tokio::sync::mpsc::unbounded_channel();
+    sim.on(|life, now| life.on_zygote_connected(link, now));
+    sim.collect(WorkerStart::Fork, 0, false);
+    sim.complete(ExitCode::Ok);
+    // Ended without reporting the session's status: only the daemon knows.
+    assert_eq!(sim.on(|life, now| life.on_warm_zygote_ended(now)), ["ask the daemon"]);
+    let shown = died(&mut sim, Some(3), None);
+    assert_eq!(deeds(&shown), ["forget zygote", "summarize InternalError stopped=None session_finished=true"]);
+}
+
+#[test]
+fn a_warm_zygote_that_reported_the_sessions_status_needs_no_daemon() {
+    let mut sim = Sim::with(Settings { warm: Some(ZYGOTE), ..settings() });
+    sim.on(Lifecycle::on_start);
+    let (link, _) = tokio::sync::mpsc::unbounded_channel();
+    sim.on(|life, now| life.on_zygote_connected(link, now));
+    sim.collect(WorkerStart::Fork, 0, false);
+    sim.complete(ExitCode::Ok);
+    sim.on(|life, now| life.on_session_ended(ExitCode::TestsFailed, Vec::new(), now));
+    let shown = sim.on(|life, now| life.on_warm_zygote_ended(now));
+    assert_eq!(shown, ["forget zygote", "summarize TestsFailed stopped=None session_finished=true"]);
+}
+
+#[test]
+fn a_warm_zygote_dead_before_collecting_had_said_hello_at_the_daemon() {
+    let mut sim = Sim::with(Settings { warm: Some(ZYGOTE), ..settings() });
+    sim.on(Lifecycle::on_start);
+    let shown = died(&mut sim, Some(1), None);
+    assert!(said(&shown)[0].ends_with("exited with code 1 before collecting"), "{shown:?}");
+}

@@ -1,5 +1,5 @@
-//! How a run ends: stops, lost workers that are not replaced, and the
-//! run's completion with its exit code.
+//! The run's completion: stops, lost workers that are not replaced, and
+//! the run complete with its exit code.
 
 use super::{Effect, RunState, SharedTeardown, MAX_STARTUP_FAILURES};
 use crate::protocol::ToPython;
