@@ -12,9 +12,11 @@
 //! `workers.rs`: the worker slots, their watchdogs and stops;
 //! `zygote.rs`: the zygote's life, its death and the session's end;
 //! `zygote_exit.rs`: what its process ending means for the exit code;
-//! `interrupt.rs`: Ctrl-C; here: the run's completion, summary and code.
+//! `interrupt.rs`: Ctrl-C; `closing.rs`: the run's completion, summary and
+//! exit code; here: the state, the timers and the samples.
 
 mod actions;
+mod closing;
 mod interrupt;
 mod workers;
 mod zygote;
@@ -225,51 +227,6 @@ impl Lifecycle {
         self.take()
     }
 
-    /// Every test is done: pytest ends the session in the zygote with the
-    /// run's reports, or, without a zygote, the summary follows at once.
-    pub fn on_run_complete(
-        &mut self,
-        entries: Vec<ReplayEntry>,
-        exit: ExitCode,
-        stopped: Option<Stopped>,
-        notes: Vec<String>,
-        _now: Instant,
-    ) -> Vec<Action> {
-        crate::trace::event(|| "every test finished".into());
-        self.completed = true;
-        self.closing.notes = notes;
-        if !self.zygote.connected {
-            self.emit(Action::WriteJunit(entries));
-            self.summarize(exit, stopped);
-            return self.take();
-        }
-        self.closing.stopped = stopped;
-        if self.junit {
-            self.closing.replay = Some(entries.clone());
-        }
-        self.emit(Action::EndSession(crate::protocol::finish_messages(entries, exit.code())));
-        self.enter(Phase::EndingSession);
-        self.arm(zygote::SESSION_FINISH_NOTICE, Timer::SessionFinishNotice);
-        self.take()
-    }
-
-    /// The summary is written; `too_many_warnings`: `--max-warnings` was
-    /// exceeded. The run ends once the zygote is gone, or after a grace.
-    pub fn on_summarized(&mut self, code: ExitCode, too_many_warnings: bool, _now: Instant) -> Vec<Action> {
-        // pytest's MAX_WARNINGS_ERROR: all passed, with too many warnings.
-        let code = match too_many_warnings && code == ExitCode::Ok {
-            true => ExitCode::MaxWarningsError,
-            false => code,
-        };
-        if self.zygote.pid.is_none() {
-            self.finish(code);
-        } else {
-            self.enter(Phase::AwaitingZygoteExit(code));
-            self.arm(ZYGOTE_EXIT_GRACE, Timer::ZygoteExitGrace(code));
-        }
-        self.take()
-    }
-
     /// A sample is due: the one event that reads the system (/proc).
     pub fn on_tick(&mut self, tick: Tick, now: Instant) -> Vec<Action> {
         match tick {
@@ -309,34 +266,6 @@ impl Lifecycle {
             Timer::LostRunLimit { cause } => self.lost_run_limit(cause),
         }
         self.take()
-    }
-
-    /// The summary, once: the zygote is told to shut down (its session is
-    /// over), and the Reporter and History write theirs.
-    fn summarize(&mut self, code: ExitCode, stopped: Option<Stopped>) {
-        if self.zygote.connected {
-            self.emit(Action::ToZygote(ToPython::Shutdown));
-            self.forget_zygote();
-        }
-        self.enter(Phase::Summarizing);
-        let summary = Summary {
-            code,
-            stopped,
-            notes: std::mem::take(&mut self.closing.notes),
-            warnings: std::mem::take(&mut self.closing.warnings),
-            session_finished: self.closing.session_finished,
-        };
-        self.emit(Action::Summarize(summary));
-    }
-
-    /// Ends the run with `code`, the first time only.
-    fn finish(&mut self, code: ExitCode) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        crate::trace::event(|| format!("done, exit code {}", code.code()));
-        self.phase = Phase::Done;
-        self.emit(Action::Finish(code));
     }
 
     /// Moves to `phase`, unless the run is already over.

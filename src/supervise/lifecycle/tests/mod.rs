@@ -133,7 +133,9 @@ pub(super) fn show(action: &Action) -> String {
         Action::ForgetZygote => "forget zygote".into(),
         Action::EndSession(_) => "end session".into(),
         Action::PlanRun(_) => "plan run".into(),
-        Action::SpawnWorker(spawn) => format!("spawn gw{} input={}", spawn.worker, spawn.input.is_some()),
+        Action::SpawnWorker(spawn) => {
+            format!("spawn gw{} input={} keep={:?}", spawn.worker, spawn.input.is_some(), spawn.shard_keep)
+        }
         Action::RetireWorker { worker } => format!("retire gw{worker}"),
         Action::WorkerLost { worker, cause, timed_out, .. } => {
             format!("lost gw{worker} ({cause}) timed_out={timed_out:?}")

@@ -2,7 +2,7 @@
 //! the connect watchdog, and how a worker's two-part ending is settled.
 
 use super::*;
-use crate::protocol::WorkerExit;
+use crate::protocol::{FromPython, WorkerExit};
 use crate::run::timeouts::{DUMP_WAIT, TERM_GRACE};
 use crate::supervise::silence::Silent;
 
@@ -132,7 +132,7 @@ fn a_spawned_worker_starts_once_the_zygote_configured_it() {
     // A spawned worker collects the suite first: it gets longer.
     assert_eq!(shown, ["arm Connect in 300s", "to zygote ConfigureNode { worker: 0, count: 1 }"]);
     let shown = sim.on(|life, now| life.on_node_configured(0, "/tmp/node0".into(), now));
-    assert_eq!(shown, ["spawn gw0 input=true"]);
+    assert_eq!(shown, ["spawn gw0 input=true keep=None"]);
     sim.on(|life, now| life.on_worker_spawned(0, pid(0), now));
     assert!(sim.on(|life, now| life.on_node_configured(0, "/tmp/node0".into(), now)).is_empty(), "once");
 }
@@ -144,4 +144,29 @@ fn shared_fixtures_are_torn_down_in_the_zygote_or_reported_done_without_one() {
     assert_eq!(shown, ["to zygote TeardownShared { index: Some(3) }"]);
     sim.on(|life, now| life.on_zygote_exited(None, Some(libc::SIGKILL), now));
     assert_eq!(sim.on(|life, now| life.on_teardown_shared(None, now)), ["shared teardown done (0 phases)"]);
+}
+
+#[test]
+fn the_shard_decision_goes_to_the_zygote_and_its_selection_to_spawned_workers() {
+    let mut sim = Sim::connected();
+    let ids = vec!["test_a.py::test_a".to_string(), "test_b.py::test_b".to_string()];
+    let shown = sim.on(|life, now| life.on_zygote_message(FromPython::ShardRequest { ids }, now));
+    // Not sharding: every test is kept (the zygote waits for an answer).
+    assert_eq!(shown, [r#"to zygote ShardPlan { keep: [0, 1], line: "" }"#]);
+    sim.on(|life, now| life.on_zygote_exited(None, Some(libc::SIGKILL), now));
+    let mut sim = Sim::new();
+    let ids = vec!["test_a.py::test_a".to_string()];
+    sim.on(|life, now| life.on_zygote_message(FromPython::ShardRequest { ids }, now));
+    assert_eq!(sim.collect(WorkerStart::Spawn, 1, false)[1], "spawn gw0 input=false keep=Some([0])");
+}
+
+#[test]
+fn what_the_zygote_says_for_others_is_passed_on() {
+    let mut sim = Sim::running(1);
+    let summary = FromPython::TerminalSummary { text: "plugin".into() };
+    assert_eq!(sim.on(|life, now| life.on_zygote_message(summary, now)), [r#"plugin summary "plugin""#]);
+    let torn_down = FromPython::SharedTeardownDone { phases: Vec::new() };
+    assert_eq!(sim.on(|life, now| life.on_zygote_message(torn_down, now)), ["shared teardown done (0 phases)"]);
+    let error = FromPython::InternalError { message: "boom".into() };
+    assert_eq!(sim.on(|life, now| life.on_zygote_message(error, now)), ["say: rpytest: zygote: boom"]);
 }
