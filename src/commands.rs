@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::cli;
 use crate::daemon;
 use crate::errors::UsageError;
+use crate::exit_code::ExitCode;
 use crate::history::durations_file;
 use crate::history::inventory_status;
 use crate::plan::{current_dir, memory_limits, settings};
@@ -16,28 +17,29 @@ use crate::python::rootdir;
 
 /// `rpytest serve ...`: the warm daemon, with its idle timeout and memory
 /// cap from settings.
-pub fn serve(args: &[String]) -> i32 {
+pub fn serve(args: &[String]) -> ExitCode {
     match current_dir().and_then(|cwd| settings(&cwd)) {
-        Ok(settings) => daemon::command::main(args, &settings),
+        // The daemon's command keeps its own statuses (0, 1, usage error).
+        Ok(settings) => ExitCode::from_code(daemon::command::main(args, &settings)),
         Err(e) => usage_error(e),
     }
 }
 
 /// `--version`: ours, then pytest's from the interpreter a run would use.
-pub fn print_versions(python: Option<&std::path::Path>) -> i32 {
+pub fn print_versions(python: Option<&std::path::Path>) -> ExitCode {
     println!("rpytest {}", env!("CARGO_PKG_VERSION"));
     let pytest =
         interpreter::resolve(python).map_err(|e| e.to_string()).and_then(|py| interpreter::pytest_version(&py));
     match pytest {
         Ok(line) => {
             println!("{line}");
-            0
+            ExitCode::Ok
         }
         Err(e) => usage_error(UsageError::Interpreter(e)),
     }
 }
 
-pub fn usage_error(e: UsageError) -> i32 {
+pub fn usage_error(e: UsageError) -> ExitCode {
     eprintln!("rpytest: error: {e}");
     UsageError::EXIT_CODE
 }
@@ -60,7 +62,7 @@ pub fn merge_durations(command_line: cli::CommandLine) -> Result<(), UsageError>
 }
 
 /// `rpytest --inventory-status`: print what the history knows, run nothing.
-pub fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
+pub fn status(command_line: cli::CommandLine) -> Result<ExitCode, UsageError> {
     let cwd = current_dir()?;
     let settings = settings(&rootdir::pytest_rootdir(&cwd, &command_line.pytest_args))?;
     let limits = memory_limits(&command_line.own, &settings);
@@ -69,5 +71,5 @@ pub fn status(command_line: cli::CommandLine) -> Result<i32, UsageError> {
     let args = &command_line.pytest_args;
     let rootdir_flag = rootdir::option_value(args, &["--rootdir"]);
     print!("{}", inventory_status::render(&cwd, rootdir_flag, args, workers, tty));
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

@@ -1,6 +1,7 @@
 //! Errors as types: each says what is wrong and how to fix it, and maps to
 //! the exit code pytest would use for the same kind of failure.
 
+use crate::exit_code::ExitCode;
 use std::path::PathBuf;
 
 /// Problems with what the user asked for: pytest's exit code 4.
@@ -28,9 +29,9 @@ pub enum EngineError {
 }
 
 impl UsageError {
-    pub const EXIT_CODE: i32 = 4;
+    pub const EXIT_CODE: ExitCode = ExitCode::UsageError;
 }
 
 impl EngineError {
-    pub const EXIT_CODE: i32 = 3;
+    pub const EXIT_CODE: ExitCode = ExitCode::InternalError;
 }

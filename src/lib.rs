@@ -13,8 +13,8 @@
 //! 3. **Engine** (`engine`): one actix system per run, the only actix-aware
 //!    code; `engine/mod.rs` wires the actors through recipient links
 //!    (`engine::messages`). The Supervisor (plain logic in `supervise`:
-//!    `launch`, `slots`, `run_start`, `ending`) starts the zygote with the
-//!    embedded package (`python`), or adopts a warm one from the daemon
+//!    `lifecycle`, `launch`, `slots`, `run_start`) starts the zygote with
+//!    the embedded package (`python`), or adopts a warm one from the daemon
 //!    (`daemon`).
 //! 4. **Collection**: the zygote runs pytest up to `pytest_runtestloop`
 //!    and sends `collected` (`protocol::Inventory`): our test id is now an
@@ -52,7 +52,7 @@
 //!
 //! `watch` > `commands` > `engine` > `supervise` > `plan` > `daemon` >
 //! `cli` > `config` > `run` > `python` > `history` > `report` >
-//! `schedule` > `protocol` > `errors` > `trace`
+//! `schedule` > `protocol` > `errors` > `exit_code` > `trace`
 
 pub mod cli;
 pub mod commands;
@@ -60,6 +60,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod errors;
+pub mod exit_code;
 pub mod history;
 #[cfg(test)]
 mod layers;
@@ -77,6 +78,7 @@ use std::time::Instant;
 
 use cli::ClapOrUsage;
 use errors::{EngineError, UsageError};
+use exit_code::ExitCode;
 
 /// The whole program: `args` without the program name; the exit code.
 /// The command line as text. `std::env::args` panics on an argument that
@@ -97,7 +99,7 @@ pub fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<V
         .collect()
 }
 
-pub fn run(args: Vec<String>) -> i32 {
+pub fn run(args: Vec<String>) -> ExitCode {
     let started = Instant::now();
     if args.first().is_some_and(|a| a == "serve") {
         return commands::serve(&args[1..]);
@@ -106,7 +108,7 @@ pub fn run(args: Vec<String>) -> i32 {
         Ok(command_line) => command_line,
         Err(ClapOrUsage::Clap(e)) => {
             let _ = e.print();
-            return if e.use_stderr() { UsageError::EXIT_CODE } else { 0 };
+            return if e.use_stderr() { UsageError::EXIT_CODE } else { ExitCode::Ok };
         }
         Err(ClapOrUsage::Usage(e)) => return commands::usage_error(e),
     };
@@ -118,7 +120,7 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     if command_line.own.merge_durations {
         return match commands::merge_durations(command_line) {
-            Ok(()) => 0,
+            Ok(()) => ExitCode::Ok,
             Err(e) => commands::usage_error(e),
         };
     }
@@ -131,9 +133,9 @@ pub fn run(args: Vec<String>) -> i32 {
     match plan::plan(command_line, started) {
         Ok(plan) => match engine::run(plan) {
             // The run is torn down; a SIGTERM or SIGHUP now ends us as it would have.
-            Ok(code) => match supervise::signals::ending(code, supervise::signals::received()) {
-                supervise::signals::Ending::Exit(code) => code,
-                supervise::signals::Ending::Raise(sig) => supervise::signals::raise_default(sig),
+            Ok(code) => match supervise::signals::exit_by(code, supervise::signals::received()) {
+                supervise::signals::ExitBy::Code(code) => code,
+                supervise::signals::ExitBy::Signal(sig) => supervise::signals::raise_default(sig),
             },
             Err(e) => {
                 eprintln!("rpytest: internal error: {e}");

@@ -6,5 +6,5 @@ fn main() {
         Ok(args) => rpytest_runner::run(args),
         Err(e) => rpytest_runner::commands::usage_error(e),
     };
-    std::process::exit(code);
+    std::process::exit(code.code());
 }

@@ -72,7 +72,7 @@ def main():
     return code
 
 
-EXIT_NO_ENGINE = 96  # src/supervise/ending.rs: the engine's socket could not be reached
+EXIT_NO_ENGINE = 96  # src/supervise/lifecycle/zygote_exit.rs: the engine's socket could not be reached
 
 
 def connect_to_engine(path):

@@ -12,6 +12,7 @@ use super::paths;
 use super::server::{self, ServeOptions};
 use super::wire::{Reply, Request, StatusReport, ZygoteStatus};
 use crate::config;
+use crate::errors::UsageError;
 
 /// Keep collected pytest sessions warm so runs skip start-up and collection.
 #[derive(Debug, Parser)]
@@ -58,12 +59,12 @@ pub fn main(args: &[String], settings: &config::Settings) -> i32 {
             Ok(flags) => flags,
             Err(e) => {
                 let _ = e.print();
-                return if e.use_stderr() { 4 } else { 0 };
+                return if e.use_stderr() { UsageError::EXIT_CODE.code() } else { 0 };
             }
         };
     if !flags.poll.is_finite() || flags.poll < 0.0 {
         eprintln!("rpytest serve: error: --poll must be a number of seconds, 0 or more");
-        return 4;
+        return UsageError::EXIT_CODE.code();
     }
     let socket = paths::socket_path(&paths::runtime_dir());
     if flags.status {

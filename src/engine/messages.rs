@@ -126,11 +126,6 @@ pub struct WorkerOutput {
 #[rtype(result = "()")]
 pub struct WorkerExitSeen(pub WorkerExit);
 
-/// A slot's grace period for the missing half of an ending may be over.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GraceCheck;
-
 /// The test worker `worker` runs has passed its time limit: stop the worker.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -167,7 +162,7 @@ pub struct TeardownShared {
 #[rtype(result = "()")]
 pub struct RunComplete {
     pub entries: Vec<ReplayEntry>,
-    pub exitstatus: i32,
+    pub exitstatus: crate::exit_code::ExitCode,
     pub stopped: Option<Stopped>,
     /// Lines for the summary (LEAK notes).
     pub notes: Vec<String>,

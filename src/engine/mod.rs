@@ -31,18 +31,21 @@ use tokio::sync::oneshot;
 
 use crate::engine::connection::{accept_loop, Peers};
 use crate::engine::history::History;
-use crate::engine::messages::{EventBus, HistoryLink, HistoryStarter, ReporterLink, RunEvent, SchedulerLink};
+use crate::engine::messages::{
+    EventBus, HistoryLink, HistoryStarter, ReporterLink, RunEvent, SchedulerLink, SupervisorLink,
+};
 use crate::engine::reporter::Reporter;
 use crate::engine::scheduler::Scheduler;
 use crate::engine::supervisor::Supervisor;
 use crate::errors::EngineError;
+use crate::exit_code::ExitCode;
 use crate::plan::RunPlan;
 use crate::python::embed;
 use crate::report::terminal::TerminalReporter;
 use crate::supervise::proctree;
 use crate::supervise::socket_dir;
 
-pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
+pub fn run(plan: RunPlan) -> Result<ExitCode, EngineError> {
     let pyworker_dir = embed::install()?;
     // Orphans of the run (a crashed worker's children, a test's detached
     // helper) become ours, not init's, and are ended below.
@@ -71,7 +74,8 @@ pub fn run(plan: RunPlan) -> Result<i32, EngineError> {
         let supervisor = Supervisor::new(plan, pyworker_dir, socket, peers, done_tx, warm_zygote).start();
         let diagnostics = EventBus::new(vec![reporter.events.clone()]);
         actix::spawn(accept_loop(listener, Peers { supervisor, scheduler, diagnostics }));
-        Ok::<i32, EngineError>(done_rx.await.unwrap_or(3))
+        // No code delivered: the Supervisor is gone without ending the run.
+        Ok::<ExitCode, EngineError>(done_rx.await.unwrap_or(ExitCode::InternalError))
     })?;
     drop(socket_dir);
     let orphans = proctree::end_orphans();
@@ -91,6 +95,16 @@ fn reporter_link(reporter: Addr<Reporter>) -> ReporterLink {
         plugin_summary: reporter.clone().recipient(),
         summarize: reporter.clone().recipient(),
         drain: reporter.recipient(),
+    }
+}
+
+/// Where the Scheduler sends what it asks of the Supervisor.
+fn supervisor_link(supervisor: Addr<Supervisor>) -> SupervisorLink {
+    SupervisorLink {
+        restart: supervisor.clone().recipient(),
+        stop_timed_out: supervisor.clone().recipient(),
+        teardown: supervisor.clone().recipient(),
+        complete: supervisor.recipient(),
     }
 }
 

@@ -92,7 +92,7 @@ impl Scheduler {
                     run.supervisor.teardown.do_send(TeardownShared { index: last_ran })
                 }
                 Effect::RunComplete { entries, exit, stopped, notes } => {
-                    run.supervisor.complete.do_send(RunComplete { entries, exitstatus: exit.code(), stopped, notes });
+                    run.supervisor.complete.do_send(RunComplete { entries, exitstatus: exit, stopped, notes });
                 }
                 Effect::RetryWaitingLater => {
                     ctx.run_later(FAIR_START_RETRY, |act, ctx| act.apply(ctx, RunState::on_fair_start_retry));

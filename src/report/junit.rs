@@ -14,7 +14,7 @@ use std::path::Path;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::protocol::{CollectedItem, PhaseRecord, ReplayEntry};
+use crate::protocol::{CollectedItem, Inventory, PhaseRecord, ReplayEntry};
 
 /// How a test did not pass, as junit has it: the element, its `type`,
 /// the message and the text.
@@ -52,6 +52,15 @@ impl Problem<'_> {
 
 fn longrepr(phase: &PhaseRecord) -> &str {
     phase.longrepr.as_deref().unwrap_or_default()
+}
+
+/// The junit file pytest would have written for `inventory`'s session
+/// (`--junitxml`), from `entries`: Ok(false) when it asked for none, Err
+/// the line that says why it could not be written.
+pub fn write_for(inventory: &Inventory, entries: &[ReplayEntry], seconds: f64) -> Result<bool, String> {
+    let Some(path) = inventory.junitxml.as_deref() else { return Ok(false) };
+    let written = write(path.as_ref(), &inventory.items, entries, seconds);
+    written.map(|()| true).map_err(|e| format!("rpytest: error: cannot write the junit file {path}: {e}"))
 }
 
 /// Writes the junit file for `entries` (each indexing `items`) to `path`.

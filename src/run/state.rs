@@ -21,9 +21,9 @@
 //! travel with it to the reporter, the history and junit. A test that
 //! pytest-rerunfailures already reran is final: the two never stack.
 
+mod completion;
 mod dispatch;
 mod effects;
-mod ending;
 mod events;
 mod isolation;
 mod records;
@@ -37,11 +37,11 @@ pub use effects::{Effect, LiveStatus};
 pub use events::*;
 use isolation::Isolation;
 
+use crate::exit_code::ExitCode;
 use crate::protocol::{Inventory, PhaseRecord, ReplayEntry, TestDone, ToPython};
 use crate::report::events::TestSlow;
 use crate::report::Stopped;
 use crate::run::crash::RestartBudget;
-use crate::run::exit_code::ExitCode;
 use crate::run::timeouts::Watchdog;
 use crate::schedule::run_queue::RunQueue;
 

@@ -12,6 +12,7 @@ use tokio::process::Command;
 
 use crate::config::WorkerStart;
 use crate::plan::RunPlan;
+use crate::protocol::Inventory;
 use crate::python::embed;
 
 /// What every Python process of the run is started from.
@@ -31,6 +32,16 @@ pub struct Launcher {
     /// whether small suites too (`parallel_collection = "always"`).
     collect_shares: usize,
     collect_always: bool,
+}
+
+/// A spawned worker the run asks for: its slot, the `-n` in force, the
+/// zygote's `node_configured` file for it, and this shard's selection.
+#[derive(Debug)]
+pub struct WorkerSpawn {
+    pub worker: usize,
+    pub count: usize,
+    pub input: Option<PathBuf>,
+    pub shard_keep: Option<Vec<usize>>,
 }
 
 /// A spawned worker's own settings, from the collected inventory.
@@ -152,6 +163,32 @@ impl Launcher {
         let path = self.socket.with_file_name("shard-keep.json");
         std::fs::write(&path, serde_json::to_vec(keep)?)?;
         Ok(path)
+    }
+
+    /// Spawns the worker `spawn` asks for into `inventory`'s session, in
+    /// the zygote's process `group`, with this shard's selection written
+    /// where it can read it; Err says what failed.
+    pub fn spawn_worker(
+        &self,
+        spawn: &WorkerSpawn,
+        inventory: &Inventory,
+        group: Option<u32>,
+        on_exit: impl FnOnce(u32, Option<i32>, Option<i32>) + Send + 'static,
+    ) -> Result<u32, String> {
+        let keep = spawn.shard_keep.as_ref().map(|keep| self.write_shard_keep(keep)).transpose();
+        let keep =
+            keep.map_err(|e| format!("rpytest: error: cannot pass the shard selection to a spawned worker: {e}"))?;
+        let spec = SpawnedWorker {
+            worker: spawn.worker,
+            count: spawn.count,
+            basetemp: &inventory.basetemp,
+            testrunuid: &inventory.testrunuid,
+            shard_keep: keep.as_deref(),
+            group,
+            input: spawn.input.as_deref(),
+        };
+        let spawned = spawn_watched(self.spawned_worker(&spec), on_exit);
+        spawned.map_err(|e| format!("rpytest: cannot spawn worker gw{}: {e}", spawn.worker))
     }
 }
 

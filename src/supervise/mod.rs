@@ -1,15 +1,16 @@
-//! Supervision of the run's Python processes, as plain logic: the worker
-//! slots' state machine (`slots`), how processes are started (`launch`),
-//! what the run decides once collected (`run_start`), how the zygote's end
-//! becomes the run's exit code (`ending`), and the signals that stop
-//! processes (here), the run's memory (`memory_watch`) and process tree
-//! (`proctree`), the signals that stop a run (`signals`), a worker silent
-//! where a reply is due (`silence`) and its private socket directory
-//! (`socket_dir`). The Supervisor actor (`src/engine/supervisor.rs`) routes
-//! messages to these and runs their effects.
+//! Supervision of the run's Python processes, as plain logic: the run's
+//! lifecycle (`lifecycle`: its phases, timers, Ctrl-C, the zygote's end
+//! and the exit code), the worker slots' state machine (`slots`), how
+//! processes are started (`launch`), what the run decides once collected
+//! (`run_start`), and the signals that stop processes (here), the run's
+//! memory (`memory_watch`) and process tree (`proctree`), the signals that
+//! stop a run (`signals`), a worker silent where a reply is due
+//! (`silence`) and its private socket directory (`socket_dir`). The
+//! Supervisor actor (`src/engine/supervisor.rs`) routes messages to these and
+//! performs the lifecycle's actions.
 
-pub mod ending;
 pub mod launch;
+pub mod lifecycle;
 pub mod memory_watch;
 pub mod proctree;
 pub mod run_start;

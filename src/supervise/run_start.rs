@@ -20,6 +20,7 @@ use crate::schedule::auto_workers;
 use crate::schedule::dist::DistMode;
 use crate::schedule::memory_budget::MemoryBudget;
 use crate::schedule::run_queue::RunQueue;
+use crate::schedule::shard::{self, ShardInput};
 
 /// The run, planned.
 pub struct RunStart {
@@ -80,6 +81,19 @@ pub fn plan_run(plan: &RunPlan, inventory: &Inventory, around: &Surroundings) ->
         requested_workers,
         worker_start,
         notices,
+    }
+}
+
+/// The zygote collected with sharding on: the tests this shard keeps (as
+/// indexes into `ids`), and the line that says so. Not sharding: every
+/// test, and no line (the zygote waits for an answer either way).
+pub fn shard_plan(shard: Option<&ShardInput>, ids: &[String]) -> (Vec<usize>, String) {
+    match shard {
+        Some(input) => {
+            let partition = shard::partition(ids, input.durations.as_ref().map(|(_, d)| d), input.spec.total);
+            (partition.members(input.spec.index), partition.describe(input))
+        }
+        None => ((0..ids.len()).collect(), String::new()),
     }
 }
 

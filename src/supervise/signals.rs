@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+use crate::exit_code::ExitCode;
+
 /// The first stop signal received, 0 for none.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
@@ -50,6 +52,14 @@ impl StopSignals {
     }
 }
 
+/// Calls `on_signal` for each stop signal, for the run's life.
+pub async fn forward(mut on_signal: impl FnMut()) {
+    let Some(mut signals) = StopSignals::install() else { return };
+    while signals.next().await.is_some() {
+        on_signal();
+    }
+}
+
 /// The stop signal received, if any.
 pub fn received() -> Option<i32> {
     Some(RECEIVED.load(Ordering::SeqCst)).filter(|&sig| sig != 0)
@@ -63,18 +73,19 @@ pub fn banner() -> &'static str {
     }
 }
 
-/// What rpytest does once the run is torn down: nothing for no signal or
-/// SIGINT (the exit code says "interrupted"), else end by the signal.
+/// How rpytest's process ends once the run is torn down: with the run's
+/// exit code for no signal or SIGINT (the code says "interrupted"), else
+/// by the signal received.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
-    Exit(i32),
-    Raise(i32),
+pub enum ExitBy {
+    Code(ExitCode),
+    Signal(i32),
 }
 
-pub fn ending(code: i32, received: Option<i32>) -> Ending {
+pub fn exit_by(code: ExitCode, received: Option<i32>) -> ExitBy {
     match received {
-        Some(sig) if sig != libc::SIGINT => Ending::Raise(sig),
-        _ => Ending::Exit(code),
+        Some(sig) if sig != libc::SIGINT => ExitBy::Signal(sig),
+        _ => ExitBy::Code(code),
     }
 }
 
@@ -106,9 +117,10 @@ mod tests {
 
     #[test]
     fn sigint_exits_with_the_code_others_raise_again() {
-        assert_eq!(ending(2, Some(libc::SIGINT)), Ending::Exit(2));
-        assert_eq!(ending(1, None), Ending::Exit(1));
-        assert_eq!(ending(2, Some(libc::SIGTERM)), Ending::Raise(libc::SIGTERM));
-        assert_eq!(ending(2, Some(libc::SIGHUP)), Ending::Raise(libc::SIGHUP));
+        let interrupted = ExitCode::Interrupted;
+        assert_eq!(exit_by(interrupted, Some(libc::SIGINT)), ExitBy::Code(interrupted));
+        assert_eq!(exit_by(ExitCode::TestsFailed, None), ExitBy::Code(ExitCode::TestsFailed));
+        assert_eq!(exit_by(interrupted, Some(libc::SIGTERM)), ExitBy::Signal(libc::SIGTERM));
+        assert_eq!(exit_by(interrupted, Some(libc::SIGHUP)), ExitBy::Signal(libc::SIGHUP));
     }
 }

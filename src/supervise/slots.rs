@@ -50,9 +50,9 @@ impl Slot {
     }
 }
 
-/// What settling a slot decided.
+/// What settling a slot decided about its process's end.
 #[derive(Debug, PartialEq)]
-pub enum Ending {
+pub enum SlotVerdict {
     /// One half is known: look again at this instant (`Slots::expire`).
     WaitUntil(Instant),
     /// The worker died under its tests (or was stopped for a timeout).
@@ -126,7 +126,7 @@ impl Slots {
         }
     }
 
-    pub fn disconnected(&mut self, worker: usize, pid: u32, finished: bool, now: Instant) -> Option<Ending> {
+    pub fn disconnected(&mut self, worker: usize, pid: u32, finished: bool, now: Instant) -> Option<SlotVerdict> {
         let slot = self.slots.get_mut(&worker).filter(|slot| slot.owns(pid))?;
         slot.disconnected = true;
         slot.finished |= finished;
@@ -143,7 +143,7 @@ impl Slots {
     }
 
     /// The process ended, as `cause` describes.
-    pub fn exited(&mut self, worker: usize, pid: u32, cause: String, now: Instant) -> Option<Ending> {
+    pub fn exited(&mut self, worker: usize, pid: u32, cause: String, now: Instant) -> Option<SlotVerdict> {
         let slot = self.slots.get_mut(&worker).filter(|slot| slot.owns(pid))?;
         slot.exit = Some(cause);
         if slot.pid.is_none() {
@@ -154,7 +154,7 @@ impl Slots {
     }
 
     /// Settles every slot whose grace period is over.
-    pub fn expire(&mut self, now: Instant) -> Vec<Ending> {
+    pub fn expire(&mut self, now: Instant) -> Vec<SlotVerdict> {
         let due: Vec<usize> = (self.slots.iter())
             .filter(|(_, slot)| slot.grace_until.is_some_and(|until| until <= now))
             .map(|(&worker, _)| worker)
@@ -162,7 +162,7 @@ impl Slots {
         due.into_iter().filter_map(|worker| self.settle(worker, now, true)).collect()
     }
 
-    fn settle(&mut self, worker: usize, now: Instant, grace_over: bool) -> Option<Ending> {
+    fn settle(&mut self, worker: usize, now: Instant, grace_over: bool) -> Option<SlotVerdict> {
         let slot = self.slots.get_mut(&worker)?;
         let both_known = slot.disconnected && slot.exit.is_some();
         if !both_known && !grace_over {
@@ -171,7 +171,7 @@ impl Slots {
             }
             let until = now + self.grace;
             slot.grace_until = Some(until);
-            return Some(Ending::WaitUntil(until));
+            return Some(SlotVerdict::WaitUntil(until));
         }
         let slot = self.slots.remove(&worker)?;
         let process = slot.process();
@@ -180,14 +180,14 @@ impl Slots {
         if !slot.finished || slot.timed_out.is_some() || slot.silent.is_some() {
             let cause = (slot.silent.or(slot.exit)).unwrap_or_else(|| "its connection closed unexpectedly".to_string());
             let said_hello = !slot.finished && slot.pid.is_some();
-            return Some(Ending::Lost { worker, cause, process, timed_out: slot.timed_out, said_hello });
+            return Some(SlotVerdict::Lost { worker, cause, process, timed_out: slot.timed_out, said_hello });
         }
-        Some(Ending::Ended { worker, process, restart: slot.restart_when_gone })
+        Some(SlotVerdict::Ended { worker, process, restart: slot.restart_when_gone })
     }
 
     /// The Scheduler wants a fresh process in `worker`'s slot: true to start
     /// it now; false when the old one finished but has not ended yet (it
-    /// starts with `Ending::Ended { restart: true }`).
+    /// starts with `SlotVerdict::Ended { restart: true }`).
     pub fn restart_now(&mut self, worker: usize) -> bool {
         match self.slots.get_mut(&worker) {
             Some(slot) if slot.finished => {
@@ -226,12 +226,12 @@ impl Slots {
 
     /// Every slot ends now as lost to `cause` (the zygote died: no exit
     /// status will come, nor a replacement). Late events find no slot.
-    pub fn abandon_all(&mut self, cause: &str) -> Vec<Ending> {
+    pub fn abandon_all(&mut self, cause: &str) -> Vec<SlotVerdict> {
         let mut workers: Vec<usize> = self.slots.keys().copied().collect();
         workers.sort_unstable();
         let slots = workers.into_iter().filter_map(|worker| self.slots.remove(&worker).map(|slot| (worker, slot)));
         slots
-            .map(|(worker, slot)| Ending::Lost {
+            .map(|(worker, slot)| SlotVerdict::Lost {
                 worker,
                 cause: cause.to_string(),
                 process: slot.process(),
@@ -253,8 +253,8 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(2);
 
-    fn lost(worker: usize, cause: &str, process: u32, said_hello: bool) -> Ending {
-        Ending::Lost { worker, cause: cause.into(), process: Some(process), timed_out: None, said_hello }
+    fn lost(worker: usize, cause: &str, process: u32, said_hello: bool) -> SlotVerdict {
+        SlotVerdict::Lost { worker, cause: cause.into(), process: Some(process), timed_out: None, said_hello }
     }
 
     #[test]
@@ -263,7 +263,7 @@ mod tests {
         slots.start(0);
         slots.forked(0, 10);
         slots.connected(0, 10);
-        assert_eq!(slots.exited(0, 10, "killed by SIGSEGV".into(), t0), Some(Ending::WaitUntil(t0 + GRACE)));
+        assert_eq!(slots.exited(0, 10, "killed by SIGSEGV".into(), t0), Some(SlotVerdict::WaitUntil(t0 + GRACE)));
         assert_eq!(slots.disconnected(0, 10, false, t0), Some(lost(0, "killed by SIGSEGV", 10, true)));
         assert!(slots.processes().is_empty());
     }
@@ -273,7 +273,7 @@ mod tests {
         let (mut slots, t0) = (Slots::new(GRACE), Instant::now());
         slots.start(0);
         slots.connected(0, 10);
-        assert_eq!(slots.disconnected(0, 10, false, t0), Some(Ending::WaitUntil(t0 + GRACE)));
+        assert_eq!(slots.disconnected(0, 10, false, t0), Some(SlotVerdict::WaitUntil(t0 + GRACE)));
         assert!(slots.expire(t0 + GRACE / 2).is_empty(), "too early");
         let cause = "its connection closed unexpectedly";
         assert_eq!(slots.expire(t0 + GRACE), vec![lost(0, cause, 10, true)]);
@@ -288,7 +288,7 @@ mod tests {
         assert!(!slots.restart_now(1), "the old process has not ended");
         slots.disconnected(1, 11, true, t0);
         let ended = slots.exited(1, 11, "exited with code 0".into(), t0);
-        assert_eq!(ended, Some(Ending::Ended { worker: 1, process: Some(11), restart: true }));
+        assert_eq!(ended, Some(SlotVerdict::Ended { worker: 1, process: Some(11), restart: true }));
         assert!(slots.restart_now(1), "an empty slot starts at once");
     }
 
@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(slots.stopped_by_us(0, 10), Some(true));
         slots.disconnected(0, 10, true, t0);
         let ending = slots.exited(0, 10, "killed by SIGTERM".into(), t0);
-        let expected = Ending::Lost {
+        let expected = SlotVerdict::Lost {
             worker: 0,
             cause: "killed by SIGTERM".into(),
             process: Some(10),

@@ -30,6 +30,7 @@ use status::{Screen, Status};
 
 use crate::cli::CommandLine;
 use crate::errors::UsageError;
+use crate::exit_code::ExitCode;
 
 /// How long a stopped run (SIGINT) may take its teardown when the watch
 /// ends, before its process group is killed.
@@ -65,7 +66,7 @@ enum Event {
 }
 
 /// `rpytest --watch ARGS`: `args` is the command line as given.
-pub fn main(args: &[String], command_line: CommandLine) -> i32 {
+pub fn main(args: &[String], command_line: CommandLine) -> ExitCode {
     match watch(args, command_line) {
         Ok(code) => code,
         Err(WatchError::Usage(e)) => crate::commands::usage_error(e),
@@ -76,7 +77,7 @@ pub fn main(args: &[String], command_line: CommandLine) -> i32 {
     }
 }
 
-fn watch(args: &[String], command_line: CommandLine) -> Result<i32, WatchError> {
+fn watch(args: &[String], command_line: CommandLine) -> Result<ExitCode, WatchError> {
     if let Some(flag) = command_line.pytest_args.iter().find(|a| matches!(a.as_str(), "--pdb" | "--trace")) {
         return Err(WatchError::Debugger(flag.clone()));
     }
@@ -122,7 +123,7 @@ fn watch(args: &[String], command_line: CommandLine) -> Result<i32, WatchError> 
     drop(daemon);
     Ok(match ending {
         Some(signal) if signal != libc::SIGINT => crate::supervise::signals::raise_default(signal),
-        _ => 0,
+        _ => ExitCode::Ok,
     })
 }
 

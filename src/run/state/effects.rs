@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::exit_code::ExitCode;
 use crate::protocol::{ReplayEntry, ToPython};
 use crate::report::events::{Observe, RunEvent, TestRetrying, TestSlow};
 use crate::report::{Stopped, TestResult};
-use crate::run::exit_code::ExitCode;
 
 /// What the Scheduler does for the run state.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
-//! How a run ends: stops, lost workers that are not replaced, and the
-//! run's completion with its exit code.
+//! The run's completion: stops, lost workers that are not replaced, and
+//! the run complete with its exit code.
 
 use super::{Effect, RunState, SharedTeardown, MAX_STARTUP_FAILURES};
+use crate::exit_code::ExitCode;
 use crate::protocol::ToPython;
 use crate::report::Stopped;
-use crate::run::exit_code::ExitCode;
 
 impl RunState {
     /// Stops dispatch on every worker at once: queued tests never start.
