@@ -87,6 +87,9 @@ def main():
     p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
     print(set_bytecode(a.bytecode))
+    # Each tool runs in the suite's directory: paths given relative to here must still hold there.
+    a.rpytest = os.path.abspath(a.rpytest) if os.sep in a.rpytest else a.rpytest
+    a.python = os.path.abspath(a.python) if os.sep in a.python else a.python
     tmp = tempfile.mkdtemp(prefix="rpytest-cold-")
     suite = os.path.join(tmp, "suite")
     subprocess.run([a.python, os.path.join(REPO, "bench", "gen_suite.py"), "trivial", suite,

@@ -46,6 +46,8 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "thirdparty"))
 import run_thirdparty  # noqa: E402  fetch/extract of the pinned PyPI suites (found via sys.path)
 
+from bench import BYTECODE_CHOICES, BYTECODE_HELP, set_bytecode  # noqa: E402  (bench/, first on sys.path)
+
 STALE_AFTER = 15 * 60
 SAMPLE_EVERY = 0.1
 
@@ -289,7 +291,9 @@ def main():
     p.add_argument("--tools", default=None, help="comma-separated subset of the tools")
     p.add_argument("--cache", default=os.path.expanduser("~/.cache/rpytest-thirdparty"))
     p.add_argument("--quick", action="store_true", help="trivial500, pytest and rpytest -n 2, one run")
+    p.add_argument("--bytecode", choices=BYTECODE_CHOICES, default="cached", help=BYTECODE_HELP)
     a = p.parse_args()
+    bytecode = set_bytecode(a.bytecode)
     python = run_thirdparty.resolve(a.python or run_thirdparty.default_python())
     rpytest = os.path.abspath(a.rpytest)
     all_tools = tools(python, rpytest)
@@ -301,7 +305,7 @@ def main():
     if unknown:
         p.error(f"unknown tools or suites: {', '.join(unknown)}")
     clear_stale_tmp()
-    description = machine(python, rpytest)
+    description = f"{machine(python, rpytest)}; {bytecode}"
     med = medians(measure(suites, {n: all_tools[n] for n in names}, a.runs, python, a.cache))
     table = markdown(med, suites, names, description, a.runs)
     os.makedirs(a.out, exist_ok=True)
